@@ -1,0 +1,311 @@
+"""The gene dataset: written once by ``variformer prep``, opened lazily by everything else.
+
+Nothing per person is materialized on disk. Per gene the directory holds the reference
+window and the SNV alleles with a sparse carrier matrix; a person's averaged one-hot
+sequence is built on demand from those. Layout::
+
+    dataset.json    format, version, seq_len, samples, folds, inputs, summary
+    genes.tsv       gene, gene_id, chrom, start0, end0, tss0, strand, n_variants, var_start
+    reference.npy   uint8 (n_genes, seq_len): A,C,G,T = 0..3, N = 4
+    variants.tsv    gene, chrom, pos (1-based), id, ref, alt, ac, af, maf
+    carriers.npz    CSR over variants: indptr (V+1), sample (nnz, int32), code (nnz, uint8:
+                    bit 0 = haplotype 1 carries ALT, bit 1 = haplotype 2)
+    expression.tsv  optional: genes x samples targets (rows in genes.tsv order)
+    splits.tsv      sample, fold<k> (train/tune/test/-), train_rank<k> (nested downsampling order)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data_prep.errors import InputError
+from data_prep.genome import ONE_HOT, Window
+
+FORMAT = "variformer-dataset"
+VERSION = 1
+SPLIT_NAMES = ("train", "tune", "test")
+
+
+def open_dataset(path) -> GeneDataset:
+    """Open a dataset directory written by ``variformer prep`` (lazily: arrays load on first use).
+
+    Raises
+    ------
+    InputError
+        If ``path`` is not a complete dataset (an interrupted prep leaves none).
+    """
+    return GeneDataset(path)
+
+
+class GeneDataset:
+    """Per-gene personal-genome sequences, variants, dosages, expression and splits.
+
+    Sequences are float32 one-hot with columns A, C, G, T, the average of a person's two
+    consensus haplotypes (het = 0.5/0.5, hom-alt = 1, N = all zeros), on the forward strand,
+    with the TSS at index ``seq_len // 2``.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        meta_path = self.path / "dataset.json"
+        if not meta_path.is_file():
+            raise InputError(
+                f"{self.path} is not a variformer dataset (no dataset.json); run `variformer prep` first"
+            )
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            raise InputError(
+                f"{self.path}: unsupported dataset format {meta.get('format')} v{meta.get('version')}"
+            )
+        self.meta = meta
+        self.seq_len: int = int(meta["seq_len"])
+        self.samples: list[str] = list(meta["samples"])
+        self.n_folds: int = int(meta["n_folds"])
+        self._genes = pd.read_csv(self.path / "genes.tsv", sep="\t", dtype={"chrom": str})
+        self.genes: list[str] = list(self._genes["gene"])
+        self._gene_row = {g: i for i, g in enumerate(self.genes)}
+        for alias_col in ("gene_id",):
+            for i, gid in enumerate(self._genes[alias_col]):
+                self._gene_row.setdefault(gid, i)
+                self._gene_row.setdefault(gid.split(".")[0], i)
+        self._sample_idx = {s: i for i, s in enumerate(self.samples)}
+        self.has_expression: bool = (self.path / "expression.tsv").is_file()
+        self._row_cache = lru_cache(maxsize=32)(self._gene_arrays)
+
+    def __repr__(self) -> str:
+        return f"GeneDataset({str(self.path)!r}, genes={len(self.genes)}, samples={len(self.samples)}, seq_len={self.seq_len})"
+
+    # ---- lazily loaded whole-dataset arrays ----
+    @property
+    def _reference(self) -> np.ndarray:
+        if not hasattr(self, "_ref_mm"):
+            self._ref_mm = np.load(self.path / "reference.npy", mmap_mode="r")
+        return self._ref_mm
+
+    @property
+    def _variants(self) -> pd.DataFrame:
+        if not hasattr(self, "_var_df"):
+            self._var_df = pd.read_csv(
+                self.path / "variants.tsv",
+                sep="\t",
+                dtype={"chrom": str, "id": str, "ref": str, "alt": str, "gene": str},
+                keep_default_na=False,
+            )
+        return self._var_df
+
+    @property
+    def _carriers(self):
+        if not hasattr(self, "_car"):
+            with np.load(self.path / "carriers.npz") as z:
+                self._car = (z["indptr"], z["sample"], z["code"])
+        return self._car
+
+    def _row(self, gene: str) -> int:
+        try:
+            return self._gene_row[gene]
+        except KeyError:
+            raise InputError(
+                f"gene {gene!r} is not in the dataset {self.path} (it has {', '.join(self.genes[:8])}{' ...' if len(self.genes) > 8 else ''})"
+            ) from None
+
+    def _sample_rows(self, samples) -> np.ndarray:
+        try:
+            return np.fromiter((self._sample_idx[s] for s in samples), dtype=np.int64)
+        except KeyError as err:
+            raise InputError(f"sample {err.args[0]!r} is not in the dataset {self.path}") from None
+
+    def _gene_arrays(self, row: int):
+        """Per-gene cached arrays: reference one-hot, dense carriers, and the site scatter plan."""
+        g = self._genes.iloc[row]
+        ref_codes = np.asarray(self._reference[row])
+        ref_oh = ONE_HOT[ref_codes]
+        v0, nv = int(g["var_start"]), int(g["n_variants"])
+        indptr, sample, code = self._carriers
+        dense = np.zeros((len(self.samples), nv), dtype=np.uint8)
+        for j in range(nv):
+            a, b = indptr[v0 + j], indptr[v0 + j + 1]
+            dense[sample[a:b], j] = code[a:b]
+        var = self._variants.iloc[v0 : v0 + nv]
+        offsets = var["pos"].to_numpy(np.int64) - 1 - int(g["start0"])
+        sites, site_of = np.unique(offsets, return_inverse=True)
+        ref_b = ONE_HOT[ref_codes[offsets]]
+        alt_b = ONE_HOT[_codes(var["alt"])]
+        # plan[v, s*4 + b]: change of base b at site s per unit of allele weight of variant v
+        plan = np.zeros((nv, len(sites) * 4), dtype=np.float32)
+        for j in range(nv):
+            plan[j, site_of[j] * 4 : site_of[j] * 4 + 4] = alt_b[j] - ref_b[j]
+        return ref_oh, dense, sites, plan
+
+    # ---- public API ----
+    def window(self, gene: str) -> Window:
+        """The gene's window: chrom, start0, end0 (0-based half-open), tss0 (0-based), strand."""
+        g = self._genes.iloc[self._row(gene)]
+        return Window(
+            str(g["chrom"]), int(g["start0"]), int(g["end0"]), int(g["tss0"]), str(g["strand"])
+        )
+
+    def reference(self, gene: str) -> np.ndarray:
+        """Reference one-hot of the gene's window, float32, shape=(seq_len, 4)."""
+        return self._row_cache(self._row(gene))[0].copy()
+
+    def sequence(self, gene: str, sample: str) -> np.ndarray:
+        """A person's averaged consensus one-hot, float32, shape=(seq_len, 4)."""
+        return self.sequences(gene, [sample])[0]
+
+    def sequences(self, gene: str, samples, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Averaged consensus one-hot of several people, float32, shape=(n, seq_len, 4).
+
+        Parameters
+        ----------
+        gene : str
+        samples : sequence of str
+        out : np.ndarray, shape=(n, seq_len, 4), float32, optional
+            Buffer to fill (saves an allocation in training loops).
+        """
+        ref_oh, dense, sites, plan = self._row_cache(self._row(gene))
+        idx = self._sample_rows(samples)
+        n = len(idx)
+        if out is None:
+            out = np.empty((n, self.seq_len, 4), dtype=np.float32)
+        out[...] = ref_oh
+        if plan.shape[0]:
+            c = dense[idx]
+            weight = ((c & 1) + ((c >> 1) & 1)).astype(np.float32)
+            weight *= 0.5
+            out[:, sites, :] += (weight @ plan).reshape(n, len(sites), 4)
+        return out
+
+    def variants(self, gene: str) -> pd.DataFrame:
+        """SNV alleles of the window: chrom, pos (1-based), id, ref, alt, af, maf; one row per ALT."""
+        g = self._genes.iloc[self._row(gene)]
+        v0, nv = int(g["var_start"]), int(g["n_variants"])
+        return self._variants.iloc[v0 : v0 + nv][
+            ["chrom", "pos", "id", "ref", "alt", "af", "maf"]
+        ].reset_index(drop=True)
+
+    def dosages(self, gene: str, samples=None) -> np.ndarray:
+        """ALT dosage 0/1/2, float32, shape=(n_samples, n_variants), rows in ``samples`` order."""
+        dense = self._row_cache(self._row(gene))[1]
+        c = dense if samples is None else dense[self._sample_rows(samples)]
+        return ((c & 1) + ((c >> 1) & 1)).astype(np.float32)
+
+    def expression(self, gene: str) -> pd.Series:
+        """Expression target of the samples that have one, indexed by sample id."""
+        if not self.has_expression:
+            raise InputError(
+                f"{self.path} has no expression; re-run `variformer prep` with --expression"
+            )
+        if not hasattr(self, "_expr"):
+            self._expr = pd.read_csv(self.path / "expression.tsv", sep="\t", index_col=0)
+            self._expr.index = self._expr.index.astype(str)
+        series = self._expr.iloc[self._row(gene)].dropna().astype(np.float64)
+        series.name = self.genes[self._row(gene)]
+        return series
+
+    def split(self, fold: int, *, train_fraction: float = 1.0) -> dict[str, list[str]]:
+        """Train/tune/test sample ids of a cross-validation fold.
+
+        Parameters
+        ----------
+        fold : int
+            0 <= fold < n_folds.
+        train_fraction : float
+            In (0, 1]: keep the first ``ceil(train_fraction * n_train)`` train people in the
+            fold's stored random order, so smaller fractions nest inside larger ones.
+            Tune and test people are never downsampled.
+        """
+        if not 0 <= fold < self.n_folds:
+            raise InputError(
+                f"fold {fold} does not exist; the dataset has folds 0..{self.n_folds - 1}"
+            )
+        if not 0 < train_fraction <= 1:
+            raise InputError(f"train_fraction must be in (0, 1], got {train_fraction}")
+        if not hasattr(self, "_splits"):
+            self._splits = pd.read_csv(self.path / "splits.tsv", sep="\t", dtype={"sample": str})
+        s = self._splits
+        col = s[f"fold{fold}"]
+        result = {name: list(s.loc[col == name, "sample"]) for name in SPLIT_NAMES}
+        train = s.loc[col == "train"].sort_values(f"train_rank{fold}")
+        keep = math.ceil(train_fraction * len(train) - 1e-9)
+        result["train"] = list(train["sample"].iloc[:keep])
+        return result
+
+
+def _codes(bases: pd.Series) -> np.ndarray:
+    from data_prep.genome import encode
+
+    return encode("".join(bases)) if len(bases) else np.zeros(0, np.uint8)
+
+
+def write_dataset(
+    tmp_dir: Path,
+    *,
+    seq_len: int,
+    samples: list[str],
+    genes: pd.DataFrame,
+    reference: np.ndarray,
+    variants: pd.DataFrame,
+    carriers: list[np.ndarray],
+    expression: pd.DataFrame | None,
+    splits: pd.DataFrame,
+    n_folds: int,
+    info: dict,
+) -> None:
+    """Write every dataset file into ``tmp_dir``; ``dataset.json`` goes last (see :func:`publish`).
+
+    Parameters
+    ----------
+    carriers : list of np.ndarray, each shape=(n_samples, V_gene), uint8
+        Per gene, in ``genes`` order; concatenated along variants into the CSR file.
+    """
+    tmp_dir.mkdir(parents=True, exist_ok=False)
+    genes.to_csv(tmp_dir / "genes.tsv", sep="\t", index=False)
+    np.save(tmp_dir / "reference.npy", reference)
+    variants.to_csv(tmp_dir / "variants.tsv", sep="\t", index=False)
+    indptr = [0]
+    samp, code = [], []
+    for c in carriers:
+        for j in range(c.shape[1]):
+            nz = np.flatnonzero(c[:, j])
+            samp.append(nz.astype(np.int32))
+            code.append(c[nz, j].astype(np.uint8))
+            indptr.append(indptr[-1] + len(nz))
+    np.savez_compressed(
+        tmp_dir / "carriers.npz",
+        indptr=np.asarray(indptr, dtype=np.int64),
+        sample=np.concatenate(samp) if samp else np.zeros(0, np.int32),
+        code=np.concatenate(code) if code else np.zeros(0, np.uint8),
+    )
+    if expression is not None:
+        expression.to_csv(tmp_dir / "expression.tsv", sep="\t", float_format="%.8g")
+    splits.to_csv(tmp_dir / "splits.tsv", sep="\t", index=False)
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "seq_len": seq_len,
+        "n_folds": n_folds,
+        "samples": samples,
+        **info,
+    }
+    (tmp_dir / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def publish(tmp_dir: Path, out: Path, *, force: bool) -> None:
+    """Move a finished ``tmp_dir`` to ``out`` (replacing it only with ``force``)."""
+    if out.exists():
+        if not force:
+            raise InputError(f"{out} already exists; pass --force to overwrite it")
+        old = out.with_name(out.name + f".old-{os.getpid()}")
+        out.rename(old)
+        tmp_dir.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp_dir.rename(out)

@@ -1,0 +1,74 @@
+"""``variformer`` command line: a thin shell over importable functions.
+
+Each subcommand lives in the module that does the work; that module exposes
+``add_arguments(parser)`` and ``main(args) -> int``. Errors the user can fix
+(:class:`data_prep.errors.InputError`) print as one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from data_prep.errors import InputError
+
+# subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prep": (
+        "data_prep.prep",
+        "build per-gene personal-genome datasets from VCF/BCF + FASTA + GTF",
+    ),
+    "simulate": (
+        "data_prep.simulate",
+        "write a simulated cohort with known truth in real file formats",
+    ),
+    "normalize": ("data_prep.normalize", "TPM + read counts -> GTEx-normalized expression BED"),
+    "finetune": ("variformer.finetune", "fine-tune Enformer on personal genomes (Lightning)"),
+    "slurm": ("variformer.slurm", "write (and optionally submit) SLURM array jobs"),
+    "demo": ("variformer.demo", "run the whole pipeline on the embedded simulated cohort"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (keeps ``variformer prep`` free of torch)."""
+    parser = argparse.ArgumentParser(
+        prog="variformer",
+        description="Predict gene expression from personal genomes (Variformer).",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sp)
+            sp.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+
+        print(version("variformer"))
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 1
+    try:
+        return int(args._module.main(args) or 0)
+    except InputError as err:
+        print(f"variformer {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"variformer {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
