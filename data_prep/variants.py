@@ -113,6 +113,8 @@ def read_window_variants(
     cols: list[np.ndarray] = []
     # claimed[p] -> uint8 mask of haplotypes that already hold an allele at position p
     claimed: dict[int, np.ndarray] = {}
+    rows: dict[tuple[int, str], int] = {}
+    first_id: dict[tuple[int, str], str] = {}
     region = f"{contig}:{lo + 1}-{end0}"
     try:
         with warnings.catch_warnings():
@@ -162,13 +164,22 @@ def read_window_variants(
                 claimed[pos1] = taken | carried
             else:
                 claimed[pos1] = carried.copy()
+            alt = rec.ALT[a - 1].upper()
+            first_id.setdefault(
+                (pos1, alt), rec.ID or "."
+            )  # bcftools engine reports the first ID too
+            row = rows.get((pos1, alt))
+            if row is not None:  # the same allele again in a later record: one row per (pos, ALT)
+                cols[row] |= carried
+                continue
             if not carried.any():
                 counts["no_carrier"] += 1
                 continue
+            rows[(pos1, alt)] = len(cols)
             pos_list.append(pos1)
-            ids.append(rec.ID or ".")
+            ids.append(first_id[(pos1, alt)])
             refs.append(ref.upper())
-            alts.append(rec.ALT[a - 1].upper())
+            alts.append(alt)
             cols.append(carried)
     carriers = np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.uint8)
     pos = np.asarray(pos_list, dtype=np.int64)
