@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from data_prep._htslib import htslib_errors
 from data_prep.annotation import drop_close_tss, read_annotation, resolve_genes
 from data_prep.dataset import publish, write_dataset
 from data_prep.errors import InputError
@@ -68,6 +69,28 @@ def _check_index(path: Path) -> None:
         )
 
 
+def _duplicate_header_sample(path: Path) -> str | None:
+    """A duplicated sample id in a text VCF's #CHROM line (htslib refuses such headers)."""
+    import gzip
+
+    try:
+        with gzip.open(path, "rt") as fh:
+            for line in fh:
+                if line.startswith("#CHROM"):
+                    names = line.rstrip("\n").split("\t")[9:]
+                    seen: set[str] = set()
+                    for name in names:
+                        if name in seen:
+                            return name
+                        seen.add(name)
+                    return None
+                if not line.startswith("#"):
+                    return None
+    except (OSError, UnicodeDecodeError, EOFError):
+        return None
+    return None
+
+
 class Cohort:
     """One or several VCF/BCF files (e.g. one per chromosome) with the same samples."""
 
@@ -82,8 +105,16 @@ class Cohort:
         for p in self.paths:
             _check_index(p)
             try:
-                vcf = cyvcf2.VCF(str(p), lazy=True, threads=1)
+                with htslib_errors(f"VCF {p}"):
+                    vcf = cyvcf2.VCF(str(p), lazy=True, threads=1)
+            except InputError:
+                raise
             except Exception as err:
+                dup = _duplicate_header_sample(p)
+                if dup:
+                    raise InputError(
+                        f"{p} has duplicate sample id {dup!r}; rename it (bcftools reheader)"
+                    ) from None
                 raise InputError(f"cannot open {p} as VCF/BCF: {err}") from None
             self.vcfs.append(vcf)
             self.contigs.append(ContigMap(vcf.seqnames, source=f"VCF {p.name}"))
@@ -292,7 +323,10 @@ def prep_dataset(
             mismatches=mismatches,
         )
         if engine == "native":
-            wv = read_window_variants(cohort.vcfs[vi], vcf_contig, win.start0, hi, in_contig, **kw)
+            with htslib_errors(f"VCF {cohort.paths[vi]}"):
+                wv = read_window_variants(
+                    cohort.vcfs[vi], vcf_contig, win.start0, hi, in_contig, **kw
+                )
         else:
             wv = bcftools_window_variants(
                 cohort.paths[vi], vcf_contig, win.start0, hi, in_contig, samples=samples, **kw

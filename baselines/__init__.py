@@ -1,0 +1,8 @@
+"""Linear baselines (elastic net, lasso, ridge) fit on the same datasets and folds as Variformer.
+
+Depends on ``data_prep`` only.
+"""
+
+from baselines.elastic_net import LinearFit, fit_linear, fit_linear_many, variant_keys
+
+__all__ = ["LinearFit", "fit_linear", "fit_linear_many", "variant_keys"]
