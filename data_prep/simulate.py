@@ -1,0 +1,819 @@
+"""``variformer simulate``: a simulated cohort with known truth, written in the formats real users have.
+
+Real cohorts (GTEx, ROSMAP) are controlled-access, so the toolkit ships its own: a reference
+whose gene neighbourhoods carry JASPAR motifs planted at promoters and enhancers, GENCODE-style
+genes, coalescent genotypes (msprime: human-like LD and allele-frequency spectrum), GTEx-style
+normalized expression driven by a few causal SNVs at a chosen cis-heritability, and the truth.
+
+Files written to ``out`` (coordinates: VCF/GTF/TSV ``pos`` 1-based, BED 0-based half-open):
+
+- ``ref.fa`` + ``ref.fa.fai``; ``genes.gtf``; ``cohort.vcf.gz`` + ``.tbi`` (unphased GT, REF =
+  ancestral = reference base, multi-allelic sites kept); ``expression.bed.gz`` + ``.tbi``;
+- ``truth.tsv`` (causal SNVs), ``truth_genes.tsv`` (per-gene TSS and h2), ``finemap.txt``
+  (GTEx CAVIAR high-confidence layout), ``chromhmm.bed`` (18-state mnemonics, 200-bp bins),
+  ``planted_motifs.tsv`` (every planted motif instance).
+
+Gene TSS (0-based) is GTF ``start - 1`` on + and ``end - 1`` on -; all causal SNVs lie in
+``[tss0 - seq_len // 2, tss0 - seq_len // 2 + seq_len)``. The same seed writes byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from data_prep import _motifs
+from data_prep.errors import InputError
+
+NE = 10_000  # diploid effective population size (human-like)
+RECOMBINATION_RATE = 1e-8  # per bp per generation
+MUTATION_RATE = 1.25e-8  # per bp per generation; ~170 SNVs per 49 kb window in 300 people
+DEFAULT_H2 = (0.6, 0.4, 0.25, 0.1)  # cycled; the last gene of a default run gets 0.0
+BASES = "ACGT"
+
+# Paper genes first (BTNL3 is the demo's fine-tuning gene), then blood eQTL genes.
+# (symbol, chromosome, strand)
+_GENE_TABLE = (
+    ("BTNL3", "chr5", "+"), ("ZFP57", "chr6", "-"), ("PPIF", "chr10", "+"),
+    ("ERAP2", "chr5", "+"), ("GSTM3", "chr1", "-"), ("CHI3L2", "chr1", "+"),
+    ("THNSL2", "chr2", "+"), ("PEX6", "chr6", "-"), ("POMZP3", "chr7", "-"),
+    ("UTS2", "chr1", "-"), ("FAM118A", "chr22", "+"), ("CYP4F11", "chr19", "-"),
+    ("NQO2", "chr6", "+"), ("CRYBB2", "chr22", "+"), ("IRF5", "chr7", "+"),
+    ("ITGB3", "chr17", "+"), ("CD52", "chr1", "+"), ("LILRA3", "chr19", "-"),
+    ("FCGR2B", "chr1", "+"), ("CTSW", "chr11", "+"), ("GBP3", "chr1", "-"),
+    ("PILRB", "chr7", "+"), ("NUDT2", "chr9", "+"), ("AMFR", "chr16", "-"),
+    ("MTHFS", "chr15", "-"), ("ACCS", "chr11", "+"), ("SPATA20", "chr17", "+"),
+    ("THEM4", "chr1", "-"), ("ADI1", "chr2", "-"), ("CPNE1", "chr20", "-"),
+)  # fmt: skip
+_GENE_IDS = {
+    "BTNL3": "ENSG00000168903.11",
+    "ZFP57": "ENSG00000204644.10",
+    "PPIF": "ENSG00000108179.14",
+    "ERAP2": "ENSG00000164308.17",
+}
+LNCRNA_NAME = "LINC01938"
+
+# Causal-SNV roles: (name, minor-allele-frequency range, |distance to TSS| range as a fraction
+# of seq_len, share of the genetic variance, in a motif?). The lead is a common proximal eQTL
+# (what elastic nets find); distal and rare roles give the HSV analyses something to find.
+_ROLES = (
+    ("lead", (0.15, 0.5), (0.0, 0.04), 0.55, True),
+    ("distal", (0.05, 0.5), (0.16, 0.48), 0.20, True),
+    ("rare", (0.0025, 0.02), (0.0, 0.30), 0.12, True),
+    ("plain", (0.05, 0.5), (0.0, 0.48), 0.13, False),
+)
+
+
+# Columns of the truth tables (pos is 1-based; dist_to_tss is strand-aware, negative upstream).
+TRUTH_COLUMNS = (
+    "gene", "gene_id", "chrom", "pos", "ref", "alt", "beta", "maf", "dist_to_tss", "motif",
+    "motif_effect", "h2",
+)  # fmt: skip
+TRUTH_GENE_COLUMNS = (
+    "gene", "gene_id", "chrom", "tss0", "strand", "h2_target", "h2_realized", "n_causal",
+)  # fmt: skip
+MOTIF_COLUMNS = (
+    "gene", "chrom", "start0", "end0", "strand", "matrix_id", "tf", "element", "causal_pos1",
+)  # fmt: skip
+
+
+class SimulationSummary(NamedTuple):
+    """What :func:`simulate_cohort` wrote: paths (final location) and counts."""
+
+    out: Path
+    fasta: Path
+    gtf: Path
+    vcf: Path
+    expression: Path
+    truth: Path
+    truth_genes: Path
+    finemap: Path
+    chromhmm: Path
+    motifs: Path
+    n_people: int
+    n_genes: int
+    n_variants: int
+    n_causal: int
+
+
+class Gene(NamedTuple):
+    name: str
+    gene_id: str
+    gene_type: str
+    chrom: str
+    strand: str
+    tss0: int
+    start1: int  # GTF gene start, 1-based inclusive
+    end1: int  # GTF gene end, 1-based inclusive
+    h2: float
+    edge: bool
+
+
+class Sites(NamedTuple):
+    """Segregating sites of one contig.
+
+    pos0 : np.ndarray, shape=(m,), 0-based positions, sorted.
+    alleles : list of list of str, REF first then ALT(s); rewritten once the reference is final.
+    hap : np.ndarray, shape=(m, 2 * people), int8 allele index per haplotype (person i = 2i, 2i+1).
+    """
+
+    pos0: np.ndarray
+    alleles: list
+    hap: np.ndarray
+
+
+class Causal(NamedTuple):
+    gene: str
+    site: int  # index into the contig's Sites
+    role: str
+    motif: str  # matrix_id:name or '.'
+    effect: str  # break / create / none
+
+
+def default_h2(genes: int) -> list[float]:
+    """Per-gene h2 spread from high to none; gene 0 (BTNL3) high, the last gene 0 when genes >= 2."""
+    values = [DEFAULT_H2[i % len(DEFAULT_H2)] for i in range(genes)]
+    if genes >= 2:
+        values[-1] = 0.0
+    return values
+
+
+def _resolve_h2(h2, genes: int) -> list[float]:
+    if h2 is None:
+        return default_h2(genes)
+    values = [float(v) for v in np.atleast_1d(np.asarray(h2, dtype=np.float64))]
+    if len(values) == 1:
+        values = values * genes
+    if len(values) != genes:
+        raise InputError(
+            f"--h2 got {len(values)} values for {genes} genes; give one value or one per gene"
+        )
+    if not all(0.0 <= v <= 1.0 for v in values):
+        raise InputError("--h2 values must lie in [0, 1]")
+    return values
+
+
+def _layout(n_genes: int, seq_len: int, h2: list[float], rng: np.random.Generator):
+    """Place genes on chromosome-named contigs; returns (genes incl. lncRNA, {contig: length})."""
+    names = []
+    for i in range(n_genes):
+        if i < len(_GENE_TABLE):
+            names.append(_GENE_TABLE[i])
+        else:
+            names.append((f"SIMG{i + 1:04d}", f"chr{i % 22 + 1}", "+-"[i % 2]))
+    edge = 1 if n_genes > 1 else 0  # this gene's window runs off its contig's start (prep pads N)
+    by_chrom: dict[str, list[int]] = {}
+    for i, (_, chrom, _) in enumerate(names):
+        by_chrom.setdefault(chrom, []).append(i)
+    by_chrom[names[edge][1]].sort(key=lambda i: i != edge)
+    half, flank = seq_len // 2, max(500, seq_len // 16)
+    genes: list[Gene] = []
+    lengths: dict[str, int] = {}
+    for chrom in _contig_order(by_chrom):
+        cursor = flank
+        members = by_chrom[chrom] + ([-1] if chrom == names[0][1] else [])
+        for i in members:
+            glen = int(rng.integers(max(200, seq_len // 24), seq_len // 3))
+            if i == -1:  # a lncRNA without expression: exercises prep's protein-coding filter
+                tss0, strand = cursor + seq_len // 8, "-"
+                glen = max(200, seq_len // 16)
+                cursor = tss0 + seq_len // 4
+                name, gid, gtype, gh2 = LNCRNA_NAME, f"ENSG{299000 + n_genes:011d}.1", "lncRNA", 0.0
+            else:
+                name, _, strand = names[i]
+                tss0 = half - seq_len // 8 if i == edge else cursor + half
+                cursor = tss0 + half + int(rng.integers(seq_len // 16, seq_len // 8 + 1))
+                gid = _GENE_IDS.get(name, f"ENSG{200000 + 37 * i:011d}.{i * 7 % 15 + 1}")
+                gtype, gh2 = "protein_coding", h2[i]
+            start1, end1 = (tss0 + 1, tss0 + glen) if strand == "+" else (tss0 - glen + 2, tss0 + 1)
+            genes.append(Gene(name, gid, gtype, chrom, strand, tss0, start1, end1, gh2, i == edge))
+        lengths[chrom] = cursor + flank
+    return genes, lengths
+
+
+def _sample_ids(people: int, rng: np.random.Generator) -> list[str]:
+    """GTEx-style donor ids (``GTEX-1117F``), unique and sorted as in GTEx VCFs."""
+    alphabet = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    ids: set[str] = set()
+    while len(ids) < people:
+        k = 5 if rng.random() < 0.8 else 4
+        ids.add("GTEX-" + str(rng.choice(alphabet[1:])) + "".join(rng.choice(alphabet, k - 1)))
+    return sorted(ids)
+
+
+def _background(length: int, tss0s: list[int], rng: np.random.Generator) -> np.ndarray:
+    """Human-like base composition: 41% GC, CpG depleted by deamination, CpG islands at promoters.
+
+    Returns
+    -------
+    np.ndarray, shape=(length,), int8 codes 0-3
+    """
+    seq = rng.choice(4, size=length, p=[0.295, 0.205, 0.205, 0.295]).astype(np.int8)
+    for tss0 in tss0s:  # GC-rich promoter island, laid down before CpG decay spares it
+        lo, hi = max(0, tss0 - 600), min(length, tss0 + 400)
+        seq[lo:hi] = rng.choice(4, size=hi - lo, p=[0.175, 0.325, 0.325, 0.175])
+    island = np.zeros(length, dtype=bool)
+    for tss0 in tss0s:
+        island[max(0, tss0 - 600) : tss0 + 400] = True
+    # Methylated CpGs decay to TpG / CpA; observed/expected CpG ends near the human ~0.25.
+    cg = np.flatnonzero((seq[:-1] == 1) & (seq[1:] == 2) & ~island[:-1])
+    decay = cg[rng.random(cg.size) < 0.75]
+    to_tg = rng.random(decay.size) < 0.5
+    seq[decay[to_tg]] = 3
+    seq[decay[~to_tg] + 1] = 0
+    return seq
+
+
+def _simulate_sites(length: int, people: int, seed: int) -> Sites:
+    """Coalescent genotypes of ``people`` diploids over one contig (msprime, JC69, discrete genome)."""
+    import msprime
+
+    ts = msprime.sim_ancestry(
+        samples=people,
+        ploidy=2,
+        population_size=NE,
+        sequence_length=length,
+        recombination_rate=RECOMBINATION_RATE,
+        random_seed=seed,
+    )
+    ts = msprime.sim_mutations(ts, rate=MUTATION_RATE, random_seed=seed + 1, discrete_genome=True)
+    pos0, alleles, haps = [], [], []
+    for var in ts.variants():
+        counts = np.bincount(var.genotypes, minlength=len(var.alleles))
+        # Keep the ancestral allele (index 0) and only derived alleles someone carries.
+        keep = [0] + [a for a in range(1, len(var.alleles)) if counts[a] > 0]
+        if len(keep) < 2:
+            continue
+        remap = np.full(len(var.alleles), -1, dtype=np.int8)
+        remap[keep] = np.arange(len(keep), dtype=np.int8)
+        pos0.append(int(var.site.position))
+        alleles.append([var.alleles[a] for a in keep])
+        haps.append(remap[var.genotypes])
+    hap = np.array(haps, dtype=np.int8).reshape(len(haps), 2 * people)
+    return Sites(np.array(pos0, dtype=np.int64), alleles, hap)
+
+
+def _pick_site(cands, dist, maf, role, taken, seq_len, rng) -> int | None:
+    """A random candidate site for ``role``, relaxing distance then frequency when none fits."""
+    _, (maf_lo, maf_hi), (d_lo, d_hi), _, _ = role
+    far_enough = np.array([all(abs(p - t) >= 40 for t in taken) for p in cands[1]], dtype=bool)
+    for level in range(5):
+        lo = d_lo * seq_len / 2**level
+        hi = min(0.5, d_hi * 2**level) * seq_len
+        mlo, mhi = (maf_lo, maf_hi) if level < 3 else (0.0, 0.5)
+        ok = far_enough & (np.abs(dist) >= lo) & (np.abs(dist) <= hi) & (maf > mlo) & (maf <= mhi)
+        if ok.any():
+            return int(cands[0][rng.choice(np.flatnonzero(ok))])
+    return None
+
+
+def _design_gene(gene: Gene, ref, occupied, sites: Sites, seq_len: int, rng, motif_sets):
+    """Choose the causal SNVs of one gene and plant its promoter and enhancer motifs.
+
+    Returns
+    -------
+    causals : list of Causal
+    shares : list of float
+        Intended share of the genetic variance of each causal SNV.
+    planted : list of tuple
+        ``planted_motifs.tsv`` rows (gene, chrom, start0, end0, strand, matrix_id, tf, element, causal_pos1).
+    elements : list of tuple
+        (chrom, start0, end0, kind, role) regulatory elements, for the chromatin states.
+    """
+    promoter_motifs, enhancer_motifs = motif_sets
+    half = seq_len // 2
+    lo = max(0, gene.tss0 - half) + 40
+    hi = min(ref.shape[0], gene.tss0 - half + seq_len) - 40
+    if gene.strand == "+":
+        prom_lo, prom_hi = gene.tss0 - 300, gene.tss0 + 100
+    else:
+        prom_lo, prom_hi = gene.tss0 - 99, gene.tss0 + 301
+    causals, shares, planted = [], [], []
+    elements = [(gene.chrom, prom_lo, prom_hi, "promoter", "promoter")]
+
+    def record(hits, element, causal_pos1="."):
+        for h in hits:
+            where = (gene.name, gene.chrom, h.start0, h.start0 + h.motif.width, h.strand)
+            planted.append((*where, h.motif.matrix_id, h.motif.name, element, causal_pos1))
+
+    if gene.h2 > 0:
+        sel = np.flatnonzero((sites.pos0 >= lo) & (sites.pos0 < hi) & (sites.hap.max(axis=1) == 1))
+        if sel.size == 0:
+            raise InputError(
+                f"gene {gene.name} has no SNVs in its window; raise --seq-len or --people"
+            )
+        p = sites.hap[sel].mean(axis=1)
+        dist, maf = sites.pos0[sel] - gene.tss0, np.minimum(p, 1 - p)
+        taken: list[int] = []
+        for role in _ROLES if rng.random() < 0.5 else _ROLES[:3]:
+            k = _pick_site((sel, sites.pos0[sel]), dist, maf, role, taken, seq_len, rng)
+            if k is None:
+                continue
+            pos0 = int(sites.pos0[k])
+            taken.append(pos0)
+            label, effect = ".", "none"
+            if not role[4]:  # keep planted motifs off a non-motif causal SNV
+                occupied[pos0] = True
+            else:
+                in_promoter = prom_lo - 200 <= pos0 < prom_hi + 200
+                effect = "create" if rng.random() < (0.5 if role[0] == "rare" else 0.3) else "break"
+                motifs = promoter_motifs if in_promoter else enhancer_motifs
+                hit = _motifs.plant_switch(ref, occupied, pos0, effect, motifs, rng)
+                if hit is None:
+                    effect = "none"
+                else:
+                    sites.alleles[k] = [BASES[hit.ref_base], BASES[hit.alt_base]]
+                    label = hit.motif.label
+                    record([hit], "promoter" if in_promoter else "enhancer", str(pos0 + 1))
+                    if not in_promoter:
+                        elements.append((gene.chrom, pos0 - 200, pos0 + 200, "enhancer", role[0]))
+                        cluster = _motifs.plant_cluster(
+                            ref, occupied, pos0 - 200, pos0 + 200, 2, enhancer_motifs, rng
+                        )
+                        record(cluster, "enhancer")
+            causals.append(Causal(gene.name, k, role[0], label, effect))
+            shares.append(role[3])
+    record(
+        _motifs.plant_cluster(ref, occupied, prom_lo, prom_hi, 3, promoter_motifs, rng), "promoter"
+    )
+    # Decoy enhancers: regulatory grammar that carries no causal variant.
+    centers = [e[1] + 200 for e in elements[1:]] + [gene.tss0]
+    for _ in range(2 + seq_len // 24576):
+        for _ in range(20):
+            if hi - lo <= 400:
+                break
+            c = int(rng.integers(lo + 200, hi - 200))
+            if all(abs(c - x) >= 600 for x in centers):
+                centers.append(c)
+                elements.append((gene.chrom, c - 200, c + 200, "enhancer", "decoy"))
+                record(
+                    _motifs.plant_cluster(ref, occupied, c - 200, c + 200, 3, enhancer_motifs, rng),
+                    "enhancer",
+                )
+                break
+    return causals, shares, planted, elements
+
+
+def _finalize_alleles(sites: Sites, ref: np.ndarray, fixed: set[int]) -> None:
+    """Make REF the reference base at every site by relabelling its alleles.
+
+    JC69 treats the four bases symmetrically, so shifting every allele of a site by the same
+    amount (mod 4) keeps the simulation's law while making the ancestral allele the REF.
+    """
+    for k, alleles in enumerate(sites.alleles):
+        if k in fixed:
+            continue
+        shift = (int(ref[sites.pos0[k]]) - BASES.index(alleles[0])) % 4
+        sites.alleles[k] = [BASES[(BASES.index(a) + shift) % 4] for a in alleles]
+
+
+def inverse_normal(y: np.ndarray) -> np.ndarray:
+    """GTEx inverse-normal transform: ``norm.ppf(rank / (n + 1))``, ties averaged.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape=(n,)
+
+    Returns
+    -------
+    np.ndarray, shape=(n,)
+    """
+    from scipy.stats import norm, rankdata
+
+    return norm.ppf(rankdata(y) / (len(y) + 1))
+
+
+def _phenotypes(gene: Gene, causals, shares, sites: Sites, people: int, rng):
+    """Genetic value from the causal SNVs scaled to ``gene.h2``, plus noise, inverse-normal transformed.
+
+    Returns
+    -------
+    expression : np.ndarray, shape=(people,)
+        INT-transformed phenotype, what ``expression.bed.gz`` holds.
+    beta : np.ndarray, shape=(k,)
+        Effect per ALT allele in units of the pre-INT phenotype (variance ~1).
+    alt_freq : np.ndarray, shape=(k,)
+    h2_realized : float
+        var(genetic value) / var(pre-INT phenotype).
+    """
+    dos = np.zeros((people, len(causals)))
+    for j, c in enumerate(causals):
+        dos[:, j] = sites.hap[c.site, 0::2] + sites.hap[c.site, 1::2]
+    q = dos.mean(axis=0) / 2
+    # Per-allele effects sized so each SNV contributes its share (rare SNVs get large betas).
+    # Capped at 3 SD per allele so a near-singleton cannot make an extreme outlier.
+    beta = np.minimum(
+        3.0, np.sqrt(np.asarray(shares) * gene.h2 / np.maximum(2 * q * (1 - q), 1e-9))
+    )
+    for j, c in enumerate(causals):
+        # An activator site that is broken lowers expression; one that is created raises it.
+        beta[j] *= {"break": -1.0, "create": 1.0}.get(c.effect) or float(rng.choice([-1.0, 1.0]))
+    genetic = dos @ beta
+    if genetic.var() > 0:  # LD between causal SNVs changes var(g); rescale to h2 exactly
+        scale = np.sqrt(gene.h2 / genetic.var())
+        beta, genetic = beta * scale, genetic * scale
+    noise = rng.standard_normal(people)
+    noise = (noise - noise.mean()) / noise.std() * np.sqrt(1.0 - gene.h2)
+    y = genetic + noise
+    return inverse_normal(y), beta, q, float(genetic.var() / y.var())
+
+
+def simulate_cohort(
+    out,
+    *,
+    people: int = 300,
+    genes: int = 5,
+    seq_len: int = 49152,
+    h2=None,
+    seed: int = 0,
+    force: bool = False,
+) -> SimulationSummary:
+    """Write a simulated cohort with known truth to the directory ``out``.
+
+    Parameters
+    ----------
+    out : str or Path
+        Output directory; must not exist unless ``force``. Written into a temporary sibling
+        and renamed at the end, so a failure leaves nothing behind.
+    people : int
+        Number of diploid people (>= 10).
+    genes : int
+        Number of expressed protein-coding genes (>= 1); a lncRNA without expression is added.
+    seq_len : int
+        Window length the cohort is designed for (>= 1024); causal SNVs lie inside each gene's
+        ``[tss0 - seq_len // 2, tss0 - seq_len // 2 + seq_len)``.
+    h2 : float or sequence of float, optional
+        Cis-heritability per gene (one value for all, or one per gene); the default spreads
+        0.6 (BTNL3), 0.4, 0.25, 0.1, ... and gives the last gene h2 = 0.
+    seed : int
+        Same seed, byte-identical files.
+    force : bool
+        Replace an existing ``out``.
+
+    Returns
+    -------
+    SimulationSummary
+
+    Raises
+    ------
+    InputError
+        Bad sizes or h2, or ``out`` exists without ``force``.
+    """
+    out = Path(out)
+    if people < 10 or genes < 1 or seq_len < 1024:
+        raise InputError("need --people >= 10, --genes >= 1 and --seq-len >= 1024")
+    h2s = _resolve_h2(h2, genes)
+    if (out.exists() or out.is_symlink()) and not force:
+        raise InputError(
+            f"{out} already exists; pass --force to replace it or choose another --out"
+        )
+    rng = np.random.default_rng(seed)
+    gene_list, lengths = _layout(genes, seq_len, h2s, rng)
+    expressed = [g for g in gene_list if g.gene_type == "protein_coding"]
+    samples = _sample_ids(people, rng)
+    motif_sets = (
+        _motifs.load_motifs(_motifs.PROMOTER_MOTIFS),
+        _motifs.load_motifs(_motifs.ENHANCER_MOTIFS),
+    )
+
+    refs, sites, planted, elements = {}, {}, [], []
+    design: dict[str, tuple[list, list]] = {}
+    for chrom, length in lengths.items():
+        members = [g for g in expressed if g.chrom == chrom]
+        sites[chrom] = _simulate_sites(length, people, int(rng.integers(1, 2**30)))
+        refs[chrom] = _background(length, [g.tss0 for g in members], rng)
+        occupied = np.zeros(length, dtype=bool)
+        for g in members:
+            c, s, p, e = _design_gene(
+                g, refs[chrom], occupied, sites[chrom], seq_len, rng, motif_sets
+            )
+            design[g.name] = (c, s)
+            planted += p
+            elements += e
+        fixed = {c.site for g in members for c in design[g.name][0] if c.effect != "none"}
+        _finalize_alleles(sites[chrom], refs[chrom], fixed)
+
+    values, truth_rows, gene_rows = {}, [], []
+    for g in expressed:
+        causals, shares = design[g.name]
+        st = sites[g.chrom]
+        values[g.name], beta, q, h2_real = _phenotypes(g, causals, shares, st, people, rng)
+        for c, b, f in zip(causals, beta, q):
+            pos0 = int(st.pos0[c.site])
+            dist = (pos0 - g.tss0) * (1 if g.strand == "+" else -1)
+            snv = (g.chrom, pos0 + 1, *st.alleles[c.site], float(b), float(min(f, 1 - f)), dist)
+            truth_rows.append((g.name, g.gene_id, *snv, c.motif, c.effect, g.h2, c.site))
+        gene_rows.append(
+            (g.name, g.gene_id, g.chrom, g.tss0, g.strand, g.h2, h2_real, len(causals))
+        )
+
+    names = (
+        "ref.fa", "genes.gtf", "cohort.vcf.gz", "expression.bed.gz", "truth.tsv",
+        "truth_genes.tsv", "finemap.txt", "chromhmm.bed", "planted_motifs.tsv",
+    )  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        _write_fasta(tmp / "ref.fa", refs)
+        _write_gtf(tmp / "genes.gtf", gene_list, rng)
+        n_variants = _write_vcf(tmp / "cohort.vcf.gz", sites, lengths, samples, rng)
+        _write_expression(tmp / "expression.bed.gz", expressed, samples, values)
+        _write_tables(tmp, truth_rows, gene_rows, planted, list(lengths))
+        _write_finemap(tmp / "finemap.txt", truth_rows, expressed, sites, seq_len, rng)
+        _write_chromhmm(tmp / "chromhmm.bed", lengths, gene_list, elements, rng)
+        if out.exists() or out.is_symlink():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    p = [out / n for n in names]
+    return SimulationSummary(out, *p, people, len(expressed), n_variants, len(truth_rows))
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def _contig_order(chroms) -> dict[str, int]:
+    """Natural chromosome order (chr1, chr2, ..., chr10) of the distinct names in ``chroms``."""
+    return {c: i for i, c in enumerate(sorted(set(chroms), key=lambda c: int(c[3:])))}
+
+
+def _tsv(path: Path, header, rows) -> None:
+    with open(path, "w") as fh:
+        fh.write("\t".join(header) + "\n")
+        for row in rows:
+            fh.write("\t".join(_fmt(v) for v in row) + "\n")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _write_fasta(path: Path, refs: dict[str, np.ndarray]) -> None:
+    """Plain FASTA, 60 bases a line, plus ``.fai`` (pysam.faidx)."""
+    import pysam
+
+    lut = np.frombuffer(b"ACGT", dtype=np.uint8)
+    with open(path, "wb") as fh:
+        for chrom, codes in refs.items():
+            seq = lut[codes].tobytes()
+            fh.write(f">{chrom}\n".encode())
+            fh.write(b"".join(seq[i : i + 60] + b"\n" for i in range(0, len(seq), 60)))
+    pysam.faidx(str(path))
+
+
+def _write_gtf(path: Path, gene_list: list[Gene], rng) -> None:
+    """GENCODE-style gene, transcript and exon records (exons listed in transcript order)."""
+    order = _contig_order(g.chrom for g in gene_list)
+    lines = [
+        "##description: simulated cohort annotation (variformer simulate), GENCODE layout",
+        "##provider: GENCODE",
+        "##format: gtf",
+    ]
+    for i, g in enumerate(sorted(gene_list, key=lambda g: (order[g.chrom], g.start1))):
+        tid = f"ENST{600000 + 13 * i:011d}.{1 + i % 4}"
+        base = f'gene_id "{g.gene_id}"; '
+        gattr = f'gene_type "{g.gene_type}"; gene_name "{g.name}"; '
+        tattr = f'transcript_id "{tid}"; {gattr}transcript_type "{g.gene_type}"; transcript_name "{g.name}-201"; '
+        n_exons = int(rng.integers(2, 9)) if g.end1 - g.start1 > 2000 else 2
+        cuts = np.sort(
+            rng.choice(np.arange(g.start1 + 1, g.end1), size=2 * n_exons - 2, replace=False)
+        )
+        bounds = np.concatenate([[g.start1], cuts, [g.end1]]).reshape(-1, 2)
+        bounds[1:, 0] += 1  # introns are at least one base
+        if g.strand == "-":
+            bounds = bounds[::-1]
+        rec = f"{g.chrom}\tHAVANA\t{{}}\t{{}}\t{{}}\t.\t{g.strand}\t.\t"
+        lines.append(rec.format("gene", g.start1, g.end1) + base + gattr + "level 2;")
+        tags = 'level 2; tag "basic"; tag "Ensembl_canonical";'
+        lines.append(rec.format("transcript", g.start1, g.end1) + base + tattr + tags)
+        for n, (s1, e1) in enumerate(bounds, 1):
+            eid = f'exon_id "ENSE{700000 + 97 * i + n:011d}.1"'
+            lines.append(
+                rec.format("exon", s1, e1) + base + tattr + f"exon_number {n}; {eid}; level 2;"
+            )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _write_vcf(
+    path: Path, sites: dict[str, Sites], lengths: dict[str, int], samples: list[str], rng
+) -> int:
+    """bgzipped + tabix-indexed VCFv4.2 with unphased GT; returns the number of records."""
+    import pysam
+
+    plain = path.with_suffix("")  # cohort.vcf
+    header = [
+        "##fileformat=VCFv4.2",
+        "##source=variformer simulate (msprime coalescent; REF = ancestral allele = reference base)",
+        "##reference=ref.fa",
+        *(f"##contig=<ID={c},length={n}>" for c, n in lengths.items()),
+        '##FILTER=<ID=PASS,Description="All filters passed">',
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "\t".join(
+            ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
+        ),
+    ]
+    total = sum(len(s.pos0) for s in sites.values())
+    rs = 1_000_000 + np.cumsum(rng.integers(1, 30_000, size=total))
+    no_id = rng.random(total) < 0.15
+    n = 0
+    with open(plain, "wb") as fh:
+        fh.write(("\n".join(header) + "\n").encode())
+        for chrom, st in sites.items():
+            a, b = st.hap[:, 0::2], st.hap[:, 1::2]
+            # Fixed-width "x/y\t" cells: unphased, smaller allele first as bcftools writes them.
+            cells = np.empty((*a.shape, 4), dtype=np.uint8)
+            cells[..., 0] = ord("0") + np.minimum(a, b)
+            cells[..., 1] = ord("/")
+            cells[..., 2] = ord("0") + np.maximum(a, b)
+            cells[..., 3] = ord("\t")
+            cells[:, -1, 3] = ord("\n")
+            for k in range(len(st.pos0)):
+                vid = "." if no_id[n] else f"rs{rs[n]}"
+                alleles = st.alleles[k]
+                fh.write(
+                    f"{chrom}\t{st.pos0[k] + 1}\t{vid}\t{alleles[0]}\t{','.join(alleles[1:])}\t.\tPASS\t.\tGT\t".encode()
+                )
+                fh.write(cells[k].tobytes())
+                n += 1
+    pysam.tabix_compress(str(plain), str(path), force=True)
+    plain.unlink()
+    pysam.tabix_index(str(path), preset="vcf", force=True)
+    return n
+
+
+def _write_expression(path: Path, expressed: list[Gene], samples: list[str], values: dict) -> None:
+    """GTEx normalized-expression BED (``#chr start end gene_id <samples>``), bgzipped + tabix."""
+    import pysam
+
+    plain = path.with_suffix("")
+    order = _contig_order(g.chrom for g in expressed)
+    with open(plain, "w") as fh:
+        fh.write("\t".join(["#chr", "start", "end", "gene_id", *samples]) + "\n")
+        for g in sorted(expressed, key=lambda g: (order[g.chrom], g.tss0)):
+            cells = "\t".join(f"{v:.6f}" for v in values[g.name])
+            fh.write(f"{g.chrom}\t{g.tss0}\t{g.tss0 + 1}\t{g.gene_id}\t{cells}\n")
+    pysam.tabix_compress(str(plain), str(path), force=True)
+    plain.unlink()
+    pysam.tabix_index(
+        str(path), seq_col=0, start_col=1, end_col=2, meta_char="#", zerobased=True, force=True
+    )
+
+
+def _write_tables(tmp: Path, truth_rows, gene_rows, planted, contigs: list[str]) -> None:
+    _tsv(tmp / "truth.tsv", TRUTH_COLUMNS, (r[:12] for r in truth_rows))
+    _tsv(tmp / "truth_genes.tsv", TRUTH_GENE_COLUMNS, gene_rows)
+    order = _contig_order(contigs)
+    rows = sorted(planted, key=lambda r: (order[r[1]], r[2]))
+    _tsv(tmp / "planted_motifs.tsv", MOTIF_COLUMNS, rows)
+
+
+def _write_finemap(
+    path: Path, truth_rows, expressed: list[Gene], sites: dict[str, Sites], seq_len: int, rng
+) -> None:
+    """Fine-mapped eQTLs in GTEx's CAVIAR high-confidence layout, derived from the truth.
+
+    Realistic misses: power grows with sqrt(n * variance explained), so weak and rare causal
+    SNVs are often missed; a detected SNV shares its posterior with tight LD proxies, and a
+    missed one is sometimes replaced by a proxy (a false positive).
+    """
+    rows = []
+    for g in expressed:
+        mine = [r for r in truth_rows if r[0] == g.name]
+        if not mine:
+            continue
+        st = sites[g.chrom]
+        lo = g.tss0 - seq_len // 2
+        sel = np.flatnonzero((st.pos0 >= lo) & (st.pos0 < lo + seq_len) & (st.hap.max(axis=1) == 1))
+        dos = (st.hap[sel, 0::2] + st.hap[sel, 1::2]).T.astype(np.float64)
+        sd = dos.std(axis=0)
+        z = (dos - dos.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        n = dos.shape[0]
+        probs: dict[int, float] = {}
+        for r in mine:
+            c = int(np.searchsorted(sel, r[12]))
+            r2 = (z[:, c] @ z / n) ** 2
+            r2[c] = 0.0
+            var_explained = r[6] ** 2 * dos[:, c].var()
+            power = np.sqrt(n * var_explained / max(1e-6, 1 - var_explained))
+            p_detect = 0.95 if power >= 6 else 0.7 if power >= 4 else 0.2
+            if rng.random() < p_detect:
+                proxies = [int(i) for i in np.argsort(-r2, kind="stable")[:4] if r2[i] >= 0.8]
+                w = np.array([1.0] + [r2[i] ** 2 * rng.uniform(0.2, 0.9) for i in proxies])
+                w = w / w.sum() * rng.uniform(0.75, 0.99)
+                for i, wi in zip([c, *proxies], w):
+                    probs[i] = max(probs.get(i, 0.0), float(wi))
+            elif rng.random() < 0.35 and r2.max() >= 0.3:
+                i = int(r2.argmax())
+                probs[i] = max(probs.get(i, 0.0), float(rng.uniform(0.1, 0.4)))
+        chrom = g.chrom.removeprefix("chr")
+        for i in sorted(probs):
+            if probs[i] >= 0.1:  # GTEx's high-confidence cut
+                pos1 = int(st.pos0[sel[i]]) + 1
+                rows.append(("Whole_Blood", g.gene_id, f"{chrom}_{pos1}", chrom, pos1, probs[i]))
+    _tsv(path, ["TISSUE", "GENE", "eQTL", "CHROM", "POS", "Probability"], rows)
+
+
+_STATES_18 = (
+    "1_TssA", "2_TssFlnk", "3_TssFlnkU", "4_TssFlnkD", "5_Tx", "6_TxWk", "7_EnhG1", "8_EnhG2", "9_EnhA1",
+    "10_EnhA2", "11_EnhWk", "12_ZNF/Rpts", "13_Het", "14_TssBiv", "15_EnhBiv", "16_ReprPC", "17_ReprPCWk", "18_Quies",
+)  # fmt: skip
+CHROMHMM_BIN = 200
+
+
+def _write_chromhmm(
+    path: Path, lengths: dict[str, int], gene_list: list[Gene], elements, rng
+) -> None:
+    """ChromHMM 18-state segmentation (Roadmap/Epimap mnemonics) in 200-bp bins.
+
+    Promoter states sit on the TSSs, active or weak enhancer states on the planted enhancers,
+    transcription states on gene bodies; the rest is quiescent with some repressed blocks.
+    """
+    state = {s: i for i, s in enumerate(_STATES_18)}
+    rows = []
+    for chrom, length in lengths.items():
+        nb = -(-length // CHROMHMM_BIN)
+        bins = np.full(nb, state["18_Quies"], dtype=np.int8)
+
+        def paint(lo0, hi0, name, bins=bins, nb=nb):
+            lo, hi = max(0, lo0 // CHROMHMM_BIN), min(nb, -(-hi0 // CHROMHMM_BIN))
+            if hi > lo:
+                bins[lo:hi] = state[name]
+
+        repressed = ["13_Het", "16_ReprPC", "17_ReprPCWk", "12_ZNF/Rpts"]
+        for _ in range(1 + length // 40_000):
+            lo0 = int(rng.integers(0, length))
+            paint(lo0, lo0 + int(rng.integers(1000, 10_000)), str(rng.choice(repressed)))
+        genes = [g for g in gene_list if g.chrom == chrom]
+        for g in genes:
+            paint(g.start1 - 1, g.end1, "6_TxWk")
+            third = (g.end1 - g.start1) // 3  # strong transcription near the TSS
+            paint(g.tss0 - third * (g.strand == "-"), g.tss0 + third * (g.strand == "+"), "5_Tx")
+        for g in genes:
+            sign = 1 if g.strand == "+" else -1
+            paint(*sorted((g.tss0, g.tss0 - 2000 * sign)), "3_TssFlnkU")
+            paint(*sorted((g.tss0, g.tss0 + 2000 * sign)), "4_TssFlnkD")
+            flank = "2_TssFlnk" if g.gene_type == "protein_coding" else "14_TssBiv"
+            paint(g.tss0 - 600, g.tss0 + 600, flank)
+        for c, lo0, hi0, kind, role in elements:
+            if c != chrom or kind != "enhancer":
+                continue
+            in_body = any(g.start1 - 1 <= (lo0 + hi0) // 2 < g.end1 for g in genes)
+            if role == "decoy":
+                name = str(rng.choice(["8_EnhG2" if in_body else "10_EnhA2", "11_EnhWk"]))
+            else:  # weakly active for rare causal SNVs, as the paper's rare ZFP57 HSV
+                name = "11_EnhWk" if role == "rare" else "7_EnhG1" if in_body else "9_EnhA1"
+            paint(lo0 - 100, hi0 + 100, name)
+        for c, lo0, hi0, kind, _ in elements:
+            if c == chrom and kind == "promoter":
+                paint(lo0 - 100, hi0 + 100, "1_TssA")
+        change = np.flatnonzero(np.diff(bins)) + 1
+        starts = np.concatenate([[0], change])
+        ends = np.concatenate([change, [nb]])
+        for s, e in zip(starts, ends):
+            end0 = min(e * CHROMHMM_BIN, length)
+            rows.append(f"{chrom}\t{s * CHROMHMM_BIN}\t{end0}\t{_STATES_18[bins[s]]}\n")
+    path.write_text("".join(rows))
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``variformer simulate``."""
+    parser.add_argument("--out", required=True, help="output directory (new unless --force)")
+    parser.add_argument("--people", type=int, default=300, help="number of people (default 300)")
+    parser.add_argument("--genes", type=int, default=5, help="expressed genes (default 5)")
+    parser.add_argument("--seq-len", type=int, default=49152, help="window bp (default 49152)")
+    parser.add_argument(
+        "--h2", type=float, nargs="+", default=None,
+        help="cis-heritability: one value for all genes or one per gene (default: 0.6 0.4 0.25 0.1 ... 0)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same files (default 0)")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``variformer simulate`` from parsed arguments; returns the exit status."""
+    sizes = dict(people=args.people, genes=args.genes, seq_len=args.seq_len, h2=args.h2)
+    s = simulate_cohort(args.out, **sizes, seed=args.seed, force=args.force)
+    counts = (
+        f"{s.n_people} people, {s.n_genes} genes, {s.n_variants} sites, {s.n_causal} causal SNVs"
+    )
+    print(f"wrote {s.out}: {counts}")
+    return 0

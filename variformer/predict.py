@@ -1,0 +1,167 @@
+"""The one place for batched model inference, and wrappers that reduce binned output to genes.
+
+Evaluation, in-silico mutagenesis and attributions all call :func:`predict`: it picks the
+device, switches the model to eval mode (and back), batches, runs under ``no_grad`` (and bf16
+autocast on CUDA), and returns float32 numpy on the CPU.
+
+Enformer's binned output becomes a per-gene value through small wrapper modules rather than
+flags: :class:`CenterBins` sums the centre bins of one track, as the paper does for the plain
+Enformer baseline (track 4950 'CAGE:blood, adult, pool1', bins 191-193 of 384).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["CenterBins", "predict", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a ``torch.device``; None means CUDA if available, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _to_tensor(batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+    if isinstance(batch, torch.Tensor):
+        return batch
+    if isinstance(batch, np.ndarray):
+        # torch.from_numpy refuses read-only arrays (e.g. memory maps) without a copy
+        return torch.from_numpy(batch if batch.flags.writeable else batch.copy())
+    raise TypeError(f"expected np.ndarray or torch.Tensor batches, got {type(batch).__name__}")
+
+
+def _batches(X, batch_size: int) -> Iterator[torch.Tensor]:
+    """Split X (an array or an iterable of arrays) into tensors of at most batch_size rows."""
+    chunks = [X] if isinstance(X, np.ndarray | torch.Tensor) else X
+    for chunk in chunks:
+        if chunk.ndim != 3:
+            raise ValueError(
+                f"expected sequences of shape (n, length, 4), got {tuple(chunk.shape)}"
+            )
+        for start in range(0, chunk.shape[0], batch_size):
+            yield _to_tensor(chunk[start : start + batch_size])
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def predict(
+    model: nn.Module,
+    X: np.ndarray | torch.Tensor | Iterable[np.ndarray | torch.Tensor],
+    *,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    autocast: bool | None = None,
+) -> np.ndarray:
+    """Run ``model`` over ``X`` in batches and return its outputs as float32 numpy.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps a float tensor of shape (b, L, 4) to a tensor of shape (b,) or (b, ...), e.g. a
+        :class:`~variformer.model.Variformer` or a :class:`CenterBins`-wrapped Enformer.
+        It is moved to ``device`` (and stays there: repeated calls should not copy the weights
+        back and forth); each submodule's train/eval mode is restored on return.
+    X : np.ndarray or torch.Tensor, shape=(n, L, 4), or an iterable of such arrays
+        Sequences, or batches of sequences (e.g. a generator over genes or people); batches
+        larger than ``batch_size`` are split.
+    batch_size : int, default 32
+    device : str or torch.device, optional
+        Default: CUDA if available, else the CPU.
+    dtype : torch.dtype, optional
+        Dtype the inputs are cast to; default: the model's parameter dtype.
+    autocast : bool, optional
+        Run under bf16 autocast; default: on for CUDA, off for the CPU.
+
+    Returns
+    -------
+    np.ndarray, shape=(n,) or (n, ...), float32
+        The model's outputs in input order; shape (0,) when X is empty.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = resolve_device(device)
+    use_autocast = dev.type == "cuda" if autocast is None else bool(autocast)
+    modes = [(m, m.training) for m in model.modules()]
+    model.to(dev)
+    in_dtype = _model_dtype(model) if dtype is None else dtype
+    outputs: list[np.ndarray] = []
+    try:
+        model.eval()
+        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_autocast):
+            for batch in _batches(X, batch_size):
+                out = model(batch.to(device=dev, dtype=in_dtype, non_blocking=True))
+                if not isinstance(out, torch.Tensor):
+                    raise TypeError(
+                        f"model returned {type(out).__name__}, not a tensor; wrap it (e.g. "
+                        "CenterBins(enformer, head='human', track=4950)) to get one value per sequence"
+                    )
+                outputs.append(out.float().cpu().numpy())
+    finally:
+        for module, training in modes:
+            module.training = training
+    if not outputs:
+        return np.zeros((0,), dtype=np.float32)
+    return np.concatenate(outputs, axis=0)
+
+
+class CenterBins(nn.Module):
+    """Sum the ``n`` centre bins of a binned output (optionally of one track / one head).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns shape (B, n_bins) or (B, n_bins, n_tracks), or a dict of such per head
+        (plain Enformer; then give ``head``).
+    n : int, default 3
+        Bins summed: ``c - n // 2`` to ``c - n // 2 + n - 1`` (0-based) with ``c = n_bins // 2``,
+        i.e. bins 191, 192, 193 of 384 for 49,152 bp inputs, as in the paper.
+    track : int, optional
+        Track (last axis) to keep, e.g. 4950 'CAGE:blood, adult, pool1' or 4980 'CAGE:brain,
+        adult' of Enformer's human head; None keeps all tracks.
+    head : str, optional
+        Passed as ``model(x, head=head)``, e.g. ``"human"`` for enformer-pytorch's Enformer.
+
+    Notes
+    -----
+    ``forward(x)`` maps x of shape (B, L, 4) to (B,) (or (B, n_tracks) when ``track`` is None
+    and the output has tracks).
+    """
+
+    def __init__(
+        self, model: nn.Module, *, n: int = 3, track: int | None = None, head: str | None = None
+    ) -> None:
+        super().__init__()
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self.model = model
+        self.n = int(n)
+        self.track = track
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x) if self.head is None else self.model(x, head=self.head)
+        if isinstance(out, dict):
+            raise TypeError(f"the model returns one output per head ({sorted(out)}); pass head=...")
+        if self.track is not None:
+            if out.ndim != 3:
+                raise ValueError(
+                    f"track={self.track} needs an output of shape (B, bins, tracks), got {tuple(out.shape)}"
+                )
+            out = out[..., self.track]
+        n_bins = out.shape[1]
+        if self.n > n_bins:
+            raise ValueError(f"cannot sum {self.n} centre bins of an output with {n_bins} bins")
+        lo = n_bins // 2 - self.n // 2
+        return out[:, lo : lo + self.n].sum(dim=1)
