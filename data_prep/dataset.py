@@ -160,27 +160,46 @@ class GeneDataset:
         """A person's averaged consensus one-hot, float32, shape=(seq_len, 4)."""
         return self.sequences(gene, [sample])[0]
 
-    def sequences(self, gene: str, samples, *, out: np.ndarray | None = None) -> np.ndarray:
-        """Averaged consensus one-hot of several people, float32, shape=(n, seq_len, 4).
+    def sequences(
+        self,
+        gene: str,
+        samples,
+        *,
+        start: int = 0,
+        end: int | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Averaged consensus one-hot of several people, float32, shape=(n, end - start, 4).
 
         Parameters
         ----------
         gene : str
         samples : sequence of str
-        out : np.ndarray, shape=(n, seq_len, 4), float32, optional
+        start, end : int
+            Window positions (0-based, half-open, relative to the window start) to build; the
+            default is the whole window. A centre crop of length ``c`` keeps the TSS at
+            ``c // 2`` with ``start = seq_len // 2 - c // 2``.
+        out : np.ndarray, shape=(n, end - start, 4), float32, optional
             Buffer to fill (saves an allocation in training loops).
         """
         ref_oh, dense, sites, plan = self._row_cache(self._row(gene))
+        end = self.seq_len if end is None else end
+        if not 0 <= start < end <= self.seq_len:
+            raise InputError(f"positions [{start}, {end}) are outside the {self.seq_len}-bp window")
         idx = self._sample_rows(samples)
         n = len(idx)
         if out is None:
-            out = np.empty((n, self.seq_len, 4), dtype=np.float32)
-        out[...] = ref_oh
+            out = np.empty((n, end - start, 4), dtype=np.float32)
+        out[...] = ref_oh[start:end]
         if plan.shape[0]:
+            keep = (sites >= start) & (sites < end)
+            if not keep.all():
+                sites = sites[keep]
+                plan = plan.reshape(plan.shape[0], -1, 4)[:, keep].reshape(plan.shape[0], -1)
             c = dense[idx]
             weight = ((c & 1) + ((c >> 1) & 1)).astype(np.float32)
             weight *= 0.5
-            out[:, sites, :] += (weight @ plan).reshape(n, len(sites), 4)
+            out[:, sites - start, :] += (weight @ plan).reshape(n, len(sites), 4)
         return out
 
     def variants(self, gene: str) -> pd.DataFrame:

@@ -429,3 +429,15 @@ def test_sample_subset_and_expression_intersection(cohort):
     )  # SAMPLES[0] is the last column
     # people without any carrier among those kept lose the allele: only the first 3 carry rs3's alleles
     assert pd.Series(ds.dosages("GENE_M").sum(0)).tolist() == [2.0, 3.0]
+
+
+def test_sequence_crops_equal_slices_of_the_full_window(cohort):
+    _prep(cohort)
+    ds = open_dataset(cohort["tmp"] / "ds")
+    full = ds.sequences("GENE_M", SAMPLES)
+    for start, end in [(0, 256), (64, 192), (120, 121), (118, 140), (200, 256)]:
+        np.testing.assert_array_equal(
+            ds.sequences("GENE_M", SAMPLES, start=start, end=end), full[:, start:end]
+        )
+    with pytest.raises(InputError, match="outside"):
+        ds.sequences("GENE_M", SAMPLES, start=10, end=300)
