@@ -120,9 +120,13 @@ def read_window_variants(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # cyvcf2 warns "no intervals found" for empty regions
             records = list(vcf(region))
-    except Exception as err:  # cyvcf2 raises plain Exceptions for index problems
+    except Exception as err:  # cyvcf2 raises plain Exceptions for parse and index problems
+        if "pars" in str(err):
+            raise InputError(
+                f"malformed VCF record in {region} ({err}); find it with `bcftools view {region}` and fix or drop it"
+            ) from None
         raise InputError(
-            f"cannot query {region} in the VCF ({err}); is it bgzipped and indexed (bcftools index)?"
+            f"cannot read {region} from the VCF ({err}); is it bgzipped and indexed (bcftools index)?"
         ) from None
     for rec in records:
         pos1 = rec.POS

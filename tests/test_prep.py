@@ -441,3 +441,32 @@ def test_sequence_crops_equal_slices_of_the_full_window(cohort):
         )
     with pytest.raises(InputError, match="outside"):
         ds.sequences("GENE_M", SAMPLES, start=10, end=300)
+
+
+def test_malformed_vcf_record(cohort, capsys, tmp_path):
+    import pysam
+
+    text = pysam.BGZFile(str(cohort["vcf"])).read().decode().splitlines()
+    body = [i for i, ln in enumerate(text) if not ln.startswith("#")]
+    text[body[0]] = text[body[0]].replace("0/1", "foo/bar", 1)
+    (tmp_path / "bad.vcf").write_text("\n".join(text) + "\n")
+    pysam.tabix_compress(str(tmp_path / "bad.vcf"), str(tmp_path / "bad.vcf.gz"))
+    pysam.tabix_index(str(tmp_path / "bad.vcf.gz"), preset="vcf")
+    _assert_error(dict(cohort, vcf=tmp_path / "bad.vcf.gz"), capsys, "malformed VCF record in 1:")
+
+
+def test_interrupted_run_leaves_nothing(cohort, monkeypatch):
+    import data_prep.prep as prep_mod
+
+    def boom(tmp_dir, **kw):
+        (tmp_dir).mkdir(parents=True)
+        (tmp_dir / "genes.tsv").write_text("half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prep_mod, "write_dataset", boom)
+    with pytest.raises(KeyboardInterrupt):
+        _prep(cohort)
+    assert not (cohort["tmp"] / "ds").exists()
+    assert not [p for p in cohort["tmp"].iterdir() if p.name.startswith(".ds.tmp")]
+    with pytest.raises(InputError, match="not a variformer dataset"):
+        open_dataset(cohort["tmp"] / "ds")
