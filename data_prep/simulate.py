@@ -28,6 +28,16 @@ from typing import NamedTuple
 import numpy as np
 
 from data_prep import _motifs
+from data_prep._simwrite import (
+    _contig_order,
+    _write_chromhmm,
+    _write_expression,
+    _write_fasta,
+    _write_finemap,
+    _write_gtf,
+    _write_tables,
+    _write_vcf,
+)
 from data_prep.errors import InputError
 
 NE = 10_000  # diploid effective population size (human-like)
@@ -67,19 +77,6 @@ _ROLES = (
     ("rare", (0.0025, 0.02), (0.0, 0.30), 0.12, True),
     ("plain", (0.05, 0.5), (0.0, 0.48), 0.13, False),
 )
-
-
-# Columns of the truth tables (pos is 1-based; dist_to_tss is strand-aware, negative upstream).
-TRUTH_COLUMNS = (
-    "gene", "gene_id", "chrom", "pos", "ref", "alt", "beta", "maf", "dist_to_tss", "motif",
-    "motif_effect", "h2",
-)  # fmt: skip
-TRUTH_GENE_COLUMNS = (
-    "gene", "gene_id", "chrom", "tss0", "strand", "h2_target", "h2_realized", "n_causal",
-)  # fmt: skip
-MOTIF_COLUMNS = (
-    "gene", "chrom", "start0", "end0", "strand", "matrix_id", "tf", "element", "causal_pos1",
-)  # fmt: skip
 
 
 class SimulationSummary(NamedTuple):
@@ -544,254 +541,6 @@ def simulate_cohort(
 
 
 # ----------------------------------------------------------------------------- writers
-
-
-def _contig_order(chroms) -> dict[str, int]:
-    """Natural chromosome order (chr1, chr2, ..., chr10) of the distinct names in ``chroms``."""
-    return {c: i for i, c in enumerate(sorted(set(chroms), key=lambda c: int(c[3:])))}
-
-
-def _tsv(path: Path, header, rows) -> None:
-    with open(path, "w") as fh:
-        fh.write("\t".join(header) + "\n")
-        for row in rows:
-            fh.write("\t".join(_fmt(v) for v in row) + "\n")
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float | np.floating):
-        return f"{v:.6g}"
-    return str(v)
-
-
-def _write_fasta(path: Path, refs: dict[str, np.ndarray]) -> None:
-    """Plain FASTA, 60 bases a line, plus ``.fai`` (pysam.faidx)."""
-    import pysam
-
-    lut = np.frombuffer(b"ACGT", dtype=np.uint8)
-    with open(path, "wb") as fh:
-        for chrom, codes in refs.items():
-            seq = lut[codes].tobytes()
-            fh.write(f">{chrom}\n".encode())
-            fh.write(b"".join(seq[i : i + 60] + b"\n" for i in range(0, len(seq), 60)))
-    pysam.faidx(str(path))
-
-
-def _write_gtf(path: Path, gene_list: list[Gene], rng) -> None:
-    """GENCODE-style gene, transcript and exon records (exons listed in transcript order)."""
-    order = _contig_order(g.chrom for g in gene_list)
-    lines = [
-        "##description: simulated cohort annotation (variformer simulate), GENCODE layout",
-        "##provider: GENCODE",
-        "##format: gtf",
-    ]
-    for i, g in enumerate(sorted(gene_list, key=lambda g: (order[g.chrom], g.start1))):
-        tid = f"ENST{600000 + 13 * i:011d}.{1 + i % 4}"
-        base = f'gene_id "{g.gene_id}"; '
-        gattr = f'gene_type "{g.gene_type}"; gene_name "{g.name}"; '
-        tattr = f'transcript_id "{tid}"; {gattr}transcript_type "{g.gene_type}"; transcript_name "{g.name}-201"; '
-        n_exons = int(rng.integers(2, 9)) if g.end1 - g.start1 > 2000 else 2
-        cuts = np.sort(
-            rng.choice(np.arange(g.start1 + 1, g.end1), size=2 * n_exons - 2, replace=False)
-        )
-        bounds = np.concatenate([[g.start1], cuts, [g.end1]]).reshape(-1, 2)
-        bounds[1:, 0] += 1  # introns are at least one base
-        if g.strand == "-":
-            bounds = bounds[::-1]
-        rec = f"{g.chrom}\tHAVANA\t{{}}\t{{}}\t{{}}\t.\t{g.strand}\t.\t"
-        lines.append(rec.format("gene", g.start1, g.end1) + base + gattr + "level 2;")
-        tags = 'level 2; tag "basic"; tag "Ensembl_canonical";'
-        lines.append(rec.format("transcript", g.start1, g.end1) + base + tattr + tags)
-        for n, (s1, e1) in enumerate(bounds, 1):
-            eid = f'exon_id "ENSE{700000 + 97 * i + n:011d}.1"'
-            lines.append(
-                rec.format("exon", s1, e1) + base + tattr + f"exon_number {n}; {eid}; level 2;"
-            )
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _write_vcf(
-    path: Path, sites: dict[str, Sites], lengths: dict[str, int], samples: list[str], rng
-) -> int:
-    """bgzipped + tabix-indexed VCFv4.2 with unphased GT; returns the number of records."""
-    import pysam
-
-    plain = path.with_suffix("")  # cohort.vcf
-    header = [
-        "##fileformat=VCFv4.2",
-        "##source=variformer simulate (msprime coalescent; REF = ancestral allele = reference base)",
-        "##reference=ref.fa",
-        *(f"##contig=<ID={c},length={n}>" for c, n in lengths.items()),
-        '##FILTER=<ID=PASS,Description="All filters passed">',
-        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-        "\t".join(
-            ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
-        ),
-    ]
-    total = sum(len(s.pos0) for s in sites.values())
-    rs = 1_000_000 + np.cumsum(rng.integers(1, 30_000, size=total))
-    no_id = rng.random(total) < 0.15
-    n = 0
-    with open(plain, "wb") as fh:
-        fh.write(("\n".join(header) + "\n").encode())
-        for chrom, st in sites.items():
-            a, b = st.hap[:, 0::2], st.hap[:, 1::2]
-            # Fixed-width "x/y\t" cells: unphased, smaller allele first as bcftools writes them.
-            cells = np.empty((*a.shape, 4), dtype=np.uint8)
-            cells[..., 0] = ord("0") + np.minimum(a, b)
-            cells[..., 1] = ord("/")
-            cells[..., 2] = ord("0") + np.maximum(a, b)
-            cells[..., 3] = ord("\t")
-            cells[:, -1, 3] = ord("\n")
-            for k in range(len(st.pos0)):
-                vid = "." if no_id[n] else f"rs{rs[n]}"
-                alleles = st.alleles[k]
-                fh.write(
-                    f"{chrom}\t{st.pos0[k] + 1}\t{vid}\t{alleles[0]}\t{','.join(alleles[1:])}\t.\tPASS\t.\tGT\t".encode()
-                )
-                fh.write(cells[k].tobytes())
-                n += 1
-    pysam.tabix_compress(str(plain), str(path), force=True)
-    plain.unlink()
-    pysam.tabix_index(str(path), preset="vcf", force=True)
-    return n
-
-
-def _write_expression(path: Path, expressed: list[Gene], samples: list[str], values: dict) -> None:
-    """GTEx normalized-expression BED (``#chr start end gene_id <samples>``), bgzipped + tabix."""
-    import pysam
-
-    plain = path.with_suffix("")
-    order = _contig_order(g.chrom for g in expressed)
-    with open(plain, "w") as fh:
-        fh.write("\t".join(["#chr", "start", "end", "gene_id", *samples]) + "\n")
-        for g in sorted(expressed, key=lambda g: (order[g.chrom], g.tss0)):
-            cells = "\t".join(f"{v:.6f}" for v in values[g.name])
-            fh.write(f"{g.chrom}\t{g.tss0}\t{g.tss0 + 1}\t{g.gene_id}\t{cells}\n")
-    pysam.tabix_compress(str(plain), str(path), force=True)
-    plain.unlink()
-    pysam.tabix_index(
-        str(path), seq_col=0, start_col=1, end_col=2, meta_char="#", zerobased=True, force=True
-    )
-
-
-def _write_tables(tmp: Path, truth_rows, gene_rows, planted, contigs: list[str]) -> None:
-    _tsv(tmp / "truth.tsv", TRUTH_COLUMNS, (r[:12] for r in truth_rows))
-    _tsv(tmp / "truth_genes.tsv", TRUTH_GENE_COLUMNS, gene_rows)
-    order = _contig_order(contigs)
-    rows = sorted(planted, key=lambda r: (order[r[1]], r[2]))
-    _tsv(tmp / "planted_motifs.tsv", MOTIF_COLUMNS, rows)
-
-
-def _write_finemap(
-    path: Path, truth_rows, expressed: list[Gene], sites: dict[str, Sites], seq_len: int, rng
-) -> None:
-    """Fine-mapped eQTLs in GTEx's CAVIAR high-confidence layout, derived from the truth.
-
-    Realistic misses: power grows with sqrt(n * variance explained), so weak and rare causal
-    SNVs are often missed; a detected SNV shares its posterior with tight LD proxies, and a
-    missed one is sometimes replaced by a proxy (a false positive).
-    """
-    rows = []
-    for g in expressed:
-        mine = [r for r in truth_rows if r[0] == g.name]
-        if not mine:
-            continue
-        st = sites[g.chrom]
-        lo = g.tss0 - seq_len // 2
-        sel = np.flatnonzero((st.pos0 >= lo) & (st.pos0 < lo + seq_len) & (st.hap.max(axis=1) == 1))
-        dos = (st.hap[sel, 0::2] + st.hap[sel, 1::2]).T.astype(np.float64)
-        sd = dos.std(axis=0)
-        z = (dos - dos.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-        n = dos.shape[0]
-        probs: dict[int, float] = {}
-        for r in mine:
-            c = int(np.searchsorted(sel, r[12]))
-            r2 = (z[:, c] @ z / n) ** 2
-            r2[c] = 0.0
-            var_explained = r[6] ** 2 * dos[:, c].var()
-            power = np.sqrt(n * var_explained / max(1e-6, 1 - var_explained))
-            p_detect = 0.95 if power >= 6 else 0.7 if power >= 4 else 0.2
-            if rng.random() < p_detect:
-                proxies = [int(i) for i in np.argsort(-r2, kind="stable")[:4] if r2[i] >= 0.8]
-                w = np.array([1.0] + [r2[i] ** 2 * rng.uniform(0.2, 0.9) for i in proxies])
-                w = w / w.sum() * rng.uniform(0.75, 0.99)
-                for i, wi in zip([c, *proxies], w):
-                    probs[i] = max(probs.get(i, 0.0), float(wi))
-            elif rng.random() < 0.35 and r2.max() >= 0.3:
-                i = int(r2.argmax())
-                probs[i] = max(probs.get(i, 0.0), float(rng.uniform(0.1, 0.4)))
-        chrom = g.chrom.removeprefix("chr")
-        for i in sorted(probs):
-            if probs[i] >= 0.1:  # GTEx's high-confidence cut
-                pos1 = int(st.pos0[sel[i]]) + 1
-                rows.append(("Whole_Blood", g.gene_id, f"{chrom}_{pos1}", chrom, pos1, probs[i]))
-    _tsv(path, ["TISSUE", "GENE", "eQTL", "CHROM", "POS", "Probability"], rows)
-
-
-_STATES_18 = (
-    "1_TssA", "2_TssFlnk", "3_TssFlnkU", "4_TssFlnkD", "5_Tx", "6_TxWk", "7_EnhG1", "8_EnhG2", "9_EnhA1",
-    "10_EnhA2", "11_EnhWk", "12_ZNF/Rpts", "13_Het", "14_TssBiv", "15_EnhBiv", "16_ReprPC", "17_ReprPCWk", "18_Quies",
-)  # fmt: skip
-CHROMHMM_BIN = 200
-
-
-def _write_chromhmm(
-    path: Path, lengths: dict[str, int], gene_list: list[Gene], elements, rng
-) -> None:
-    """ChromHMM 18-state segmentation (Roadmap/Epimap mnemonics) in 200-bp bins.
-
-    Promoter states sit on the TSSs, active or weak enhancer states on the planted enhancers,
-    transcription states on gene bodies; the rest is quiescent with some repressed blocks.
-    """
-    state = {s: i for i, s in enumerate(_STATES_18)}
-    rows = []
-    for chrom, length in lengths.items():
-        nb = -(-length // CHROMHMM_BIN)
-        bins = np.full(nb, state["18_Quies"], dtype=np.int8)
-
-        def paint(lo0, hi0, name, bins=bins, nb=nb):
-            lo, hi = max(0, lo0 // CHROMHMM_BIN), min(nb, -(-hi0 // CHROMHMM_BIN))
-            if hi > lo:
-                bins[lo:hi] = state[name]
-
-        repressed = ["13_Het", "16_ReprPC", "17_ReprPCWk", "12_ZNF/Rpts"]
-        for _ in range(1 + length // 40_000):
-            lo0 = int(rng.integers(0, length))
-            paint(lo0, lo0 + int(rng.integers(1000, 10_000)), str(rng.choice(repressed)))
-        genes = [g for g in gene_list if g.chrom == chrom]
-        for g in genes:
-            paint(g.start1 - 1, g.end1, "6_TxWk")
-            third = (g.end1 - g.start1) // 3  # strong transcription near the TSS
-            paint(g.tss0 - third * (g.strand == "-"), g.tss0 + third * (g.strand == "+"), "5_Tx")
-        for g in genes:
-            sign = 1 if g.strand == "+" else -1
-            paint(*sorted((g.tss0, g.tss0 - 2000 * sign)), "3_TssFlnkU")
-            paint(*sorted((g.tss0, g.tss0 + 2000 * sign)), "4_TssFlnkD")
-            flank = "2_TssFlnk" if g.gene_type == "protein_coding" else "14_TssBiv"
-            paint(g.tss0 - 600, g.tss0 + 600, flank)
-        for c, lo0, hi0, kind, role in elements:
-            if c != chrom or kind != "enhancer":
-                continue
-            in_body = any(g.start1 - 1 <= (lo0 + hi0) // 2 < g.end1 for g in genes)
-            if role == "decoy":
-                name = str(rng.choice(["8_EnhG2" if in_body else "10_EnhA2", "11_EnhWk"]))
-            else:  # weakly active for rare causal SNVs, as the paper's rare ZFP57 HSV
-                name = "11_EnhWk" if role == "rare" else "7_EnhG1" if in_body else "9_EnhA1"
-            paint(lo0 - 100, hi0 + 100, name)
-        for c, lo0, hi0, kind, _ in elements:
-            if c == chrom and kind == "promoter":
-                paint(lo0 - 100, hi0 + 100, "1_TssA")
-        change = np.flatnonzero(np.diff(bins)) + 1
-        starts = np.concatenate([[0], change])
-        ends = np.concatenate([change, [nb]])
-        for s, e in zip(starts, ends):
-            end0 = min(e * CHROMHMM_BIN, length)
-            rows.append(f"{chrom}\t{s * CHROMHMM_BIN}\t{end0}\t{_STATES_18[bins[s]]}\n")
-    path.write_text("".join(rows))
-
-
-# ----------------------------------------------------------------------------- command line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
