@@ -213,3 +213,26 @@ def test_from_hparams_validates_sizes():
         Variformer.from_hparams(**{**tiny_hparams(), "dim": 40})
     with pytest.raises(InputError, match="unknown Enformer hparams"):
         Variformer.from_hparams(dimension=48)
+
+
+def test_train_batchnorm_round_trips_and_makes_random_init_see_its_input(tmp_path):
+    """Frozen BatchNorms (HeadAdapterWrapper's default) leave a random-init trunk nearly blind:
+    its output hardly varies across inputs. Trained BatchNorms fix that and survive save/load."""
+    tiny = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+    hp = yaml.safe_load(tiny.read_text())["model"]["hparams"]
+    torch.manual_seed(0)
+    x = torch.rand(8, 1024, 4)
+    spread = {}
+    for flag in (False, True):
+        torch.manual_seed(0)
+        m = Variformer.from_hparams(train_batchnorm=flag, **hp)
+        m.train()
+        spread[flag] = float(m(x).std())
+        assert m.train_batchnorm is flag
+        if flag:
+            m.save(tmp_path / "m.pt")
+            back = Variformer.load(tmp_path / "m.pt")
+            assert back.train_batchnorm is True
+            m.eval(), back.eval()
+            torch.testing.assert_close(m(x), back(x))
+    assert spread[True] > 10 * spread[False]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,12 @@ def load_enformer(
     return enformer.eval()
 
 
+def _follow_owner_mode(owner: nn.Module, bn: nn.Module, args) -> None:
+    bn.train(owner.training)
+    bn.track_running_stats = True
+    bn.requires_grad_(True)
+
+
 class Variformer(nn.Module):
     """Enformer trunk + linear head predicting one expression value per sequence (the TSS bin).
 
@@ -163,6 +170,11 @@ class Variformer(nn.Module):
     freeze_trunk : bool, default False
         Train only the new linear head (the paper's frozen-trunk variant: HeadAdapterWrapper's
         ``freeze_enformer=True``). The trunk's parameters get ``requires_grad=False``.
+    train_batchnorm : bool, default False
+        Train Enformer's BatchNorm layers (batch statistics, affine weights) instead of keeping
+        them frozen as HeadAdapterWrapper does. Frozen suits pre-trained weights (the paper);
+        with random initial weights the stored statistics are the identity, the signal fades
+        through the conv tower and the model barely depends on its input, so train them.
 
     Notes
     -----
@@ -171,7 +183,9 @@ class Variformer(nn.Module):
     ``L // 2`` (0-based), where the dataset puts the TSS (``tss0 - start0 == seq_len // 2``).
     """
 
-    def __init__(self, enformer: Enformer, *, freeze_trunk: bool = False) -> None:
+    def __init__(
+        self, enformer: Enformer, *, freeze_trunk: bool = False, train_batchnorm: bool = False
+    ) -> None:
         super().__init__()
         if not isinstance(enformer, Enformer):
             raise TypeError(
@@ -198,6 +212,15 @@ class Variformer(nn.Module):
             auto_set_target_length=False,
         )
         self.freeze_trunk = bool(freeze_trunk)
+        self.train_batchnorm = bool(train_batchnorm)
+        if self.train_batchnorm:
+            # HeadAdapterWrapper re-freezes the BatchNorms before every forward; a pre-hook on
+            # each undoes that right before it runs, following this model's train/eval mode
+            # (eval then uses the running statistics gathered in training, also after load).
+            for module in enformer.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.requires_grad_(True)
+                    module.register_forward_pre_hook(partial(_follow_owner_mode, self))
         if self.freeze_trunk:
             enformer.requires_grad_(False)
 
@@ -208,6 +231,7 @@ class Variformer(nn.Module):
         path_or_hub_id: str | os.PathLike = ENFORMER_OFFICIAL_HUB_ID,
         *,
         freeze_trunk: bool = False,
+        train_batchnorm: bool = False,
         use_tf_gamma: bool = False,
         **kwargs: Any,
     ) -> Variformer:
@@ -230,10 +254,12 @@ class Variformer(nn.Module):
             If the weights cannot be found (offline and not cached, wrong directory).
         """
         enformer = load_enformer(path_or_hub_id, use_tf_gamma=use_tf_gamma, **kwargs)
-        return cls(enformer, freeze_trunk=freeze_trunk)
+        return cls(enformer, freeze_trunk=freeze_trunk, train_batchnorm=train_batchnorm)
 
     @classmethod
-    def from_hparams(cls, *, freeze_trunk: bool = False, **enformer_hparams: Any) -> Variformer:
+    def from_hparams(
+        cls, *, freeze_trunk: bool = False, train_batchnorm: bool = False, **enformer_hparams: Any
+    ) -> Variformer:
         """A Variformer with random initial weights; any Enformer size.
 
         Parameters
@@ -258,7 +284,11 @@ class Variformer(nn.Module):
             raise InputError(
                 f"Enformer needs (dim // heads) divisible by 6; got dim={dim}, heads={heads}"
             )
-        return cls(Enformer.from_hparams(**hparams), freeze_trunk=freeze_trunk)
+        return cls(
+            Enformer.from_hparams(**hparams),
+            freeze_trunk=freeze_trunk,
+            train_batchnorm=train_batchnorm,
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, freeze_trunk: bool | None = None) -> Variformer:
@@ -310,6 +340,7 @@ class Variformer(nn.Module):
                 payload["state_dict"],
                 payload["freeze_trunk"],
             )
+            saved_bn = bool(payload.get("train_batchnorm", False))
         elif "state_dict" in payload and "hyper_parameters" in payload:
             hyper = payload["hyper_parameters"]
             if "enformer_hparams" not in hyper:
@@ -321,6 +352,7 @@ class Variformer(nn.Module):
                 hyper["enformer_hparams"],
                 bool(hyper.get("freeze_trunk", False)),
             )
+            saved_bn = bool(hyper.get("train_batchnorm", False))
             state = {
                 k.removeprefix("model."): v
                 for k, v in payload["state_dict"].items()
@@ -329,7 +361,9 @@ class Variformer(nn.Module):
         else:
             raise InputError(f"{file} is not a Variformer save or Lightning checkpoint")
         model = cls.from_hparams(
-            freeze_trunk=saved_freeze if freeze_trunk is None else freeze_trunk, **dict(hparams)
+            freeze_trunk=saved_freeze if freeze_trunk is None else freeze_trunk,
+            train_batchnorm=saved_bn,
+            **dict(hparams),
         )
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
@@ -361,6 +395,7 @@ class Variformer(nn.Module):
             "version": 1,
             "enformer_hparams": self.enformer_hparams,
             "freeze_trunk": self.freeze_trunk,
+            "train_batchnorm": self.train_batchnorm,
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
         }
         tmp = file.with_name(f".{file.name}.tmp-{os.getpid()}")

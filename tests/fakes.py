@@ -1,0 +1,128 @@
+"""A small in-memory gene dataset with the ``data_prep.open_dataset`` API, for training tests.
+
+Each gene has a random reference window and a few SNVs near the TSS; people carry 0/1/2 ALT
+alleles (the sequence is the averaged one-hot, het = 0.5/0.5) and expression is a linear
+function of two causal SNVs plus noise, so a tiny model can learn it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from variformer.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_YAML = ROOT / "configs" / "tiny.yaml"
+
+
+class Window(NamedTuple):
+    chrom: str
+    start0: int
+    end0: int
+    tss0: int
+    strand: str
+
+
+class FakeDataset:
+    """In-memory stand-in for ``data_prep.open_dataset`` (picklable, deterministic).
+
+    Parameters
+    ----------
+    genes : sequence of str
+    n_samples : int
+    seq_len : int
+    n_folds : int
+    h2 : float
+        Share of expression variance explained by the two causal SNVs.
+    missing : dict, optional
+        gene -> number of people without expression for that gene (the last ones).
+    seed : int
+    """
+
+    def __init__(
+        self,
+        *,
+        genes=("G0", "G1", "G2"),
+        n_samples: int = 100,
+        seq_len: int = 1024,
+        n_folds: int = 3,
+        n_variants: int = 12,
+        h2: float = 0.9,
+        missing: dict | None = None,
+        seed: int = 0,
+    ):
+        rng = np.random.default_rng(seed)
+        self.genes = list(genes)
+        self.samples = [f"S{i:03d}" for i in range(n_samples)]
+        self.seq_len = seq_len
+        self.n_folds = n_folds
+        self.has_expression = True
+        self._ref = {g: rng.integers(0, 4, seq_len) for g in self.genes}
+        self._pos, self._alt, self._dos, self._expr = {}, {}, {}, {}
+        tss = seq_len // 2
+        for g in self.genes:
+            # SNVs within +-128 bp of the TSS: inside the TSS bin's immediate neighbourhood
+            pos = np.sort(rng.choice(np.arange(tss - 128, tss + 128), n_variants, replace=False))
+            alt = (self._ref[g][pos] + rng.integers(1, 4, n_variants)) % 4
+            af = rng.uniform(0.2, 0.5, n_variants)
+            dos = rng.binomial(2, af, size=(n_samples, n_variants)).astype(np.float32)
+            genetic = dos[:, :2] @ np.array([1.0, -0.8])
+            genetic = (genetic - genetic.mean()) / (genetic.std() + 1e-9)
+            noise = rng.normal(size=n_samples)
+            y = np.sqrt(h2) * genetic + np.sqrt(1 - h2) * noise
+            keep = n_samples - (missing or {}).get(g, 0)
+            self._pos[g], self._alt[g], self._dos[g] = pos, alt, dos
+            self._expr[g] = pd.Series(y[:keep], index=self.samples[:keep], dtype=np.float64, name=g)
+        perm = rng.permutation(n_samples)
+        n_test = n_tune = max(2, n_samples // 10)
+        self._folds = []
+        for k in range(n_folds):
+            rolled = np.roll(perm, -k * n_test)
+            self._folds.append(
+                {
+                    "test": [self.samples[i] for i in rolled[:n_test]],
+                    "tune": [self.samples[i] for i in rolled[n_test : n_test + n_tune]],
+                    "train": [self.samples[i] for i in rolled[n_test + n_tune :]],
+                }
+            )
+
+    def window(self, gene):
+        return Window("chr1", 1000, 1000 + self.seq_len, 1000 + self.seq_len // 2, "+")
+
+    def reference(self, gene):
+        return np.eye(4, dtype=np.float32)[self._ref[gene]]
+
+    def sequences(self, gene, samples):
+        rows = np.array([self.samples.index(s) for s in samples], dtype=np.int64)
+        out = np.broadcast_to(self.reference(gene), (len(rows), self.seq_len, 4)).copy()
+        pos, alt = self._pos[gene], self._alt[gene]
+        half = self._dos[gene][rows] / 2  # (n, V): ALT share of the averaged one-hot
+        ref = self._ref[gene][pos]
+        out[:, pos, ref] -= half
+        out[:, pos, alt] += half
+        return out
+
+    def sequence(self, gene, sample):
+        return self.sequences(gene, [sample])[0]
+
+    def expression(self, gene):
+        return self._expr[gene].copy()
+
+    def split(self, fold, *, train_fraction=1.0):
+        parts = {k: list(v) for k, v in self._folds[fold].items()}
+        parts["train"] = parts["train"][: int(np.ceil(train_fraction * len(parts["train"]) - 1e-9))]
+        return parts
+
+
+def tiny_config(*overrides: str) -> Config:
+    """configs/tiny.yaml plus ``key=value`` overrides."""
+    return load_config(TINY_YAML, overrides=overrides)
+
+
+def tiny_hparams() -> dict:
+    return dict(yaml.safe_load(TINY_YAML.read_text())["model"]["hparams"])

@@ -1,0 +1,223 @@
+"""The training system: a LightningModule that receives a :class:`~variformer.model.Variformer`.
+
+It owns the loss, the optimizer and the tune metrics; the network stays a plain ``nn.Module``
+stored as ``self.model`` (checkpoint keys ``model.*``), and ``hyper_parameters`` hold the
+Enformer hyperparameters under ``enformer_hparams`` so ``Variformer.load`` can rebuild it.
+
+Tune metrics are computed once per validation epoch from every tune item of every rank
+(gathered, then scikit-learn / scipy), so they equal what ``r2_score`` and ``pearsonr`` give
+on the full tune set:
+
+- ``tune_r2_mean`` / ``tune_pcc_mean``: mean over train genes of R2 / PCC across tune people
+  (``tune_r2/<gene>`` per gene, logged for up to :data:`MAX_GENE_METRICS` genes);
+- ``heldout_pcc_mean``: mean PCC over held-out tune genes (``data.tune_genes``);
+- ``tune_loss``: MSE over the train genes' tune items (the reference-genome monitor).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from scipy.stats import pearsonr
+from sklearn.metrics import r2_score
+from torch import nn
+
+from variformer.data import group_by_gene
+from variformer.loss import variformer_loss
+
+#: above this many genes, per-gene tune metrics are not logged (only their means)
+MAX_GENE_METRICS = 100
+
+
+def r2_pcc(observed: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """R2 (``sklearn.metrics.r2_score``) and PCC (``scipy.stats.pearsonr``) of one gene.
+
+    Parameters
+    ----------
+    observed, predicted : np.ndarray, shape=(n,)
+
+    Returns
+    -------
+    tuple of float
+        ``(r2, pcc)``; NaN where undefined (fewer than 2 people; PCC of a constant vector).
+    """
+    observed = np.asarray(observed, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if len(observed) < 2:
+        return float("nan"), float("nan")
+    r2 = float(r2_score(observed, predicted))
+    if np.ptp(observed) == 0 or np.ptp(predicted) == 0:
+        return r2, float("nan")
+    return r2, float(pearsonr(observed, predicted).statistic)
+
+
+class VariformerSystem(L.LightningModule):
+    """Fine-tune a Variformer with AdamW on the Variformer loss.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps x, shape=(B, L, 4) float, to predictions, shape=(B,).
+    gene_names : sequence of str
+        Train genes (gene index ``g`` of a batch names ``gene_names[g]``).
+    heldout_gene_names : sequence of str
+        Held-out tune genes, gene indices ``len(gene_names) + j``.
+    learning_rate, weight_decay : float
+        AdamW settings (paper: 5e-6).
+    alpha : float
+        Loss weight of the MSE term; ``1 - alpha`` weighs the pairwise-difference term.
+    enformer_hparams : dict, optional
+        Enformer hyperparameters to store in checkpoints (default: ``model.enformer_hparams``).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        gene_names: Sequence[str],
+        heldout_gene_names: Sequence[str] = (),
+        learning_rate: float = 5e-6,
+        weight_decay: float = 0.01,
+        alpha: float = 0.5,
+        enformer_hparams: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.save_hyperparameters(ignore=["model"])
+        if enformer_hparams is None:
+            self.hparams["enformer_hparams"] = dict(getattr(model, "enformer_hparams", None) or {})
+        self.hparams["freeze_trunk"] = bool(getattr(model, "freeze_trunk", False))
+        self.hparams["train_batchnorm"] = bool(getattr(model, "train_batchnorm", False))
+        self.hparams["gene_names"] = list(gene_names)
+        self.hparams["heldout_gene_names"] = list(heldout_gene_names)
+        self._val_rows: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return torch.optim.AdamW(
+            params, lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay
+        )
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning only calls set_epoch on samplers, not on batch samplers
+        loader = self.trainer.train_dataloader
+        set_epoch = getattr(getattr(loader, "batch_sampler", None), "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(self.current_epoch)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y, _ = batch
+        pred = self.model(x)
+        loss = variformer_loss(pred, y, alpha=self.hparams.alpha)
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_rows = []
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y, g = batch
+        pred = self.model(x).detach().float()
+        self._val_rows.append(torch.stack([g.float(), y.float(), pred], dim=1))
+
+    def _gather_rows(self) -> np.ndarray:
+        """All ranks' (gene, observed, predicted) rows, shape=(n, 3); ranks hold unequal counts."""
+        local = (
+            torch.cat(self._val_rows) if self._val_rows else torch.zeros(0, 3, device=self.device)
+        )
+        world = self.trainer.world_size
+        if world == 1:
+            return local.cpu().numpy()
+        n = torch.tensor([len(local)], device=self.device)
+        sizes = self.all_gather(n).flatten().tolist()
+        padded = torch.zeros(max(sizes), 3, device=self.device)
+        padded[: len(local)] = local
+        gathered = self.all_gather(padded)  # (world, max_n, 3)
+        return torch.cat([gathered[r, : sizes[r]] for r in range(world)]).cpu().numpy()
+
+    def on_validation_epoch_end(self) -> None:
+        rows = self._gather_rows()
+        self._val_rows = []
+        genes = self.hparams.gene_names
+        heldout = self.hparams.heldout_gene_names
+        gene_index = rows[:, 0].round().astype(np.int64)
+        metrics: dict[str, float] = {}
+        per_gene: dict[str, float] = {}
+        r2s, pccs, held_pccs = [], [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sklearn/scipy warn on <2 people or constants
+            names = [*genes, *heldout]
+            for g, sel in enumerate(group_by_gene(gene_index, len(names))):
+                name = names[g]
+                if not len(sel):
+                    continue
+                r2, pcc = r2_pcc(rows[sel, 1], rows[sel, 2])
+                if g < len(genes):
+                    r2s.append(r2)
+                    pccs.append(pcc)
+                    per_gene[f"tune_r2/{name}"] = r2
+                else:
+                    held_pccs.append(pcc)
+                    per_gene[f"heldout_pcc/{name}"] = pcc
+        train_rows = rows[gene_index < len(genes)]
+        if len(train_rows):
+            metrics["tune_loss"] = float(np.mean((train_rows[:, 2] - train_rows[:, 1]) ** 2))
+        metrics["tune_r2_mean"] = _nanmean(r2s)
+        metrics["tune_pcc_mean"] = _nanmean(pccs)
+        if heldout:
+            metrics["heldout_pcc_mean"] = _nanmean(held_pccs)
+        # identical on every rank (computed from gathered rows): sync_dist averages equal values,
+        # which keeps the monitors consistent and Lightning's DDP warning quiet
+        self.log_dict(metrics, prog_bar=True, sync_dist=True)
+        if len(genes) + len(heldout) <= MAX_GENE_METRICS:
+            self.log_dict(per_gene, sync_dist=True)
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+class SaveOnInterrupt(L.Callback):
+    """Save a checkpoint when training is stopped by SIGTERM (preemption, requeue) or Ctrl-C."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
+            trainer.save_checkpoint(self.path)
+
+
+class WallClock(L.Callback):
+    """Training wall time accumulated across resumed sessions (kept in checkpoints)."""
+
+    def __init__(self) -> None:
+        self.before_s = 0.0
+        self.start = time.monotonic()
+
+    @property
+    def state_key(self) -> str:
+        return "WallClock"
+
+    def elapsed_s(self) -> float:
+        return self.before_s + time.monotonic() - self.start
+
+    def state_dict(self) -> dict:
+        return {"elapsed_s": self.elapsed_s()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.before_s = float(state_dict.get("elapsed_s", 0.0))
