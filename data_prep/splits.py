@@ -66,6 +66,8 @@ def make_splits(
             _add_fold(table, k, labels, rng)
         return table
     n_test = round(n * test_fraction)
+    if n_folds * test_fraction <= 1 + 1e-9:
+        n_test = min(n_test, n // n_folds)  # rounding up must not make disjoint test sets overflow
     n_tune = round(n * tune_fraction)
     if n_folds * n_test > n:
         raise InputError(
