@@ -67,6 +67,7 @@ def test_head_is_one_linear_track_with_identity_output_on_the_final_embeddings(m
     x = one_hot(3, 1024, seed=1)
     with torch.no_grad():
         nn.init.normal_(model.head.weight)
+        model.head.bias.fill_(-1e3)  # far below any w.x: a softplus would turn these positive
         emb = model.enformer(
             x, return_only_embeddings=True
         )  # after final_pointwise: 2 * dim features

@@ -235,10 +235,12 @@ def finetune(
         monitor=monitor,
         best_state=state,
         last_state=last,
-        epochs=max(trainer.current_epoch, int(last.get("epoch", -1)) + 1),
+        # completed epochs; last.ckpt's own "epoch" is already incremented when it was written at train end
+        epochs=trainer.current_epoch,
         wall_time_s=previous_s + time.monotonic() - started,
     )
-    predictions.to_csv(work_dir / "predictions.tsv", sep="\t", index=False, float_format="%.10g")
+    # full precision: values round-trip exactly, so metrics recomputed from the file match summary.json
+    predictions.to_csv(work_dir / "predictions.tsv", sep="\t", index=False)
     (work_dir / "summary.json").write_text(json.dumps(_json_safe(summary), indent=1) + "\n")
     _merge_metrics(work_dir)
     _publish(work_dir, final_dir)
