@@ -35,6 +35,7 @@ import pysam
 from scipy import stats
 
 from data_prep.errors import InputError
+from data_prep.listfile import read_list
 
 OUTPUT_SUFFIXES = (".normalized_expression.bed.gz", ".log2tpm.bed.gz")
 _VERSION = re.compile(r"\.\d+(_PAR_Y)?$")
@@ -344,20 +345,6 @@ def read_matrix(path, *, samples: list[str] | None = None) -> pd.DataFrame:
     return numeric
 
 
-def read_sample_list(path) -> list[str]:
-    """Sample ids, one per line (blank lines and ``#`` comments ignored)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"sample list not found: {path}")
-    lines = [ln.strip() for ln in path.read_text().splitlines()]
-    samples = [ln.split("\t")[0] for ln in lines if ln and not ln.startswith("#")]
-    if not samples:
-        raise InputError(f"sample list {path} is empty")
-    if len(set(samples)) != len(samples):
-        raise InputError(f"sample list {path} names a sample more than once")
-    return samples
-
-
 # --------------------------------------------------------------------------------------------
 # writing BED
 # --------------------------------------------------------------------------------------------
@@ -541,7 +528,7 @@ def main(args: argparse.Namespace) -> int:
         if not Path(getattr(args, name)).is_file():
             raise InputError(f"--{name} file not found: {getattr(args, name)}")
 
-    samples = read_sample_list(args.samples) if args.samples else None
+    samples = read_list(args.samples, what="samples", unique=True) if args.samples else None
     tpm = read_matrix(args.tpm, samples=samples)
     counts = read_matrix(args.counts, samples=samples)
     annotation = read_annotation(args.annotation)

@@ -24,6 +24,7 @@ from data_prep.dataset import publish, write_dataset
 from data_prep.errors import InputError
 from data_prep.expression import match_expression, read_expression_bed
 from data_prep.genome import ContigMap, encode, fetch_window, tss_window
+from data_prep.listfile import read_list
 from data_prep.splits import make_splits
 from data_prep.variants import dosage_from_carriers, read_window_variants
 
@@ -40,18 +41,6 @@ class PrepSummary(NamedTuple):
     skipped: dict
     dropped_genes: dict
     seconds: float
-
-
-def read_lines(path, *, what: str) -> list[str]:
-    """Non-empty, non-comment lines of a text file (gene lists, sample lists)."""
-    try:
-        lines = [ln.split("\t")[0].strip() for ln in Path(path).read_text().splitlines()]
-    except FileNotFoundError:
-        raise InputError(f"{what} file not found: {path}") from None
-    lines = [ln for ln in lines if ln and not ln.startswith("#")]
-    if not lines:
-        raise InputError(f"{what} file {path} is empty")
-    return lines
 
 
 def _check_index(path: Path) -> None:
@@ -148,10 +137,7 @@ class Cohort:
 def _select_samples(cohort_samples, *, samples_file, expression) -> list[str]:
     vcf_set = set(cohort_samples)
     if samples_file is not None:
-        wanted = read_lines(samples_file, what="samples")
-        dup = pd.Index(wanted)[pd.Index(wanted).duplicated()]
-        if len(dup):
-            raise InputError(f"sample {dup[0]!r} is listed twice in {samples_file}")
+        wanted = read_list(samples_file, what="samples", unique=True)
         missing = [s for s in wanted if s not in vcf_set]
         if missing:
             raise InputError(
@@ -281,7 +267,11 @@ def prep_dataset(
     expr = (
         match_expression(expr_all, selected, expression)[samples] if expr_all is not None else None
     )
-    test_samples = read_lines(test_samples_file, what="test samples") if test_samples_file else None
+    test_samples = (
+        read_list(test_samples_file, what="test samples", unique=True)
+        if test_samples_file
+        else None
+    )
 
     counts: Counter = Counter()
     mismatches: list = []
@@ -496,7 +486,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    genes = args.genes if args.genes else read_lines(args.genes_file, what="genes")
+    genes = args.genes if args.genes else read_list(args.genes_file, what="genes")
     s = prep_dataset(
         vcfs=args.vcf,
         fasta=args.fasta,

@@ -379,7 +379,9 @@ def test_samples_missing_and_duplicates(cohort, capsys):
     (cohort["tmp"] / "s.txt").write_text("GTEX-0001\nNOPE-1\n")
     _assert_error(cohort, capsys, "1 samples from", "--samples", str(cohort["tmp"] / "s.txt"))
     (cohort["tmp"] / "s.txt").write_text("GTEX-0001\nGTEX-0001\n")
-    _assert_error(cohort, capsys, "listed twice", "--samples", str(cohort["tmp"] / "s.txt"))
+    _assert_error(
+        cohort, capsys, "lists 'GTEX-0001' twice", "--samples", str(cohort["tmp"] / "s.txt")
+    )
     dup = write_vcf(cohort["tmp"] / "dup.vcf.gz", {"1": 3000}, ["A", "A"], [])
     _assert_error(dict(cohort, vcf=dup), capsys, "duplicate sample")
     # expression lacks a requested sample

@@ -33,6 +33,7 @@ import pandas as pd
 import yaml
 
 from data_prep.errors import InputError
+from data_prep.listfile import read_list
 from variformer.config import Config, load_config
 
 
@@ -472,18 +473,6 @@ def _publish(work_dir: Path, final_dir: Path) -> None:
 # ---------------------------------------------------------------- command line
 
 
-def read_gene_list(path: str | Path) -> list[str]:
-    """Genes of a text file, one per line; blank lines and ``#`` comments are ignored."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"gene list {path} does not exist")
-    genes = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
-    genes = [g for g in genes if g]
-    if not genes:
-        raise InputError(f"gene list {path} names no genes")
-    return genes
-
-
 def _devices(value: str) -> int | str | list:
     if value.isdigit():
         return int(value)
@@ -542,9 +531,11 @@ def main(args: argparse.Namespace) -> int:
 
     overrides = list(args.overrides)
     if args.tune_genes_file:
-        overrides.append(f"data.tune_genes={json.dumps(read_gene_list(args.tune_genes_file))}")
+        overrides.append(
+            f"data.tune_genes={json.dumps(read_list(args.tune_genes_file, what='tune genes'))}"
+        )
     config = load_config(args.config, overrides=overrides)
-    genes = [args.gene] if args.gene else read_gene_list(args.genes_file)
+    genes = [args.gene] if args.gene else read_list(args.genes_file, what="genes")
     name = args.name or (Path(args.genes_file).stem if args.genes_file else None)
     try:
         result = finetune(

@@ -213,10 +213,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``variformer slurm finetune``; returns the exit status."""
+    from data_prep.listfile import read_list
     from variformer.config import load_config
-    from variformer.finetune import read_gene_list
 
-    genes = read_gene_list(args.genes_file) if args.genes_file else list(args.genes)
+    genes = read_list(args.genes_file, what="genes") if args.genes_file else list(args.genes)
     load_config(args.config, overrides=args.overrides)  # fail now, not in every task
     finetune_args: list[str] = []
     if args.config:
