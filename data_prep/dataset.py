@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from data_prep.errors import InputError
-from data_prep.genome import ONE_HOT, Window
+from data_prep.genome import ONE_HOT, Window, encode
 
 FORMAT = "variformer-dataset"
 VERSION = 1
@@ -72,10 +72,9 @@ class GeneDataset:
         self._genes = pd.read_csv(self.path / "genes.tsv", sep="\t", dtype={"chrom": str})
         self.genes: list[str] = list(self._genes["gene"])
         self._gene_row = {g: i for i, g in enumerate(self.genes)}
-        for alias_col in ("gene_id",):
-            for i, gid in enumerate(self._genes[alias_col]):
-                self._gene_row.setdefault(gid, i)
-                self._gene_row.setdefault(gid.split(".")[0], i)
+        for i, gid in enumerate(self._genes["gene_id"]):  # Ensembl ids, with or without version
+            self._gene_row.setdefault(gid, i)
+            self._gene_row.setdefault(gid.split(".")[0], i)
         self._sample_idx = {s: i for i, s in enumerate(self.samples)}
         self.has_expression: bool = (self.path / "expression.tsv").is_file()
         self._row_cache = lru_cache(maxsize=32)(self._gene_arrays)
@@ -259,8 +258,6 @@ class GeneDataset:
 
 
 def _codes(bases: pd.Series) -> np.ndarray:
-    from data_prep.genome import encode
-
     return encode("".join(bases)) if len(bases) else np.zeros(0, np.uint8)
 
 

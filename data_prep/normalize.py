@@ -256,20 +256,16 @@ def _align(tpm: pd.DataFrame, counts: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
             raise InputError(
                 f"{name} matrix lists sample {dup} more than once; make sample ids unique"
             )
-    if set(tpm.columns) != set(counts.columns):
-        only_t = sorted(set(tpm.columns) - set(counts.columns))
-        only_c = sorted(set(counts.columns) - set(tpm.columns))
-        raise InputError(
-            f"samples differ between the TPM and count matrices ({len(only_t)} only in TPM, e.g. "
-            f"{only_t[:3]}; {len(only_c)} only in counts, e.g. {only_c[:3]}); use --samples"
-        )
-    if set(tpm.index) != set(counts.index):
-        only_t = sorted(set(tpm.index) - set(counts.index))
-        only_c = sorted(set(counts.index) - set(tpm.index))
-        raise InputError(
-            f"genes differ between the TPM and count matrices ({len(only_t)} only in TPM, e.g. "
-            f"{only_t[:3]}; {len(only_c)} only in counts, e.g. {only_c[:3]}); use matrices from one run"
-        )
+    for what, t_ids, c_ids, fix in (
+        ("samples", tpm.columns, counts.columns, "use --samples"),
+        ("genes", tpm.index, counts.index, "use matrices from one run"),
+    ):
+        if set(t_ids) != set(c_ids):
+            only_t, only_c = sorted(set(t_ids) - set(c_ids)), sorted(set(c_ids) - set(t_ids))
+            raise InputError(
+                f"{what} differ between the TPM and count matrices ({len(only_t)} only in TPM, e.g. "
+                f"{only_t[:3]}; {len(only_c)} only in counts, e.g. {only_c[:3]}); {fix}"
+            )
     return tpm, counts.loc[tpm.index, tpm.columns]
 
 

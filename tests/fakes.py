@@ -8,24 +8,16 @@ function of two causal SNVs plus noise, so a tiny model can learn it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from data_prep.genome import Window
 from variformer.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_YAML = ROOT / "configs" / "tiny.yaml"
-
-
-class Window(NamedTuple):
-    chrom: str
-    start0: int
-    end0: int
-    tss0: int
-    strand: str
 
 
 class FakeDataset:
