@@ -89,7 +89,7 @@ class FakeDataset:
     def reference(self, gene):
         return np.eye(4, dtype=np.float32)[self._ref[gene]]
 
-    def sequences(self, gene, samples):
+    def sequences(self, gene, samples, *, start=0, end=None):
         rows = np.array([self.samples.index(s) for s in samples], dtype=np.int64)
         out = np.broadcast_to(self.reference(gene), (len(rows), self.seq_len, 4)).copy()
         pos, alt = self._pos[gene], self._alt[gene]
@@ -97,7 +97,7 @@ class FakeDataset:
         ref = self._ref[gene][pos]
         out[:, pos, ref] -= half
         out[:, pos, alt] += half
-        return out
+        return out[:, start:end]
 
     def sequence(self, gene, sample):
         return self.sequences(gene, [sample])[0]

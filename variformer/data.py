@@ -76,13 +76,11 @@ class GeneSampleDataset(Dataset):
         for g, positions in by_gene.items():
             gene = self.genes[g]
             samples = [self.items.sample[indices[p]] for p in positions]
+            start, end = self.crop0, self.crop0 + self.seq_len
             if samples[0] == REFERENCE:
-                seqs = np.broadcast_to(
-                    self.ds.reference(gene), (len(samples), int(self.ds.seq_len), 4)
-                )
-            else:
-                seqs = self.ds.sequences(gene, samples)
-            x[positions] = seqs[:, self.crop0 : self.crop0 + self.seq_len]
+                x[positions] = self.ds.reference(gene)[start:end]
+            else:  # only the crop is built, not the whole window
+                x[positions] = self.ds.sequences(gene, samples, start=start, end=end)
         return [
             (
                 torch.from_numpy(x[pos]),
