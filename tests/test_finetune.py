@@ -430,3 +430,21 @@ def test_cli_arguments_reach_finetune(tmp_path, monkeypatch):
     config = captured["config"]
     assert config.training.learning_rate == 5e-4 and config.data.batch_size == 16
     assert config.data.tune_genes == ["ERAP2"]
+
+
+def test_bad_inputs_leave_no_run_directory(tmp_path, monkeypatch):
+    """Unknown genes or weights that cannot be loaded fail before anything is written."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    ds = FakeDataset(genes=("G0",), n_samples=40, seq_len=SEQ_LEN)
+    with pytest.raises(InputError, match="not in the dataset"):
+        ft.finetune(ds, genes=["NOPE"], fold=0, config=tiny_config(), out=tmp_path)
+    with pytest.raises(InputError, match="could not load Enformer weights"):
+        ft.finetune(
+            ds,
+            genes=["G0"],
+            fold=0,
+            config=tiny_config(),
+            out=tmp_path,
+            pretrained="EleutherAI/enformer-official-rough",
+        )
+    assert list(tmp_path.iterdir()) == []

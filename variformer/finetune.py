@@ -132,9 +132,6 @@ def finetune(
         )
     is_rank_zero = rank_zero_only.rank == 0  # DDP children re-run this function too
     resume = _resume_checkpoint(work_dir)
-    if is_rank_zero:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        _write_config(work_dir / "config.yaml", config, resuming=resume is not None)
 
     d, t = config.data, config.training
     L.seed_everything(t.seed, workers=True, verbose=False)
@@ -154,6 +151,10 @@ def finetune(
     )
     dm.setup("fit")  # fail on unknown genes / missing people before building the model
     model = build_model(config)
+    # only now that the inputs and weights are known to be good does the run directory appear
+    if is_rank_zero:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(work_dir / "config.yaml", config, resuming=resume is not None)
     system = VariformerSystem(
         model,
         gene_names=dm.genes,
