@@ -80,6 +80,17 @@ def _duplicate_header_sample(path: Path) -> str | None:
     return None
 
 
+def _indexed_contigs(path: Path) -> list[str]:
+    """Contigs that have records, as listed by the file's .tbi/.csi index."""
+    import pysam
+
+    try:
+        with pysam.VariantFile(str(path)) as vf:
+            return list(vf.index.keys())
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
 class Cohort:
     """One or several VCF/BCF files (e.g. one per chromosome) with the same samples."""
 
@@ -90,7 +101,8 @@ class Cohort:
             raise InputError("give at least one --vcf")
         self.paths = [Path(p) for p in paths]
         self.vcfs = []
-        self.contigs: list[ContigMap] = []
+        self.contigs: list[ContigMap] = []  # contigs named in each file's header (or index)
+        self.indexed: list[ContigMap] = []  # contigs that have records, from each file's index
         for p in self.paths:
             _check_index(p)
             try:
@@ -107,6 +119,7 @@ class Cohort:
                 raise InputError(f"cannot open {p} as VCF/BCF: {err}") from None
             self.vcfs.append(vcf)
             self.contigs.append(ContigMap(vcf.seqnames, source=f"VCF {p.name}"))
+            self.indexed.append(ContigMap(_indexed_contigs(p), source=f"index of {p.name}"))
         self.samples = list(self.vcfs[0].samples)
         dup = pd.Index(self.samples)[pd.Index(self.samples).duplicated()]
         if len(dup):
@@ -126,12 +139,25 @@ class Cohort:
             raise InputError(f"{self.paths[0]} has no GT FORMAT field; genotypes are needed")
 
     def locate(self, contig: str) -> tuple[int, str] | None:
-        """(file index, contig name as that file spells it) for a contig, or None."""
-        for i, cmap in enumerate(self.contigs):
-            name = cmap.get(contig)
-            if name is not None:
-                return i, name
-        return None
+        """(file index, contig name as that file spells it) for a contig, or None.
+
+        Per-chromosome files often share one header listing every contig, so the index (which
+        lists only contigs with records) decides; a contig with records in no file falls back
+        to a file whose header names it (it simply has no variants).
+        """
+        with_records = [i for i, names in enumerate(self.indexed) if names.get(contig) is not None]
+        if len(with_records) > 1:
+            files = ", ".join(self.paths[i].name for i in with_records)
+            raise InputError(
+                f"contig {contig} has records in several VCFs ({files}); give each contig in one file only"
+            )
+        candidates = with_records or [
+            i for i, cmap in enumerate(self.contigs) if cmap.get(contig) is not None
+        ]
+        if not candidates:
+            return None
+        i = candidates[0]
+        return i, self.contigs[i].get(contig) or self.indexed[i].get(contig)
 
 
 def _select_samples(cohort_samples, *, samples_file, expression) -> list[str]:

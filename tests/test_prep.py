@@ -449,3 +449,27 @@ def test_interrupted_run_leaves_nothing(cohort, monkeypatch):
     assert not [p for p in cohort["tmp"].iterdir() if p.name.startswith(".ds.tmp")]
     with pytest.raises(InputError, match="not a variformer dataset"):
         open_dataset(cohort["tmp"] / "ds")
+
+
+def test_per_chromosome_vcfs_equal_one_vcf(cohort, capsys, tmp_path):
+    """`--vcf chr1.vcf.gz --vcf chr2.vcf.gz` gives the same dataset as one whole-genome VCF."""
+    import pysam.bcftools
+
+    parts = []
+    for contig in ("1", "2"):
+        part = tmp_path / f"chr{contig}.vcf.gz"
+        pysam.bcftools.view(
+            "-r", contig, "-Oz", "-o", str(part), str(cohort["vcf"]), catch_stdout=False
+        )
+        pysam.bcftools.index("-t", str(part))
+        parts.append(part)
+    _prep(cohort)
+    _prep(cohort, vcfs=parts, out=tmp_path / "split")
+    a, b = open_dataset(cohort["tmp"] / "ds"), open_dataset(tmp_path / "split")
+    for g in a.genes:
+        np.testing.assert_array_equal(a.sequences(g, SAMPLES), b.sequences(g, SAMPLES))
+        assert a.variants(g).equals(b.variants(g))
+    # a contig with records in two files is ambiguous; files with different samples are refused
+    _assert_error(dict(cohort), capsys, "has records in several VCFs", "--vcf", str(parts[0]))
+    other = write_vcf(tmp_path / "other.vcf.gz", {"2": 2000}, SAMPLES[::-1], [])
+    _assert_error(dict(cohort), capsys, "different samples", "--vcf", str(other))
