@@ -40,6 +40,7 @@ class PrepSummary(NamedTuple):
     n_variants: int
     skipped: dict
     dropped_genes: dict
+    dropped_samples: dict
     seconds: float
 
 
@@ -289,6 +290,15 @@ def prep_dataset(
 
     expr_all = read_expression_bed(expression) if expression is not None else None
     samples = _select_samples(cohort.samples, samples_file=samples_file, expression=expr_all)
+    kept = set(samples)
+    dropped_samples = {  # people left out, by reason (reported, never silent)
+        "genotyped_without_expression": sum(s not in kept for s in cohort.samples)
+        if samples_file is None
+        else 0,
+        "expression_without_genotypes": 0
+        if expr_all is None
+        else sum(s not in set(cohort.samples) for s in expr_all.columns),
+    }
     sample_index = np.asarray([cohort.samples.index(s) for s in samples], dtype=np.int64)
     expr = (
         match_expression(expr_all, selected, expression)[samples] if expr_all is not None else None
@@ -416,7 +426,11 @@ def prep_dataset(
             "test_fraction": test_fraction,
             "seed": seed,
         },
-        "summary": {"skipped_alleles": skipped, "dropped_genes": dropped_genes},
+        "summary": {
+            "skipped_alleles": skipped,
+            "dropped_genes": dropped_genes,
+            "dropped_samples": dropped_samples,
+        },
     }
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -444,6 +458,7 @@ def prep_dataset(
         var_start,
         skipped,
         dropped_genes,
+        dropped_samples,
         time.perf_counter() - t0,
     )
 
@@ -537,8 +552,11 @@ def main(args: argparse.Namespace) -> int:
     )
     skipped = ", ".join(f"{k} {v}" for k, v in s.skipped.items()) or "none"
     dropped = ", ".join(f"{k}: {' '.join(v)}" for k, v in s.dropped_genes.items() if v) or "none"
+    people = (
+        ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s.dropped_samples.items() if v) or "none"
+    )
     print(
         f"wrote {s.out}: {s.n_genes} genes, {s.n_samples} people, {s.n_variants} SNV alleles kept "
-        f"({s.seconds:.1f} s)\n  skipped alleles: {skipped}\n  dropped genes: {dropped}"
+        f"({s.seconds:.1f} s)\n  skipped alleles: {skipped}\n  dropped genes: {dropped}\n  people left out: {people}"
     )
     return 0

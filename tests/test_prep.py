@@ -398,7 +398,11 @@ def test_sample_subset_and_expression_intersection(cohort):
         keep,
         np.arange(30, dtype=float).reshape(2, 15),
     )
-    _prep(cohort, expression=bed)
+    summary = _prep(cohort, expression=bed)
+    assert summary.dropped_samples == {
+        "genotyped_without_expression": 5,
+        "expression_without_genotypes": 0,
+    }
     ds = open_dataset(cohort["tmp"] / "ds")
     assert ds.samples == SAMPLES[:15]
     assert ds.dosages("GENE_M").shape == (15, 2)
