@@ -313,8 +313,6 @@ def prep_dataset(
     mismatches: list = []
     gene_rows, ref_rows, var_frames, carrier_list = [], [], [], []
     var_start = 0
-    if engine == "bcftools":
-        from data_prep.bcftools_engine import bcftools_window_variants
     from tqdm.auto import tqdm
 
     bar = tqdm(
@@ -327,70 +325,19 @@ def prep_dataset(
     )
     for g in bar:
         win = tss_window(g.chrom, g.tss0, g.strand, seq_len)
-        fa_contig = fa_contigs.require(g.chrom)
-        contig_len = fa.get_reference_length(fa_contig)
-        ref_seq = fetch_window(fa, fa_contig, win.start0, win.end0, contig_len)
-        located = cohort.locate(g.chrom)
-        if located is None:
-            raise InputError(
-                f"contig {g.chrom} (gene {g.gene_name}) is in none of the VCFs; add the VCF that covers it"
-            )
-        vi, vcf_contig = located
-        lo = max(win.start0, 0)
-        hi = max(lo, min(win.end0, contig_len))
-        in_contig = ref_seq[
-            lo - win.start0 : hi - win.start0
-        ]  # the part of the window on the contig
-        kw = dict(
-            sample_index=sample_index,
-            missing=missing,
-            ref_mismatch=ref_mismatch,
-            counts=counts,
+        ref_seq, wv = _window_variants(
+            g, win, fa=fa, fa_contigs=fa_contigs, cohort=cohort, engine=engine, samples=samples,
+            sample_index=sample_index, missing=missing, ref_mismatch=ref_mismatch, counts=counts,
             mismatches=mismatches,
-        )
-        if engine == "native":
-            with htslib_errors(f"VCF {cohort.paths[vi]}"):
-                wv = read_window_variants(
-                    cohort.vcfs[vi], vcf_contig, win.start0, hi, in_contig, **kw
-                )
-        else:
-            wv = bcftools_window_variants(
-                cohort.paths[vi], vcf_contig, win.start0, hi, in_contig, samples=samples, **kw
-            )
-        nv = len(wv.pos1)
-        dos = dosage_from_carriers(wv.carriers)
-        ac = dos.sum(axis=0)
-        af = ac / (2 * len(samples)) if len(samples) else np.zeros(nv)
-        var_frames.append(
-            pd.DataFrame(
-                {
-                    "gene": g.gene_name,
-                    "chrom": g.chrom,
-                    "pos": wv.pos1,
-                    "id": wv.ids,
-                    "ref": wv.refs,
-                    "alt": wv.alts,
-                    "ac": ac.astype(np.int64),
-                    "af": np.round(af, 8),
-                    "maf": np.round(np.minimum(af, 1 - af), 8),
-                }
-            )
-        )
+        )  # fmt: skip
+        var_frames.append(_variant_table(g, wv, n_samples=len(samples)))
         carrier_list.append(wv.carriers)
         ref_rows.append(encode(ref_seq))
+        nv = len(wv.pos1)
         gene_rows.append(
-            dict(
-                gene=g.gene_name,
-                gene_id=g.gene_id,
-                chrom=g.chrom,
-                start0=win.start0,
-                end0=win.end0,
-                tss0=win.tss0,
-                strand=g.strand,
-                n_variants=nv,
-                var_start=var_start,
-            )
-        )
+            dict(gene=g.gene_name, gene_id=g.gene_id, chrom=g.chrom, start0=win.start0, end0=win.end0,
+                 tss0=win.tss0, strand=g.strand, n_variants=nv, var_start=var_start)
+        )  # fmt: skip
         var_start += nv
     if mismatches:
         first = "; ".join(f"{c}:{p} REF={r} FASTA={b}" for c, p, r, b in mismatches[:3])
@@ -460,6 +407,59 @@ def prep_dataset(
         dropped_genes,
         dropped_samples,
         time.perf_counter() - t0,
+    )
+
+
+def _window_variants(g, win, *, fa, fa_contigs, cohort, engine, samples, sample_index, **kw):
+    """The gene's N-padded reference window and its SNV alleles (native or bcftools engine)."""
+    fa_contig = fa_contigs.require(g.chrom)
+    contig_len = fa.get_reference_length(fa_contig)
+    ref_seq = fetch_window(fa, fa_contig, win.start0, win.end0, contig_len)
+    located = cohort.locate(g.chrom)
+    if located is None:
+        raise InputError(
+            f"contig {g.chrom} (gene {g.gene_name}) is in none of the VCFs; add the VCF that covers it"
+        )
+    vi, vcf_contig = located
+    lo = max(win.start0, 0)
+    hi = max(lo, min(win.end0, contig_len))
+    in_contig = ref_seq[lo - win.start0 : hi - win.start0]  # the part of the window on the contig
+    if engine == "native":
+        with htslib_errors(f"VCF {cohort.paths[vi]}"):
+            wv = read_window_variants(
+                cohort.vcfs[vi],
+                vcf_contig,
+                win.start0,
+                hi,
+                in_contig,
+                sample_index=sample_index,
+                **kw,
+            )
+    else:
+        from data_prep.bcftools_engine import bcftools_window_variants
+
+        wv = bcftools_window_variants(
+            cohort.paths[vi], vcf_contig, win.start0, hi, in_contig, samples=samples, **kw
+        )
+    return ref_seq, wv
+
+
+def _variant_table(g, wv, *, n_samples: int) -> pd.DataFrame:
+    """variants.tsv rows of one gene; AC/AF/MAF over the dataset's people (ALT count / 2n)."""
+    ac = dosage_from_carriers(wv.carriers).sum(axis=0)
+    af = ac / (2 * n_samples) if n_samples else np.zeros(len(wv.pos1))
+    return pd.DataFrame(
+        {
+            "gene": g.gene_name,
+            "chrom": g.chrom,
+            "pos": wv.pos1,
+            "id": wv.ids,
+            "ref": wv.refs,
+            "alt": wv.alts,
+            "ac": ac.astype(np.int64),
+            "af": np.round(af, 8),
+            "maf": np.round(np.minimum(af, 1 - af), 8),
+        }
     )
 
 
