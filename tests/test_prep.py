@@ -249,7 +249,7 @@ def test_full_window_lengths(tmp_path, seq_len):
 # ---------------- bad input: one line, exit 2, nothing written ----------------
 
 
-def _cli(c, capsys, *extra, out=None):
+def _cli(c, capsys, *extra, out=None, genes=("GENE_P", "GENE_M")):
     args = [
         "prep",
         "--vcf",
@@ -259,8 +259,7 @@ def _cli(c, capsys, *extra, out=None):
         "--annotation",
         str(c["gtf"]),
         "--genes",
-        "GENE_P",
-        "GENE_M",
+        *genes,
         "--seq-len",
         "256",
         "--out",
@@ -273,8 +272,8 @@ def _cli(c, capsys, *extra, out=None):
     return code, captured.err.strip(), captured.out
 
 
-def _assert_error(c, capsys, pattern, *extra, out=None):
-    code, err, _ = _cli(c, capsys, *extra, out=out)
+def _assert_error(c, capsys, pattern, *extra, out=None, genes=("GENE_P", "GENE_M")):
+    code, err, _ = _cli(c, capsys, *extra, out=out, genes=genes)
     assert code == 2, err
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert pattern in err, err
@@ -332,24 +331,12 @@ def test_truncated_vcf(cohort, capsys, tmp_path):
 
 
 def test_unknown_gene_suggests(cohort, capsys):
-    args = [
-        "prep",
-        "--vcf",
-        str(cohort["vcf"]),
-        "--fasta",
-        str(cohort["fasta"]),
-        "--annotation",
-        str(cohort["gtf"]),
-        "--genes",
-        "GENE_Q",
-        "--out",
-        str(cohort["tmp"] / "out"),
-        "--seq-len",
-        "256",
-    ]
-    assert cli(args) == 2
-    err = capsys.readouterr().err
-    assert "gene 'GENE_Q' is not in the annotation (did you mean GENE_P" in err
+    _assert_error(
+        cohort,
+        capsys,
+        "gene 'GENE_Q' is not in the annotation (did you mean GENE_P",
+        genes=("GENE_Q",),
+    )
 
 
 def test_samples_missing_and_duplicates(cohort, capsys):
