@@ -26,7 +26,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
-from data_prep.errors import InputError
+from variformer.errors import InputError
 
 if TYPE_CHECKING:
     from data_prep.dataset import GeneDataset

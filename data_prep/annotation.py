@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from data_prep.errors import InputError
+from variformer.errors import InputError
 
 COLUMNS = [
     "gene_name",

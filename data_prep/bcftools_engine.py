@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.errors import InputError
 from data_prep.genome import encode
 from data_prep.variants import WindowVariants, _classify, carriers_from_alleles
+from variformer.errors import InputError
 
 SNV_FILTER = (
     'TYPE="snp" && strlen(REF)=1 && strlen(ALT)=1 && REF~"^[ACGTacgt]$" && ALT~"^[ACGTacgt]$"'

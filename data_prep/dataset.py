@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_prep.errors import InputError
 from data_prep.genome import ONE_HOT, Window, encode
+from variformer.errors import InputError
 
 FORMAT = "variformer-dataset"
 VERSION = 1

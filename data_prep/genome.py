@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from data_prep.errors import InputError
+from variformer.errors import InputError
 
 N_CODE = 4
 _LUT = np.full(256, N_CODE, dtype=np.uint8)

@@ -34,8 +34,8 @@ import pandas as pd
 import pysam
 from scipy import stats
 
-from data_prep.errors import InputError
 from data_prep.listfile import read_list
+from variformer.errors import InputError
 
 OUTPUT_SUFFIXES = (".normalized_expression.bed.gz", ".log2tpm.bed.gz")
 _VERSION = re.compile(r"\.\d+(_PAR_Y)?$")

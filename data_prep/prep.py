@@ -21,12 +21,12 @@ import pandas as pd
 from data_prep._htslib import htslib_errors
 from data_prep.annotation import drop_close_tss, read_annotation, resolve_genes
 from data_prep.dataset import publish, write_dataset
-from data_prep.errors import InputError
 from data_prep.expression import match_expression, read_expression_bed
 from data_prep.genome import ContigMap, encode, fetch_window, tss_window
 from data_prep.listfile import read_list
 from data_prep.splits import make_splits
 from data_prep.variants import dosage_from_carriers, read_window_variants
+from variformer.errors import InputError
 
 ENGINES = ("native", "bcftools")
 

@@ -38,7 +38,7 @@ from data_prep._simwrite import (
     _write_tables,
     _write_vcf,
 )
-from data_prep.errors import InputError
+from variformer.errors import InputError
 
 NE = 10_000  # diploid effective population size (human-like)
 RECOMBINATION_RATE = 1e-8  # per bp per generation

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from data_prep.errors import InputError
+from variformer.errors import InputError
 
 BASES = "ACGT"
 _SNV_BASES = frozenset(BASES)

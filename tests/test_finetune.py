@@ -15,11 +15,11 @@ import torch
 from scipy.stats import pearsonr
 from sklearn.metrics import r2_score
 
-from data_prep.errors import InputError
 from tests.fakes import ROOT, FakeDataset, tiny_config
 from variformer import finetune as ft
 from variformer.config import Config, load_config
 from variformer.data import REFERENCE, GeneSampleDataset, VariformerDataModule
+from variformer.errors import InputError
 from variformer.model import Variformer
 
 SEQ_LEN = 512

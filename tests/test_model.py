@@ -12,7 +12,7 @@ from enformer_pytorch import Enformer
 from enformer_pytorch.modeling_enformer import Attention
 from torch import nn
 
-from data_prep.errors import InputError
+from variformer.errors import InputError
 from variformer.model import ENFORMER_OFFICIAL_HUB_ID, Variformer
 
 TINY_YAML = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"

@@ -16,7 +16,6 @@ from rnanorm import TMM
 from scipy import stats
 
 from data_prep.annotation import read_annotation
-from data_prep.errors import InputError
 from data_prep.normalize import (
     expression_filter,
     gene_coordinates,
@@ -26,6 +25,7 @@ from data_prep.normalize import (
     tmm_factors,
     write_expression_bed,
 )
+from variformer.errors import InputError
 
 # ---------------------------------------------------------------------------------- helpers
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from scipy.stats import norm, rankdata
 
 from data_prep import _motifs, simulate
-from data_prep.errors import InputError
 from data_prep.simulate import simulate_cohort
+from variformer.errors import InputError
 
 PEOPLE, GENES, SEQ_LEN = 200, 4, 8192
 STATES_18 = {

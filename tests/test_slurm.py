@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from data_prep.errors import InputError
 from variformer import slurm
+from variformer.errors import InputError
 
 GENES = ["BTNL3", "ZFP57", "PPIF"]
 

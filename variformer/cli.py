@@ -2,7 +2,7 @@
 
 Each subcommand lives in the module that does the work; that module exposes
 ``add_arguments(parser)`` and ``main(args) -> int``. Errors the user can fix
-(:class:`data_prep.errors.InputError`) print as one line and exit with status 2.
+(:class:`variformer.errors.InputError`) print as one line and exit with status 2.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from data_prep.errors import InputError
+from variformer.errors import InputError
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -17,7 +17,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from data_prep.errors import InputError
+from variformer.errors import InputError
 
 #: the lucidrains port of the official Enformer weights (paper, Methods)
 ENFORMER_HUB_ID = "EleutherAI/enformer-official-rough"

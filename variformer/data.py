@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from data_prep.errors import InputError
+from variformer.errors import InputError
 from variformer.sampler import SameGeneBatchSampler
 
 #: pseudo sample id of reference-genome items

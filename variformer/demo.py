@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data_prep.errors import InputError
+from variformer.errors import InputError
 
 NOT_YET = [
     "in-silico mutagenesis / HSVs / driver SNPs",

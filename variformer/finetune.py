@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from data_prep.errors import InputError
 from data_prep.listfile import read_list
 from variformer.config import Config, load_config
+from variformer.errors import InputError
 
 
 class FinetuneResult(NamedTuple):

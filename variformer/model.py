@@ -35,7 +35,7 @@ from enformer_pytorch.finetune import HeadAdapterWrapper
 from enformer_pytorch.modeling_enformer import Attention
 from torch import nn
 
-from data_prep.errors import InputError
+from variformer.errors import InputError
 
 __all__ = ["ENFORMER_OFFICIAL_HUB_ID", "Variformer", "load_enformer"]
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from data_prep.errors import InputError
+from variformer.errors import InputError
 
 TEMPLATE_NAME = "finetune_array.sbatch"
 
