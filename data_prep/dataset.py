@@ -20,8 +20,8 @@ import json
 import math
 import os
 import shutil
-from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -77,7 +77,6 @@ class GeneDataset:
             self._gene_row.setdefault(gid.split(".")[0], i)
         self._sample_idx = {s: i for i, s in enumerate(self.samples)}
         self.has_expression: bool = (self.path / "expression.tsv").is_file()
-        self._row_cache = lru_cache(maxsize=32)(self._gene_arrays)
 
     def __repr__(self) -> str:
         return f"GeneDataset({str(self.path)!r}, genes={len(self.genes)}, samples={len(self.samples)}, seq_len={self.seq_len})"
@@ -121,27 +120,20 @@ class GeneDataset:
         except KeyError as err:
             raise InputError(f"sample {err.args[0]!r} is not in the dataset {self.path}") from None
 
-    def _gene_arrays(self, row: int):
-        """Per-gene cached arrays: reference one-hot, dense carriers, and the site scatter plan."""
-        g = self._genes.iloc[row]
-        ref_codes = np.asarray(self._reference[row])
-        ref_oh = ONE_HOT[ref_codes]
-        v0, nv = int(g["var_start"]), int(g["n_variants"])
-        indptr, sample, code = self._carriers
-        dense = np.zeros((len(self.samples), nv), dtype=np.uint8)
-        for j in range(nv):
-            a, b = indptr[v0 + j], indptr[v0 + j + 1]
-            dense[sample[a:b], j] = code[a:b]
-        var = self._variants.iloc[v0 : v0 + nv]
-        offsets = var["pos"].to_numpy(np.int64) - 1 - int(g["start0"])
-        sites, site_of = np.unique(offsets, return_inverse=True)
-        ref_b = ONE_HOT[ref_codes[offsets]]
-        alt_b = ONE_HOT[_codes(var["alt"])]
-        # plan[v, s*4 + b]: change of base b at site s per unit of allele weight of variant v
-        plan = np.zeros((nv, len(sites) * 4), dtype=np.float32)
-        for j in range(nv):
-            plan[j, site_of[j] * 4 : site_of[j] * 4 + 4] = alt_b[j] - ref_b[j]
-        return ref_oh, dense, sites, plan
+    @property
+    def _index(self) -> _PersonIndex:
+        if not hasattr(self, "_person_index"):
+            self._person_index = _person_index(
+                self._carriers,
+                var_start=self._genes["var_start"].to_numpy(np.int64),
+                n_variants=self._genes["n_variants"].to_numpy(np.int64),
+                start0=self._genes["start0"].to_numpy(np.int64),
+                pos1=self._variants["pos"].to_numpy(np.int64),
+                alt=self._variants["alt"],
+                reference=self._reference,
+                n_samples=len(self.samples),
+            )
+        return self._person_index
 
     # ---- public API ----
     def window(self, gene: str) -> Window:
@@ -153,7 +145,7 @@ class GeneDataset:
 
     def reference(self, gene: str) -> np.ndarray:
         """Reference one-hot of the gene's window, float32, shape=(seq_len, 4)."""
-        return self._row_cache(self._row(gene))[0].copy()
+        return ONE_HOT[self._reference[self._row(gene)]]
 
     def sequence(self, gene: str, sample: str) -> np.ndarray:
         """A person's averaged consensus one-hot, float32, shape=(seq_len, 4)."""
@@ -181,24 +173,25 @@ class GeneDataset:
         out : np.ndarray, shape=(n, end - start, 4), float32, optional
             Buffer to fill (saves an allocation in training loops).
         """
-        ref_oh, dense, sites, plan = self._row_cache(self._row(gene))
+        row = self._row(gene)
         end = self.seq_len if end is None else end
         if not 0 <= start < end <= self.seq_len:
             raise InputError(f"positions [{start}, {end}) are outside the {self.seq_len}-bp window")
         idx = self._sample_rows(samples)
-        n = len(idx)
+        n, length = len(idx), end - start
         if out is None:
-            out = np.empty((n, end - start, 4), dtype=np.float32)
-        out[...] = ref_oh[start:end]
-        if plan.shape[0]:
-            keep = (sites >= start) & (sites < end)
-            if not keep.all():
-                sites = sites[keep]
-                plan = plan.reshape(plan.shape[0], -1, 4)[:, keep].reshape(plan.shape[0], -1)
-            c = dense[idx]
-            weight = ((c & 1) + ((c >> 1) & 1)).astype(np.float32)
-            weight *= 0.5
-            out[:, sites - start, :] += (weight @ plan).reshape(n, len(sites), 4)
+            out = np.empty((n, length, 4), dtype=np.float32)
+        # write into a C-contiguous array (the scatter below works on its flat view)
+        fill = out if out.flags.c_contiguous else np.empty((n, length, 4), dtype=np.float32)
+        if n:
+            codes = np.ascontiguousarray(self._reference[row, start:end])
+            # one 16-byte gather (a whole one-hot row per base) for the first person, then a
+            # broadcast copy whose source stays in cache for the others
+            np.take(_ONE_HOT_ROWS, codes, out=fill[0].view(np.complex128).reshape(length))
+            fill[1:] = fill[0]
+            self._index.add_alleles_(fill, row, idx, start=start)
+        if fill is not out:
+            out[...] = fill
         return out
 
     def variants(self, gene: str) -> pd.DataFrame:
@@ -211,7 +204,12 @@ class GeneDataset:
 
     def dosages(self, gene: str, samples=None) -> np.ndarray:
         """ALT dosage 0/1/2, float32, shape=(n_samples, n_variants), rows in ``samples`` order."""
-        dense = self._row_cache(self._row(gene))[1]
+        g = self._genes.iloc[self._row(gene)]
+        v0, nv = int(g["var_start"]), int(g["n_variants"])
+        indptr, sample, code = self._carriers
+        a, b = indptr[v0], indptr[v0 + nv]
+        dense = np.zeros((len(self.samples), nv), dtype=np.uint8)
+        dense[sample[a:b], np.repeat(np.arange(nv), np.diff(indptr[v0 : v0 + nv + 1]))] = code[a:b]
         c = dense if samples is None else dense[self._sample_rows(samples)]
         return ((c & 1) + ((c >> 1) & 1)).astype(np.float32)
 
@@ -259,6 +257,81 @@ class GeneDataset:
 
 def _codes(bases: pd.Series) -> np.ndarray:
     return encode("".join(bases)) if len(bases) else np.zeros(0, np.uint8)
+
+
+# one-hot rows as single 16-byte items (np.take moves a whole row per base)
+_ONE_HOT_ROWS = np.ascontiguousarray(ONE_HOT).view(np.complex128).ravel()
+# allele weight of a carrier code: bit 0 = haplotype 1 carries ALT, bit 1 = haplotype 2
+_WEIGHT = np.array([0.0, 0.5, 0.5, 1.0], dtype=np.float32)
+
+
+class _PersonIndex(NamedTuple):
+    """The carriers turned person-major, so a batch costs O(its people's alleles), not O(gene).
+
+    ``variant[lo[s, g]:hi[s, g]]`` are the (global) variants that person ``s`` carries in
+    gene ``g``, with ``code`` alongside; ``site`` is each variant's 0-based window offset and
+    ``delta`` its one-hot change per unit of allele weight (ALT one-hot minus the reference
+    window's one-hot at the site).
+    """
+
+    lo: np.ndarray  # int64 (n_samples, n_genes)
+    hi: np.ndarray  # int64 (n_samples, n_genes)
+    variant: np.ndarray  # int32 (nnz,), person-major, ascending within a person
+    code: np.ndarray  # uint8 (nnz,)
+    site: np.ndarray  # int64 (n_variants_total,)
+    delta: np.ndarray  # float32 (n_variants_total, 4)
+
+    def add_alleles_(self, out: np.ndarray, row: int, idx: np.ndarray, *, start: int) -> None:
+        """Add the allele weights of people ``idx`` in gene ``row`` to ``out`` (in place).
+
+        ``out`` : float32, C-contiguous, shape=(len(idx), L, 4), holding the reference of
+        window positions ``[start, start + L)``.
+        """
+        lo, hi = self.lo[idx, row], self.hi[idx, row]
+        lens = hi - lo
+        total = int(lens.sum())
+        if not total:
+            return
+        # positions of every person's entries, concatenated (no Python loop over people)
+        first = np.cumsum(lens) - lens
+        pos = np.repeat(lo - first, lens) + np.arange(total)
+        v = self.variant[pos]
+        length = out.shape[1]
+        offset = self.site[v] - start
+        at = np.repeat(np.arange(len(idx), dtype=np.int64) * length, lens) + offset
+        inside = (offset >= 0) & (offset < length)
+        if not inside.all():  # a crop: drop the alleles outside it
+            v, at, pos = v[inside], at[inside], pos[inside]
+        vals = self.delta[v] * _WEIGHT[self.code[pos]][:, None]
+        flat = (at[:, None] * 4 + np.arange(4)).ravel()
+        # add.at, not +=: a person can carry two ALTs of one multi-allelic site
+        np.add.at(out.reshape(-1), flat, vals.ravel())
+
+
+def _person_index(
+    carriers, *, var_start, n_variants, start0, pos1, alt, reference, n_samples
+) -> _PersonIndex:
+    """Transpose the variant-major carrier CSR to person-major (O(nnz), once per open dataset)."""
+    from scipy.sparse import csr_matrix
+
+    indptr, sample, code = carriers
+    n_var = len(indptr) - 1
+    by_person = csr_matrix((code, sample, indptr), shape=(n_var, n_samples)).tocsc()
+    variant = by_person.indices.astype(np.int32, copy=False)
+    ptr = by_person.indptr
+    n_genes = len(var_start)
+    lo = np.empty((n_samples, n_genes), dtype=np.int64)
+    hi = np.empty((n_samples, n_genes), dtype=np.int64)
+    for s in range(n_samples):  # variants ascend within a person: gene blocks are ranges
+        mine = variant[ptr[s] : ptr[s + 1]]
+        lo[s] = ptr[s] + np.searchsorted(mine, var_start)
+        hi[s] = ptr[s] + np.searchsorted(mine, var_start + n_variants)
+    order = np.argsort(var_start, kind="stable")
+    gene_of = np.repeat(order, n_variants[order])
+    site = pos1 - 1 - start0[gene_of]
+    ref_at_site = np.asarray(reference[gene_of, site]) if n_var else np.zeros(0, np.uint8)
+    delta = ONE_HOT[_codes(alt)] - ONE_HOT[ref_at_site]
+    return _PersonIndex(lo, hi, variant, by_person.data.astype(np.uint8, copy=False), site, delta)
 
 
 def write_dataset(
