@@ -18,15 +18,14 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.linear_model import ElasticNetCV, LassoCV, RidgeCV
-from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
 from variformer.errors import InputError
+from variformer.metrics import empty_predictions, pcc, predictions_table, r2
 
 if TYPE_CHECKING:
     from data_prep.dataset import GeneDataset
@@ -66,12 +65,6 @@ def _estimator(model: str, *, l1_ratio: float, folds: KFold, seed: int):
     if model == "lasso":
         return LassoCV(cv=folds, max_iter=MAX_ITER, random_state=seed)
     return RidgeCV(alphas=RIDGE_ALPHAS, cv=folds)
-
-
-def _pearson(observed: np.ndarray, predicted: np.ndarray) -> float:
-    if len(observed) < 2 or np.ptp(observed) == 0 or np.ptp(predicted) == 0:
-        return float("nan")  # undefined; pearsonr would warn and return NaN
-    return float(stats.pearsonr(observed, predicted)[0])
 
 
 def _with_expression(samples: list[str], expression: pd.Series) -> list[str]:
@@ -168,28 +161,19 @@ def fit_linear(
             x = np.asarray(ds.dosages(gene, samples=samples), dtype=np.float64)
             predicted = pipe.predict(x)
         rows.append(
-            pd.DataFrame(
-                {
-                    "sample": samples,
-                    "gene": gene,
-                    "split": name,
-                    "observed": observed,
-                    "predicted": predicted,
-                }
+            predictions_table(
+                samples, gene=gene, split=name, observed=observed, predicted=predicted
             )
         )
-    columns = ["sample", "gene", "split", "observed", "predicted"]
-    predictions = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
+    predictions = pd.concat(rows, ignore_index=True) if rows else empty_predictions()
 
     test = predictions[predictions["split"] == "test"]
-    obs, pred = test["observed"].to_numpy(), test["predicted"].to_numpy()
-    r2 = float(r2_score(obs, pred)) if len(test) >= 2 else float("nan")
     return LinearFit(
         gene=gene,
         fold=fold,
         model=model,
-        r2=r2,
-        pcc=_pearson(obs, pred),
+        r2=r2(test["observed"], test["predicted"]),
+        pcc=pcc(test["observed"], test["predicted"]),
         n_train=len(train),
         n_test=len(test),
         coefficients=pd.Series(coef, index=pd.Index(keys, name="variant"), name=gene),
@@ -222,7 +206,6 @@ def fit_linear_many(
         for fold in folds:
             fit = fit_linear(ds, gene, fold, **kw)
             tune = fit.predictions[fit.predictions["split"] == "tune"]
-            obs, pred = tune["observed"].to_numpy(), tune["predicted"].to_numpy()
             rows.append(
                 {
                     "gene": fit.gene,
@@ -231,8 +214,8 @@ def fit_linear_many(
                     "train_fraction": kw.get("train_fraction", 1.0),
                     "r2": fit.r2,
                     "pcc": fit.pcc,
-                    "r2_tune": float(r2_score(obs, pred)) if len(tune) >= 2 else float("nan"),
-                    "pcc_tune": _pearson(obs, pred),
+                    "r2_tune": r2(tune["observed"], tune["predicted"]),
+                    "pcc_tune": pcc(tune["observed"], tune["predicted"]),
                     "n_train": fit.n_train,
                     "n_test": fit.n_test,
                     "n_variants": len(fit.coefficients),

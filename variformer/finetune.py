@@ -13,28 +13,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import importlib.util
 import json
-import math
-import os
-import platform
-import shutil
 import sys
 import time
 import warnings
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from data_prep.listfile import read_list
+from variformer import runs
 from variformer.config import Config, load_config
 from variformer.errors import InputError
+from variformer.metrics import empty_predictions, gene_metrics, nanmean, write_predictions
 
 
 class FinetuneResult(NamedTuple):
@@ -44,16 +39,6 @@ class FinetuneResult(NamedTuple):
     best_checkpoint: Path
     summary: dict
     predictions: pd.DataFrame  # sample, gene, split, observed, predicted
-
-
-def run_name(genes: Sequence[str], *, name: str | None = None) -> str:
-    """Directory name of a run: the gene, ``name``, or ``<n>genes-<hash of the list>``."""
-    if name:
-        return name
-    if len(genes) == 1:
-        return genes[0]
-    digest = hashlib.sha1("\n".join(genes).encode()).hexdigest()[:8]
-    return f"{len(genes)}genes-{digest}"
 
 
 def finetune(
@@ -124,12 +109,8 @@ def finetune(
         config or load_config(), pretrained=pretrained, random_init=random_init
     )
     genes = list(dict.fromkeys(genes))
-    final_dir = Path(out) / run_name(genes, name=name) / f"fold{fold}"
-    work_dir = final_dir.with_name(f"{final_dir.name}.partial")
-    if final_dir.exists() and not force:
-        raise InputError(
-            f"{final_dir} holds a finished run; pass --force to replace it or choose another --out"
-        )
+    paths = runs.plan_run(out, runs.run_name(genes, name=name), fold, force=force)
+    final_dir, work_dir = paths.final, paths.partial
     is_rank_zero = rank_zero_only.rank == 0  # DDP children re-run this function too
     resume = _resume_checkpoint(work_dir)
 
@@ -153,8 +134,8 @@ def finetune(
     model = build_model(config)
     # only now that the inputs and weights are known to be good does the run directory appear
     if is_rank_zero:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        _write_config(work_dir / "config.yaml", config, resuming=resume is not None)
+        runs.open_partial(paths)
+        runs.write_config(work_dir, config.to_dict(), resuming=resume is not None)
     system = VariformerSystem(
         model,
         gene_names=dm.genes,
@@ -219,7 +200,7 @@ def finetune(
         Path(checkpoint.best_model_path) if checkpoint.best_model_path else work_dir / "last.ckpt"
     )
     if trainer.global_rank != 0:
-        return FinetuneResult(final_dir, final_dir / best.name, {}, _empty_predictions())
+        return FinetuneResult(final_dir, final_dir / best.name, {}, empty_predictions())
     if not best.is_file():
         raise InputError(
             f"training produced no checkpoint in {work_dir}; check training.limit_*_batches"
@@ -234,6 +215,7 @@ def finetune(
         config=config,
         dataset=dataset,
         fold=fold,
+        name=final_dir.parent.name,
         monitor=monitor,
         best_state=state,
         last_state=last,
@@ -242,10 +224,10 @@ def finetune(
         wall_time_s=previous_s + time.monotonic() - started,
     )
     # full precision: values round-trip exactly, so metrics recomputed from the file match summary.json
-    predictions.to_csv(work_dir / "predictions.tsv", sep="\t", index=False)
-    (work_dir / "summary.json").write_text(json.dumps(_json_safe(summary), indent=1) + "\n")
+    write_predictions(predictions, work_dir / runs.PREDICTIONS)
     _merge_metrics(work_dir)
-    _publish(work_dir, final_dir)
+    runs.write_summary(work_dir, summary)
+    runs.publish_run(paths, force=force)
     return FinetuneResult(final_dir, final_dir / best.name, summary, predictions)
 
 
@@ -317,31 +299,33 @@ def predict_people(model, dm, *, batch_size: int, chunk: int = 256) -> pd.DataFr
                     }
                 )
             )
-    return pd.concat(frames, ignore_index=True) if frames else _empty_predictions()
-
-
-def _empty_predictions() -> pd.DataFrame:
-    return pd.DataFrame({c: [] for c in ("sample", "gene", "split", "observed", "predicted")})
+    return pd.concat(frames, ignore_index=True) if frames else empty_predictions()
 
 
 def _summary(
-    predictions, *, dm, config, dataset, fold, monitor, best_state, last_state, epochs, wall_time_s
+    predictions,
+    *,
+    dm,
+    config,
+    dataset,
+    name,
+    fold,
+    monitor,
+    best_state,
+    last_state,
+    epochs,
+    wall_time_s,
 ):
-    from variformer.system import r2_pcc
-
-    per_gene = {}
-    groups = dict(list(predictions.groupby(["gene", "split"], sort=False)))
-    empty = predictions.iloc[:0]
+    metrics = gene_metrics(predictions, genes=dm.all_genes, splits=("tune", "test"))
+    by_key = {(m.gene, m.split): m for m in metrics.itertuples(index=False)}
     heldout = set(dm.tune_genes)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for gene in dm.all_genes:
-            entry = {"heldout": gene in heldout, "n_train": len(dm.people(gene, "train"))}
-            for split in ("tune", "test"):
-                rows = groups.get((gene, split), empty)
-                r2, pcc = r2_pcc(rows["observed"].to_numpy(), rows["predicted"].to_numpy())
-                entry.update({f"n_{split}": len(rows), f"{split}_r2": r2, f"{split}_pcc": pcc})
-            per_gene[gene] = entry
+    per_gene = {}
+    for gene in dm.all_genes:
+        entry = {"heldout": gene in heldout, "n_train": len(dm.people(gene, "train"))}
+        for split in ("tune", "test"):
+            m = by_key[(gene, split)]
+            entry.update({f"n_{split}": int(m.n), f"{split}_r2": m.r2, f"{split}_pcc": m.pcc})
+        per_gene[gene] = entry
     train_genes = [per_gene[g] for g in dm.genes]
     callbacks = last_state.get("callbacks", {})
     stopped = next(
@@ -357,12 +341,14 @@ def _summary(
         None,
     )
     return {
+        "kind": "finetune",
+        "name": name,
         "dataset": str(dataset) if isinstance(dataset, (str, Path)) else type(dataset).__name__,
         "fold": fold,
         "genes": list(dm.genes),
         "heldout_genes": list(dm.tune_genes),
-        "test_r2_mean": _nanmean([g["test_r2"] for g in train_genes]),
-        "test_pcc_mean": _nanmean([g["test_pcc"] for g in train_genes]),
+        "test_r2_mean": nanmean(g["test_r2"] for g in train_genes),
+        "test_pcc_mean": nanmean(g["test_pcc"] for g in train_genes),
         "per_gene": per_gene,
         "monitor": monitor,
         "best_score": float(best_score) if best_score is not None else None,
@@ -371,44 +357,8 @@ def _summary(
         "stopped_early": bool(stopped),
         "wall_time_s": round(float(wall_time_s), 3),
         "config": config.to_dict(),
-        "versions": _versions(),
+        **runs.provenance({"dataset": dataset}),
     }
-
-
-def _nanmean(values):
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
-
-
-def _versions() -> dict:
-    versions = {"python": platform.python_version()}
-    for package in (
-        "variformer",
-        "torch",
-        "lightning",
-        "enformer-pytorch",
-        "numpy",
-        "scikit-learn",
-        "scipy",
-    ):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = None
-    return versions
-
-
-def _json_safe(value):
-    """NaN/inf -> null (JSON has no NaN), numpy scalars -> Python."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def _apply_model_options(config: Config, *, pretrained: str | None, random_init: bool) -> Config:
@@ -439,17 +389,6 @@ def _elapsed_in(checkpoint: Path | None) -> float:
     return float(state.get("callbacks", {}).get("WallClock", {}).get("elapsed_s", 0.0))
 
 
-def _write_config(path: Path, config: Config, *, resuming: bool) -> None:
-    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
-    if resuming and path.is_file() and path.read_text() != text:
-        warnings.warn(
-            f"resuming {path.parent} with a different config than it started with", stacklevel=3
-        )
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def _merge_metrics(work_dir: Path) -> None:
     """One ``metrics.csv`` from the CSV logs of every (resumed) session, in order."""
     parts = sorted(
@@ -458,17 +397,6 @@ def _merge_metrics(work_dir: Path) -> None:
     frames = [pd.read_csv(p) for p in parts if p.stat().st_size > 0]
     if frames:
         pd.concat(frames, ignore_index=True).to_csv(work_dir / "metrics.csv", index=False)
-
-
-def _publish(work_dir: Path, final_dir: Path) -> None:
-    """Rename the finished partial directory into place (replacing an old run: --force)."""
-    if final_dir.exists():
-        old = final_dir.with_name(f"{final_dir.name}.old-{os.getpid()}")
-        final_dir.rename(old)
-        work_dir.rename(final_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        work_dir.rename(final_dir)
 
 
 # ---------------------------------------------------------------- command line

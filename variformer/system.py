@@ -17,44 +17,20 @@ on the full tune set:
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from scipy.stats import pearsonr
-from sklearn.metrics import r2_score
 from torch import nn
 
 from variformer.data import group_by_gene
 from variformer.loss import variformer_loss
+from variformer.metrics import nanmean, r2_pcc
 
 #: above this many genes, per-gene tune metrics are not logged (only their means)
 MAX_GENE_METRICS = 100
-
-
-def r2_pcc(observed: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
-    """R2 (``sklearn.metrics.r2_score``) and PCC (``scipy.stats.pearsonr``) of one gene.
-
-    Parameters
-    ----------
-    observed, predicted : np.ndarray, shape=(n,)
-
-    Returns
-    -------
-    tuple of float
-        ``(r2, pcc)``; NaN where undefined (fewer than 2 people; PCC of a constant vector).
-    """
-    observed = np.asarray(observed, dtype=np.float64)
-    predicted = np.asarray(predicted, dtype=np.float64)
-    if len(observed) < 2:
-        return float("nan"), float("nan")
-    r2 = float(r2_score(observed, predicted))
-    if np.ptp(observed) == 0 or np.ptp(predicted) == 0:
-        return r2, float("nan")
-    return r2, float(pearsonr(observed, predicted).statistic)
 
 
 class VariformerSystem(L.LightningModule):
@@ -153,38 +129,31 @@ class VariformerSystem(L.LightningModule):
         metrics: dict[str, float] = {}
         per_gene: dict[str, float] = {}
         r2s, pccs, held_pccs = [], [], []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # sklearn/scipy warn on <2 people or constants
-            names = [*genes, *heldout]
-            for g, sel in enumerate(group_by_gene(gene_index, len(names))):
-                name = names[g]
-                if not len(sel):
-                    continue
-                r2, pcc = r2_pcc(rows[sel, 1], rows[sel, 2])
-                if g < len(genes):
-                    r2s.append(r2)
-                    pccs.append(pcc)
-                    per_gene[f"tune_r2/{name}"] = r2
-                else:
-                    held_pccs.append(pcc)
-                    per_gene[f"heldout_pcc/{name}"] = pcc
+        names = [*genes, *heldout]
+        for g, sel in enumerate(group_by_gene(gene_index, len(names))):
+            name = names[g]
+            if not len(sel):
+                continue
+            r2, pcc = r2_pcc(rows[sel, 1], rows[sel, 2])  # NaN where undefined
+            if g < len(genes):
+                r2s.append(r2)
+                pccs.append(pcc)
+                per_gene[f"tune_r2/{name}"] = r2
+            else:
+                held_pccs.append(pcc)
+                per_gene[f"heldout_pcc/{name}"] = pcc
         train_rows = rows[gene_index < len(genes)]
         if len(train_rows):
             metrics["tune_loss"] = float(np.mean((train_rows[:, 2] - train_rows[:, 1]) ** 2))
-        metrics["tune_r2_mean"] = _nanmean(r2s)
-        metrics["tune_pcc_mean"] = _nanmean(pccs)
+        metrics["tune_r2_mean"] = nanmean(r2s)
+        metrics["tune_pcc_mean"] = nanmean(pccs)
         if heldout:
-            metrics["heldout_pcc_mean"] = _nanmean(held_pccs)
+            metrics["heldout_pcc_mean"] = nanmean(held_pccs)
         # identical on every rank (computed from gathered rows): sync_dist averages equal values,
         # which keeps the monitors consistent and Lightning's DDP warning quiet
         self.log_dict(metrics, prog_bar=True, sync_dist=True)
         if len(genes) + len(heldout) <= MAX_GENE_METRICS:
             self.log_dict(per_gene, sync_dist=True)
-
-
-def _nanmean(values: list[float]) -> float:
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
 
 
 class SaveOnInterrupt(L.Callback):

@@ -1,0 +1,347 @@
+"""The run-directory contract shared by finetune, baselines, evaluate, ism, analyze and the demo.
+
+Layout (one directory per model x fold)::
+
+    <root>/<name>/fold<k>/          a finished run (``name``: a gene, a gene set, a model name)
+        summary.json                always: kind, name, fold, metrics, provenance (see below)
+        predictions.tsv             models: sample, gene, split, observed, predicted
+                                    (:data:`variformer.metrics.PREDICTION_COLUMNS`)
+        config.yaml                 the settings the run used
+        ...                         kind-specific files (best.ckpt, last.ckpt, coefficients.tsv)
+    <root>/<name>/fold<k>.partial/  the same run while it is being written or was interrupted
+
+Life of a run:
+
+1. :func:`plan_run` checks the output before any work and creates nothing (a finished run
+   needs ``force``; a read-only, under-a-file or dangling-symlink location is refused) and
+   says whether an interrupted ``.partial`` directory exists;
+2. :func:`open_partial` creates (or reuses, when resuming) ``fold<k>.partial/``;
+3. the producer writes its files there (:func:`write_summary`, :func:`write_config`,
+   :func:`variformer.metrics.write_predictions`), ``summary.json`` last;
+4. :func:`publish_run` renames it to ``fold<k>/`` (:func:`variformer.fileio.publish_dir`).
+
+A directory is a complete run exactly when it is not ``.partial`` and holds ``summary.json``;
+:func:`read_run` reads one back as a :class:`Run`, :func:`find_runs` yields every complete run
+under a root. ``summary.json`` always has ``kind`` (``finetune``, ``baseline``, ``evaluate``,
+``ism``, ``analysis``, ...), ``name``, ``fold``, and the :func:`provenance` keys ``versions``
+(of the packages) and ``inputs`` (path and SHA-256 of each input; a dataset directory is
+fingerprinted by its ``dataset.json``, which names every source file of the dataset).
+No torch here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from variformer.errors import InputError
+from variformer.fileio import atomic_write_text, check_writable_parent, publish_dir
+from variformer.metrics import empty_predictions, read_predictions
+
+__all__ = [
+    "CONFIG",
+    "PARTIAL_SUFFIX",
+    "PREDICTIONS",
+    "SUMMARY",
+    "Run",
+    "RunPaths",
+    "find_runs",
+    "fingerprint",
+    "fold_of",
+    "json_safe",
+    "open_partial",
+    "plan_run",
+    "provenance",
+    "publish_run",
+    "read_run",
+    "run_name",
+    "run_path",
+    "versions",
+    "write_config",
+    "write_summary",
+]
+
+SUMMARY = "summary.json"
+PREDICTIONS = "predictions.tsv"
+CONFIG = "config.yaml"
+PARTIAL_SUFFIX = ".partial"
+_FOLD_DIR = re.compile(r"fold(\d+)")
+_PACKAGES = ("variformer", "torch", "lightning", "enformer-pytorch", "numpy", "pandas")
+_PACKAGES += ("scikit-learn", "scipy")
+
+
+class Run(NamedTuple):
+    """A complete run directory, read back by :func:`read_run`."""
+
+    path: Path  # <root>/<name>/fold<k>
+    kind: str  # summary["kind"]
+    name: str  # summary["name"] (default: the parent directory's name)
+    fold: int | None  # summary["fold"]
+    summary: dict  # summary.json
+    config: dict  # config.yaml ({} if the run has none)
+    predictions: pd.DataFrame  # predictions.tsv (no rows if the run has none)
+
+
+class RunPaths(NamedTuple):
+    """Where a run is written (:func:`plan_run`)."""
+
+    final: Path  # <root>/<name>/fold<k>
+    partial: Path  # <root>/<name>/fold<k>.partial
+    resuming: bool  # the partial directory exists (an interrupted run)
+
+
+def run_name(genes: Sequence[str], *, name: str | None = None) -> str:
+    """Directory name of a run: ``name``, the gene, or ``<n>genes-<hash of the list>``."""
+    if name:
+        return name
+    if len(genes) == 1:
+        return genes[0]
+    digest = hashlib.sha1("\n".join(genes).encode()).hexdigest()[:8]
+    return f"{len(genes)}genes-{digest}"
+
+
+def run_path(root: str | os.PathLike, name: str, fold: int) -> Path:
+    """``<root>/<name>/fold<fold>``."""
+    if not name or name in (".", "..") or "/" in name or os.sep in name:
+        raise InputError(f"run name {name!r} must be a plain directory name (no '/')")
+    return Path(root).expanduser() / name / f"fold{int(fold)}"
+
+
+def plan_run(
+    root: str | os.PathLike, name: str, fold: int, *, force: bool = False, check: bool = True
+) -> RunPaths:
+    """Check where run ``name``, ``fold`` will be written, before any work; creates nothing.
+
+    Parameters
+    ----------
+    root : str or Path
+        Parent of all runs (``--out`` of the producing command).
+    name : str
+        Run name (:func:`run_name`).
+    fold : int
+    force : bool
+        Allow replacing a finished run (it is replaced only when the new one is published).
+    check : bool
+        Check that the output location is writable (:func:`variformer.fileio.check_writable_parent`).
+
+    Returns
+    -------
+    RunPaths
+
+    Raises
+    ------
+    InputError
+        A finished run exists and ``force`` is False; the location is not writable (read-only,
+        under a file, a dangling symlink).
+    """
+    final = run_path(root, name, fold)
+    partial = final.with_name(final.name + PARTIAL_SUFFIX)
+    if (final.exists() or final.is_symlink()) and not force:
+        raise InputError(
+            f"{final} holds a finished run; pass --force to replace it or choose another --out"
+        )
+    if check:
+        _check_creatable(partial / SUMMARY)
+    return RunPaths(final, partial, partial.is_dir())
+
+
+def _check_creatable(path: Path) -> None:
+    """Refuse a ``path`` that could not be created, creating nothing (probes its nearest
+    existing ancestor with :func:`variformer.fileio.check_writable_parent`)."""
+    child = path
+    while not (child.parent.exists() or child.parent.is_symlink()) and child.parent != child:
+        child = child.parent
+    if child.parent.is_symlink() and not child.parent.exists():
+        raise InputError(
+            f"{child.parent} is a dangling symlink; remove it or choose another output path"
+        )
+    check_writable_parent(child)
+
+
+def open_partial(paths: RunPaths) -> Path:
+    """Create (or, resuming, reuse) the partial directory; returns it."""
+    try:
+        paths.partial.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create {paths.partial}: {err.strerror or err}") from None
+    return paths.partial
+
+
+def publish_run(paths: RunPaths, *, force: bool = False) -> Path:
+    """Rename the finished partial directory to ``paths.final`` (replacing one with ``force``)."""
+    if not (paths.partial / SUMMARY).is_file():
+        raise InputError(f"{paths.partial} has no {SUMMARY}: the run is not finished")
+    return publish_dir(paths.partial, paths.final, force=force)
+
+
+def write_summary(directory: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
+    """Write ``summary.json`` atomically (NaN/inf become null, numpy scalars plain numbers).
+
+    ``summary`` must hold ``kind``, ``name`` and ``fold``.
+    """
+    missing = [k for k in ("kind", "name", "fold") if k not in summary]
+    if missing:
+        raise ValueError(f"a run summary needs {', '.join(missing)}")
+    text = json.dumps(json_safe(dict(summary)), indent=1) + "\n"
+    return atomic_write_text(Path(directory) / SUMMARY, text)
+
+
+def write_config(
+    directory: str | os.PathLike, config: Mapping[str, Any], *, resuming: bool = False
+) -> Path:
+    """Write ``config.yaml``; resuming with a different config than the run started with warns."""
+    path = Path(directory) / CONFIG
+    text = yaml.safe_dump(json_safe(dict(config)), sort_keys=False)
+    if resuming and path.is_file() and path.read_text() != text:
+        warnings.warn(
+            f"resuming {path.parent} with a different config than it started with", stacklevel=2
+        )
+    return atomic_write_text(path, text)
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/inf -> None (JSON has no NaN), numpy scalars and paths -> Python values."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+# ---------------------------------------------------------------- provenance
+
+
+def versions() -> dict[str, str | None]:
+    """Python and the versions of the packages a result depends on (None: not installed)."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for package in _PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def fingerprint(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, or of a dataset directory's ``dataset.json``.
+
+    Raises
+    ------
+    InputError
+        If the path does not exist, or is a directory without ``dataset.json``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "dataset.json"
+    if not path.is_file():
+        raise InputError(f"cannot fingerprint {path}: no such file")
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def provenance(inputs: Mapping[str, Any] | None = None) -> dict:
+    """``{"versions": ..., "inputs": {key: {"path", "sha256"}}}``, merged into ``summary.json``.
+
+    ``inputs`` maps a role (``dataset``, ``vcf``, ...) to a path; anything else (an
+    in-memory dataset) is recorded by its type name with ``sha256`` None.
+    """
+    recorded = {}
+    for key, value in (inputs or {}).items():
+        if isinstance(value, (str, os.PathLike)):
+            p = Path(value)
+            recorded[key] = {"path": str(p.resolve()), "sha256": fingerprint(p)}
+        else:
+            recorded[key] = {"path": None, "type": type(value).__name__, "sha256": None}
+    return {"versions": versions(), "inputs": recorded}
+
+
+# ---------------------------------------------------------------- reading runs back
+
+
+def read_run(path: str | os.PathLike) -> Run:
+    """Read the complete run at ``path`` (``<root>/<name>/fold<k>``).
+
+    Raises
+    ------
+    InputError
+        ``path`` is missing, is a ``.partial`` (unfinished) run, or has no ``summary.json``.
+    """
+    path = Path(path).expanduser()
+    if path.name.endswith(PARTIAL_SUFFIX):
+        raise InputError(
+            f"{path} is an unfinished run; re-run the command that wrote it to resume it"
+        )
+    summary_path = path / SUMMARY
+    if not summary_path.is_file():
+        what = "does not exist" if not path.exists() else f"has no {SUMMARY}"
+        raise InputError(f"{path} {what}, so it is not a finished run")
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{summary_path} is not valid JSON ({err}); re-run that run") from None
+    config: dict = {}
+    if (path / CONFIG).is_file():
+        config = yaml.safe_load((path / CONFIG).read_text()) or {}
+    predictions = (
+        read_predictions(path / PREDICTIONS)
+        if (path / PREDICTIONS).is_file()
+        else empty_predictions()
+    )
+    fold = summary.get("fold")
+    return Run(
+        path=path,
+        kind=str(summary.get("kind", "finetune")),
+        name=str(summary.get("name") or path.parent.name),
+        fold=None if fold is None else int(fold),
+        summary=summary,
+        config=config,
+        predictions=predictions,
+    )
+
+
+def find_runs(root: str | os.PathLike, *, kind: str | None = None) -> Iterator[Run]:
+    """Every complete run under ``root`` (any depth), in sorted path order.
+
+    ``.partial`` and hidden directories (unfinished or being published) are skipped; ``kind``
+    keeps only runs of that kind.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise InputError(f"{root} is not a directory of runs")
+    for summary_path in sorted(root.rglob(SUMMARY)):
+        rel = summary_path.parent.relative_to(root).parts
+        if any(p.endswith(PARTIAL_SUFFIX) or p.startswith(".") for p in rel):
+            continue
+        run = read_run(summary_path.parent)
+        if kind is None or run.kind == kind:
+            yield run
+
+
+def fold_of(path: str | os.PathLike) -> int | None:
+    """The fold ``k`` of a directory named ``fold<k>`` (or ``fold<k>.partial``), else None."""
+    m = _FOLD_DIR.fullmatch(Path(path).name.removesuffix(PARTIAL_SUFFIX))
+    return int(m.group(1)) if m else None
