@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("variformer.finetune", "fine-tune Enformer on personal genomes (Lightning)"),
     "slurm": ("variformer.slurm", "write (and optionally submit) SLURM array jobs"),
     "demo": ("variformer.demo", "run the whole pipeline on the embedded simulated cohort"),
+    "motifs": (
+        "variformer.commands.motifs",
+        "TF motifs that SNVs break or create (motifbreakR-style)",
+    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""Analyses of trained models and datasets: ISM, HSVs, drivers, motifs, enrichment, auROC."""

@@ -1,0 +1,1 @@
+"""Thin ``variformer`` subcommands: argparse and printing over importable functions."""

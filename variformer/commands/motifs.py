@@ -1,0 +1,141 @@
+"""``variformer motifs``: JASPAR/MEME motifs that a dataset's SNVs break or create.
+
+A thin shell over :mod:`variformer.analysis.motifs`; writes one TSV (``--out motifs.tsv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from variformer.errors import InputError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``variformer motifs``."""
+    parser.add_argument("--dataset", required=True, help="dataset directory from `variformer prep`")
+    parser.add_argument("--gene", action="append", default=[], help="a gene (repeatable)")
+    parser.add_argument("--genes", nargs="+", default=[], metavar="GENE", help="genes")
+    parser.add_argument("--genes-file", help="file with one gene per line")
+    parser.add_argument(
+        "--variants",
+        default="hsv",
+        help="hsv (AN/hsvs.tsv, needs --analysis), all (every SNV of each window) or a "
+        "tab-separated FILE with chrom, pos (1-based), ref, alt (and optionally gene); "
+        "default hsv",
+    )
+    parser.add_argument("--analysis", help="analysis directory from `variformer analyze`")
+    parser.add_argument(
+        "--jaspar-release",
+        default="2024",
+        help="JASPAR release shipped by pyjaspar (default 2024; CORE vertebrates)",
+    )
+    parser.add_argument("--meme", help="scan the matrices of this MEME file instead (HOCOMOCO)")
+    parser.add_argument(
+        "--pvalue", type=float, default=5e-5, help="hit when REF or ALT has p < this (5e-5)"
+    )
+    parser.add_argument(
+        "--background",
+        choices=("uniform", "window"),
+        default="uniform",
+        help="background for log-odds and p-values: uniform or the window's base composition",
+    )
+    parser.add_argument(
+        "--pseudocount", type=float, default=0.8, help="added to each column's counts (0.8)"
+    )
+    parser.add_argument(
+        "--granularity", type=float, default=0.01, help="bits per step of the p-value tables"
+    )
+    parser.add_argument(
+        "--show-neutral", action="store_true", help="keep hits with |P[ref] - P[alt]| < 0.4"
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar over genes (default: when stderr is a terminal)",
+    )
+    parser.add_argument("--out", required=True, help="output TSV (new unless --force)")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def _genes(args, ds) -> list[str]:
+    from data_prep.listfile import read_list
+
+    genes = [*args.gene, *args.genes]
+    if args.genes_file:
+        genes += read_list(args.genes_file, what="genes")
+    genes = list(dict.fromkeys(genes)) or list(ds.genes)
+    for g in genes:
+        ds.window(g)  # an unknown gene fails here, before any work
+    return genes
+
+
+def _variant_table(args, genes):
+    """None for every SNV of the windows, else the table to scan (SNVs only)."""
+    from variformer.analysis.motifs import is_snv, read_variant_table
+
+    if args.variants == "all":
+        return None
+    if args.variants == "hsv":
+        if not args.analysis:
+            raise InputError(
+                "--variants hsv reads AN/hsvs.tsv: give --analysis AN (from `variformer "
+                "analyze`), or use --variants all or --variants FILE"
+            )
+        path = Path(args.analysis) / "hsvs.tsv"
+        if not path.is_file():
+            raise InputError(f"{path} not found; run `variformer analyze` first")
+    else:
+        path = Path(args.variants)
+    table = read_variant_table(path)
+    snv = is_snv(table)
+    if not snv.all():
+        print(f"motifs: {path}: skipping {int((~snv).sum())} rows that are not SNVs")
+    table = table[snv]
+    if "gene" in table.columns:
+        table = table[table["gene"].astype(str).isin(genes)]
+    return table
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``variformer motifs``; returns the exit status."""
+    from data_prep import open_dataset
+    from variformer.analysis import motifs as M
+    from variformer.fileio import atomic_write_text, check_writable_parent
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise InputError(f"{out} already exists; pass --force to replace it")
+    check_writable_parent(out)
+    ds = open_dataset(args.dataset)
+    genes = _genes(args, ds)
+    variants = _variant_table(args, genes)
+    t0 = time.perf_counter()
+    matrices = M.load_motifs(jaspar_release=args.jaspar_release, meme=args.meme)
+    source = (
+        args.meme or f"JASPAR{str(args.jaspar_release).removeprefix('JASPAR')} CORE vertebrates"
+    )
+    print(f"motifs: {len(matrices)} matrices from {source}", file=sys.stderr)
+    hits = M.dataset_motif_disruption(
+        ds,
+        genes,
+        matrices,
+        variants=variants,
+        pvalue=args.pvalue,
+        background=args.background,
+        pseudocount=args.pseudocount,
+        granularity=args.granularity,
+        show_neutral=args.show_neutral,
+        progress=sys.stderr.isatty() if args.progress is None else args.progress,
+    )
+    atomic_write_text(out, hits.to_csv(sep="\t", index=False, float_format="%.6g"))
+    n_snv = hits[M.KEYS].drop_duplicates().shape[0]
+    took = time.perf_counter() - t0
+    print(
+        f"wrote {out}: {len(hits)} hits at {n_snv} SNVs in {len(genes)} genes "
+        f"(p < {args.pvalue:g}, {args.background} background, {took:.1f} s)"
+    )
+    return 0
