@@ -279,7 +279,8 @@ def background_probs(background="uniform", sequence=None) -> np.ndarray:
     ----------
     background : "uniform", "window" or array-like of 4 probabilities
         ``"window"``: the base composition of ``sequence`` (N ignored), strand-symmetrized
-        (A and T share their mean, C and G theirs) so both strands share one null model.
+        (A and T share their mean, C and G theirs) so both strands share one null model, with
+        one pseudo-count per base so that no base has probability 0.
     """
     if isinstance(background, str):
         if background == "uniform":
@@ -289,9 +290,7 @@ def background_probs(background="uniform", sequence=None) -> np.ndarray:
                 raise InputError("background 'window' needs the window's sequence")
             codes = encode_sequence(sequence)
             n = np.bincount(codes[codes < 4], minlength=4).astype(np.float64)
-            if n.sum() == 0:
-                raise InputError("background 'window': the window has no A/C/G/T bases")
-            n = n + n[::-1]  # A+T, C+G, G+C, T+A
+            n = n + n[::-1] + 1.0  # A+T, C+G, G+C, T+A; +1 keeps an absent base possible
             return n / n.sum()
         raise InputError(f"background must be 'uniform' or 'window', not {background!r}")
     bg = np.asarray(background, dtype=np.float64)

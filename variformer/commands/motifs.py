@@ -10,14 +10,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from variformer.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``variformer motifs``."""
     parser.add_argument("--dataset", required=True, help="dataset directory from `variformer prep`")
-    parser.add_argument("--gene", action="append", default=[], help="a gene (repeatable)")
-    parser.add_argument("--genes", nargs="+", default=[], metavar="GENE", help="genes")
+    parser.add_argument("--gene", action="append", help="a gene (repeatable)")
+    parser.add_argument("--genes", nargs="+", metavar="GENE", help="genes")
     parser.add_argument("--genes-file", help="file with one gene per line")
     parser.add_argument(
         "--variants",
@@ -64,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _genes(args, ds) -> list[str]:
     from data_prep.listfile import read_list
 
-    genes = [*args.gene, *args.genes]
+    genes = [*(args.gene or []), *(args.genes or [])]
     if args.genes_file:
         genes += read_list(args.genes_file, what="genes")
     genes = list(dict.fromkeys(genes)) or list(ds.genes)
@@ -73,7 +75,7 @@ def _genes(args, ds) -> list[str]:
     return genes
 
 
-def _variant_table(args, genes):
+def _variant_table(args, ds, genes):
     """None for every SNV of the windows, else the table to scan (SNVs only)."""
     from variformer.analysis.motifs import is_snv, read_variant_table
 
@@ -97,6 +99,14 @@ def _variant_table(args, genes):
     table = table[snv]
     if "gene" in table.columns:
         table = table[table["gene"].astype(str).isin(genes)]
+    else:
+        inside = np.zeros(len(table), dtype=bool)
+        for g in genes:
+            w = ds.window(g)
+            pos = table["pos"].to_numpy()
+            inside |= (table["chrom"].to_numpy() == w.chrom) & (pos > w.start0) & (pos <= w.end0)
+        if not inside.all():
+            print(f"motifs: {path}: {int((~inside).sum())} SNVs lie in none of the gene windows")
     return table
 
 
@@ -112,13 +122,13 @@ def main(args: argparse.Namespace) -> int:
     check_writable_parent(out)
     ds = open_dataset(args.dataset)
     genes = _genes(args, ds)
-    variants = _variant_table(args, genes)
+    variants = _variant_table(args, ds, genes)
     t0 = time.perf_counter()
     matrices = M.load_motifs(jaspar_release=args.jaspar_release, meme=args.meme)
     source = (
         args.meme or f"JASPAR{str(args.jaspar_release).removeprefix('JASPAR')} CORE vertebrates"
     )
-    print(f"motifs: {len(matrices)} matrices from {source}", file=sys.stderr)
+    print(f"motifs: {len(matrices)} matrices from {source}")
     hits = M.dataset_motif_disruption(
         ds,
         genes,
