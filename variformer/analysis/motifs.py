@@ -422,7 +422,7 @@ def pvalue_table(
     return PValueTable(float(granularity), int_lo, offset, np.minimum(sf, 1.0))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=2048)  # two backgrounds x all JASPAR CORE vertebrates
 def _cached_table(key, counts_bytes, width, bg, pseudocount, granularity):
     counts = np.frombuffer(counts_bytes, dtype=np.float64).reshape(width, 4)
     bg_arr = np.asarray(bg)
