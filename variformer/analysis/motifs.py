@@ -9,7 +9,7 @@ analysis", HOCOMOCO v11, p < 5e-5):
 2. Log-odds: ``log2(p / bg)`` in bits, with ``p = (count + pseudocount * bg) / (n + pseudocount)``
    (TFBSTools' ``toPWM`` convention, pseudocount 0.8) and a background that is uniform or the
    strand-symmetrized base composition of the window (A = T, C = G, so both strands share one
-   null distribution).
+   null distribution; on a 0.005 grid so similar windows share tables).
 3. Exact p-values: the log-odds matrix is rounded to ``granularity`` bits and the exact
    distribution of the sum over independent background bases is built by dynamic programming
    (TFMPvalue's method at a fixed granularity); ``p = P(S >= s)``. One table per matrix and
@@ -280,7 +280,8 @@ def background_probs(background="uniform", sequence=None) -> np.ndarray:
     background : "uniform", "window" or array-like of 4 probabilities
         ``"window"``: the base composition of ``sequence`` (N ignored), strand-symmetrized
         (A and T share their mean, C and G theirs) so both strands share one null model, with
-        one pseudo-count per base so that no base has probability 0.
+        one pseudo-count per base pair so that no base has probability 0, and rounded to a
+        0.005 grid so that windows of similar composition share their p-value tables.
     """
     if isinstance(background, str):
         if background == "uniform":
@@ -290,8 +291,10 @@ def background_probs(background="uniform", sequence=None) -> np.ndarray:
                 raise InputError("background 'window' needs the window's sequence")
             codes = encode_sequence(sequence)
             n = np.bincount(codes[codes < 4], minlength=4).astype(np.float64)
-            n = n + n[::-1] + 1.0  # A+T, C+G, G+C, T+A; +1 keeps an absent base possible
-            return n / n.sum()
+            at = (n[0] + n[3] + 1.0) / (n.sum() + 2.0) / 2  # +1: an absent base stays possible
+            # on a 0.005 grid, so windows of similar composition share p-value tables
+            at = float(np.clip(np.round(at * 200) / 200, 0.005, 0.495))
+            return np.array([at, 0.5 - at, 0.5 - at, at])
         raise InputError(f"background must be 'uniform' or 'window', not {background!r}")
     bg = np.asarray(background, dtype=np.float64)
     if bg.shape != (4,) or (bg <= 0).any():
