@@ -99,9 +99,7 @@ def main() -> None:
     M.motif_disruption(seq, sub, motifs)
     ours = time.perf_counter() - t0
     bio = _biopython(seq_str, sub, motifs)
-    rows.append(
-        (f"{len(sub)} SNVs: this module (scores + p-values), warm", f"{ours:.2f} s", "")
-    )
+    rows.append((f"{len(sub)} SNVs: this module (scores + p-values), warm", f"{ours:.2f} s", ""))
     rows.append(
         (
             f"{len(sub)} SNVs: Biopython PSSM.calculate per SNV (scores only)",
