@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "variformer.commands.motifs",
         "TF motifs that SNVs break or create (motifbreakR-style)",
     ),
+    "analyze": (
+        "variformer.commands.analyze",
+        "HSVs, drivers, signs, motifs, chromatin, eQTL auROC",
+    ),
 }
 
 

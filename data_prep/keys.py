@@ -1,0 +1,35 @@
+"""Variant keys: the one way analyses join tables about the same SNV.
+
+A key is ``(chrom, pos, ref, alt)`` with ``pos`` 1-based (as in VCF and ``ds.variants``); its
+string form is ``chrom:pos:ref:alt``. ISM tables, baseline coefficients, truth and fine-mapping
+tables are joined on it, so no analysis needs to import the module that wrote a table.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["KEY_COLUMNS", "normalize_keys", "strip_chr", "variant_keys"]
+
+KEY_COLUMNS = ("chrom", "pos", "ref", "alt")
+
+
+def normalize_keys(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with key columns typed for joins: chrom/ref/alt str, pos int64 (1-based)."""
+    out = df.copy()
+    for c in ("chrom", "ref", "alt"):
+        out[c] = out[c].astype(str)
+    out["pos"] = out["pos"].astype("int64")
+    return out
+
+
+def variant_keys(df: pd.DataFrame) -> list[str]:
+    """``chrom:pos:ref:alt`` strings (``pos`` 1-based) for the rows of ``df``."""
+    return [
+        f"{c}:{int(p)}:{r}:{a}" for c, p, r, a in zip(df["chrom"], df["pos"], df["ref"], df["alt"])
+    ]
+
+
+def strip_chr(chrom) -> str:
+    """Contig name without a leading ``chr`` (GTEx tables write ``5`` where a VCF has ``chr5``)."""
+    return str(chrom).removeprefix("chr")

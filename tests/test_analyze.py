@@ -1,0 +1,111 @@
+"""``variformer analyze`` end to end on a small simulated cohort whose truth is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.analysis_cohort import build
+from variformer import cli
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("analysis"))
+
+
+@pytest.fixture(scope="module")
+def analysis(cohort):
+    from variformer.analysis.analyze import analyze
+
+    sim = cohort.sim
+    return analyze(
+        cohort.dataset, cohort.ism, cohort.baselines, out=cohort.root / "an", runs=cohort.runs,
+        finemap=sim.finemap, chromhmm=[sim.chromhmm], truth=sim.truth, motifs=False,
+    )  # fmt: skip
+
+
+def test_outputs_and_contract_columns(analysis):
+    out = analysis.out
+    for name in ("hsvs", "drivers", "sign_agreement", "chromatin", "eqtl_auroc", "truth_auroc"):
+        assert (out / f"{name}.tsv").is_file(), name
+    auroc = pd.read_csv(out / "eqtl_auroc.tsv", sep="\t")
+    assert list(auroc.columns) == ["model", "auroc", "aupr", "n_pos", "n_neg"]
+    assert set(auroc["model"]) == {"elastic_net", "ridge", "variformer", "enformer"}
+    assert (auroc["n_neg"] == 5 * auroc["n_pos"]).all()
+    assert not any(p.name.startswith(".") for p in out.parent.iterdir() if p.name != "an")
+
+
+def test_hsv_counts_follow_elastic_net(analysis, cohort):
+    summ = pd.read_csv(cohort.baselines / "elastic_net" / "summary.tsv", sep="\t")
+    k = np.floor(summ.groupby("gene")["n_nonzero"].mean() + 0.5).astype(int)
+    n = analysis.hsvs.groupby(["model", "gene"]).size()
+    for (model, gene), count in n.items():
+        assert count == k[gene], (model, gene)
+    # elastic-net HSVs are exactly its SNVs with the largest |mean coefficient|
+    w = analysis.weights
+    en = w[(w.model == "elastic_net") & (w.gene == k.index[0])]
+    top = en.reindex(en["weight"].abs().sort_values(ascending=False).index).head(k.iloc[0])
+    got = analysis.hsvs[(analysis.hsvs.model == "elastic_net") & (analysis.hsvs.gene == k.index[0])]
+    assert set(got["pos"]) == set(top["pos"])
+
+
+def test_true_causal_snvs_rank_high(analysis):
+    truth = analysis.truth_auroc.set_index("model")
+    # the fake Variformer scores are the true effects: perfect; elastic net learned from data
+    assert truth.loc["variformer", "auroc"] == pytest.approx(1.0)
+    assert truth.loc["elastic_net", "auroc"] > 0.7
+    assert truth.loc["ridge", "auroc"] > 0.7
+    assert truth.loc["enformer", "auroc"] < truth.loc["elastic_net", "auroc"]
+
+
+def test_drivers_are_the_causal_snvs_of_a_linear_model(analysis, cohort):
+    truth = pd.read_csv(cohort.sim.truth, sep="\t", dtype={"chrom": str})
+    causal = set(zip(truth["gene"], truth["pos"]))
+    d = analysis.drivers[analysis.drivers["model"] == "variformer"]
+    # genes with h2 = 0 have no causal SNV: their fake predictions are made of noise weights
+    d = d[d["gene"].isin(set(truth["gene"]))]
+    assert len(d) >= 2 * truth["gene"].nunique()
+    assert set(zip(d["gene"], d["pos"])) <= causal
+    s = analysis.driver_summary
+    assert (s.loc[s.model == "enformer", "status"] == "no predictions").all()
+    assert (s.loc[s.model == "variformer", "status"] == "ok").all()
+
+
+def test_enrichment_is_highest_over_planted_elements(analysis):
+    c = analysis.chromatin
+    top = c[(c.gene == "all") & (c.model == "variformer")].sort_values("log2_ratio").iloc[-1]
+    # planted enhancers and promoters carry the enhancer / TSS states of the simulated BED
+    assert top["state"] in {"1_TssA", "2_TssFlnk", "7_EnhG1", "9_EnhA1", "11_EnhWk"}
+    assert top["log2_ratio"] > 0.5
+
+
+def _run(argv, capsys):
+    code = cli.main(argv)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_cli_summary_and_errors(cohort, capsys, tmp_path):
+    base = ["analyze", "--dataset", str(cohort.dataset), "--baselines", str(cohort.baselines)]
+    out = tmp_path / "an"
+    code, stdout, _ = _run(
+        [*base, "--ism", str(cohort.ism), "--no-motifs", "--out", str(out)], capsys
+    )
+    assert code == 0 and "HSVs per model" in stdout and "chromatin: skipped" in stdout
+    assert (out / "hsvs.tsv").is_file() and not (out / "truth_auroc.tsv").exists()
+    code, _, err = _run([*base, "--ism", str(cohort.ism), "--no-motifs", "--out", str(out)], capsys)
+    assert code == 2 and "--force" in err and len(err.strip().splitlines()) == 1
+    out2 = tmp_path / "an2"
+    code, _, err = _run([*base, "--ism", str(tmp_path / "nope"), "--out", str(out2)], capsys)
+    assert code == 2 and "not a directory" in err and not out2.exists()
+    bad = tmp_path / "bad_ism"
+    bad.mkdir()
+    (bad / "m.tsv").write_text("gene\tscore\nA\t1\n")
+    code, _, err = _run([*base, "--ism", str(bad), "--out", str(out2)], capsys)
+    assert code == 2 and "lacks column(s)" in err and not out2.exists()
+    code, _, err = _run(
+        [*base, "--ism", str(cohort.ism), "--predictions", "x", "--out", str(out2)], capsys
+    )
+    assert code == 2 and "MODEL=FILE" in err

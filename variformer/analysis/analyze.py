@@ -1,0 +1,259 @@
+"""``variformer analyze``: every analysis for every model, written as tidy TSVs in one directory.
+
+Reads a dataset, ISM tables, baselines and optional annotations, and writes into ``out`` (built
+privately and published only when complete, :func:`variformer.fileio.atomic_dir`):
+
+==========================  ============================================================
+``hsvs.tsv``                top-k SNVs per gene and model (:mod:`~variformer.analysis.hsv`)
+``hsv_tests.tsv``           TSS distance / MAF of HSVs between models (Mann-Whitney, KS)
+``hsv_jaccard.tsv``         HSV overlap between models
+``drivers.tsv``             forward-selected drivers (:mod:`~variformer.analysis.drivers`)
+``driver_summary.tsv``      per model, gene and fold: status, number of drivers
+``sign_agreement.tsv``      signs vs elastic net (:mod:`~variformer.analysis.signs`)
+``motifs.tsv``              motif hits at HSVs and drivers (:mod:`~variformer.analysis.motifs`)
+``motif_summary.tsv``       per model: rate of motif-disrupting HSVs / drivers
+``chromatin.tsv``           ChromHMM state enrichment (with ``chromhmm``)
+``eqtl_auroc.tsv``          fine-mapped eQTL auROC/auPR per model (with ``finemap``)
+``truth_auroc.tsv``         the same against true causal SNVs (with ``truth``)
+``weights.tsv``             the fold-averaged weight of every SNV and model (for figures)
+``analysis.json``           inputs, what was skipped and why
+==========================  ============================================================
+Per-gene auROC tables sit beside the model tables (``*_auroc_genes.tsv``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+from data_prep import open_dataset
+from variformer.analysis import chromatin, drivers, eqtl, hsv, inputs, signs
+from variformer.errors import InputError
+from variformer.fileio import atomic_dir
+
+__all__ = ["Analysis", "analyze"]
+
+
+class Analysis(NamedTuple):
+    """Every table ``analyze`` wrote (None where an input was not given) and the skip notes."""
+
+    out: Path
+    weights: pd.DataFrame
+    hsvs: pd.DataFrame
+    hsv_tests: pd.DataFrame
+    hsv_jaccard: pd.DataFrame
+    drivers: pd.DataFrame
+    driver_summary: pd.DataFrame
+    sign_agreement: pd.DataFrame
+    motifs: pd.DataFrame | None
+    motif_summary: pd.DataFrame | None
+    chromatin: pd.DataFrame | None
+    eqtl_auroc: pd.DataFrame | None
+    truth_auroc: pd.DataFrame | None
+    notes: list[str]
+
+
+def _write(df: pd.DataFrame, path: Path) -> None:
+    df.to_csv(path, sep="\t", index=False, float_format="%.6g", na_rep="NA")
+
+
+def _motif_tables(ds, genes, hsvs, drivers_df, *, jaspar_release, meme, pvalue, notes):
+    try:
+        from variformer.analysis import motifs
+    except ImportError:
+        notes.append(
+            "motifs: skipped (variformer.analysis.motifs is not installed in this version)"
+        )
+        return None, None
+    pwms = motifs.load_motifs(jaspar_release=jaspar_release, meme=meme)
+    keys = ["gene", "chrom", "pos", "ref", "alt"]
+    variants = pd.concat([hsvs[keys], drivers_df[keys]], ignore_index=True).drop_duplicates()
+    hits = motifs.dataset_motif_disruption(ds, genes, pwms, variants=variants, pvalue=pvalue)
+    summary = [motifs.summarize_disruption(hits, hsvs).assign(variants="hsv")]
+    if len(drivers_df):
+        d = drivers_df[["model", *keys]].drop_duplicates()
+        summary.append(motifs.summarize_disruption(hits, d).assign(variants="driver"))
+    summary = pd.concat(summary, ignore_index=True)
+    return hits, summary[["variants", *[c for c in summary.columns if c != "variants"]]]
+
+
+def analyze(
+    dataset,
+    ism,
+    baselines,
+    *,
+    out,
+    finemap=None,
+    finemap_tissue: str | None = None,
+    chromhmm=(),
+    truth=None,
+    runs=None,
+    predictions=(),
+    genes=None,
+    hsv_model: str = "elastic_net",
+    sign_threshold: float = 0.05,
+    n_negatives: int = 5,
+    motif_pvalue: float = 5e-5,
+    jaspar_release=2024,
+    meme=None,
+    motifs: bool = True,
+    seed: int = 0,
+    force: bool = False,
+) -> Analysis:
+    """Run every analysis and publish the tables in ``out``.
+
+    Parameters
+    ----------
+    dataset : path or GeneDataset
+    ism : path
+        Directory of ``<model>.tsv`` ISM tables (model = file stem).
+    baselines : path
+        ``variformer baselines`` output (``<model>/summary.tsv`` and per gene/fold tables).
+    out : path
+        New directory (replaced only with ``force``).
+    finemap : path, optional
+        GTEx CAVIAR high-confidence table -> ``eqtl_auroc.tsv``.
+    chromhmm : list of path
+        ChromHMM segmentation BEDs, one per annotation sample -> ``chromatin.tsv``.
+    truth : path, optional
+        Simulated ``truth.tsv`` -> ``truth_auroc.tsv``.
+    runs : path, optional
+        Fine-tuning runs directory: its test-people predictions give Variformer's drivers
+        (the model named ``variformer``).
+    predictions : list of (model, path)
+        More per-person prediction tables (``sample, gene, split, observed, predicted`` and
+        optionally ``fold``; without ``fold`` the rows serve every fold), e.g. pre-trained
+        Enformer's.
+    genes : list of str, optional
+        Restrict to these genes (default: every gene with weights).
+    hsv_model : str
+        Baseline whose ``n_nonzero`` sets the HSV count per gene.
+
+    Returns
+    -------
+    Analysis
+    """
+    ds = open_dataset(dataset) if isinstance(dataset, str | Path) else dataset
+    out = Path(out)
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists; pass --force to overwrite it")
+    notes: list[str] = []
+    ism_df = inputs.read_ism(ism)
+    summary = inputs.read_baseline_summary(baselines)
+    coefs = inputs.read_coefficients(baselines)
+    if genes is not None:
+        unknown = [g for g in genes if g not in set(ds.genes)]
+        if unknown:
+            raise InputError(f"gene(s) {', '.join(unknown)} not in the dataset {ds.path}")
+        ism_df = ism_df[ism_df["gene"].isin(genes)]
+        coefs = coefs[coefs["gene"].isin(genes)]
+    not_in_ds = sorted(set(ism_df["gene"]) - set(ds.genes))
+    if not_in_ds:
+        notes.append(f"ISM genes not in the dataset (ignored): {', '.join(not_in_ds)}")
+    weights = inputs.model_weights(ism_df, coefs, ds)
+    if weights.empty:
+        raise InputError(
+            "no ISM score or coefficient matches a dataset gene; check --ism, --baselines and --dataset"
+        )
+    per_fold = inputs.fold_weights(ism_df, coefs)
+    gene_list = [g for g in ds.genes if g in set(weights["gene"])]
+
+    k = hsv.hsv_counts(summary, model=hsv_model)
+    no_k = [g for g in gene_list if g not in k.index]
+    if no_k:
+        notes.append(f"no {hsv_model} n_nonzero for {', '.join(no_k)}: no HSVs there")
+    hsvs = hsv.select_hsvs(weights, k)
+    hsv_tests = hsv.compare_hsvs(hsvs)
+    jaccard = hsv.hsv_jaccard(hsvs)
+
+    preds = [inputs.read_predictions(baselines)]
+    if runs is not None:
+        preds.append(inputs.read_predictions(runs, model="variformer"))
+    for model, path in predictions:
+        preds.append(
+            _expand_folds(
+                inputs._read_tsv(Path(path), inputs.PRED_COLUMNS, "predictions"), model, ds
+            )
+        )
+    preds = pd.concat(preds, ignore_index=True)
+    drv, drv_summary = drivers.dataset_drivers(per_fold, preds, ds)
+    missing = sorted(set(drv_summary.loc[drv_summary["status"] == "no predictions", "model"]))
+    if missing:
+        notes.append(
+            f"drivers: no per-person predictions for {', '.join(missing)} (pass --runs or "
+            "--predictions MODEL=FILE); their rows in driver_summary.tsv say 'no predictions'"
+        )
+    sign = signs.sign_agreement(weights, threshold=sign_threshold)
+    if sign.empty:
+        notes.append("sign agreement: no elastic_net coefficients above the threshold")
+
+    hits = motif_summary = None
+    if motifs:
+        hits, motif_summary = _motif_tables(
+            ds,
+            gene_list,
+            hsvs,
+            drv,
+            jaspar_release=jaspar_release,
+            meme=meme,
+            pvalue=motif_pvalue,
+            notes=notes,
+        )
+    chrom_df = None
+    if chromhmm:
+        ann = {Path(p).name: chromatin.read_chromhmm(p) for p in chromhmm}
+        windows = {g: ds.window(g) for g in gene_list}
+        chrom_df = chromatin.chromatin_enrichment(hsvs, windows, ann)
+    else:
+        notes.append("chromatin: skipped (no --chromhmm)")
+    eq = eq_genes = None
+    if finemap is not None:
+        fm = eqtl.read_finemap(finemap, ds, tissue=finemap_tissue)
+        eq, eq_genes = eqtl.eqtl_auroc(weights, fm, ds, n_negatives=n_negatives, seed=seed)
+    else:
+        notes.append("eQTL auROC: skipped (no --finemap)")
+    tr = tr_genes = None
+    if truth is not None:
+        tr, tr_genes = eqtl.eqtl_auroc(
+            weights, eqtl.read_truth(truth), ds, n_negatives=n_negatives, seed=seed
+        )
+
+    with atomic_dir(out, force=force) as tmp:
+        tables = {
+            "weights": weights, "hsvs": hsvs, "hsv_tests": hsv_tests, "hsv_jaccard": jaccard,
+            "drivers": drv, "driver_summary": drv_summary, "sign_agreement": sign,
+            "motifs": hits, "motif_summary": motif_summary, "chromatin": chrom_df,
+            "eqtl_auroc": eq, "eqtl_auroc_genes": eq_genes, "truth_auroc": tr,
+            "truth_auroc_genes": tr_genes,
+        }  # fmt: skip
+        for name, df in tables.items():
+            if df is not None:
+                _write(df, tmp / f"{name}.tsv")
+        meta = {
+            "dataset": str(ds.path), "ism": str(ism), "baselines": str(baselines),
+            "finemap": None if finemap is None else str(finemap),
+            "chromhmm": [str(p) for p in chromhmm], "truth": None if truth is None else str(truth),
+            "runs": None if runs is None else str(runs), "models": sorted(weights["model"].unique()),
+            "genes": gene_list, "hsv_model": hsv_model, "seed": seed, "notes": notes,
+            "simulated": truth is not None,
+        }  # fmt: skip
+        (tmp / "analysis.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return Analysis(
+        out, weights, hsvs, hsv_tests, jaccard, drv, drv_summary, sign, hits, motif_summary,
+        chrom_df, eq, tr, notes,
+    )  # fmt: skip
+
+
+def _expand_folds(df: pd.DataFrame, model: str, ds) -> pd.DataFrame:
+    """Predictions with a model name and folds; without ``fold``, each fold's test people."""
+    df = df.assign(model=model)
+    if "fold" in df.columns:
+        return df
+    frames = []
+    for fold in range(ds.n_folds):
+        test = set(ds.split(fold)["test"])
+        frames.append(df[df["sample"].astype(str).isin(test)].assign(fold=fold, split="test"))
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,248 @@
+"""Read the inputs of ``variformer analyze`` into tidy tables: ISM scores, baselines, predictions.
+
+Contracts (decided once for the pipeline; ``pos`` is always 1-based):
+
+- ISM tables ``ISM_DIR/<model>.tsv``, model = file stem: ``gene, fold, chrom, pos, id, ref, alt,
+  maf, tss_distance, score`` (``fold`` -1 for a model without folds, e.g. pre-trained Enformer).
+- Baselines ``BL/<model>/summary.tsv`` (``gene, fold, model, test_r2, test_pcc, n_train, n_test,
+  n_snvs, n_nonzero``), ``BL/<model>/<gene>/fold<k>/coefficients.tsv`` (``chrom, pos, id, ref,
+  alt, coef``) and ``.../predictions.tsv`` (``sample, gene, split, observed, predicted``).
+- Fine-tuning runs ``RUNS/<gene or gene set>/fold<k>/predictions.tsv`` (the same schema).
+
+Every model, ISM-scored or linear, becomes rows of one *weights* table (:func:`model_weights`):
+``model, gene, chrom, pos, id, ref, alt, maf, tss_distance, weight`` with the weight averaged
+over folds, so every analysis treats all models the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data_prep.keys import KEY_COLUMNS, normalize_keys
+from variformer.errors import InputError
+
+__all__ = [
+    "ISM_COLUMNS",
+    "WEIGHT_COLUMNS",
+    "fold_weights",
+    "model_weights",
+    "read_baseline_summary",
+    "read_coefficients",
+    "read_ism",
+    "read_predictions",
+    "tss_distance",
+]
+
+ISM_COLUMNS = ("gene", "fold", "chrom", "pos", "id", "ref", "alt", "maf", "tss_distance", "score")
+SUMMARY_COLUMNS = ("gene", "fold", "model", "n_nonzero")
+COEF_COLUMNS = ("chrom", "pos", "id", "ref", "alt", "coef")
+PRED_COLUMNS = ("sample", "gene", "split", "observed", "predicted")
+WEIGHT_COLUMNS = (
+    "model", "gene", "chrom", "pos", "id", "ref", "alt", "maf", "tss_distance", "weight",
+)  # fmt: skip
+_FOLD_DIR = re.compile(r"^fold(\d+)$")
+_DTYPES = {"chrom": str, "id": str, "ref": str, "alt": str, "gene": str, "sample": str}
+
+
+def _read_tsv(path: Path, required, what: str) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=_DTYPES, keep_default_na=False, na_values=[""])
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read {what} {path}: {err}") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{what} {path} lacks column(s) {', '.join(missing)}; expected {', '.join(required)}"
+        )
+    return df
+
+
+def read_ism(ism_dir) -> pd.DataFrame:
+    """Every ``<model>.tsv`` under ``ism_dir``, stacked with a ``model`` column (= file stem).
+
+    Returns
+    -------
+    pd.DataFrame
+        ``model`` + :data:`ISM_COLUMNS`; ``pos`` 1-based.
+
+    Raises
+    ------
+    InputError
+        ``ism_dir`` is not a directory, holds no ``.tsv``, or a table lacks a column.
+    """
+    ism_dir = Path(ism_dir)
+    if not ism_dir.is_dir():
+        raise InputError(f"--ism {ism_dir} is not a directory of <model>.tsv ISM tables")
+    paths = sorted(p for p in ism_dir.glob("*.tsv") if not p.name.startswith("."))
+    if not paths:
+        raise InputError(f"--ism {ism_dir} holds no <model>.tsv ISM table; run `variformer ism`")
+    frames = []
+    for p in paths:
+        df = _read_tsv(p, ISM_COLUMNS, "ISM table")
+        frames.append(normalize_keys(df[list(ISM_COLUMNS)]).assign(model=p.stem))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["model", *ISM_COLUMNS]]
+
+
+def _fold_dirs(gene_dir: Path):
+    for d in sorted(gene_dir.iterdir()):
+        m = _FOLD_DIR.match(d.name)
+        if m and d.is_dir():
+            yield int(m.group(1)), d
+
+
+def read_baseline_summary(baselines) -> pd.DataFrame:
+    """``BL/*/summary.tsv`` stacked: one row per model, gene and fold (``n_nonzero`` among them)."""
+    bl = Path(baselines)
+    if not bl.is_dir():
+        raise InputError(f"--baselines {bl} is not a directory; run `variformer baselines`")
+    frames = [
+        _read_tsv(p, SUMMARY_COLUMNS, "baseline summary") for p in sorted(bl.glob("*/summary.tsv"))
+    ]
+    if not frames:
+        raise InputError(
+            f"--baselines {bl} holds no <model>/summary.tsv; run `variformer baselines`"
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_coefficients(baselines) -> pd.DataFrame:
+    """Every ``BL/<model>/<gene>/fold<k>/coefficients.tsv``: ``model, gene, fold`` + coefficients."""
+    bl = Path(baselines)
+    frames = []
+    for model_dir in sorted(p for p in bl.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for gene_dir in sorted(p for p in model_dir.iterdir() if p.is_dir()):
+            for fold, d in _fold_dirs(gene_dir):
+                path = d / "coefficients.tsv"
+                if path.is_file():
+                    df = normalize_keys(
+                        _read_tsv(path, COEF_COLUMNS, "coefficients")[list(COEF_COLUMNS)]
+                    )
+                    frames.append(df.assign(model=model_dir.name, gene=gene_dir.name, fold=fold))
+    cols = ["model", "gene", "fold", *COEF_COLUMNS]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+def read_predictions(root, *, model: str | None = None) -> pd.DataFrame:
+    """Per-person predictions under ``root`` (``<model>/<gene>/fold<k>/`` or ``<run>/fold<k>/``).
+
+    Parameters
+    ----------
+    root : path
+        A baselines directory (``model=None``: the model is the first directory level) or a
+        fine-tuning runs directory (pass ``model``, e.g. ``"variformer"``).
+
+    Returns
+    -------
+    pd.DataFrame
+        ``model, fold, sample, gene, split, observed, predicted``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root} is not a directory of runs or baselines")
+    frames = []
+    for path in sorted(root.rglob("predictions.tsv")):
+        rel = path.relative_to(root).parts
+        m = _FOLD_DIR.match(path.parent.name)
+        if m is None or any(p.startswith(".") or p.endswith(".partial") for p in rel):
+            continue  # unfinished runs keep their predictions in fold<k>.partial/
+        df = _read_tsv(path, PRED_COLUMNS, "predictions")[list(PRED_COLUMNS)]
+        name = model if model is not None else rel[0]
+        frames.append(df.assign(model=name, fold=int(m.group(1))))
+    cols = ["model", "fold", *PRED_COLUMNS]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    return pd.concat(frames, ignore_index=True)[cols].drop_duplicates(
+        ["model", "fold", "sample", "gene"]
+    )
+
+
+def tss_distance(pos1, window) -> np.ndarray:
+    """Strand-aware distance to the TSS: ``(pos1 - 1 - tss0)``, negated on the minus strand.
+
+    Negative = upstream. ``pos1`` is 1-based; ``window`` has ``tss0`` (0-based) and ``strand``.
+    """
+    d = np.asarray(pos1, dtype=np.int64) - 1 - int(window.tss0)
+    return -d if window.strand == "-" else d
+
+
+def model_weights(
+    ism: pd.DataFrame | None, coefficients: pd.DataFrame | None, dataset
+) -> pd.DataFrame:
+    """One weights table for every model: ISM scores and linear coefficients, averaged over folds.
+
+    Parameters
+    ----------
+    ism : pd.DataFrame or None
+        :func:`read_ism` output.
+    coefficients : pd.DataFrame or None
+        :func:`read_coefficients` output (every baseline model: elastic net, lasso, ridge).
+    dataset : data_prep.GeneDataset
+        Gives MAF and TSS distance of coefficient rows (ISM tables carry their own).
+
+    Returns
+    -------
+    pd.DataFrame
+        :data:`WEIGHT_COLUMNS`, one row per model, gene and SNV; genes not in ``dataset`` are
+        dropped.
+    """
+    frames = []
+    genes = set(dataset.genes)
+    if ism is not None and len(ism):
+        keys = ["model", "gene", *KEY_COLUMNS]
+        agg = (
+            ism[ism["gene"].isin(genes)]
+            .groupby(keys, sort=False)
+            .agg(
+                id=("id", "first"),
+                maf=("maf", "first"),
+                tss_distance=("tss_distance", "first"),
+                weight=("score", "mean"),
+            )
+            .reset_index()
+        )
+        frames.append(agg)
+    if coefficients is not None and len(coefficients):
+        coefs = coefficients[coefficients["gene"].isin(genes)]
+        for gene, g in coefs.groupby("gene", sort=False):
+            v = normalize_keys(dataset.variants(gene))
+            v["tss_distance"] = tss_distance(v["pos"], dataset.window(gene))
+            mean = (
+                g.groupby(["model", *KEY_COLUMNS], sort=False)["coef"]
+                .mean()
+                .rename("weight")
+                .reset_index()
+            )
+            merged = mean.merge(
+                v[[*KEY_COLUMNS, "id", "maf", "tss_distance"]], on=list(KEY_COLUMNS), how="inner"
+            )
+            frames.append(merged.assign(gene=gene))
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in WEIGHT_COLUMNS})
+    out = pd.concat(frames, ignore_index=True)[list(WEIGHT_COLUMNS)]
+    out["tss_distance"] = out["tss_distance"].astype("int64")
+    return out.reset_index(drop=True)
+
+
+def fold_weights(ism: pd.DataFrame | None, coefficients: pd.DataFrame | None) -> pd.DataFrame:
+    """Per-fold weights of every model: ``model, gene, fold, chrom, pos, ref, alt, weight``.
+
+    ISM ``score`` and baseline ``coef`` under one name; ``fold`` -1 marks a model without folds.
+    """
+    cols = ["model", "gene", "fold", *KEY_COLUMNS, "weight"]
+    frames = []
+    if ism is not None and len(ism):
+        frames.append(ism.rename(columns={"score": "weight"})[cols])
+    if coefficients is not None and len(coefficients):
+        frames.append(coefficients.rename(columns={"coef": "weight"})[cols])
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    out = pd.concat(frames, ignore_index=True)
+    out["fold"] = out["fold"].astype(int)
+    return out

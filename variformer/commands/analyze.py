@@ -1,0 +1,111 @@
+"""``variformer analyze``: HSVs, drivers, sign agreement, motifs, chromatin enrichment, eQTL auROC."""
+
+from __future__ import annotations
+
+import argparse
+
+from variformer.errors import InputError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, help="dataset directory (variformer prep)")
+    p.add_argument("--ism", required=True, help="directory of <model>.tsv ISM tables")
+    p.add_argument("--baselines", required=True, help="variformer baselines output (BL)")
+    p.add_argument("--out", required=True, help="output directory (new unless --force)")
+    p.add_argument("--finemap", help="GTEx CAVIAR high-confidence eQTL table -> eqtl_auroc.tsv")
+    p.add_argument("--finemap-tissue", help="keep only this TISSUE of --finemap (default: all)")
+    p.add_argument(
+        "--chromhmm", nargs="+", default=[], metavar="BED",
+        help="ChromHMM segmentation BEDs, one per annotation sample -> chromatin.tsv",
+    )  # fmt: skip
+    p.add_argument("--truth", help="simulated truth.tsv -> truth_auroc.tsv")
+    p.add_argument(
+        "--runs", help="fine-tuning runs: their test predictions give Variformer drivers"
+    )
+    p.add_argument(
+        "--predictions", nargs="+", default=[], metavar="MODEL=FILE",
+        help="more per-person predictions (sample, gene, split, observed, predicted[, fold])",
+    )  # fmt: skip
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--gene", help="one gene")
+    g.add_argument("--genes", nargs="+", help="several genes")
+    g.add_argument("--genes-file", help="file with one gene per line")
+    p.add_argument("--hsv-model", default="elastic_net", help="baseline whose n_nonzero sets k")
+    p.add_argument("--jaspar-release", default="2024", help="JASPAR release (pyjaspar, offline)")
+    p.add_argument("--meme", help="MEME motif file (e.g. HOCOMOCO) instead of JASPAR")
+    p.add_argument("--motif-pvalue", type=float, default=5e-5, help="motif hit p-value (5e-5)")
+    p.add_argument("--no-motifs", action="store_true", help="skip the motif scan")
+    p.add_argument("--seed", type=int, default=0, help="seed of the negative sampling (0)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def _genes(args) -> list[str] | None:
+    if args.gene:
+        return [args.gene]
+    if args.genes:
+        return list(args.genes)
+    if args.genes_file:
+        from data_prep.listfile import read_list
+
+        return read_list(args.genes_file, what="genes")
+    return None
+
+
+def _predictions(items) -> list[tuple[str, str]]:
+    out = []
+    for item in items:
+        model, sep, path = item.partition("=")
+        if not sep or not model or not path:
+            raise InputError(f"--predictions {item!r}: write MODEL=FILE, e.g. enformer=preds.tsv")
+        out.append((model, path))
+    return out
+
+
+def main(args) -> int:
+    from variformer.analysis.analyze import analyze
+
+    res = analyze(
+        args.dataset, args.ism, args.baselines, out=args.out, finemap=args.finemap,
+        finemap_tissue=args.finemap_tissue, chromhmm=args.chromhmm, truth=args.truth,
+        runs=args.runs, predictions=_predictions(args.predictions), genes=_genes(args),
+        hsv_model=args.hsv_model, jaspar_release=args.jaspar_release, meme=args.meme,
+        motif_pvalue=args.motif_pvalue, motifs=not args.no_motifs, seed=args.seed, force=args.force,
+    )  # fmt: skip
+    print(summary_text(res))
+    return 0
+
+
+def summary_text(res) -> str:
+    """A few lines per analysis: what a user checks first."""
+    lines = [f"analysis -> {res.out}"]
+    n = res.hsvs.groupby("model").size()
+    lines.append("HSVs per model: " + ", ".join(f"{m} {c}" for m, c in n.items()))
+    ok = res.driver_summary[res.driver_summary["status"] == "ok"]
+    if len(ok):
+        d = ok.groupby("model")["n_drivers"].mean()
+        lines.append(
+            "drivers per gene/fold (mean): " + ", ".join(f"{m} {v:.1f}" for m, v in d.items())
+        )
+    pooled = res.sign_agreement[res.sign_agreement["gene"] == "all"]
+    for r in pooled.itertuples():
+        lines.append(
+            f"sign agreement {r.model} vs {r.reference}: {r.n_agree}/{r.n} ({r.fraction:.1%}), Fisher p = {r.fisher_p:.3g}"
+        )
+    if res.motif_summary is not None:
+        for r in res.motif_summary[res.motif_summary["variants"] == "hsv"].itertuples():
+            lines.append(f"motif-disrupting HSVs {r.model}: {r.n_disrupting}/{r.n_hsvs}")
+    for name, tab in (("fine-mapped eQTL", res.eqtl_auroc), ("true causal", res.truth_auroc)):
+        if tab is not None:
+            for r in tab.itertuples():
+                lines.append(
+                    f"{name} auROC/auPR {r.model}: {r.auroc:.3f} / {r.aupr:.3f} ({r.n_pos} pos, {r.n_neg} neg)"
+                )
+    if res.chromatin is not None and len(res.chromatin):
+        top = res.chromatin[res.chromatin["gene"] == "all"].sort_values(
+            "log2_ratio", ascending=False
+        )
+        best = top.groupby("model").head(1)
+        for r in best.itertuples():
+            lines.append(f"most enriched state {r.model}: {r.state} (log2 {r.log2_ratio:+.2f})")
+    lines += [f"note: {n}" for n in res.notes]
+    return "\n".join(lines)
