@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "variformer.commands.analyze",
         "HSVs, drivers, signs, motifs, chromatin, eQTL auROC",
     ),
+    "report": ("variformer.commands.report", "one self-contained HTML page from result tables"),
 }
 
 

@@ -238,7 +238,8 @@ def analyze(
             "chromhmm": [str(p) for p in chromhmm], "truth": None if truth is None else str(truth),
             "runs": None if runs is None else str(runs), "models": sorted(weights["model"].unique()),
             "genes": gene_list, "hsv_model": hsv_model, "seed": seed, "notes": notes,
-            "simulated": truth is not None,
+            "simulated": truth is not None or _simulated(ds),
+            "variformer_model": _run_model(runs),
         }  # fmt: skip
         (tmp / "analysis.json").write_text(json.dumps(meta, indent=1) + "\n")
     return Analysis(
@@ -257,3 +258,29 @@ def _expand_folds(df: pd.DataFrame, model: str, ds) -> pd.DataFrame:
         test = set(ds.split(fold)["test"])
         frames.append(df[df["sample"].astype(str).isin(test)].assign(fold=fold, split="test"))
     return pd.concat(frames, ignore_index=True)
+
+
+def _simulated(ds) -> bool:
+    """Whether the dataset was prepared from ``variformer simulate`` files (truth.tsv beside them)."""
+    vcfs = ds.meta.get("inputs", {}).get("vcf") or []
+    return any((Path(v).parent / "truth_genes.tsv").is_file() for v in vcfs)
+
+
+def _run_model(runs) -> dict | None:
+    """Size and initial weights of the fine-tuned model, read from the first run's config.yaml."""
+    if runs is None:
+        return None
+    import yaml
+
+    for path in sorted(Path(runs).rglob("config.yaml")):
+        try:
+            model = (yaml.safe_load(path.read_text()) or {}).get("model") or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        hp = model.get("hparams") or {}
+        return {
+            "pretrained": model.get("pretrained"),
+            "dim": hp.get("dim"),
+            "depth": hp.get("depth"),
+        }
+    return None

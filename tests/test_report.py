@@ -1,0 +1,107 @@
+"""``variformer report`` on small synthetic tables: self-contained page, figures, missing inputs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from variformer import cli
+from variformer.analysis import chromatin, eqtl, hsv, signs
+from variformer.errors import InputError
+from variformer.report.html import build_report
+
+MODELS = ("variformer", "enformer", "elastic_net", "ridge")
+
+
+def _tables(root, rng):
+    """A plausible AN directory made with the analysis functions themselves on random weights."""
+    rows = []
+    for gene in ("GENE1", "GENE2"):
+        for i in range(60):
+            maf, dist = rng.uniform(0.01, 0.5), int(rng.integers(-8000, 8000))
+            for m in MODELS:
+                w = rng.normal() if m != "elastic_net" else (rng.normal() if i < 8 else 0.0)
+                rows.append((m, gene, "chr1", 1000 + 100 * i, f"rs{i}", "A", "G", maf, dist, w))
+    weights = pd.DataFrame(rows, columns=["model", "gene", "chrom", "pos", "id", "ref", "alt", "maf", "tss_distance", "weight"])  # fmt: skip
+    h = hsv.select_hsvs(weights, pd.Series({"GENE1": 8, "GENE2": 8}))
+    root.mkdir()
+    weights.to_csv(root / "weights.tsv", sep="\t", index=False)
+    h.to_csv(root / "hsvs.tsv", sep="\t", index=False)
+    hsv.compare_hsvs(h).to_csv(root / "hsv_tests.tsv", sep="\t", index=False)
+    signs.sign_agreement(weights).to_csv(root / "sign_agreement.tsv", sep="\t", index=False)
+    seg = pd.DataFrame({"chrom": "chr1", "start0": [0, 3000, 4000], "end0": [3000, 4000, 9000], "state": ["18_Quies", "1_TssA", "9_EnhA1"]})  # fmt: skip
+    from data_prep.genome import Window
+
+    win = {g: Window("chr1", 0, 9000, 4500, "+") for g in ("GENE1", "GENE2")}
+    chromatin.chromatin_enrichment(h, win, {"s": seg}).to_csv(
+        root / "chromatin.tsv", sep="\t", index=False
+    )
+    per_gene = pd.DataFrame(
+        [(g, m, rng.uniform(0.4, 1), rng.uniform(0.1, 1), 3, 15) for g in ("GENE1", "GENE2") for m in MODELS],
+        columns=list(eqtl.GENE_COLUMNS),
+    )  # fmt: skip
+    per_gene.to_csv(root / "eqtl_auroc_genes.tsv", sep="\t", index=False)
+    (root / "analysis.json").write_text(json.dumps({"simulated": True, "models": list(MODELS), "genes": ["GENE1", "GENE2"], "notes": []}))  # fmt: skip
+    return weights
+
+
+def _metrics(root, rng):
+    root.mkdir()
+    rows = [(g, f, m, "hop", "test", rng.uniform(0, 0.6), rng.uniform(0, 0.8), 30) for g in ("GENE1", "GENE2", "GENE3") for f in range(3) for m in ("elastic_net", "variformer")]  # fmt: skip
+    pd.DataFrame(rows, columns=["gene", "fold", "model", "setting", "split", "r2", "pcc", "n"]).to_csv(root / "metrics.tsv", sep="\t", index=False)  # fmt: skip
+
+
+def _images(page: str) -> list[bytes]:
+    return [base64.b64decode(b) for b in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+def test_full_report_is_self_contained(tmp_path):
+    rng = np.random.default_rng(0)
+    _tables(tmp_path / "an", rng)
+    _metrics(tmp_path / "ev", rng)
+    res = build_report(analysis=tmp_path / "an", eval=tmp_path / "ev", out=tmp_path / "rep")
+    page = (tmp_path / "rep" / "index.html").read_text()
+    images = _images(page)
+    assert len(images) == len(res.figures) >= 7
+    assert all(img.startswith(b"\x89PNG\r\n\x1a\n") for img in images)
+    for name in res.figures:  # the same PNGs beside the page
+        assert (tmp_path / "rep" / name).read_bytes() in images
+    # offline: no external resource of any kind
+    assert not re.search(r'(src|href)="(https?:|//)', page)
+    assert "The cohort is simulated" in page
+    for fig in ("Fig. 1", "Fig. 2a", "Fig. 2c", "Fig. 3a", "Fig. 3c", "Fig. 3d"):
+        assert fig in page
+    assert "fig_r2_vs_elastic_net.png" in res.figures and "fig_chromatin.png" in res.figures
+    assert any("motif" in m for m in res.missing) and any("S10" in m for m in res.missing)
+
+
+def test_report_says_what_is_missing(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    _tables(tmp_path / "an", rng)
+    for name in ("chromatin.tsv", "eqtl_auroc_genes.tsv", "sign_agreement.tsv", "analysis.json"):
+        (tmp_path / "an" / name).unlink()
+    code = cli.main(["report", "--analysis", str(tmp_path / "an"), "--out", str(tmp_path / "rep")])
+    out = capsys.readouterr().out
+    assert code == 0
+    for what in ("Fig. 1", "chromatin.tsv", "eqtl_auroc_genes.tsv", "sign_agreement.tsv"):
+        assert what in out
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "Not shown:" in page and "--chromhmm" in page
+    assert "The cohort is simulated" not in page
+    assert len(_images(page)) >= 3  # weights tracks, TSS distance, MAF still drawn
+
+
+def test_report_refuses_bad_inputs(tmp_path, capsys):
+    with pytest.raises(InputError, match="not a directory"):
+        build_report(analysis=tmp_path / "nope", out=tmp_path / "rep")
+    (tmp_path / "empty").mkdir()
+    code = cli.main(
+        ["report", "--analysis", str(tmp_path / "empty"), "--out", str(tmp_path / "rep")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "hsvs.tsv" in err and not (tmp_path / "rep").exists()

@@ -1,0 +1,1 @@
+"""Figures and the HTML report, built from result tables only (never a model)."""
