@@ -64,6 +64,12 @@ def test_full_report_is_self_contained(tmp_path):
     rng = np.random.default_rng(0)
     _tables(tmp_path / "an", rng)
     _metrics(tmp_path / "ev", rng)
+    groups = ["driver", "driver_control"]
+    attr = pd.DataFrame(
+        [(m, g, o, rng.normal(1.0 if g == "driver" else 0.0)) for m in ("variformer", "enformer") for g in groups for o in range(-50, 51, 10) for _ in range(5)],
+        columns=["model", "group", "offset", "attribution"],
+    )  # fmt: skip
+    attr.to_csv(tmp_path / "an" / "attributions.tsv", sep="\t", index=False)
     res = build_report(analysis=tmp_path / "an", eval=tmp_path / "ev", out=tmp_path / "rep")
     page = (tmp_path / "rep" / "index.html").read_text()
     images = _images(page)
@@ -77,7 +83,7 @@ def test_full_report_is_self_contained(tmp_path):
     for fig in ("Fig. 1", "Fig. 2a", "Fig. 2c", "Fig. 3a", "Fig. 3c", "Fig. 3d"):
         assert fig in page
     assert "fig_r2_vs_elastic_net.png" in res.figures and "fig_chromatin.png" in res.figures
-    assert any("motif" in m for m in res.missing) and any("S10" in m for m in res.missing)
+    assert any("motif" in m for m in res.missing) and "fig_attributions.png" in res.figures
 
 
 def test_report_says_what_is_missing(tmp_path, capsys):
@@ -94,6 +100,7 @@ def test_report_says_what_is_missing(tmp_path, capsys):
     assert "Not shown:" in page and "--chromhmm" in page
     assert "The cohort is simulated" not in page
     assert len(_images(page)) >= 3  # weights tracks, TSS distance, MAF still drawn
+    assert "Fig. S10" in out  # no attributions.tsv: said, not drawn
 
 
 def test_report_refuses_bad_inputs(tmp_path, capsys):

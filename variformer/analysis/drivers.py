@@ -137,6 +137,7 @@ def dataset_drivers(
     test = predictions[predictions["split"] == "test"]
     drivers, summary = [], []
     genes = [g for g in dataset.genes if g in set(fold_weights["gene"])]
+    known = set(dataset.samples)
     for gene in genes:
         variants = normalize_keys(dataset.variants(gene))
         variants["tss_distance"] = tss_distance(variants["pos"], dataset.window(gene))
@@ -147,7 +148,7 @@ def dataset_drivers(
                 pred = test[
                     (test["model"] == model) & (test["gene"] == gene) & (test["fold"] == fold)
                 ]
-                samples = [s for s in pred["sample"].astype(str) if s in dataset._sample_idx]
+                samples = [s for s in pred["sample"].astype(str) if s in known]
                 if pred.empty:
                     summary.append(row | {"status": "no predictions", "n_test": 0, "n_drivers": 0})
                     continue

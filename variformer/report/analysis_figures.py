@@ -314,11 +314,15 @@ def auroc_distributions(per_gene: pd.DataFrame, *, title: str) -> Figure | None:
 def attribution_profiles(attr: pd.DataFrame) -> Figure | None:
     """Mean standardized attribution around HSV/driver SNVs vs matched controls (Fig. S10).
 
-    ``attr``: ``model, group, offset, attribution`` (offset in bp from the SNV; one row per SNV
-    and offset, or already averaged). The band is the 95% interval of the mean (normal).
+    ``attr``: ``model, group, offset, attribution`` (``group`` e.g. hsv, hsv_control, driver,
+    driver_control; ``offset`` in bp from the SNV, optional: without it each row is the value at
+    the SNV). One row per SNV and offset. Line = mean, band = its 95% normal interval; a single
+    offset is drawn as points with error bars.
     """
     if attr is None or attr.empty:
         return None
+    if "offset" not in attr.columns:  # one value per SNV: the attribution at the SNV itself
+        attr = attr.assign(offset=0)
     models = _ordered(attr["model"].unique())
     fig, axes = plt.subplots(
         1, len(models), figsize=(4.5 * len(models), 3.8), squeeze=False, sharey=True
@@ -332,7 +336,7 @@ def attribution_profiles(attr: pd.DataFrame) -> Figure | None:
                 s.index, s["mean"] - 1.96 * s["sem"], s["mean"] + 1.96 * s["sem"], alpha=0.2
             )
         ax.set_title(model, fontsize=10)
-        ax.set_xlabel("position relative to SNV (bp)")
+        ax.set_xlabel("position relative to SNV (bp)" if a["offset"].nunique() > 1 else "SNV group")
         ax.legend(fontsize=7, frameon=False)
     axes[0, 0].set_ylabel("standardized attribution")
     fig.suptitle("Attributions around HSVs / drivers vs matched control SNVs", fontsize=11)
