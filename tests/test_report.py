@@ -83,6 +83,9 @@ def test_full_report_is_self_contained(tmp_path):
     for fig in ("Fig. 1", "Fig. 2a", "Fig. 2c", "Fig. 3a", "Fig. 3c", "Fig. 3d"):
         assert fig in page
     assert "fig_r2_vs_elastic_net.png" in res.figures and "fig_chromatin.png" in res.figures
+    # weight tracks for the best genes that have weights (GENE3 has metrics only)
+    assert {"fig_weights_GENE1.png", "fig_weights_GENE2.png"} <= set(res.figures)
+    assert "no rows to plot" not in page
     assert any("motif" in m for m in res.missing) and "fig_attributions.png" in res.figures
 
 

@@ -74,18 +74,24 @@ def r2_vs_elastic_net(metrics: pd.DataFrame, *, setting: str = "hop") -> Figure 
         return None
     others = [c for c in _ordered(per.columns) if c != "elastic_net"]
     colors = model_colors(per.columns)
-    fig, axes = plt.subplots(1, len(others), figsize=(4.2 * len(others), 4.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(others), figsize=(max(5.5, 4.4 * len(others)), 4.6), squeeze=False
+    )
     for ax, model in zip(axes[0], others):
         d = per[["elastic_net", model]].dropna()
         ax.scatter(d["elastic_net"], d[model], s=22, color=colors[model], alpha=0.8)
         lo = min(0.0, d.min().min()) if len(d) else 0.0
         hi = max(0.05, d.max().max()) if len(d) else 1.0
         ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--")
+        pad = 0.03 * (hi - lo)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_aspect("equal")
         better = int((d[model] > d["elastic_net"]).sum())
         ax.set_title(f"{model}: {better}/{len(d)} genes above elastic net", fontsize=10)
         ax.set_xlabel("elastic net test R$^2$")
         ax.set_ylabel(f"{model} test R$^2$")
-    fig.suptitle(f"Per-gene R$^2$ on held-out people ({setting}), mean over folds", fontsize=11)
+    fig.suptitle(f"Per-gene test R$^2$ ({setting}, mean over folds)", fontsize=11)
     fig.tight_layout()
     return fig
 

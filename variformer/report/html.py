@@ -70,6 +70,8 @@ def _metrics_genes(
     """Genes for the weight tracks: best Variformer (else elastic-net) test R2, else most HSVs."""
     if metrics is not None and len(metrics) and {"model", "gene", "r2"} <= set(metrics.columns):
         m = metrics
+        if hsvs is not None:
+            m = m[m["gene"].isin(set(hsvs["gene"]))]
         if "split" in m.columns:
             m = m[m["split"] == "test"]
         for model in ("variformer", "elastic_net"):
