@@ -22,13 +22,22 @@ def analysis(cohort):
     sim = cohort.sim
     return analyze(
         cohort.dataset, cohort.ism, cohort.baselines, out=cohort.root / "an", runs=cohort.runs,
-        finemap=sim.finemap, chromhmm=[sim.chromhmm], truth=sim.truth, motifs=False,
+        finemap=sim.finemap, chromhmm=[sim.chromhmm], truth=sim.truth,
     )  # fmt: skip
 
 
 def test_outputs_and_contract_columns(analysis):
     out = analysis.out
-    for name in ("hsvs", "drivers", "sign_agreement", "chromatin", "eqtl_auroc", "truth_auroc"):
+    names = (
+        "hsvs",
+        "drivers",
+        "sign_agreement",
+        "motifs",
+        "chromatin",
+        "eqtl_auroc",
+        "truth_auroc",
+    )
+    for name in names:
         assert (out / f"{name}.tsv").is_file(), name
     auroc = pd.read_csv(out / "eqtl_auroc.tsv", sep="\t")
     assert list(auroc.columns) == ["model", "auroc", "aupr", "n_pos", "n_neg"]
@@ -79,6 +88,26 @@ def test_enrichment_is_highest_over_planted_elements(analysis):
     # planted enhancers and promoters carry the enhancer / TSS states of the simulated BED
     assert top["state"] in {"1_TssA", "2_TssFlnk", "7_EnhG1", "9_EnhA1", "11_EnhWk"}
     assert top["log2_ratio"] > 0.5
+
+
+def test_planted_motif_snvs_are_flagged(analysis, cohort):
+    """Every planted motif-breaking/creating causal SNV is an HSV of the (truthful) fake
+    Variformer, and motifs.tsv flags it on the planted matrix in the planted direction."""
+    truth = pd.read_csv(cohort.sim.truth, sep="\t", dtype={"chrom": str})
+    planted = truth[truth["motif_effect"].isin(["break", "create"])]
+    assert len(planted) >= 3
+    hits = analysis.motifs
+    for r in planted.itertuples():
+        mine = hits[(hits["gene"] == r.gene) & (hits["pos"] == r.pos)]
+        on_planted = mine[mine["matrix_id"] == r.motif.split(":")[0]]
+        want = "decrease" if r.motif_effect == "break" else "increase"
+        assert (on_planted["direction"] == want).any(), (r.gene, r.pos, r.motif)
+    s = analysis.motif_summary
+    assert set(s["variants"]) == {"hsv", "driver"}
+    v = s[(s["variants"] == "hsv") & (s["model"] == "variformer")].iloc[0]
+    assert v["n_disrupting"] >= len(planted) and v["n_hsvs"] == len(
+        analysis.hsvs[analysis.hsvs["model"] == "variformer"]
+    )
 
 
 def _run(argv, capsys):

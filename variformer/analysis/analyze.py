@@ -60,7 +60,7 @@ def _write(df: pd.DataFrame, path: Path) -> None:
     df.to_csv(path, sep="\t", index=False, float_format="%.6g", na_rep="NA")
 
 
-def _motif_tables(ds, genes, hsvs, drivers_df, *, jaspar_release, meme, pvalue, notes):
+def _motif_tables(ds, genes, hsvs, drivers_df, *, jaspar_release, meme, pvalue, background, notes):
     try:
         from variformer.analysis import motifs
     except ImportError:
@@ -71,7 +71,9 @@ def _motif_tables(ds, genes, hsvs, drivers_df, *, jaspar_release, meme, pvalue, 
     pwms = motifs.load_motifs(jaspar_release=jaspar_release, meme=meme)
     keys = ["gene", "chrom", "pos", "ref", "alt"]
     variants = pd.concat([hsvs[keys], drivers_df[keys]], ignore_index=True).drop_duplicates()
-    hits = motifs.dataset_motif_disruption(ds, genes, pwms, variants=variants, pvalue=pvalue)
+    hits = motifs.dataset_motif_disruption(
+        ds, genes, pwms, variants=variants, pvalue=pvalue, background=background
+    )
     summary = [motifs.summarize_disruption(hits, hsvs).assign(variants="hsv")]
     if len(drivers_df):
         d = drivers_df[["model", *keys]].drop_duplicates()
@@ -97,6 +99,7 @@ def analyze(
     sign_threshold: float = 0.05,
     n_negatives: int = 5,
     motif_pvalue: float = 5e-5,
+    motif_background: str = "uniform",
     jaspar_release=2024,
     meme=None,
     motifs: bool = True,
@@ -200,6 +203,7 @@ def analyze(
             jaspar_release=jaspar_release,
             meme=meme,
             pvalue=motif_pvalue,
+            background=motif_background,
             notes=notes,
         )
     chrom_df = None

@@ -34,6 +34,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jaspar-release", default="2024", help="JASPAR release (pyjaspar, offline)")
     p.add_argument("--meme", help="MEME motif file (e.g. HOCOMOCO) instead of JASPAR")
     p.add_argument("--motif-pvalue", type=float, default=5e-5, help="motif hit p-value (5e-5)")
+    p.add_argument(
+        "--motif-background",
+        default="uniform",
+        choices=["uniform", "window"],
+        help="PWM background: uniform or each window's base composition (uniform)",
+    )
     p.add_argument("--no-motifs", action="store_true", help="skip the motif scan")
     p.add_argument("--seed", type=int, default=0, help="seed of the negative sampling (0)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
@@ -69,7 +75,8 @@ def main(args) -> int:
         finemap_tissue=args.finemap_tissue, chromhmm=args.chromhmm, truth=args.truth,
         runs=args.runs, predictions=_predictions(args.predictions), genes=_genes(args),
         hsv_model=args.hsv_model, jaspar_release=args.jaspar_release, meme=args.meme,
-        motif_pvalue=args.motif_pvalue, motifs=not args.no_motifs, seed=args.seed, force=args.force,
+        motif_pvalue=args.motif_pvalue,
+        motif_background=args.motif_background, motifs=not args.no_motifs, seed=args.seed, force=args.force,
     )  # fmt: skip
     print(summary_text(res))
     return 0
