@@ -18,14 +18,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from data_prep._htslib import htslib_errors
 from data_prep.annotation import drop_close_tss, read_annotation, resolve_genes
+from data_prep.cohort import Cohort
 from data_prep.dataset import publish, write_dataset
 from data_prep.expression import match_expression, read_expression_bed
-from data_prep.genome import ContigMap, encode, fetch_window, tss_window
+from data_prep.genome import ContigMap
 from data_prep.listfile import read_list
 from data_prep.splits import make_splits
-from data_prep.variants import dosage_from_carriers, read_window_variants
+from data_prep.windows import GeneWindow, gene_window
 from variformer.errors import InputError
 
 ENGINES = ("native", "bcftools")
@@ -44,149 +44,23 @@ class PrepSummary(NamedTuple):
     seconds: float
 
 
-def _check_index(path: Path) -> None:
-    if not path.is_file():
-        raise InputError(f"VCF/BCF not found: {path}")
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    if magic[:2] != b"\x1f\x8b":
-        raise InputError(
-            f"{path} is not bgzip-compressed; compress it with `bgzip` and index it with `bcftools index`"
-        )
-    if not any(Path(str(path) + ext).is_file() for ext in (".tbi", ".csi")):
-        raise InputError(
-            f"{path} has no index (.tbi or .csi); create one with `bcftools index {path}`"
-        )
+class _Inputs(NamedTuple):
+    """The opened reference and cohort."""
+
+    fasta_path: Path
+    fa: object  # pysam.FastaFile
+    fa_contigs: ContigMap
+    cohort: Cohort
 
 
-def _duplicate_header_sample(path: Path) -> str | None:
-    """A duplicated sample id in a text VCF's #CHROM line (htslib refuses such headers)."""
-    import gzip
+class _People(NamedTuple):
+    """Who is in the dataset, and what was left out."""
 
-    try:
-        with gzip.open(path, "rt") as fh:
-            for line in fh:
-                if line.startswith("#CHROM"):
-                    names = line.rstrip("\n").split("\t")[9:]
-                    seen: set[str] = set()
-                    for name in names:
-                        if name in seen:
-                            return name
-                        seen.add(name)
-                    return None
-                if not line.startswith("#"):
-                    return None
-    except (OSError, UnicodeDecodeError, EOFError):
-        return None
-    return None
-
-
-def _indexed_contigs(path: Path) -> list[str]:
-    """Contigs that have records, as listed by the file's .tbi/.csi index."""
-    import pysam
-
-    try:
-        with pysam.VariantFile(str(path)) as vf:
-            return list(vf.index.keys())
-    except (OSError, ValueError, AttributeError):
-        return []
-
-
-class Cohort:
-    """One or several VCF/BCF files (e.g. one per chromosome) with the same samples."""
-
-    def __init__(self, paths: list[Path]):
-        import cyvcf2
-
-        if not paths:
-            raise InputError("give at least one --vcf")
-        self.paths = [Path(p) for p in paths]
-        self.vcfs = []
-        self.contigs: list[ContigMap] = []  # contigs named in each file's header (or index)
-        self.indexed: list[ContigMap] = []  # contigs that have records, from each file's index
-        for p in self.paths:
-            _check_index(p)
-            try:
-                with htslib_errors(f"VCF {p}"):
-                    vcf = cyvcf2.VCF(str(p), lazy=True, threads=1)
-            except InputError:
-                raise
-            except Exception as err:
-                dup = _duplicate_header_sample(p)
-                if dup:
-                    raise InputError(
-                        f"{p} has duplicate sample id {dup!r}; rename it (bcftools reheader)"
-                    ) from None
-                raise InputError(f"cannot open {p} as VCF/BCF: {err}") from None
-            self.vcfs.append(vcf)
-            self.contigs.append(ContigMap(vcf.seqnames, source=f"VCF {p.name}"))
-            self.indexed.append(ContigMap(_indexed_contigs(p), source=f"index of {p.name}"))
-        self.samples = list(self.vcfs[0].samples)
-        dup = pd.Index(self.samples)[pd.Index(self.samples).duplicated()]
-        if len(dup):
-            raise InputError(
-                f"{self.paths[0]} has duplicate sample id {dup[0]!r}; rename it (bcftools reheader)"
-            )
-        for p, vcf in zip(self.paths[1:], self.vcfs[1:]):
-            if list(vcf.samples) != self.samples:
-                raise InputError(
-                    f"{p} has different samples than {self.paths[0]}; all --vcf files must have the same samples in the same order"
-                )
-        if "GT" not in {
-            h.info().get("ID")
-            for h in self.vcfs[0].header_iter()
-            if h.info().get("HeaderType") == "FORMAT"
-        }:
-            raise InputError(f"{self.paths[0]} has no GT FORMAT field; genotypes are needed")
-
-    def locate(self, contig: str) -> tuple[int, str] | None:
-        """(file index, contig name as that file spells it) for a contig, or None.
-
-        Per-chromosome files often share one header listing every contig, so the index (which
-        lists only contigs with records) decides; a contig with records in no file falls back
-        to a file whose header names it (it simply has no variants).
-        """
-        with_records = [i for i, names in enumerate(self.indexed) if names.get(contig) is not None]
-        if len(with_records) > 1:
-            files = ", ".join(self.paths[i].name for i in with_records)
-            raise InputError(
-                f"contig {contig} has records in several VCFs ({files}); give each contig in one file only"
-            )
-        candidates = with_records or [
-            i for i, cmap in enumerate(self.contigs) if cmap.get(contig) is not None
-        ]
-        if not candidates:
-            return None
-        i = candidates[0]
-        return i, self.contigs[i].get(contig) or self.indexed[i].get(contig)
-
-
-def _select_samples(cohort_samples, *, samples_file, expression) -> list[str]:
-    vcf_set = set(cohort_samples)
-    if samples_file is not None:
-        wanted = read_list(samples_file, what="samples", unique=True)
-        missing = [s for s in wanted if s not in vcf_set]
-        if missing:
-            raise InputError(
-                f"{len(missing)} samples from {samples_file} are not in the VCF (first: {missing[0]})"
-            )
-        if expression is not None:
-            no_expr = [s for s in wanted if s not in set(expression.columns)]
-            if no_expr:
-                raise InputError(
-                    f"{len(no_expr)} samples from {samples_file} have no expression column (first: {no_expr[0]})"
-                )
-        return wanted
-    if expression is None:
-        return list(cohort_samples)
-    expr_set = set(expression.columns)
-    chosen = [s for s in cohort_samples if s in expr_set]
-    if not chosen:
-        raise InputError(
-            "no sample id is both in the VCF and in the expression file "
-            f"(VCF: {cohort_samples[0]} ..., expression: {expression.columns[0]} ...); check the id format"
-        )
-    return chosen
+    samples: list[str]  # dataset order
+    sample_index: np.ndarray  # shape=(n,), int64: columns of the cohort's samples
+    expression: pd.DataFrame | None  # genes x samples, rows in the selected genes' order
+    test_samples: list[str] | None
+    dropped: dict  # people left out, by reason (reported, never silent)
 
 
 def prep_dataset(
@@ -249,6 +123,67 @@ def prep_dataset(
     """
     t0 = time.perf_counter()
     out = Path(out)
+    _check_options(seq_len=seq_len, engine=engine, out=out, force=force, genes=genes)
+    selected, dropped_genes = _select_genes(
+        annotation,
+        genes,
+        protein_coding_only=protein_coding_only,
+        drop_close_tss_bp=drop_close_tss_bp,
+    )
+    inputs = _open_inputs(vcfs, fasta)
+    people = _select_people(
+        inputs.cohort, selected, expression=expression, samples_file=samples_file,
+        test_samples_file=test_samples_file,
+    )  # fmt: skip
+    windows = [
+        gene_window(g, fa=inputs.fa, fa_contigs=inputs.fa_contigs, cohort=inputs.cohort,
+                    samples=people.samples, sample_index=people.sample_index, seq_len=seq_len,
+                    engine=engine, missing=missing, ref_mismatch=ref_mismatch)
+        for g in _progress(selected, progress)
+    ]  # fmt: skip
+    _raise_on_mismatches(windows)
+    splits = make_splits(
+        people.samples,
+        n_folds=n_folds,
+        tune_fraction=tune_fraction,
+        test_fraction=test_fraction,
+        test_samples=people.test_samples,
+        seed=seed,
+    )
+    skipped = _skipped_alleles(windows)
+    options = dict(missing=missing, ref_mismatch=ref_mismatch, protein_coding_only=protein_coding_only,
+                   drop_close_tss_bp=drop_close_tss_bp, tune_fraction=tune_fraction,
+                   test_fraction=test_fraction, seed=seed)  # fmt: skip
+    summary = dict(
+        skipped_alleles=skipped, dropped_genes=dropped_genes, dropped_samples=people.dropped
+    )
+    info = _provenance(engine, inputs, annotation, expression, options=options, summary=summary)
+    n_variants = _write(
+        out,
+        windows,
+        people,
+        splits=splits,
+        seq_len=seq_len,
+        n_folds=n_folds,
+        info=info,
+        force=force,
+    )
+    return PrepSummary(
+        out,
+        len(windows),
+        len(people.samples),
+        n_variants,
+        skipped,
+        dropped_genes,
+        people.dropped,
+        time.perf_counter() - t0,
+    )
+
+
+# ---- the steps of prep_dataset, in order ----
+
+
+def _check_options(*, seq_len: int, engine: str, out: Path, force: bool, genes) -> None:
     if seq_len <= 0 or seq_len % 128:
         raise InputError(
             f"--seq-len must be a positive multiple of 128 (Enformer bins are 128 bp), got {seq_len}"
@@ -259,19 +194,28 @@ def prep_dataset(
         raise InputError(f"{out} already exists; pass --force to overwrite it")
     if not genes:
         raise InputError("no genes given; use --genes or --genes-file")
+
+
+def _select_genes(
+    annotation, genes: list[str], *, protein_coding_only: bool, drop_close_tss_bp: int | None
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The requested genes' annotation rows after the filters, and who each filter dropped."""
     ann = read_annotation(annotation)
     selected = resolve_genes(ann, genes)
-    dropped_genes: dict[str, list[str]] = {}
+    dropped: dict[str, list[str]] = {}
     if protein_coding_only:
         pc = selected["gene_type"] == "protein_coding"
-        dropped_genes["not_protein_coding"] = list(selected.loc[~pc, "gene_name"])
+        dropped["not_protein_coding"] = list(selected.loc[~pc, "gene_name"])
         selected = selected[pc].reset_index(drop=True)
     if drop_close_tss_bp is not None:
         selected, close = drop_close_tss(selected, ann, within=drop_close_tss_bp)
-        dropped_genes[f"tss_within_{drop_close_tss_bp}bp"] = close
+        dropped[f"tss_within_{drop_close_tss_bp}bp"] = close
     if selected.empty:
-        raise InputError(f"no genes left after filtering ({dropped_genes}); relax the gene filters")
+        raise InputError(f"no genes left after filtering ({dropped}); relax the gene filters")
+    return selected, dropped
 
+
+def _open_inputs(vcfs: list, fasta) -> _Inputs:
     fasta_path = Path(fasta)
     if not fasta_path.is_file():
         raise InputError(f"FASTA not found: {fasta_path}")
@@ -286,12 +230,16 @@ def prep_dataset(
     except Exception as err:
         raise InputError(f"cannot open FASTA {fasta_path}: {err}") from None
     fa_contigs = ContigMap(fa.references, source=f"FASTA {fasta_path.name}")
-    cohort = Cohort([Path(v) for v in vcfs])
+    return _Inputs(fasta_path, fa, fa_contigs, Cohort([Path(v) for v in vcfs]))
 
+
+def _select_people(
+    cohort: Cohort, selected: pd.DataFrame, *, expression, samples_file, test_samples_file
+) -> _People:
     expr_all = read_expression_bed(expression) if expression is not None else None
     samples = _select_samples(cohort.samples, samples_file=samples_file, expression=expr_all)
     kept = set(samples)
-    dropped_samples = {  # people left out, by reason (reported, never silent)
+    dropped = {
         "genotyped_without_expression": sum(s not in kept for s in cohort.samples)
         if samples_file is None
         else 0,
@@ -308,14 +256,41 @@ def prep_dataset(
         if test_samples_file
         else None
     )
+    return _People(samples, sample_index, expr, test_samples, dropped)
 
-    counts: Counter = Counter()
-    mismatches: list = []
-    gene_rows, ref_rows, var_frames, carrier_list = [], [], [], []
-    var_start = 0
+
+def _select_samples(cohort_samples, *, samples_file, expression) -> list[str]:
+    vcf_set = set(cohort_samples)
+    if samples_file is not None:
+        wanted = read_list(samples_file, what="samples", unique=True)
+        missing = [s for s in wanted if s not in vcf_set]
+        if missing:
+            raise InputError(
+                f"{len(missing)} samples from {samples_file} are not in the VCF (first: {missing[0]})"
+            )
+        if expression is not None:
+            no_expr = [s for s in wanted if s not in set(expression.columns)]
+            if no_expr:
+                raise InputError(
+                    f"{len(no_expr)} samples from {samples_file} have no expression column (first: {no_expr[0]})"
+                )
+        return wanted
+    if expression is None:
+        return list(cohort_samples)
+    expr_set = set(expression.columns)
+    chosen = [s for s in cohort_samples if s in expr_set]
+    if not chosen:
+        raise InputError(
+            "no sample id is both in the VCF and in the expression file "
+            f"(VCF: {cohort_samples[0]} ..., expression: {expression.columns[0]} ...); check the id format"
+        )
+    return chosen
+
+
+def _progress(selected: pd.DataFrame, progress: bool):
     from tqdm.auto import tqdm
 
-    bar = tqdm(
+    return tqdm(
         selected.itertuples(index=False),
         total=len(selected),
         desc="prep genes",
@@ -323,22 +298,10 @@ def prep_dataset(
         disable=not progress,
         file=sys.stderr,
     )
-    for g in bar:
-        win = tss_window(g.chrom, g.tss0, g.strand, seq_len)
-        ref_seq, wv = _window_variants(
-            g, win, fa=fa, fa_contigs=fa_contigs, cohort=cohort, engine=engine, samples=samples,
-            sample_index=sample_index, missing=missing, ref_mismatch=ref_mismatch, counts=counts,
-            mismatches=mismatches,
-        )  # fmt: skip
-        var_frames.append(_variant_table(g, wv, n_samples=len(samples)))
-        carrier_list.append(wv.carriers)
-        ref_rows.append(encode(ref_seq))
-        nv = len(wv.pos1)
-        gene_rows.append(
-            dict(gene=g.gene_name, gene_id=g.gene_id, chrom=g.chrom, start0=win.start0, end0=win.end0,
-                 tss0=win.tss0, strand=g.strand, n_variants=nv, var_start=var_start)
-        )  # fmt: skip
-        var_start += nv
+
+
+def _raise_on_mismatches(windows: list[GeneWindow]) -> None:
+    mismatches = [m for w in windows for m in w.mismatches]
     if mismatches:
         first = "; ".join(f"{c}:{p} REF={r} FASTA={b}" for c, p, r, b in mismatches[:3])
         raise InputError(
@@ -346,51 +309,46 @@ def prep_dataset(
             "FASTA use the same genome build, or pass --drop-ref-mismatch to skip them"
         )
 
-    splits = make_splits(
-        samples,
-        n_folds=n_folds,
-        tune_fraction=tune_fraction,
-        test_fraction=test_fraction,
-        test_samples=test_samples,
-        seed=seed,
-    )
-    variants = pd.concat(var_frames, ignore_index=True) if var_frames else pd.DataFrame()
-    skipped = {k: int(v) for k, v in sorted(counts.items())}
-    info = {
+
+def _skipped_alleles(windows: list[GeneWindow]) -> dict[str, int]:
+    total: Counter = Counter()
+    for w in windows:
+        total.update(w.skipped)
+    return {k: int(v) for k, v in sorted(total.items())}
+
+
+def _provenance(engine, inputs: _Inputs, annotation, expression, *, options, summary) -> dict:
+    """dataset.json's record of where the dataset came from and what was left out."""
+    return {
         "engine": engine,
         "inputs": {
-            "vcf": [str(p) for p in cohort.paths],
-            "fasta": str(fasta_path),
+            "vcf": [str(p) for p in inputs.cohort.paths],
+            "fasta": str(inputs.fasta_path),
             "annotation": str(annotation),
             "expression": str(expression) if expression else None,
         },
-        "options": {
-            "missing": missing,
-            "ref_mismatch": ref_mismatch,
-            "protein_coding_only": protein_coding_only,
-            "drop_close_tss_bp": drop_close_tss_bp,
-            "tune_fraction": tune_fraction,
-            "test_fraction": test_fraction,
-            "seed": seed,
-        },
-        "summary": {
-            "skipped_alleles": skipped,
-            "dropped_genes": dropped_genes,
-            "dropped_samples": dropped_samples,
-        },
+        "options": options,
+        "summary": summary,
     }
+
+
+def _write(out: Path, windows, people: _People, *, splits, seq_len, n_folds, info, force) -> int:
+    """Write the dataset privately and publish it at ``out``; returns the number of SNV alleles."""
+    starts = np.cumsum([0] + [w.row["n_variants"] for w in windows])
+    genes = pd.DataFrame([dict(w.row, var_start=int(s)) for w, s in zip(windows, starts)])
+    variants = pd.concat([w.variants for w in windows], ignore_index=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         write_dataset(
             tmp,
             seq_len=seq_len,
-            samples=samples,
-            genes=pd.DataFrame(gene_rows),
-            reference=np.stack(ref_rows),
+            samples=people.samples,
+            genes=genes,
+            reference=np.stack([w.reference for w in windows]),
             variants=variants,
-            carriers=carrier_list,
-            expression=expr,
+            carriers=[w.carriers for w in windows],
+            expression=people.expression,
             splits=splits,
             n_folds=n_folds,
             info=info,
@@ -398,69 +356,7 @@ def prep_dataset(
         publish(tmp, out, force=force)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return PrepSummary(
-        out,
-        len(gene_rows),
-        len(samples),
-        var_start,
-        skipped,
-        dropped_genes,
-        dropped_samples,
-        time.perf_counter() - t0,
-    )
-
-
-def _window_variants(g, win, *, fa, fa_contigs, cohort, engine, samples, sample_index, **kw):
-    """The gene's N-padded reference window and its SNV alleles (native or bcftools engine)."""
-    fa_contig = fa_contigs.require(g.chrom)
-    contig_len = fa.get_reference_length(fa_contig)
-    ref_seq = fetch_window(fa, fa_contig, win.start0, win.end0, contig_len)
-    located = cohort.locate(g.chrom)
-    if located is None:
-        raise InputError(
-            f"contig {g.chrom} (gene {g.gene_name}) is in none of the VCFs; add the VCF that covers it"
-        )
-    vi, vcf_contig = located
-    lo = max(win.start0, 0)
-    hi = max(lo, min(win.end0, contig_len))
-    in_contig = ref_seq[lo - win.start0 : hi - win.start0]  # the part of the window on the contig
-    if engine == "native":
-        with htslib_errors(f"VCF {cohort.paths[vi]}"):
-            wv = read_window_variants(
-                cohort.vcfs[vi],
-                vcf_contig,
-                win.start0,
-                hi,
-                in_contig,
-                sample_index=sample_index,
-                **kw,
-            )
-    else:
-        from data_prep.bcftools_engine import bcftools_window_variants
-
-        wv = bcftools_window_variants(
-            cohort.paths[vi], vcf_contig, win.start0, hi, in_contig, samples=samples, **kw
-        )
-    return ref_seq, wv
-
-
-def _variant_table(g, wv, *, n_samples: int) -> pd.DataFrame:
-    """variants.tsv rows of one gene; AC/AF/MAF over the dataset's people (ALT count / 2n)."""
-    ac = dosage_from_carriers(wv.carriers).sum(axis=0)
-    af = ac / (2 * n_samples) if n_samples else np.zeros(len(wv.pos1))
-    return pd.DataFrame(
-        {
-            "gene": g.gene_name,
-            "chrom": g.chrom,
-            "pos": wv.pos1,
-            "id": wv.ids,
-            "ref": wv.refs,
-            "alt": wv.alts,
-            "ac": ac.astype(np.int64),
-            "af": np.round(af, 8),
-            "maf": np.round(np.minimum(af, 1 - af), 8),
-        }
-    )
+    return int(starts[-1])
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,134 @@
+"""The cohort's VCF/BCF files: opened, checked, and asked which file holds a contig.
+
+A cohort is one or several bgzipped + indexed VCF/BCF files (e.g. one per chromosome) with the
+same samples in the same order. Every problem a user can fix is an :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from data_prep._htslib import htslib_errors
+from data_prep.genome import ContigMap
+from variformer.errors import InputError
+
+__all__ = ["Cohort"]
+
+
+def _check_index(path: Path) -> None:
+    if not path.is_file():
+        raise InputError(f"VCF/BCF not found: {path}")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic[:2] != b"\x1f\x8b":
+        raise InputError(
+            f"{path} is not bgzip-compressed; compress it with `bgzip` and index it with `bcftools index`"
+        )
+    if not any(Path(str(path) + ext).is_file() for ext in (".tbi", ".csi")):
+        raise InputError(
+            f"{path} has no index (.tbi or .csi); create one with `bcftools index {path}`"
+        )
+
+
+def _duplicate_header_sample(path: Path) -> str | None:
+    """A duplicated sample id in a text VCF's #CHROM line (htslib refuses such headers)."""
+    import gzip
+
+    try:
+        with gzip.open(path, "rt") as fh:
+            for line in fh:
+                if line.startswith("#CHROM"):
+                    names = line.rstrip("\n").split("\t")[9:]
+                    seen: set[str] = set()
+                    for name in names:
+                        if name in seen:
+                            return name
+                        seen.add(name)
+                    return None
+                if not line.startswith("#"):
+                    return None
+    except (OSError, UnicodeDecodeError, EOFError):
+        return None
+    return None
+
+
+def _indexed_contigs(path: Path) -> list[str]:
+    """Contigs that have records, as listed by the file's .tbi/.csi index."""
+    import pysam
+
+    try:
+        with pysam.VariantFile(str(path)) as vf:
+            return list(vf.index.keys())
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+class Cohort:
+    """One or several VCF/BCF files (e.g. one per chromosome) with the same samples."""
+
+    def __init__(self, paths: list[Path]):
+        import cyvcf2
+
+        if not paths:
+            raise InputError("give at least one --vcf")
+        self.paths = [Path(p) for p in paths]
+        self.vcfs = []
+        self.contigs: list[ContigMap] = []  # contigs named in each file's header (or index)
+        self.indexed: list[ContigMap] = []  # contigs that have records, from each file's index
+        for p in self.paths:
+            _check_index(p)
+            try:
+                with htslib_errors(f"VCF {p}"):
+                    vcf = cyvcf2.VCF(str(p), lazy=True, threads=1)
+            except InputError:
+                raise
+            except Exception as err:
+                dup = _duplicate_header_sample(p)
+                if dup:
+                    raise InputError(
+                        f"{p} has duplicate sample id {dup!r}; rename it (bcftools reheader)"
+                    ) from None
+                raise InputError(f"cannot open {p} as VCF/BCF: {err}") from None
+            self.vcfs.append(vcf)
+            self.contigs.append(ContigMap(vcf.seqnames, source=f"VCF {p.name}"))
+            self.indexed.append(ContigMap(_indexed_contigs(p), source=f"index of {p.name}"))
+        self.samples = list(self.vcfs[0].samples)
+        dup = pd.Index(self.samples)[pd.Index(self.samples).duplicated()]
+        if len(dup):
+            raise InputError(
+                f"{self.paths[0]} has duplicate sample id {dup[0]!r}; rename it (bcftools reheader)"
+            )
+        for p, vcf in zip(self.paths[1:], self.vcfs[1:]):
+            if list(vcf.samples) != self.samples:
+                raise InputError(
+                    f"{p} has different samples than {self.paths[0]}; all --vcf files must have the same samples in the same order"
+                )
+        if "GT" not in {
+            h.info().get("ID")
+            for h in self.vcfs[0].header_iter()
+            if h.info().get("HeaderType") == "FORMAT"
+        }:
+            raise InputError(f"{self.paths[0]} has no GT FORMAT field; genotypes are needed")
+
+    def locate(self, contig: str) -> tuple[int, str] | None:
+        """(file index, contig name as that file spells it) for a contig, or None.
+
+        Per-chromosome files often share one header listing every contig, so the index (which
+        lists only contigs with records) decides; a contig with records in no file falls back
+        to a file whose header names it (it simply has no variants).
+        """
+        with_records = [i for i, names in enumerate(self.indexed) if names.get(contig) is not None]
+        if len(with_records) > 1:
+            files = ", ".join(self.paths[i].name for i in with_records)
+            raise InputError(
+                f"contig {contig} has records in several VCFs ({files}); give each contig in one file only"
+            )
+        candidates = with_records or [
+            i for i, cmap in enumerate(self.contigs) if cmap.get(contig) is not None
+        ]
+        if not candidates:
+            return None
+        i = candidates[0]
+        return i, self.contigs[i].get(contig) or self.indexed[i].get(contig)
