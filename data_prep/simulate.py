@@ -19,7 +19,6 @@ Gene TSS (0-based) is GTF ``start - 1`` on + and ``end - 1`` on -; all causal SN
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 from pathlib import Path
@@ -538,31 +537,3 @@ def simulate_cohort(
         raise
     p = [out / n for n in names]
     return SimulationSummary(out, *p, people, len(expressed), n_variants, len(truth_rows))
-
-
-# ----------------------------------------------------------------------------- writers
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``variformer simulate``."""
-    parser.add_argument("--out", required=True, help="output directory (new unless --force)")
-    parser.add_argument("--people", type=int, default=300, help="number of people (default 300)")
-    parser.add_argument("--genes", type=int, default=5, help="expressed genes (default 5)")
-    parser.add_argument("--seq-len", type=int, default=49152, help="window bp (default 49152)")
-    parser.add_argument(
-        "--h2", type=float, nargs="+", default=None,
-        help="cis-heritability: one value for all genes or one per gene (default: 0.6 0.4 0.25 0.1 ... 0)",
-    )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same files (default 0)")
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run ``variformer simulate`` from parsed arguments; returns the exit status."""
-    sizes = dict(people=args.people, genes=args.genes, seq_len=args.seq_len, h2=args.h2)
-    s = simulate_cohort(args.out, **sizes, seed=args.seed, force=args.force)
-    counts = (
-        f"{s.n_people} people, {s.n_genes} genes, {s.n_variants} sites, {s.n_causal} causal SNVs"
-    )
-    print(f"wrote {s.out}: {counts}")
-    return 0

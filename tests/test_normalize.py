@@ -16,15 +16,14 @@ from rnanorm import TMM
 from scipy import stats
 
 from data_prep.annotation import read_annotation
+from data_prep.matrix_io import gene_coordinates, read_matrix, write_expression_bed
 from data_prep.normalize import (
+    OUTPUT_NAMES,
     expression_filter,
-    gene_coordinates,
     inverse_normal_transform,
     normalize_expression,
-    read_matrix,
-    tmm_factors,
-    write_expression_bed,
 )
+from data_prep.tmm import tmm_factors
 from variformer.errors import InputError
 
 # ---------------------------------------------------------------------------------- helpers
@@ -379,17 +378,18 @@ def test_cli_gct_and_tsv_inputs_give_the_same_beds(tmp_path, only_normalize, cap
          "--annotation", str(gtf), "--out", str(tmp_path / "tsv" / "blood")]
     )  # fmt: skip
     assert rc == 0
-    for suffix in (".normalized_expression.bed.gz", ".log2tpm.bed.gz"):
-        a = read_bed(tmp_path / "gct" / f"blood{suffix}")
-        b = read_bed(tmp_path / "tsv" / f"blood{suffix}")
+    assert OUTPUT_NAMES == ("normalized_expression.bed.gz", "log2tpm.bed.gz")
+    for name in OUTPUT_NAMES:
+        a = read_bed(tmp_path / "gct" / "blood" / name)
+        b = read_bed(tmp_path / "tsv" / "blood" / name)
         pd.testing.assert_frame_equal(a, b)
-        assert Path(tmp_path / "gct" / f"blood{suffix}.tbi").is_file()
+        assert Path(tmp_path / "gct" / "blood" / f"{name}.tbi").is_file()
     # the BED values are the library's result, ordered by position
     res = normalize_expression(tpm, counts)
-    bed = read_bed(tmp_path / "gct" / "blood.normalized_expression.bed.gz").set_index("gene_id")
+    bed = read_bed(tmp_path / "gct" / "blood" / "normalized_expression.bed.gz").set_index("gene_id")
     expected = res.normalized.loc[bed.index]
     np.testing.assert_allclose(bed[tpm.columns].to_numpy(), expected.to_numpy(), atol=1e-5)
-    log2 = read_bed(tmp_path / "gct" / "blood.log2tpm.bed.gz").set_index("gene_id")
+    log2 = read_bed(tmp_path / "gct" / "blood" / "log2tpm.bed.gz").set_index("gene_id")
     np.testing.assert_allclose(
         log2[tpm.columns].to_numpy(), np.log2(tpm.loc[bed.index] + 2).to_numpy(), rtol=1e-5
     )
@@ -406,7 +406,7 @@ def test_cli_samples_subset_and_order(tmp_path, only_normalize):
          "--annotation", str(gtf), "--out", str(tmp_path / "o"), "--samples", str(tmp_path / "s.txt")]
     )  # fmt: skip
     assert rc == 0
-    bed = read_bed(tmp_path / "o.normalized_expression.bed.gz").set_index("gene_id")
+    bed = read_bed(tmp_path / "o" / "normalized_expression.bed.gz").set_index("gene_id")
     assert list(bed.columns[3:]) == keep
     res = normalize_expression(tpm[keep], counts[keep])
     np.testing.assert_allclose(
@@ -429,7 +429,8 @@ def _bad_input_cases(tmp_path):
     negative = write_tsv(neg, tmp_path / "neg.tsv")
     (tmp_path / "samples.txt").write_text("GTEX-0000\nNOT-A-SAMPLE\n")
     existing = tmp_path / "exists"
-    Path(f"{existing}.log2tpm.bed.gz").write_text("old")
+    existing.mkdir()
+    (existing / "log2tpm.bed.gz").write_text("old")
 
     def args(tpm_path=good_tpm, counts_path=good_counts, out=tmp_path / "out", extra=()):
         return ["normalize", "--tpm", str(tpm_path), "--counts", str(counts_path),
@@ -470,7 +471,7 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, only_normalize, capsys, c
     assert case in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no temp left
     if case == "--force":
-        assert Path(f"{tmp_path / 'exists'}.log2tpm.bed.gz").read_text() == "old"
+        assert (tmp_path / "exists" / "log2tpm.bed.gz").read_text() == "old"
 
 
 def test_cli_force_overwrites(tmp_path, only_normalize):
@@ -482,4 +483,36 @@ def test_cli_force_overwrites(tmp_path, only_normalize):
     assert run_cli(argv) == 0
     assert run_cli(argv) == 2
     assert run_cli([*argv, "--force"]) == 0
-    assert read_bed(tmp_path / "o.normalized_expression.bed.gz").shape[0] == 6
+    assert read_bed(tmp_path / "o" / "normalized_expression.bed.gz").shape[0] == 6
+
+
+def test_normalize_files_library_and_cli_report_unannotated_genes(tmp_path, only_normalize, capsys):
+    """The file-to-file workflow is a library call; the command only prints its summary."""
+    from data_prep.normalize import normalize_files
+
+    gtf = write_gtf(tmp_path / "genes.gtf", genes=GTF_GENES[1:])  # the first gene is unannotated
+    tpm, counts = simulate_matrices()
+    t, c = write_tsv(tpm, tmp_path / "t.tsv"), write_tsv(counts, tmp_path / "c.tsv")
+    kept = normalize_expression(tpm, counts).kept
+    assert GTF_GENES[0][0] in kept
+    with pytest.warns(UserWarning, match=f"1 of {len(kept)} genes are not in the annotation"):
+        s = normalize_files(t, c, gtf, tmp_path / "lib")
+    assert s.out == tmp_path / "lib" and s.normalized == tmp_path / "lib" / OUTPUT_NAMES[0]
+    assert (s.n_genes, s.n_samples, s.n_kept) == (6, 30, len(kept))
+    assert s.not_in_annotation == [GTF_GENES[0][0]] and s.n_written == len(kept) - 1
+    for path in (s.normalized, s.log2tpm):
+        assert sorted(read_bed(path)["gene_id"]) == sorted(set(kept) - {GTF_GENES[0][0]})
+    assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == sorted(
+        [*OUTPUT_NAMES, *(f"{n}.tbi" for n in OUTPUT_NAMES)]
+    )
+    capsys.readouterr()
+    argv = ["normalize", "--tpm", str(t), "--counts", str(c), "--annotation", str(gtf),
+            "--out", str(tmp_path / "cli")]  # fmt: skip
+    assert run_cli(argv) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("variformer normalize: warning: 1 of") and len(err.splitlines()) == 1
+    assert f"{len(kept) - 1} written to {tmp_path / 'cli' / OUTPUT_NAMES[0]}" in out
+    for name in OUTPUT_NAMES:
+        pd.testing.assert_frame_equal(
+            read_bed(tmp_path / "cli" / name), read_bed(tmp_path / "lib" / name)
+        )

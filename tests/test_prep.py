@@ -464,3 +464,29 @@ def test_per_chromosome_vcfs_equal_one_vcf(cohort, capsys, tmp_path):
     _assert_error(dict(cohort), capsys, "has records in several VCFs", "--vcf", str(parts[0]))
     other = write_vcf(tmp_path / "other.vcf.gz", {"2": 2000}, SAMPLES[::-1], [])
     _assert_error(dict(cohort), capsys, "different samples", "--vcf", str(other))
+
+
+def test_cli_gene_flags_and_no_torch(cohort):
+    """`--gene X`, `--genes X Y` and `--genes-file F` select the same genes; prep never loads torch."""
+    import subprocess
+    import sys
+
+    (cohort["tmp"] / "genes.txt").write_text("GENE_M\n# a comment\nGENE_P\n")
+    base = ["prep", "--vcf", str(cohort["vcf"]), "--fasta", str(cohort["fasta"]),
+            "--annotation", str(cohort["gtf"]), "--seq-len", "256", "--no-progress"]  # fmt: skip
+    script = (
+        "import sys; from variformer.cli import main; rc = main(sys.argv[1:]); "
+        "assert 'torch' not in sys.modules, 'prep imported torch'; sys.exit(rc)"
+    )
+    flags = {
+        "one": ["--gene", "GENE_M"],
+        "two": ["--genes", "GENE_P", "GENE_M"],
+        "file": ["--genes-file", str(cohort["tmp"] / "genes.txt")],
+    }
+    for name, genes in flags.items():
+        argv = [*base, *genes, "--out", str(cohort["tmp"] / name)]
+        run = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    assert open_dataset(cohort["tmp"] / "one").genes == ["GENE_M"]
+    assert open_dataset(cohort["tmp"] / "two").genes == ["GENE_P", "GENE_M"]
+    assert open_dataset(cohort["tmp"] / "file").genes == ["GENE_M", "GENE_P"]

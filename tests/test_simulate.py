@@ -416,8 +416,10 @@ def test_bad_input(tmp_path, kwargs, message):
 
 
 def test_cli_hooks(tmp_path, capsys):
+    from variformer.commands import simulate as simulate_command
+
     parser = argparse.ArgumentParser()
-    simulate.add_arguments(parser)
+    simulate_command.add_arguments(parser)
     args = parser.parse_args(
         [
             "--out",
@@ -434,12 +436,12 @@ def test_cli_hooks(tmp_path, capsys):
             "3",
         ]
     )
-    assert simulate.main(args) == 0
+    assert simulate_command.main(args) == 0
     assert "20 people" in capsys.readouterr().out
     genes = pd.read_csv(tmp_path / "c" / "truth_genes.tsv", sep="\t")
     assert list(genes["h2_target"]) == [0.3, 0.3]
     with pytest.raises(InputError):
-        simulate.main(args)  # exists now, no --force
+        simulate_command.main(args)  # exists now, no --force
 
 
 def test_multiallelic_sites_are_written_unphased(tmp_path):

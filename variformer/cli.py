@@ -16,14 +16,17 @@ from variformer.errors import InputError
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "prep": (
-        "data_prep.prep",
+        "variformer.commands.prep",
         "build per-gene personal-genome datasets from VCF/BCF + FASTA + GTF",
     ),
     "simulate": (
-        "data_prep.simulate",
+        "variformer.commands.simulate",
         "write a simulated cohort with known truth in real file formats",
     ),
-    "normalize": ("data_prep.normalize", "TPM + read counts -> GTEx-normalized expression BED"),
+    "normalize": (
+        "variformer.commands.normalize",
+        "TPM + read counts -> GTEx-normalized expression BED",
+    ),
     "finetune": ("variformer.finetune", "fine-tune Enformer on personal genomes (Lightning)"),
     "slurm": ("variformer.slurm", "write (and optionally submit) SLURM array jobs"),
     "demo": ("variformer.demo", "run the whole pipeline on the embedded simulated cohort"),

@@ -1,0 +1,55 @@
+"""Options shared by several subcommands, so each flag means one thing everywhere.
+
+- genes: ``--gene X``, ``--genes X Y ...`` or ``--genes-file F`` (one per line, ``#`` comments);
+- ``--progress/--no-progress``: progress bars (default: only when stderr is a terminal).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_gene_arguments", "add_progress_argument", "genes_from_args", "parse_devices"]
+
+
+def add_gene_arguments(
+    parser: argparse.ArgumentParser, *, required: bool = True, what: str = "genes"
+) -> None:
+    """Add the mutually exclusive ``--gene``, ``--genes`` and ``--genes-file`` options."""
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--gene", metavar="GENE", help=f"one of the {what}")
+    group.add_argument("--genes", nargs="+", metavar="GENE", help=f"{what}, space-separated")
+    group.add_argument("--genes-file", metavar="FILE", help=f"{what}, one per line")
+
+
+def genes_from_args(args: argparse.Namespace) -> list[str]:
+    """The gene list of :func:`add_gene_arguments` options (order kept, duplicates dropped)."""
+    from data_prep.listfile import read_list
+
+    if getattr(args, "genes_file", None):
+        genes = read_list(args.genes_file, what="genes")
+    elif getattr(args, "genes", None):
+        genes = list(args.genes)
+    elif getattr(args, "gene", None):
+        genes = [args.gene]
+    else:
+        genes = []
+    return list(dict.fromkeys(genes))
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """``--progress/--no-progress`` (default None: bars only when stderr is a terminal)."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bars (default: only when stderr is a terminal; otherwise one line per epoch)",
+    )
+
+
+def parse_devices(value: str) -> int | str | list[int]:
+    """``--devices``: a count (``8``), device ids (``0,1``) or ``auto``."""
+    if value.isdigit():
+        return int(value)
+    if "," in value:
+        return [int(v) for v in value.split(",") if v]
+    return value
