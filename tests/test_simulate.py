@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm, rankdata
 
-from data_prep import _motifs, simulate
-from data_prep.simulate import simulate_cohort
+from data_prep.normalize import inverse_normal_transform
+from data_prep.simulate import default_h2, genetics, motifs, simulate_cohort, write
 from variformer.errors import InputError
 
 PEOPLE, GENES, SEQ_LEN = 200, 4, 8192
@@ -158,7 +158,7 @@ def test_truth_matches_vcf_and_requested_h2(cohort):
         "motif_effect",
         "h2",
     }
-    assert sorted(genes["h2_target"]) == sorted(simulate.default_h2(GENES))
+    assert sorted(genes["h2_target"]) == sorted(default_h2(GENES))
     assert (
         0.0 in set(genes["h2_target"]) and genes.set_index("gene").loc["BTNL3", "h2_target"] == 0.6
     )
@@ -222,7 +222,7 @@ def test_cohort_spectrum_has_rare_and_common_snvs(cohort):
 
 def test_coalescent_spectrum_and_density_match_neutral_theory():
     people, length = 200, 1_000_000
-    sites = simulate._simulate_sites(length, people, 5)
+    sites = genetics.simulate_sites(length, people, 5)
     n_hap = 2 * people
     dac = (sites.hap > 0).sum(axis=1)
     maf = np.minimum(dac, n_hap - dac) / n_hap
@@ -231,7 +231,7 @@ def test_coalescent_spectrum_and_density_match_neutral_theory():
     share = np.histogram(dac / n_hap, bins=DAF_EDGES)[0] / len(dac)
     np.testing.assert_allclose(share, classes, atol=0.05)
     # Watterson: E[S] = 4 Ne mu L * H_{n-1}; on the order of 100-300 per 49 kb window.
-    theta = 4 * simulate.NE * simulate.MUTATION_RATE * length
+    theta = 4 * genetics.NE * genetics.MUTATION_RATE * length
     assert len(dac) == pytest.approx(theta * harmonic, rel=0.2)
     assert (np.diff(sites.pos0) > 0).all() and sites.pos0.max() < length
 
@@ -265,10 +265,10 @@ def test_same_seed_same_bytes(tmp_path):
 
 
 def _pwm(matrix_id):
-    """Log-odds from pyjaspar's counts, computed here independently of data_prep._motifs."""
+    """Log-odds from pyjaspar's counts, computed here independently of data_prep.simulate.motifs."""
     from pyjaspar import jaspardb
 
-    m = jaspardb(release=_motifs.JASPAR_RELEASE).fetch_motif_by_id(matrix_id)
+    m = jaspardb(release=motifs.JASPAR_RELEASE).fetch_motif_by_id(matrix_id)
     counts = np.array([m.counts[b] for b in "ACGT"], dtype=np.float64).T
     p = (counts + 0.01 * counts.sum(1, keepdims=True)) / (1.04 * counts.sum(1, keepdims=True))
     return np.log2(p / 0.25)
@@ -394,7 +394,7 @@ def test_failure_leaves_nothing_behind(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(simulate, "_write_finemap", boom)
+    monkeypatch.setattr(write, "write_finemap", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         simulate_cohort(tmp_path / "cohort", people=20, genes=2, seq_len=2048)
     assert list(tmp_path.iterdir()) == []
@@ -446,7 +446,7 @@ def test_cli_hooks(tmp_path, capsys):
 
 def test_multiallelic_sites_are_written_unphased(tmp_path):
     sites = {
-        "chr1": simulate.Sites(
+        "chr1": genetics.Sites(
             np.array([9, 19]),
             [["A", "C", "T"], ["G", "A"]],
             np.array([[0, 1, 2, 1, 0, 0], [1, 1, 0, 1, 0, 0]], dtype=np.int8),
@@ -454,7 +454,7 @@ def test_multiallelic_sites_are_written_unphased(tmp_path):
     }
     path = tmp_path / "x.vcf.gz"
     assert (
-        simulate._write_vcf(
+        write.write_vcf(
             path, sites, {"chr1": 100}, ["GTEX-A", "GTEX-B", "GTEX-C"], np.random.default_rng(0)
         )
         == 2
@@ -470,23 +470,23 @@ def test_multiallelic_sites_are_written_unphased(tmp_path):
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=60))
 def test_inverse_normal_is_gtex_formula(values):
     y = np.array(values)
-    z = simulate.inverse_normal(y)
+    z = inverse_normal_transform(y[None, :])[0]  # the one INT, as the simulator applies it
     np.testing.assert_allclose(z, norm.ppf(rankdata(y) / (len(y) + 1)))
     assert (np.diff(z[np.argsort(y, kind="stable")]) >= -1e-12).all()  # order preserving
 
 
 @settings(max_examples=50, deadline=None)
 @given(
-    st.lists(st.integers(0, 3), min_size=12, max_size=40), st.sampled_from(_motifs.ENHANCER_MOTIFS)
+    st.lists(st.integers(0, 3), min_size=12, max_size=40), st.sampled_from(motifs.ENHANCER_MOTIFS)
 )
 def test_motif_scan_matches_brute_force(seq, matrix_id):
-    motif = _motifs.load_motifs((matrix_id,))[0]
+    motif = motifs.load_motifs((matrix_id,))[0]
     seq = np.array(seq)
-    got = _motifs.scan(seq, motif)
+    got = motifs.scan(seq, motif)
     w = motif.width
     want = [[_score(motif.log_odds, seq, i, s) for s in "+-"] for i in range(len(seq) - w + 1)]
     np.testing.assert_allclose(got, np.array(want).reshape(-1, 2))
-    rc = _motifs.scan(3 - seq[::-1], motif)  # reverse complement swaps strands and offsets
+    rc = motifs.scan(3 - seq[::-1], motif)  # reverse complement swaps strands and offsets
     np.testing.assert_allclose(rc[::-1, ::-1], got)
 
 
@@ -499,8 +499,8 @@ def test_allele_relabelling_makes_ref_the_reference_base(data):
     pos0 = np.sort(
         np.array(data.draw(st.lists(st.integers(0, 19), min_size=m, max_size=m, unique=True)))
     )
-    sites = simulate.Sites(pos0, [list(a) for a in alleles], np.zeros((m, 2), np.int8))
-    simulate._finalize_alleles(sites, ref, set())
+    sites = genetics.Sites(pos0, [list(a) for a in alleles], np.zeros((m, 2), np.int8))
+    genetics.finalize_alleles(sites, ref, set())
     for k in range(m):
         assert sites.alleles[k][0] == "ACGT"[ref[pos0[k]]]
         assert len(set(sites.alleles[k])) == len(alleles[k])

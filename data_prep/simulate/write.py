@@ -1,7 +1,7 @@
-"""File writers of the simulated cohort (``variformer simulate``): FASTA, GTF, VCF, BED, truth tables.
+"""File writers of the simulated cohort: FASTA, GTF, VCF, expression BED, truth tables, ChromHMM.
 
-Split out of :mod:`data_prep.simulate` so each module fits in one read. Coordinates: VCF/GTF/TSV
-``pos`` 1-based, BED 0-based half-open.
+Each writes one file (plus its index) into the directory :func:`simulate_cohort` publishes.
+Coordinates: VCF/GTF/TSV ``pos`` 1-based, BED 0-based half-open.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pysam
 
+from data_prep.simulate.layout import contig_order
+
 if TYPE_CHECKING:
-    from data_prep.simulate import Gene, Sites
+    from data_prep.simulate.genetics import Sites
+    from data_prep.simulate.layout import Gene
 
 # Columns of the truth tables (pos is 1-based; dist_to_tss is strand-aware, negative upstream).
 TRUTH_COLUMNS = (
@@ -26,11 +29,6 @@ TRUTH_GENE_COLUMNS = (
 MOTIF_COLUMNS = (
     "gene", "chrom", "start0", "end0", "strand", "matrix_id", "tf", "element", "causal_pos1",
 )  # fmt: skip
-
-
-def _contig_order(chroms) -> dict[str, int]:
-    """Natural chromosome order (chr1, chr2, ..., chr10) of the distinct names in ``chroms``."""
-    return {c: i for i, c in enumerate(sorted(set(chroms), key=lambda c: int(c[3:])))}
 
 
 def _tsv(path: Path, header, rows) -> None:
@@ -46,7 +44,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _write_fasta(path: Path, refs: dict[str, np.ndarray]) -> None:
+def write_fasta(path: Path, refs: dict[str, np.ndarray]) -> None:
     """Plain FASTA, 60 bases a line, plus ``.fai`` (pysam.faidx)."""
 
     lut = np.frombuffer(b"ACGT", dtype=np.uint8)
@@ -58,9 +56,9 @@ def _write_fasta(path: Path, refs: dict[str, np.ndarray]) -> None:
     pysam.faidx(str(path))
 
 
-def _write_gtf(path: Path, gene_list: list[Gene], rng) -> None:
+def write_gtf(path: Path, gene_list: list[Gene], rng) -> None:
     """GENCODE-style gene, transcript and exon records (exons listed in transcript order)."""
-    order = _contig_order(g.chrom for g in gene_list)
+    order = contig_order(g.chrom for g in gene_list)
     lines = [
         "##description: simulated cohort annotation (variformer simulate), GENCODE layout",
         "##provider: GENCODE",
@@ -91,7 +89,7 @@ def _write_gtf(path: Path, gene_list: list[Gene], rng) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def _write_vcf(
+def write_vcf(
     path: Path, sites: dict[str, Sites], lengths: dict[str, int], samples: list[str], rng
 ) -> int:
     """bgzipped + tabix-indexed VCFv4.2 with unphased GT; returns the number of records."""
@@ -137,11 +135,11 @@ def _write_vcf(
     return n
 
 
-def _write_expression(path: Path, expressed: list[Gene], samples: list[str], values: dict) -> None:
+def write_expression(path: Path, expressed: list[Gene], samples: list[str], values: dict) -> None:
     """GTEx normalized-expression BED (``#chr start end gene_id <samples>``), bgzipped + tabix."""
 
     plain = path.with_suffix("")
-    order = _contig_order(g.chrom for g in expressed)
+    order = contig_order(g.chrom for g in expressed)
     with open(plain, "w") as fh:
         fh.write("\t".join(["#chr", "start", "end", "gene_id", *samples]) + "\n")
         for g in sorted(expressed, key=lambda g: (order[g.chrom], g.tss0)):
@@ -154,15 +152,15 @@ def _write_expression(path: Path, expressed: list[Gene], samples: list[str], val
     )
 
 
-def _write_tables(tmp: Path, truth_rows, gene_rows, planted, contigs: list[str]) -> None:
+def write_tables(tmp: Path, truth_rows, gene_rows, planted, contigs: list[str]) -> None:
     _tsv(tmp / "truth.tsv", TRUTH_COLUMNS, (r[:12] for r in truth_rows))
     _tsv(tmp / "truth_genes.tsv", TRUTH_GENE_COLUMNS, gene_rows)
-    order = _contig_order(contigs)
+    order = contig_order(contigs)
     rows = sorted(planted, key=lambda r: (order[r[1]], r[2]))
     _tsv(tmp / "planted_motifs.tsv", MOTIF_COLUMNS, rows)
 
 
-def _write_finemap(
+def write_finemap(
     path: Path, truth_rows, expressed: list[Gene], sites: dict[str, Sites], seq_len: int, rng
 ) -> None:
     """Fine-mapped eQTLs in GTEx's CAVIAR high-confidence layout, derived from the truth.
@@ -215,7 +213,7 @@ _STATES_18 = (
 CHROMHMM_BIN = 200
 
 
-def _write_chromhmm(
+def write_chromhmm(
     path: Path, lengths: dict[str, int], gene_list: list[Gene], elements, rng
 ) -> None:
     """ChromHMM 18-state segmentation (Roadmap/Epimap mnemonics) in 200-bp bins.
@@ -268,6 +266,3 @@ def _write_chromhmm(
             end0 = min(e * CHROMHMM_BIN, length)
             rows.append(f"{chrom}\t{s * CHROMHMM_BIN}\t{end0}\t{_STATES_18[bins[s]]}\n")
     path.write_text("".join(rows))
-
-
-# ----------------------------------------------------------------------------- command line

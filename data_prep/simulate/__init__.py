@@ -1,0 +1,27 @@
+"""The simulated cohort (``variformer simulate``): known truth, written in the formats real users have.
+
+Real cohorts (GTEx, ROSMAP) are controlled-access, so the toolkit ships its own: a reference
+whose gene neighbourhoods carry JASPAR motifs planted at promoters and enhancers, GENCODE-style
+genes, coalescent genotypes (msprime: human-like LD and allele-frequency spectrum), GTEx-style
+normalized expression driven by a few causal SNVs at a chosen cis-heritability, and the truth.
+
+Files written to ``out`` (coordinates: VCF/GTF/TSV ``pos`` 1-based, BED 0-based half-open):
+
+- ``ref.fa`` + ``ref.fa.fai``; ``genes.gtf``; ``cohort.vcf.gz`` + ``.tbi`` (unphased GT, REF =
+  ancestral = reference base, multi-allelic sites kept); ``expression.bed.gz`` + ``.tbi``;
+- ``truth.tsv`` (causal SNVs), ``truth_genes.tsv`` (per-gene TSS and h2), ``finemap.txt``
+  (GTEx CAVIAR high-confidence layout), ``chromhmm.bed`` (18-state mnemonics, 200-bp bins),
+  ``planted_motifs.tsv`` (every planted motif instance).
+
+Gene TSS (0-based) is GTF ``start - 1`` on + and ``end - 1`` on -; all causal SNVs lie in
+``[tss0 - seq_len // 2, tss0 - seq_len // 2 + seq_len)``. The same seed writes byte-identical files.
+
+Modules: :mod:`~data_prep.simulate.layout` (genes, contigs, background reference),
+:mod:`~data_prep.simulate.genetics` (genotypes, causal SNVs, phenotypes),
+:mod:`~data_prep.simulate.motifs` (JASPAR load/scan/plant), :mod:`~data_prep.simulate.write`
+(file writers) and :mod:`~data_prep.simulate.cohort` (:func:`simulate_cohort`, tying them together).
+"""
+
+from data_prep.simulate.cohort import SimulationSummary, default_h2, simulate_cohort
+
+__all__ = ["SimulationSummary", "default_h2", "simulate_cohort"]

@@ -1,0 +1,174 @@
+"""``simulate_cohort``: lay out genes, simulate genotypes and expression, write every file.
+
+See :mod:`data_prep.simulate` for the files and their coordinates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from data_prep.simulate import motifs, write
+from data_prep.simulate.genetics import (
+    design_gene,
+    finalize_alleles,
+    phenotypes,
+    sample_ids,
+    simulate_sites,
+)
+from data_prep.simulate.layout import background, layout
+from variformer.errors import InputError
+from variformer.fileio import atomic_dir
+
+__all__ = ["SimulationSummary", "default_h2", "simulate_cohort"]
+
+DEFAULT_H2 = (0.6, 0.4, 0.25, 0.1)  # cycled; the last gene of a default run gets 0.0
+
+
+class SimulationSummary(NamedTuple):
+    """What :func:`simulate_cohort` wrote: paths (final location) and counts."""
+
+    out: Path
+    fasta: Path
+    gtf: Path
+    vcf: Path
+    expression: Path
+    truth: Path
+    truth_genes: Path
+    finemap: Path
+    chromhmm: Path
+    motifs: Path
+    n_people: int
+    n_genes: int
+    n_variants: int
+    n_causal: int
+
+
+def default_h2(genes: int) -> list[float]:
+    """Per-gene h2 spread from high to none; gene 0 (BTNL3) high, the last gene 0 when genes >= 2."""
+    values = [DEFAULT_H2[i % len(DEFAULT_H2)] for i in range(genes)]
+    if genes >= 2:
+        values[-1] = 0.0
+    return values
+
+
+def _resolve_h2(h2, genes: int) -> list[float]:
+    if h2 is None:
+        return default_h2(genes)
+    values = [float(v) for v in np.atleast_1d(np.asarray(h2, dtype=np.float64))]
+    if len(values) == 1:
+        values = values * genes
+    if len(values) != genes:
+        raise InputError(
+            f"--h2 got {len(values)} values for {genes} genes; give one value or one per gene"
+        )
+    if not all(0.0 <= v <= 1.0 for v in values):
+        raise InputError("--h2 values must lie in [0, 1]")
+    return values
+
+
+def simulate_cohort(
+    out,
+    *,
+    people: int = 300,
+    genes: int = 5,
+    seq_len: int = 49152,
+    h2=None,
+    seed: int = 0,
+    force: bool = False,
+) -> SimulationSummary:
+    """Write a simulated cohort with known truth to the directory ``out``.
+
+    Parameters
+    ----------
+    out : str or Path
+        Output directory; must not exist unless ``force``. Built privately and published by
+        :func:`variformer.fileio.atomic_dir`, so a failure leaves nothing behind.
+    people : int
+        Number of diploid people (>= 10).
+    genes : int
+        Number of expressed protein-coding genes (>= 1); a lncRNA without expression is added.
+    seq_len : int
+        Window length the cohort is designed for (>= 1024); causal SNVs lie inside each gene's
+        ``[tss0 - seq_len // 2, tss0 - seq_len // 2 + seq_len)``.
+    h2 : float or sequence of float, optional
+        Cis-heritability per gene (one value for all, or one per gene); the default spreads
+        0.6 (BTNL3), 0.4, 0.25, 0.1, ... and gives the last gene h2 = 0.
+    seed : int
+        Same seed, byte-identical files.
+    force : bool
+        Replace an existing ``out``.
+
+    Returns
+    -------
+    SimulationSummary
+
+    Raises
+    ------
+    InputError
+        Bad sizes or h2, or ``out`` exists without ``force``.
+    """
+    out = Path(out)
+    if people < 10 or genes < 1 or seq_len < 1024:
+        raise InputError("need --people >= 10, --genes >= 1 and --seq-len >= 1024")
+    h2s = _resolve_h2(h2, genes)
+    if (out.exists() or out.is_symlink()) and not force:
+        raise InputError(
+            f"{out} already exists; pass --force to replace it or choose another --out"
+        )
+    rng = np.random.default_rng(seed)
+    gene_list, lengths = layout(genes, seq_len, h2s, rng)
+    expressed = [g for g in gene_list if g.gene_type == "protein_coding"]
+    samples = sample_ids(people, rng)
+    motif_sets = (
+        motifs.load_motifs(motifs.PROMOTER_MOTIFS),
+        motifs.load_motifs(motifs.ENHANCER_MOTIFS),
+    )
+
+    refs, sites, planted, elements = {}, {}, [], []
+    design: dict[str, tuple[list, list]] = {}
+    for chrom, length in lengths.items():
+        members = [g for g in expressed if g.chrom == chrom]
+        sites[chrom] = simulate_sites(length, people, int(rng.integers(1, 2**30)))
+        refs[chrom] = background(length, [g.tss0 for g in members], rng)
+        occupied = np.zeros(length, dtype=bool)
+        for g in members:
+            c, s, p, e = design_gene(
+                g, refs[chrom], occupied, sites[chrom], seq_len, rng, motif_sets
+            )
+            design[g.name] = (c, s)
+            planted += p
+            elements += e
+        fixed = {c.site for g in members for c in design[g.name][0] if c.effect != "none"}
+        finalize_alleles(sites[chrom], refs[chrom], fixed)
+
+    values, truth_rows, gene_rows = {}, [], []
+    for g in expressed:
+        causals, shares = design[g.name]
+        st = sites[g.chrom]
+        values[g.name], beta, q, h2_real = phenotypes(g, causals, shares, st, people, rng)
+        for c, b, f in zip(causals, beta, q):
+            pos0 = int(st.pos0[c.site])
+            dist = (pos0 - g.tss0) * (1 if g.strand == "+" else -1)
+            snv = (g.chrom, pos0 + 1, *st.alleles[c.site], float(b), float(min(f, 1 - f)), dist)
+            truth_rows.append((g.name, g.gene_id, *snv, c.motif, c.effect, g.h2, c.site))
+        gene_rows.append(
+            (g.name, g.gene_id, g.chrom, g.tss0, g.strand, g.h2, h2_real, len(causals))
+        )
+
+    names = (
+        "ref.fa", "genes.gtf", "cohort.vcf.gz", "expression.bed.gz", "truth.tsv",
+        "truth_genes.tsv", "finemap.txt", "chromhmm.bed", "planted_motifs.tsv",
+    )  # fmt: skip
+    with atomic_dir(out, force=force) as tmp:
+        write.write_fasta(tmp / "ref.fa", refs)
+        write.write_gtf(tmp / "genes.gtf", gene_list, rng)
+        n_variants = write.write_vcf(tmp / "cohort.vcf.gz", sites, lengths, samples, rng)
+        write.write_expression(tmp / "expression.bed.gz", expressed, samples, values)
+        write.write_tables(tmp, truth_rows, gene_rows, planted, list(lengths))
+        write.write_finemap(tmp / "finemap.txt", truth_rows, expressed, sites, seq_len, rng)
+        write.write_chromhmm(tmp / "chromhmm.bed", lengths, gene_list, elements, rng)
+    p = [out / n for n in names]
+    return SimulationSummary(out, *p, people, len(expressed), n_variants, len(truth_rows))
