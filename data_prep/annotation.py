@@ -8,7 +8,6 @@ and inclusive.
 from __future__ import annotations
 
 import difflib
-import gzip
 import re
 from collections.abc import Iterable
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from variformer.errors import InputError
+from variformer.fileio import open_text
 
 COLUMNS = [
     "gene_name",
@@ -29,15 +29,6 @@ COLUMNS = [
     "tss0",
 ]
 _ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
-
-
-def _open_text(path):
-    path = str(path)
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt")
-    return open(path)
 
 
 def read_annotation(path) -> pd.DataFrame:
@@ -63,7 +54,7 @@ def read_annotation(path) -> pd.DataFrame:
         If the file is missing or is neither a GTF nor a TSS table.
     """
     try:
-        fh = _open_text(path)
+        fh = open_text(path)
     except FileNotFoundError:
         raise InputError(f"annotation file not found: {path}") from None
     with fh:

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 from pathlib import Path
 from typing import NamedTuple
 
@@ -348,14 +346,17 @@ def write_dataset(
     n_folds: int,
     info: dict,
 ) -> None:
-    """Write every dataset file into ``tmp_dir``; ``dataset.json`` goes last (see :func:`publish`).
+    """Write every dataset file into ``tmp_dir``; ``dataset.json`` goes last.
+
+    ``tmp_dir`` is a private directory (:func:`variformer.fileio.atomic_dir`) renamed into
+    place once complete, so a dataset with a ``dataset.json`` is always whole.
 
     Parameters
     ----------
     carriers : list of np.ndarray, each shape=(n_samples, V_gene), uint8
         Per gene, in ``genes`` order; concatenated along variants into the CSR file.
     """
-    tmp_dir.mkdir(parents=True, exist_ok=False)
+    tmp_dir.mkdir(parents=True, exist_ok=True)
     genes.to_csv(tmp_dir / "genes.tsv", sep="\t", index=False)
     np.save(tmp_dir / "reference.npy", reference)
     variants.to_csv(tmp_dir / "variants.tsv", sep="\t", index=False)
@@ -385,16 +386,3 @@ def write_dataset(
         **info,
     }
     (tmp_dir / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")
-
-
-def publish(tmp_dir: Path, out: Path, *, force: bool) -> None:
-    """Move a finished ``tmp_dir`` to ``out`` (replacing it only with ``force``)."""
-    if out.exists():
-        if not force:
-            raise InputError(f"{out} already exists; pass --force to overwrite it")
-        old = out.with_name(out.name + f".old-{os.getpid()}")
-        out.rename(old)
-        tmp_dir.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp_dir.rename(out)

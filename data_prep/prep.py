@@ -6,8 +6,6 @@ haplotype; nothing per person is materialized. See :mod:`data_prep.dataset` for 
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import time
 from collections import Counter
@@ -19,13 +17,14 @@ import pandas as pd
 
 from data_prep.annotation import drop_close_tss, read_annotation, resolve_genes
 from data_prep.cohort import Cohort
-from data_prep.dataset import publish, write_dataset
+from data_prep.dataset import write_dataset
 from data_prep.expression import match_expression, read_expression_bed
 from data_prep.genome import ContigMap
 from data_prep.listfile import read_list
 from data_prep.splits import make_splits
 from data_prep.windows import GeneWindow, gene_window
 from variformer.errors import InputError
+from variformer.fileio import atomic_dir
 
 ENGINES = ("native", "bcftools")
 
@@ -336,9 +335,7 @@ def _write(out: Path, windows, people: _People, *, splits, seq_len, n_folds, inf
     starts = np.cumsum([0] + [w.row["n_variants"] for w in windows])
     genes = pd.DataFrame([dict(w.row, var_start=int(s)) for w, s in zip(windows, starts)])
     variants = pd.concat([w.variants for w in windows], ignore_index=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with atomic_dir(out, force=force) as tmp:
         write_dataset(
             tmp,
             seq_len=seq_len,
@@ -352,7 +349,4 @@ def _write(out: Path, windows, people: _People, *, splits, seq_len, n_folds, inf
             n_folds=n_folds,
             info=info,
         )
-        publish(tmp, out, force=force)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return int(starts[-1])

@@ -429,7 +429,7 @@ def test_interrupted_run_leaves_nothing(cohort, monkeypatch):
     import data_prep.prep as prep_mod
 
     def boom(tmp_dir, **kw):
-        (tmp_dir).mkdir(parents=True)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
         (tmp_dir / "genes.tsv").write_text("half")
         raise KeyboardInterrupt
 
