@@ -4,11 +4,18 @@
 written once by ``variformer prep`` and opened lazily with :func:`open_dataset`.
 """
 
-from data_prep.dataset import GeneDataset, open_dataset
+from data_prep.dataset import GeneDataset, GeneDatasetLike, open_dataset
 from data_prep.genome import Window
 from variformer.errors import InputError
 
-__all__ = ["GeneDataset", "InputError", "Window", "open_dataset", "prep_dataset"]
+__all__ = [
+    "GeneDataset",
+    "GeneDatasetLike",
+    "InputError",
+    "Window",
+    "open_dataset",
+    "prep_dataset",
+]
 
 
 def __getattr__(name):

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,52 @@ from variformer.errors import InputError
 FORMAT = "variformer-dataset"
 VERSION = 1
 SPLIT_NAMES = ("train", "tune", "test")
+
+
+@runtime_checkable
+class GeneDatasetLike(Protocol):
+    """What fine-tuning, prediction and the baselines need from a gene dataset.
+
+    :class:`GeneDataset` (from :func:`open_dataset`) is the implementation; an in-memory
+    stand-in (e.g. ``tests.fakes.FakeDataset``) works wherever this type is accepted.
+    Sequences are float32 one-hot A, C, G, T on the forward strand, TSS at ``seq_len // 2``.
+    """
+
+    genes: list[str]  # gene symbols, in dataset order
+    samples: list[str]  # sample ids, in dataset order
+    seq_len: int  # window length (bp)
+    n_folds: int
+    has_expression: bool
+
+    def window(self, gene: str) -> Window:
+        """chrom, start0, end0 (0-based half-open), tss0 (0-based), strand."""
+        ...
+
+    def reference(self, gene: str) -> np.ndarray:
+        """Reference one-hot, float32, shape=(seq_len, 4)."""
+        ...
+
+    def sequences(
+        self, gene: str, samples: Sequence[str], *, start: int = 0, end: int | None = None
+    ) -> np.ndarray:
+        """Averaged consensus one-hot, float32, shape=(n, end - start, 4); 0-based window offsets."""
+        ...
+
+    def variants(self, gene: str) -> pd.DataFrame:
+        """chrom, pos (1-based), id, ref, alt, af, maf; one row per SNV allele."""
+        ...
+
+    def dosages(self, gene: str, samples: Sequence[str] | None = None) -> np.ndarray:
+        """ALT dosage 0/1/2, float32, shape=(n_samples, n_variants)."""
+        ...
+
+    def expression(self, gene: str) -> pd.Series:
+        """Expression target of the people who have one, indexed by sample id."""
+        ...
+
+    def split(self, fold: int, *, train_fraction: float = 1.0) -> dict[str, list[str]]:
+        """{'train', 'tune', 'test'} -> sample ids of a cross-validation fold."""
+        ...
 
 
 def open_dataset(path) -> GeneDataset:

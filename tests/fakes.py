@@ -21,7 +21,7 @@ TINY_YAML = ROOT / "configs" / "tiny.yaml"
 
 
 class FakeDataset:
-    """In-memory stand-in for ``data_prep.open_dataset`` (picklable, deterministic).
+    """In-memory :class:`data_prep.GeneDatasetLike`, like ``open_dataset``'s (picklable, deterministic).
 
     Parameters
     ----------
@@ -101,6 +101,27 @@ class FakeDataset:
 
     def sequence(self, gene, sample):
         return self.sequences(gene, [sample])[0]
+
+    def variants(self, gene):
+        pos, alt = self._pos[gene], self._alt[gene]
+        af = self._dos[gene].mean(axis=0) / 2
+        return pd.DataFrame(
+            {
+                "chrom": "chr1",
+                "pos": self.window(gene).start0 + pos + 1,  # 1-based
+                "id": ".",
+                "ref": ["ACGT"[b] for b in self._ref[gene][pos]],
+                "alt": ["ACGT"[b] for b in alt],
+                "af": af,
+                "maf": np.minimum(af, 1 - af),
+            }
+        )
+
+    def dosages(self, gene, samples=None):
+        dos = self._dos[gene]
+        if samples is None:
+            return dos.copy()
+        return dos[[self.samples.index(s) for s in samples]]
 
     def expression(self, gene):
         return self._expr[gene].copy()

@@ -490,3 +490,30 @@ def test_cli_gene_flags_and_no_torch(cohort):
     assert open_dataset(cohort["tmp"] / "one").genes == ["GENE_M"]
     assert open_dataset(cohort["tmp"] / "two").genes == ["GENE_P", "GENE_M"]
     assert open_dataset(cohort["tmp"] / "file").genes == ["GENE_M", "GENE_P"]
+
+
+def test_dataset_and_fake_follow_gene_dataset_like(cohort):
+    """The real dataset and the tests' in-memory fake both satisfy GeneDatasetLike, consistently:
+    at each SNV the averaged one-hot moves dosage/2 from REF to ALT (1-based pos, window start0)."""
+    from data_prep import GeneDatasetLike
+    from tests.fakes import FakeDataset
+
+    _prep(cohort)
+    for ds in (open_dataset(cohort["tmp"] / "ds"), FakeDataset(n_samples=12, seq_len=512)):
+        assert isinstance(ds, GeneDatasetLike)
+        people = ds.samples[::-1][:6]
+        for gene in ds.genes:
+            var, dos = ds.variants(gene), ds.dosages(gene, people)
+            assert dos.shape == (len(people), len(var))
+            np.testing.assert_array_equal(
+                dos, ds.dosages(gene)[[ds.samples.index(p) for p in people]]
+            )
+            seq, ref = ds.sequences(gene, people), ds.reference(gene)
+            assert seq.shape == (len(people), ds.seq_len, 4)
+            for j, v in enumerate(var.itertuples()):
+                off = v.pos - 1 - ds.window(gene).start0
+                r, a = "ACGT".index(v.ref), "ACGT".index(v.alt)
+                assert ref[off, r] == 1
+                if (var["pos"] == v.pos).sum() == 1:  # one ALT at this site
+                    np.testing.assert_allclose(seq[:, off, a], dos[:, j] / 2)
+                    np.testing.assert_allclose(seq[:, off, r], 1 - dos[:, j] / 2)
