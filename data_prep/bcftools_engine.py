@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.genome import encode
-from data_prep.variants import WindowVariants, _classify, carriers_from_alleles
+from data_prep.variants import WindowVariants, carriers_from_alleles, classify_allele
 from variformer.errors import InputError
 
 SNV_FILTER = (
@@ -100,7 +100,7 @@ def bcftools_window_variants(
         for pos1, ref, alt in split:
             if pos1 - 1 < lo or pos1 - 1 >= end0:
                 continue
-            kind = _classify(ref, alt)
+            kind = classify_allele(ref, alt)
             if kind != "snv":
                 counts[kind] += 1
         _bcftools(

@@ -48,7 +48,7 @@ class WindowVariants(NamedTuple):
     carriers: np.ndarray
 
 
-def _classify(ref: str, alt: str) -> str:
+def classify_allele(ref: str, alt: str) -> str:
     """Name the kind of a REF/ALT allele pair: 'snv' or the reason it is skipped."""
     if alt in ("*", "<*>", "<NON_REF>", ".") or alt.startswith("<") or "[" in alt or "]" in alt:
         return "symbolic"
@@ -133,7 +133,7 @@ def read_window_variants(
         if pos1 - 1 < lo or pos1 - 1 >= end0:
             continue  # records overlapping the window start (long REF) are not SNVs here
         ref = rec.REF
-        kinds = [_classify(ref, alt) for alt in rec.ALT]
+        kinds = [classify_allele(ref, alt) for alt in rec.ALT]
         if not any(k == "snv" for k in kinds):
             for k in kinds or ["no_alt"]:
                 counts[k] += 1
