@@ -1,6 +1,7 @@
 """``variformer prep``: VCF/BCF + FASTA + GTF (+ expression) -> a gene dataset directory.
 
-Argparse and printing only; the work is :func:`data_prep.prep.prep_dataset`. Imports no torch.
+Argparse and printing only; the work is :func:`data_prep.prep.prep_dataset`. Imports no torch
+(the cli imports this module only when ``prep`` is the command).
 """
 
 from __future__ import annotations
@@ -8,9 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from data_prep.prep import ENGINES, prep_dataset
 from variformer.commands._args import add_gene_arguments, add_progress_argument, genes_from_args
-
-ENGINES = ("native", "bcftools")  # data_prep.prep.ENGINES, without importing it for --help
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,8 +78,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``variformer prep``; prints the summary and returns the exit status."""
-    from data_prep.prep import prep_dataset
-
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     s = prep_dataset(
         vcfs=args.vcf,
