@@ -275,9 +275,10 @@ def motif_rates(summary: pd.DataFrame) -> Figure | None:
                 i, rate[i], f"{r.n_disrupting}/{r.n_hsvs}", ha="center", va="bottom", fontsize=8
             )
         ax.set_xticks(x, models, rotation=20, fontsize=9)
-        ax.set_ylabel(f"fraction of {group}s with a motif hit")
+        plural = {"hsv": "HSVs", "driver": "drivers"}.get(group, f"{group}s")
+        ax.set_ylabel(f"fraction of {plural} with a motif hit")
         ax.set_ylim(0, max(0.05, rate.max() * 1.2))
-        ax.set_title(f"{group}s changing a motif (hits split by direction)", fontsize=10)
+        ax.set_title(f"{plural} changing a motif (hits split by direction)", fontsize=10)
         ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

@@ -83,6 +83,20 @@ def _metrics_genes(
     return []
 
 
+def _fig1(metrics: pd.DataFrame, summary: pd.DataFrame | None):
+    """Fig. 1b: the evaluation figure of ``variformer.report.figures`` when it and
+    ``EVAL/summary.tsv`` are there (R2 and PCC), else R2 from ``metrics.tsv``."""
+    need = {"setting", "model", "r2", "pcc", "elastic_net_r2", "elastic_net_pcc"}
+    if summary is not None and need <= set(summary.columns):
+        try:
+            from variformer.report.figures import versus_elastic_net
+        except ImportError:
+            pass
+        else:
+            return versus_elastic_net(summary)
+    return af.r2_vs_elastic_net(metrics)
+
+
 def _about(meta: dict, metrics, missing: list[str]) -> str:
     items = []
     if meta.get("simulated"):
@@ -201,7 +215,7 @@ def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSumm
     if metrics is None:
         missing.append("Fig. 1 per-gene R2 (no --eval with metrics.tsv; run `variformer evaluate`)")
     else:
-        fig1 = [("r2_vs_elastic_net", af.r2_vs_elastic_net(metrics))]
+        fig1 = [("r2_vs_elastic_net", _fig1(metrics, _read(ev, "summary.tsv")))]
     sections.append(
         (
             "Fig. 1 - Per-gene R2 against elastic net",
