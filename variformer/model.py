@@ -27,17 +27,24 @@ import inspect
 import os
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from enformer_pytorch import Enformer, EnformerConfig
 from enformer_pytorch.finetune import HeadAdapterWrapper
-from enformer_pytorch.modeling_enformer import Attention
+from enformer_pytorch.modeling_enformer import Attention, AttentionPool
 from torch import nn
 
 from variformer.errors import InputError
 
-__all__ = ["ENFORMER_OFFICIAL_HUB_ID", "Variformer", "load_enformer"]
+__all__ = [
+    "ENFORMER_OFFICIAL_HUB_ID",
+    "LocalStage",
+    "Variformer",
+    "enformer_embeddings_from_tower",
+    "enformer_local_stages",
+    "load_enformer",
+]
 
 ENFORMER_OFFICIAL_HUB_ID = "EleutherAI/enformer-official-rough"
 # Enformer's TF positional "gamma" features were precomputed for 1536 bins (196,608 bp) only.
@@ -149,6 +156,85 @@ def load_enformer(
     enformer.set_target_length(-1)
     _set_tf_gamma_(enformer, use_tf_gamma)
     return enformer.eval()
+
+
+class LocalStage(NamedTuple):
+    """One block of Enformer's local part (the stem or one conv-tower block).
+
+    ``module`` maps (B, C, n) to (B, C', n // pool) in eval mode, and output ``j`` depends only
+    on inputs ``pool * j - radius`` to ``pool * j + pool - 1 + radius`` (zero-padded at the
+    sequence ends). Fast ISM (:mod:`variformer.analysis.ism`) recomputes a stage on a short
+    slice around an edit instead of on the whole window.
+    """
+
+    module: nn.Module
+    radius: int
+    pool: int
+
+
+def enformer_local_stages(enformer: Enformer) -> list[LocalStage]:
+    """The stem and conv-tower blocks of ``enformer`` with their receptive-field radii.
+
+    Everything before Enformer's transformer is local in eval mode: stride-1 convolutions
+    (radius ``kernel_size // 2`` each), BatchNorm on running statistics, GELU, residual sums,
+    and one 2-wide attention pooling at the end of each block.
+
+    Raises
+    ------
+    ValueError
+        If a block does not have that structure (then use plain forwards instead).
+    """
+    stages = []
+    for block in (enformer.stem, *enformer.conv_tower):
+        radius = 0
+        for m in block.modules():
+            if isinstance(m, nn.Conv1d):
+                k = m.kernel_size[0]
+                if m.stride[0] != 1 or m.dilation[0] != 1 or m.padding != (k // 2,) or k % 2 == 0:
+                    raise ValueError(f"not a same-padded stride-1 convolution: {m}")
+                radius += k // 2
+        last = list(block.children())[-1]
+        pools = [m for m in block.modules() if isinstance(m, AttentionPool)]
+        if pools != [last]:
+            raise ValueError(f"expected one AttentionPool at the end of {block}")
+        stages.append(LocalStage(block, radius, int(last.pool_size)))
+    return stages
+
+
+def enformer_tower(enformer: Enformer, x: torch.Tensor) -> torch.Tensor:
+    """Stem and conv tower: (B, L, 4) one-hot -> (B, C, L // 2**num_downsamples)."""
+    h = x.transpose(1, 2)
+    for stage in enformer_local_stages(enformer):
+        h = stage.module(h)
+    return h
+
+
+def enformer_embeddings_from_tower(
+    enformer: Enformer, h: torch.Tensor, *, center: int | None = None
+) -> torch.Tensor:
+    """Transformer, target crop and final pointwise block on a conv-tower output.
+
+    Parameters
+    ----------
+    enformer : enformer_pytorch.Enformer
+    h : torch.Tensor, shape=(B, C, n_bins)
+        The output of :func:`enformer_tower` (possibly with some bins replaced).
+    center : int, optional
+        Keep only the ``center`` centre bins of the cropped output (``n // 2 - center // 2``
+        onwards, as :class:`variformer.predict.CenterBins` sums) before the final pointwise
+        block, which works per bin; None keeps all bins.
+
+    Returns
+    -------
+    torch.Tensor, shape=(B, n_kept, 2 * dim)
+        The trunk's embeddings, as ``enformer(x, return_only_embeddings=True)`` gives them.
+    """
+    x = enformer.transformer(h.transpose(1, 2))
+    x = enformer.crop_final(x)
+    if center is not None:
+        lo = x.shape[1] // 2 - center // 2
+        x = x[:, lo : lo + center]
+    return enformer.final_pointwise(x)
 
 
 def _follow_owner_mode(owner: nn.Module, bn: nn.Module, args) -> None:
@@ -451,6 +537,11 @@ class Variformer(nn.Module):
         -------
         torch.Tensor, shape=(B, L // 128)
         """
+        self._check_input(x)
+        out = self.adapter(x, freeze_enformer=self.freeze_trunk)  # (B, n_bins, 1)
+        return out[..., 0]
+
+    def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 3 or x.shape[-1] != 4:
             raise ValueError(
                 f"expected sequences of shape (batch, length, 4), got {tuple(x.shape)}"
@@ -465,8 +556,6 @@ class Variformer(nn.Module):
                 f"use_tf_gamma=True works only for {_TF_GAMMA_BINS * self.bin_size} bp inputs, got {seq_len}; "
                 "build the model with use_tf_gamma=False"
             )
-        out = self.adapter(x, freeze_enformer=self.freeze_trunk)  # (B, n_bins, 1)
-        return out[..., 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predicted expression: the TSS bin's value.
@@ -481,3 +570,33 @@ class Variformer(nn.Module):
             Bin ``(L // 2) // 128`` of :meth:`forward_bins` (bin 192 at 49,152 bp).
         """
         return self.forward_bins(x)[:, self.tss_bin(x.shape[1])]
+
+    # --- split forward (fast ISM, input gradients) ------------------------------------------
+    def local_stages(self) -> list[LocalStage]:
+        """The trunk's local blocks (stem, conv tower); see :func:`enformer_local_stages`."""
+        return enformer_local_stages(self.enformer)
+
+    def forward_tower(self, x: torch.Tensor) -> torch.Tensor:
+        """The local part of the trunk: (B, L, 4) -> conv-tower output (B, C, L // 128).
+
+        ``forward_from_tower(forward_tower(x))`` equals ``forward(x)`` in eval mode (BatchNorm
+        on running statistics); unlike ``forward`` it keeps gradients also with
+        ``freeze_trunk=True``, so input gradients can flow through it.
+        """
+        self._check_input(x)
+        return enformer_tower(self.enformer, x)
+
+    def forward_from_tower(self, h: torch.Tensor) -> torch.Tensor:
+        """Transformer and head on a conv-tower output, read at the TSS (centre) bin.
+
+        Parameters
+        ----------
+        h : torch.Tensor, shape=(B, C, n_bins)
+
+        Returns
+        -------
+        torch.Tensor, shape=(B,)
+            Only the TSS bin goes through the per-bin final block and head.
+        """
+        emb = enformer_embeddings_from_tower(self.enformer, h, center=1)
+        return self.adapter.to_tracks(emb)[:, 0, 0]

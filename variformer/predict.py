@@ -165,3 +165,44 @@ class CenterBins(nn.Module):
             raise ValueError(f"cannot sum {self.n} centre bins of an output with {n_bins} bins")
         lo = n_bins // 2 - self.n // 2
         return out[:, lo : lo + self.n].sum(dim=1)
+
+    # --- split forward (fast ISM, input gradients) around an enformer_pytorch.Enformer -------
+    def _enformer(self):
+        from enformer_pytorch import Enformer
+
+        if not isinstance(self.model, Enformer):
+            raise TypeError(
+                f"the split forward needs CenterBins around an enformer_pytorch.Enformer, "
+                f"not {type(self.model).__name__}; use method='naive'"
+            )
+        return self.model
+
+    def local_stages(self) -> list:
+        """The wrapped Enformer's local blocks (see :func:`variformer.model.enformer_local_stages`)."""
+        from variformer.model import enformer_local_stages
+
+        return enformer_local_stages(self._enformer())
+
+    def forward_tower(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem and conv tower of the wrapped Enformer: (B, L, 4) -> (B, C, L // 128)."""
+        from variformer.model import enformer_tower
+
+        return enformer_tower(self._enformer(), x)
+
+    def forward_from_tower(self, h: torch.Tensor) -> torch.Tensor:
+        """Transformer and head on a conv-tower output; the centre bins only, summed.
+
+        ``forward_from_tower(forward_tower(x))`` equals ``forward(x)`` in eval mode.
+        """
+        from variformer.model import enformer_embeddings_from_tower
+
+        enformer = self._enformer()
+        if self.head is None:
+            raise TypeError(
+                f"the model has one output per head ({sorted(enformer.heads)}); pass head=..."
+            )
+        emb = enformer_embeddings_from_tower(enformer, h, center=self.n)
+        out = enformer.heads[self.head](emb)  # (B, n, tracks)
+        if self.track is not None:
+            out = out[..., self.track]
+        return out.sum(dim=1)
