@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from enformer_pytorch import Enformer
+from enformer_pytorch.modeling_enformer import Attention
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,11 +33,16 @@ def one_hot(n: int, length: int, seed: int) -> np.ndarray:
 
 
 def calibrate_(model: torch.nn.Module, length: int, seed: int = 1) -> torch.nn.Module:
-    """BatchNorm running statistics from random sequences, so the signal survives the tower.
+    """Make a random model depend on its whole input, as a trained one does.
 
-    With the initial statistics (mean 0, var 1) a random model barely depends on its input
-    (scores ~1e-6); calibrated, ISM scores are ~1e-2 and differences are measurable.
+    BatchNorm running statistics from random sequences: with the initial ones (mean 0, var 1)
+    the signal fades through the tower (scores ~1e-6; calibrated ~1e-2). Attention output
+    weights drawn at random: enformer-pytorch initialises them to zero, so an untrained
+    transformer never mixes bins and only SNVs within ~300 bp of the TSS would matter.
     """
+    for m in model.modules():
+        if isinstance(m, Attention):
+            torch.nn.init.normal_(m.to_out.weight, std=m.to_out.in_features**-0.5)
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm1d):
             m.momentum = None  # cumulative average
@@ -159,7 +165,7 @@ def test_fast_equals_naive_equals_plain_loop(tiny, background):
     assert fast.dtype == np.float32 and fast.shape == (len(var),)
     # real effects (far from the TSS a tiny model's effects round to 0 in fp32; the tower test
     # above checks the edges bin by bin)
-    assert scale > 1e-3 and (np.abs(truth) > 1e-2 * scale).sum() >= 5
+    assert scale > 1e-3 and (np.abs(truth) > 1e-2 * scale).mean() > 0.5
     np.testing.assert_allclose(naive, truth, rtol=0, atol=1e-4 * scale)
     np.testing.assert_allclose(fast, truth, rtol=0, atol=1e-4 * scale)
     # ranking (what HSVs use) is the same

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "HSVs, drivers, signs, motifs, chromatin, eQTL auROC",
     ),
     "report": ("variformer.commands.report", "one self-contained HTML page from result tables"),
+    "ism": ("variformer.commands.ism", "in-silico mutagenesis of every observed SNV, to one TSV"),
 }
 
 

@@ -1,0 +1,180 @@
+"""``variformer ism`` on a small simulated dataset: a run, a pre-trained Enformer, resume, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from enformer_pytorch import Enformer
+
+from tests.fakes import tiny_hparams
+from tests.test_ism import calibrate_
+from variformer import cli
+from variformer.analysis import ism
+from variformer.analysis.ism_genes import COLUMNS, gene_snvs, write_ism_tsv
+from variformer.errors import InputError
+from variformer.model import Variformer, load_enformer
+from variformer.predict import CenterBins
+
+SEQ_LEN = 4096  # the simulator's SNV density (~3.5/kb) needs a few kb for a dozen SNVs
+CROP = 2048  # the run's data.seq_len
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    from data_prep import open_dataset
+    from data_prep.prep import prep_dataset
+    from data_prep.simulate import simulate_cohort
+
+    tmp = tmp_path_factory.mktemp("ism_cohort")
+    sim = simulate_cohort(tmp / "cohort", people=40, genes=2, seq_len=SEQ_LEN, seed=1)
+    genes = list(pd.read_csv(sim.truth_genes, sep="\t")["gene"])
+    prep_dataset(
+        vcfs=[sim.vcf],
+        fasta=sim.fasta,
+        annotation=sim.gtf,
+        genes=genes,
+        expression=sim.expression,
+        seq_len=SEQ_LEN,
+        out=tmp / "dataset",
+        seed=0,
+        progress=False,
+    )
+    torch.manual_seed(0)
+    model = calibrate_(Variformer.from_hparams(**tiny_hparams(), train_batchnorm=True), CROP)
+    run = tmp / "runs" / "G" / "fold1"
+    run.mkdir(parents=True)
+    model.save(run)
+    (run / "summary.json").write_text(json.dumps({"fold": 1, "genes": genes[:1]}))
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": {"seq_len": CROP}}))
+    return {
+        "ds": open_dataset(tmp / "dataset"),
+        "path": tmp / "dataset",
+        "truth": pd.read_csv(sim.truth, sep="\t", dtype={"chrom": str}),
+        "genes": genes,
+        "run": run,
+        "tmp": tmp,
+    }
+
+
+def run_cli(*argv) -> int:
+    return cli.main(["ism", *map(str, argv)])
+
+
+def test_run_over_its_genes_writes_the_pinned_columns(cohort, tmp_path, capsys):
+    ds, out = cohort["ds"], tmp_path / "ism.tsv"
+    assert run_cli("--run", cohort["run"], "--dataset", cohort["path"], "--out", out) == 0
+    table = pd.read_csv(out, sep="\t", dtype={"chrom": str, "id": str})
+    assert list(table.columns) == COLUMNS
+    gene = cohort["genes"][0]  # the run's own genes only
+    assert set(table["gene"]) == {gene} and (table["fold"] == 1).all()
+    # every SNV of the run's centre crop, with ds.variants' 1-based positions
+    win = ds.window(gene)
+    crop0 = win.start0 + SEQ_LEN // 2 - CROP // 2
+    allv = ds.variants(gene)
+    inside = allv[(allv["pos"] - 1 >= crop0) & (allv["pos"] - 1 < crop0 + CROP)]
+    assert len(table) == len(inside) >= 3
+    np.testing.assert_array_equal(table["pos"], inside["pos"])
+    np.testing.assert_array_equal(table["alt"], inside["alt"])
+    # tss_distance as the simulator's truth defines dist_to_tss
+    truth = cohort["truth"]
+    joined = table.merge(truth[truth["gene"] == gene], on=["pos", "ref", "alt"])
+    assert len(joined) > 0
+    np.testing.assert_array_equal(joined["tss_distance"], joined["dist_to_tss"])
+    # scores: naive ISM of the saved model on the cropped reference
+    model = Variformer.load(cohort["run"])
+    seq = ds.reference(gene)[SEQ_LEN // 2 - CROP // 2 : SEQ_LEN // 2 + CROP // 2]
+    var = pd.DataFrame({"pos0": inside["pos"] - 1 - crop0, "alt": inside["alt"]})
+    naive = ism(model, seq, var, method="naive", device="cpu")
+    assert np.abs(naive).max() > 1e-4
+    np.testing.assert_allclose(table["score"], naive, atol=1e-4 * np.abs(naive).max())
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_background_sample_and_bad_inputs(cohort, tmp_path, capsys):
+    ds, gene, out = cohort["ds"], cohort["genes"][0], tmp_path / "bg.tsv"
+    sample = ds.samples[int((ds.dosages(gene) == 2).sum(axis=1).argmax())]  # some hom-ALT
+    args = ("--run", cohort["run"], "--dataset", cohort["path"], "--gene", gene)
+    assert run_cli(*args, "--background", sample, "--method", "naive", "--out", out) == 0
+    table = pd.read_csv(out, sep="\t")
+    snv = gene_snvs(ds, gene, seq_len=CROP)
+    lo = SEQ_LEN // 2 - CROP // 2
+    person = ds.sequences(gene, [sample], start=lo, end=lo + CROP)[0]
+    eye = np.eye(4, dtype=np.float32)
+    carried = np.all(person[snv["pos0"]] == eye[["ACGT".index(a) for a in snv["alt"]]], axis=1)
+    np.testing.assert_array_equal(table["score"][carried], 0.0)  # homozygous ALT: identity
+    assert carried.any() and (table["score"][~carried] != 0).any()
+    # errors: one line, exit 2, nothing written
+    for extra, message in [
+        (("--gene", "NOPE"), "not in the dataset"),
+        (("--background", "NOBODY"), "not a sample"),
+        (("--batch-size", "0"), "--batch-size must be >= 1"),
+    ]:
+        bad = tmp_path / "bad.tsv"
+        code = run_cli("--run", cohort["run"], "--dataset", cohort["path"], *extra, "--out", bad)
+        assert code == 2 and message in capsys.readouterr().err and not bad.exists()
+    assert run_cli(*args, "--out", out) == 2  # exists without --force
+    assert "--force" in capsys.readouterr().err
+    assert run_cli(*args, "--out", out, "--force") == 0
+
+
+def test_pretrained_enformer_track(cohort, tmp_path):
+    torch.manual_seed(2)
+    enf = Enformer.from_hparams(
+        dim=48,
+        depth=1,
+        heads=2,
+        attn_dim_key=8,
+        dim_divisible_by=4,
+        output_heads={"human": 6},
+        target_length=-1,
+    )
+    calibrate_(enf, SEQ_LEN)
+    enf.save_pretrained(tmp_path / "enformer")
+    out = tmp_path / "enf.tsv"
+    gene = cohort["genes"][1]
+    argv = ["--enformer", tmp_path / "enformer", "--track", 4, "--dataset", cohort["path"]]
+    assert run_cli(*argv, "--gene", gene, "--out", out) == 0
+    table = pd.read_csv(out, sep="\t")
+    assert (table["fold"] == -1).all() and len(table) == len(cohort["ds"].variants(gene))
+    model = CenterBins(load_enformer(tmp_path / "enformer"), track=4, head="human")
+    snv = gene_snvs(cohort["ds"], gene)
+    naive = ism(model, cohort["ds"].reference(gene), snv, method="naive", device="cpu")
+    assert np.abs(naive).max() > 1e-6
+    np.testing.assert_allclose(table["score"], naive, atol=1e-4 * np.abs(naive).max())
+    assert run_cli(*argv, "--track", 6, "--out", tmp_path / "x.tsv") == 2
+
+
+def test_interrupted_runs_resume_from_finished_genes(tmp_path):
+    calls = []
+
+    def table(gene, fail_on=None):
+        calls.append(gene)
+        if gene == fail_on:
+            raise KeyboardInterrupt
+        return pd.DataFrame([[gene, 0, "1", 10, ".", "A", "C", 0.1, -5, 0.25]], columns=COLUMNS)
+
+    out, genes = tmp_path / "ism.tsv", ["A", "B", "C"]
+    with pytest.raises(KeyboardInterrupt):
+        write_ism_tsv(out, genes, lambda g: table(g, "C"), settings={"x": 1}, log=lambda m: None)
+    assert not out.exists() and calls == ["A", "B", "C"]
+    calls.clear()
+    result = write_ism_tsv(out, genes, table, settings={"x": 1}, log=lambda m: None)
+    assert calls == ["C"] and list(result["gene"]) == genes  # A and B were kept
+    assert list(pd.read_csv(out, sep="\t")["gene"]) == genes
+    assert not (tmp_path / ".ism.tsv.partial").exists()
+    with pytest.raises(InputError, match="--force"):
+        write_ism_tsv(out, genes, table, settings={"x": 1})
+    # other settings: finished genes are not reused
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        write_ism_tsv(
+            tmp_path / "o.tsv", genes, lambda g: table(g, "B"), settings={"x": 1}, log=print
+        )
+    calls.clear()
+    write_ism_tsv(tmp_path / "o.tsv", genes, table, settings={"x": 2}, log=lambda m: None)
+    assert calls == genes

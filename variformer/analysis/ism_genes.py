@@ -1,0 +1,211 @@
+"""ISM over the genes of a dataset, into the one TSV the analysis stage reads.
+
+Output columns (one row per observed SNV allele of each gene's window)::
+
+    gene, fold, chrom, pos, id, ref, alt, maf, tss_distance, score
+
+``pos`` is 1-based as in ``ds.variants``; ``tss_distance`` is ``pos0 - tss0`` in the direction
+of transcription (negative upstream), as the simulator's truth tables define ``dist_to_tss``;
+``fold`` is the fine-tuning run's fold (-1 for the pre-trained Enformer); ``score`` is
+prediction(ALT) - prediction(background).
+
+:func:`write_ism_tsv` is resumable: each finished gene is kept in a hidden ``.<out>.partial/``
+directory next to ``out``; a rerun with the same settings skips those genes, and ``out`` is
+published atomically once every gene is done.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from variformer.analysis.ism import BASES, ism
+from variformer.errors import InputError
+from variformer.fileio import atomic_write_text, check_writable_parent
+
+__all__ = ["COLUMNS", "gene_snvs", "ism_table", "write_ism_tsv"]
+
+COLUMNS = ["gene", "fold", "chrom", "pos", "id", "ref", "alt", "maf", "tss_distance", "score"]
+
+
+def window_start(ds: Any, seq_len: int | None) -> tuple[int, int]:
+    """(crop start within the dataset window, crop length) for a centre crop of ``seq_len``."""
+    full = int(ds.seq_len)
+    length = full if seq_len is None else int(seq_len)
+    if not 0 < length <= full:
+        raise InputError(f"seq_len {length} does not fit the dataset's {full}-bp windows")
+    return full // 2 - length // 2, length
+
+
+def gene_snvs(ds: Any, gene: str, *, seq_len: int | None = None) -> pd.DataFrame:
+    """A gene's SNV alleles inside the (cropped) window, with ``pos0`` and ``tss_distance``.
+
+    Parameters
+    ----------
+    ds : data_prep.GeneDataset
+    gene : str
+    seq_len : int, optional
+        Centre crop the model was trained on (the run's ``data.seq_len``); None = whole window.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``ds.variants(gene)`` columns plus ``pos0`` (0-based in the cropped window) and
+        ``tss_distance`` (signed, transcription direction); alleles outside the crop or with an
+        ALT that is not one of A/C/G/T are left out.
+
+    Raises
+    ------
+    InputError
+        If a REF allele disagrees with the reference window (wrong coordinates).
+    """
+    start, length = window_start(ds, seq_len)
+    win = ds.window(gene)
+    var = ds.variants(gene).copy()
+    pos0_window = var["pos"].to_numpy(dtype=np.int64) - 1 - int(win.start0)
+    var["pos0"] = pos0_window - start
+    strand = 1 if win.strand == "+" else -1
+    var["tss_distance"] = (var["pos"].to_numpy(dtype=np.int64) - 1 - int(win.tss0)) * strand
+    keep = (var["pos0"] >= 0) & (var["pos0"] < length) & var["alt"].astype(str).isin(list(BASES))
+    var = var[keep].reset_index(drop=True)
+    ref = ds.reference(gene)[start : start + length]
+    called = ref[var["pos0"].to_numpy()]
+    has_base = called.sum(axis=1) > 0
+    ref_base = np.array(list(BASES))[called.argmax(axis=1)]
+    wrong = has_base & (ref_base != var["ref"].astype(str).str.upper().to_numpy())
+    if wrong.any():
+        row = var[wrong].iloc[0]
+        raise InputError(
+            f"{gene}: REF {row['ref']} at {row['chrom']}:{row['pos']} does not match the "
+            f"reference window ({ref_base[wrong][0]}); the dataset is inconsistent, re-run `variformer prep`"
+        )
+    return var
+
+
+def ism_table(
+    model: nn.Module,
+    ds: Any,
+    gene: str,
+    *,
+    fold: int = -1,
+    seq_len: int | None = None,
+    background: str | None = None,
+    method: str = "fast",
+    batch_size: int = 16,
+    device=None,
+) -> pd.DataFrame:
+    """ISM scores of every observed SNV of one gene, as rows of the ISM TSV (:data:`COLUMNS`).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A Variformer or a CenterBins-wrapped Enformer.
+    ds : data_prep.GeneDataset
+    gene : str
+    fold : int, default -1
+        Written to the ``fold`` column (the run's fold; -1 for the pre-trained Enformer).
+    seq_len : int, optional
+        Centre crop of the window the model reads (None = the dataset's window).
+    background : str, optional
+        A sample id: use that person's averaged one-hot instead of the reference window.
+    method, batch_size, device
+        As for :func:`variformer.analysis.ism`.
+    """
+    start, length = window_start(ds, seq_len)
+    var = gene_snvs(ds, gene, seq_len=seq_len)
+    if background is None:
+        seq = ds.reference(gene)[start : start + length]
+    else:
+        if background not in set(ds.samples):
+            raise InputError(f"--background {background} is not a sample of the dataset")
+        seq = ds.sequences(gene, [background], start=start, end=start + length)[0]
+    scores = ism(model, seq, var, method=method, batch_size=batch_size, device=device)
+    out = var.assign(gene=gene, fold=int(fold), score=scores)
+    return out[COLUMNS]
+
+
+def _progress(iterable, *, total: int, show: bool):
+    if not show:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc="ism", unit="gene")
+
+
+def write_ism_tsv(
+    out: str | Path,
+    genes: Sequence[str],
+    table: Callable[[str], pd.DataFrame],
+    *,
+    settings: dict,
+    force: bool = False,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Run ``table(gene)`` for each gene, keep each result, publish the TSV at ``out``.
+
+    Parameters
+    ----------
+    out : path
+        The TSV to create (an existing one is replaced only with ``force``).
+    genes : sequence of str
+    table : callable
+        gene -> DataFrame with :data:`COLUMNS` (e.g. a partial of :func:`ism_table`).
+    settings : dict
+        What the scores depend on (model, dataset, background, ...); finished genes of an
+        interrupted run are reused only when these match.
+    progress : bool, optional
+        A progress bar; default: only when stderr is a terminal (else one line per gene).
+
+    Returns
+    -------
+    pd.DataFrame
+        The published table, genes in the given order.
+    """
+    out = Path(out).expanduser()
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists; pass --force to overwrite it")
+    check_writable_parent(out)
+    partial = out.with_name(f".{out.name}.partial")
+    stamp = json.dumps(settings, sort_keys=True, default=str)
+    if partial.is_dir() and (
+        not (partial / "settings.json").is_file()
+        or (partial / "settings.json").read_text() != stamp
+    ):
+        log(f"ism: {partial} was made with other settings; starting over")
+        shutil.rmtree(partial)
+    partial.mkdir(exist_ok=True)
+    atomic_write_text(partial / "settings.json", stamp)
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    frames = []
+    for i, gene in enumerate(_progress(genes, total=len(genes), show=show)):
+        done = partial / f"{i:05d}.tsv"
+        if done.is_file():
+            frame = pd.read_csv(done, sep="\t", dtype={"chrom": str, "id": str})
+            if list(frame.columns) == COLUMNS and (frame["gene"] == gene).all():
+                frames.append(frame)
+                continue
+        t0 = time.perf_counter()
+        frame = table(gene)
+        atomic_write_text(done, frame.to_csv(sep="\t", index=False))
+        frames.append(pd.read_csv(done, sep="\t", dtype={"chrom": str, "id": str}))
+        if not show:
+            log(
+                f"ism: {gene}: {len(frame)} SNVs in {time.perf_counter() - t0:.1f} s "
+                f"({i + 1}/{len(genes)})"
+            )
+    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    if out.is_dir() and not out.is_symlink():
+        shutil.rmtree(out)  # --force over a directory; a file is replaced atomically below
+    atomic_write_text(out, result.to_csv(sep="\t", index=False))
+    shutil.rmtree(partial, ignore_errors=True)
+    return result
