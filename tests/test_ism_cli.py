@@ -134,7 +134,7 @@ def test_pretrained_enformer_track(cohort, tmp_path):
         target_length=-1,
     )
     calibrate_(enf, SEQ_LEN)
-    enf.save_pretrained(tmp_path / "enformer")
+    enf.save_pretrained(tmp_path / "enformer", safe_serialization=False)
     out = tmp_path / "enf.tsv"
     gene = cohort["genes"][1]
     argv = ["--enformer", tmp_path / "enformer", "--track", 4, "--dataset", cohort["path"]]
