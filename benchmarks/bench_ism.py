@@ -1,0 +1,164 @@
+"""ISM speed: fast (cached local stages) vs naive (one plain forward per SNV) vs tangermeme.
+
+Full-size Enformer architecture (dim 1536, depth 11, heads 8, random weights) in a Variformer,
+one 49,152 bp window, a few SNVs near the TSS, fp32, side by side in one process:
+
+- ``naive``: :func:`variformer.analysis.ism` with ``method="naive"`` (batched plain forwards
+  through ``variformer.predict.predict``);
+- ``fast``: the same with ``method="fast"``;
+- ``tangermeme``: ``tangermeme.variant_effect.substitution_effect`` on the same model and SNVs
+  (one copy of the window per SNV, one substitution each; it predicts before and after), if
+  tangermeme is installed (``pip install --no-deps tangermeme numba``).
+
+Every method pays one reference forward per window, which a real gene (200-1,000 SNVs)
+amortises; the table therefore also gives the marginal cost per SNV (total minus one
+reference forward, divided by the SNVs) and the projected time for a 500-SNV gene.
+
+    python benchmarks/bench_ism.py [--snvs 2] [--seq-len 49152] [--no-tangermeme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--snvs", type=int, default=2)
+    p.add_argument("--seq-len", type=int, default=49152)
+    p.add_argument("--dim", type=int, default=1536)
+    p.add_argument("--depth", type=int, default=11)
+    p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--dim-divisible-by", type=int, default=128, help="8 for small --dim")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-tangermeme", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    from enformer_pytorch.modeling_enformer import Attention
+
+    from variformer.analysis import ism
+    from variformer.model import Variformer
+    from variformer.predict import predict
+
+    torch.manual_seed(args.seed)
+    model = Variformer.from_hparams(
+        dim=args.dim, depth=args.depth, heads=args.heads, dim_divisible_by=args.dim_divisible_by
+    ).eval()
+    for m in model.modules():  # enformer-pytorch zero-initialises these: bins would not mix
+        if isinstance(m, Attention):
+            torch.nn.init.normal_(m.to_out.weight, std=m.to_out.in_features**-0.5)
+    # BatchNorm statistics from a short random sequence: with the initial ones the signal fades
+    # through the tower and every score would be float noise (~1e-7), hiding any mismatch
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.momentum = None
+            m.reset_running_stats()
+    model.train()
+    with torch.no_grad():
+        model.forward_tower(
+            torch.from_numpy(
+                np.eye(4, dtype=np.float32)[np.random.default_rng(1).integers(0, 4, (1, 4096))]
+            )
+        )
+    model.eval()
+    n_params = sum(p.numel() for p in model.parameters()) / 1e6
+    rng = np.random.default_rng(args.seed)
+    L = args.seq_len
+    seq = np.eye(4, dtype=np.float32)[rng.integers(0, 4, L)]
+    pos0 = np.sort(rng.choice(np.arange(L // 2 - 2000, L // 2 + 2000), args.snvs, replace=False))
+    alt = (seq[pos0].argmax(1) + rng.integers(1, 4, args.snvs)) % 4
+    variants = pd.DataFrame({"pos0": pos0, "alt": [("ACGT")[a] for a in alt]})
+    dev = torch.device(args.device)
+    print(
+        f"# {platform.node()}: {torch.get_num_threads()} torch threads, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, device {dev}; Variformer dim={args.dim} depth={args.depth} "
+        f"heads={args.heads} ({n_params:.0f}M parameters), {L} bp, {args.snvs} SNVs, fp32",
+        flush=True,
+    )
+
+    t0 = time.perf_counter()
+    predict(model, seq[None], batch_size=1, device=dev)
+    ref_s = time.perf_counter() - t0
+    print(f"reference forward: {ref_s:.1f} s", flush=True)
+    with torch.no_grad():
+        h = model.to(dev).forward_tower(torch.from_numpy(seq[None]).to(dev))
+        t0 = time.perf_counter()
+        model.forward_from_tower(h)
+        tail_s = time.perf_counter() - t0
+    print(f"transformer + head of one window: {tail_s:.1f} s", flush=True)
+
+    rows, scores = [], {}
+    for method in ("fast", "naive"):
+        t0 = time.perf_counter()
+        scores[method] = ism(
+            model, seq, variants, method=method, batch_size=args.batch_size, device=dev
+        )
+        rows.append((method, time.perf_counter() - t0, 1))
+        print(f"{method}: {rows[-1][1]:.1f} s", flush=True)
+    if not args.no_tangermeme:
+        try:
+            from tangermeme.variant_effect import substitution_effect
+        except ImportError as err:
+            print(f"tangermeme not available ({err}); skipped")
+        else:
+
+            class ChannelsFirst(torch.nn.Module):
+                def __init__(self, inner):
+                    super().__init__()
+                    self.inner = inner
+
+                def forward(self, x):
+                    return self.inner(x.transpose(1, 2))[:, None]
+
+            X = torch.from_numpy(np.repeat(seq.T[None], args.snvs, axis=0))
+            subs = torch.tensor(np.c_[np.arange(args.snvs), pos0, alt])
+            t0 = time.perf_counter()
+            res = substitution_effect(
+                ChannelsFirst(model),
+                X,
+                subs,
+                batch_size=args.batch_size,
+                device=dev,
+                verbose=False,
+            )
+            rows.append(("tangermeme", time.perf_counter() - t0, 2))
+            scores["tangermeme"] = (res.y_after - res.y_before)[:, 0].numpy()
+            print(f"tangermeme: {rows[-1][1]:.1f} s", flush=True)
+
+    naive = scores["naive"]
+    scale = float(np.abs(naive).max())
+    naive_s = next(r[1] for r in rows if r[0] == "naive")
+    naive_marginal = (naive_s - ref_s) / args.snvs
+    table = []
+    for method, total, refs in rows:
+        # tangermeme predicts the unedited window once per SNV (refs counted per SNV)
+        marginal = (total - (ref_s if refs == 1 else 0)) / args.snvs
+        table.append(
+            {
+                "method": method,
+                "total_s": round(total, 1),
+                "per_snv_s": round(marginal, 1),
+                "speedup_per_snv_vs_naive": round(naive_marginal / marginal, 2),
+                "projected_500_snvs_min": round(
+                    ((ref_s if refs == 1 else 0) + 500 * marginal) / 60, 1
+                ),
+                "max_abs_diff_vs_naive / max|naive|": float(
+                    np.abs(scores[method] - naive).max() / scale
+                ),
+            }
+        )
+    print()
+    print(pd.DataFrame(table).to_string(index=False))
+    print(f"\nmax |naive score| = {scale:.3g}; reference forward {ref_s:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
