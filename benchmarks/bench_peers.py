@@ -12,7 +12,7 @@ thread (``OMP/NUMBA/RAYON = 1``, ``threads=1``), and ends at the same thing the 
 the averaged float32 one-hot of a person's two haplotypes, shape (32, L, 4) per batch. The
 script asserts that every tool gives prep's exact sequences on a sample of genes and people.
 
-Columns: preprocessing (one-time work before any sequence: prep = VCF -> dataset; GenVarLoader
+Columns (module imports are outside every timing): preprocessing (one-time work before any sequence: prep = VCF -> dataset; GenVarLoader
 = ``bcftools norm -m -`` (it needs bi-allelic records) + ``gvl.write``; pyconsensus-rs = its
 ``.cvcf`` cache + engine; bcftools = one region FASTA per gene), materialization (sequences/s
 over every person of every gene, batches of 32 people of one gene, opening included), end to
@@ -116,6 +116,9 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     result: dict = {"tool": tool}
     if tool == "prep":
+        import cyvcf2  # noqa: F401  (imports are outside the timing, for every tool)
+        import pysam
+
         from data_prep import open_dataset
         from data_prep.prep import prep_dataset
 

@@ -221,16 +221,12 @@ def _open_inputs(vcfs: list, fasta) -> _Inputs:
 
 
 def _progress(selected: pd.DataFrame, progress: bool):
+    rows = selected.itertuples(index=False)
+    if not progress:  # tqdm.auto imports asyncio: only pay for it when a bar is shown
+        return rows
     from tqdm.auto import tqdm
 
-    return tqdm(
-        selected.itertuples(index=False),
-        total=len(selected),
-        desc="prep genes",
-        unit="gene",
-        disable=not progress,
-        file=sys.stderr,
-    )
+    return tqdm(rows, total=len(selected), desc="prep genes", unit="gene", file=sys.stderr)
 
 
 def _raise_on_mismatches(windows: list[GeneWindow]) -> None:
