@@ -10,7 +10,6 @@ chrom, pos (1-based), id, ref, alt, maf, tss_distance, score. Resumable over gen
 from __future__ import annotations
 
 import argparse
-import json
 from functools import partial
 from pathlib import Path
 
@@ -46,20 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_run(run_dir: Path) -> dict:
-    """fold, genes and data.seq_len of a fine-tuning run (summary.json, config.yaml)."""
-    import yaml
+    """fold, genes and data.seq_len of a finished fine-tuning run (via variformer.runs)."""
+    from variformer.runs import read_run
 
-    info = {"fold": -1, "genes": None, "seq_len": None}
-    summary = run_dir / "summary.json"
-    if summary.is_file():
-        s = json.loads(summary.read_text())
-        info["fold"] = int(s.get("fold", -1))
-        info["genes"] = list(s.get("genes") or []) or None
-    config = run_dir / "config.yaml"
-    if config.is_file():
-        c = yaml.safe_load(config.read_text()) or {}
-        info["seq_len"] = (c.get("data") or {}).get("seq_len")
-    return info
+    run = read_run(run_dir)
+    return {
+        "fold": -1 if run.fold is None else run.fold,
+        "genes": list(run.summary.get("genes") or []) or None,
+        "seq_len": (run.config.get("data") or {}).get("seq_len"),
+    }
 
 
 def main(args: argparse.Namespace) -> int:
@@ -73,8 +67,6 @@ def main(args: argparse.Namespace) -> int:
         from variformer.model import Variformer
 
         run_dir = Path(args.run).expanduser()
-        if not run_dir.is_dir():
-            raise InputError(f"--run {run_dir}: no such run directory")
         info = _read_run(run_dir)
         model = Variformer.load(run_dir)
         source = {"run": str(run_dir.resolve())}
