@@ -114,7 +114,7 @@ class GeneDataset:
         self.seq_len: int = int(meta["seq_len"])
         self.samples: list[str] = list(meta["samples"])
         self.n_folds: int = int(meta["n_folds"])
-        self._genes = pd.read_csv(self.path / "genes.tsv", sep="\t", dtype={"chrom": str})
+        self._genes = self._checked(self._read_genes, "genes.tsv")
         self.genes: list[str] = list(self._genes["gene"])
         self._gene_row = {g: i for i, g in enumerate(self.genes)}
         for i, gid in enumerate(self._genes["gene_id"]):  # Ensembl ids, with or without version
@@ -122,6 +122,72 @@ class GeneDataset:
             self._gene_row.setdefault(gid.split(".")[0], i)
         self._sample_idx = {s: i for i, s in enumerate(self.samples)}
         self.has_expression: bool = (self.path / "expression.tsv").is_file()
+        # a missing or truncated file must stop here, not after training has started
+        self._checked(self._check_reference, "reference.npy")
+        self._checked(self._check_variants, "variants.tsv")
+        self._checked(self._check_carriers, "carriers.npz")
+        self._checked(lambda: self._read_splits(), "splits.tsv")
+
+    # ---- checks on open: every file is there and has the size its neighbours imply ----
+    def _checked(self, check, name: str):
+        """Run ``check``; any failure becomes one line naming the file and the fix."""
+        path = self.path / name
+        if not path.is_file():
+            raise InputError(f"{self.path} lacks {name}; re-run `variformer prep` to rebuild it")
+        try:
+            return check()
+        except InputError:
+            raise
+        except Exception as err:  # truncated/corrupt files fail in many ways (pandas, zip, npy)
+            detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise InputError(
+                f"{path} is truncated or corrupt ({detail}); re-run `variformer prep` to rebuild the dataset"
+            ) from None
+
+    def _read_genes(self) -> pd.DataFrame:
+        genes = pd.read_csv(self.path / "genes.tsv", sep="\t", dtype={"chrom": str})
+        need = ["gene", "gene_id", "chrom", "start0", "tss0", "strand", "n_variants", "var_start"]
+        if genes.empty or genes[need].isna().any().any():
+            raise ValueError("empty, or rows with missing fields")
+        n, start = genes["n_variants"].to_numpy(), genes["var_start"].to_numpy()
+        if (start[1:] != start[:-1] + n[:-1]).any():
+            raise ValueError("var_start and n_variants disagree")
+        return genes
+
+    def _check_reference(self) -> None:
+        ref = np.load(self.path / "reference.npy", mmap_mode="r")  # a short file fails here
+        if ref.shape != (len(self.genes), self.seq_len):
+            raise ValueError(f"shape {ref.shape}, expected {(len(self.genes), self.seq_len)}")
+        self._ref_mm = ref
+
+    def _check_variants(self) -> None:
+        with open(self.path / "variants.tsv", "rb") as fh:
+            data = fh.read()
+        expected = int(self._genes["n_variants"].sum()) + 1  # + header
+        lines = data.count(b"\n")
+        if not data.endswith(b"\n") or lines != expected:
+            raise ValueError(f"{lines} lines, expected {expected}")
+
+    def _check_carriers(self) -> None:
+        indptr, sample, code = self._carriers
+        n_variants = int(self._genes["n_variants"].sum())
+        if len(indptr) != n_variants + 1:
+            raise ValueError(f"{len(indptr) - 1} variants, expected {n_variants}")
+        if len(sample) != len(code) or int(indptr[-1]) != len(sample):
+            raise ValueError("carrier arrays of different lengths")
+
+    def _read_splits(self) -> pd.DataFrame:
+        if not hasattr(self, "_splits"):
+            splits = pd.read_csv(self.path / "splits.tsv", sep="\t", dtype={"sample": str})
+            need = [f"fold{k}" for k in range(self.n_folds)]
+            need += [f"train_rank{k}" for k in range(self.n_folds)]
+            missing = [c for c in ["sample", *need] if c not in splits.columns]
+            if missing:
+                raise ValueError(f"no column {missing[0]}")
+            if sorted(splits["sample"]) != sorted(self.samples) or splits[need].isna().any().any():
+                raise ValueError("its people differ from the dataset's, or rows are incomplete")
+            self._splits = splits
+        return self._splits
 
     def __repr__(self) -> str:
         return f"GeneDataset({str(self.path)!r}, genes={len(self.genes)}, samples={len(self.samples)}, seq_len={self.seq_len})"
@@ -289,9 +355,7 @@ class GeneDataset:
             )
         if not 0 < train_fraction <= 1:
             raise InputError(f"train_fraction must be in (0, 1], got {train_fraction}")
-        if not hasattr(self, "_splits"):
-            self._splits = pd.read_csv(self.path / "splits.tsv", sep="\t", dtype={"sample": str})
-        s = self._splits
+        s = self._read_splits()
         col = s[f"fold{fold}"]
         result = {name: list(s.loc[col == name, "sample"]) for name in SPLIT_NAMES}
         train = s.loc[col == "train"].sort_values(f"train_rank{fold}")

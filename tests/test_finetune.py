@@ -17,10 +17,12 @@ from sklearn.metrics import r2_score
 
 from tests.fakes import ROOT, FakeDataset, tiny_config
 from variformer import finetune as ft
+from variformer.commands import finetune as finetune_command
 from variformer.config import Config, load_config
 from variformer.data import REFERENCE, GeneSampleDataset, VariformerDataModule
 from variformer.errors import InputError
 from variformer.model import Variformer
+from variformer.trainer import resume_checkpoint
 
 SEQ_LEN = 512
 
@@ -302,13 +304,13 @@ def test_resume_after_sigterm_continues_the_same_run(tmp_path):
 
 
 def test_resume_picks_the_newest_checkpoint(tmp_path):
-    assert ft._resume_checkpoint(tmp_path) is None
+    assert resume_checkpoint(tmp_path) is None
     for age, name in ((30, "last.ckpt"), (20, "hpc_ckpt_1.ckpt"), (10, "hpc_ckpt_2.ckpt")):
         path = tmp_path / name
         path.write_bytes(b"")
         os.utime(path, (path.stat().st_atime, path.stat().st_mtime - age))
     # SLURM's requeue checkpoint is newer than the last epoch's
-    assert ft._resume_checkpoint(tmp_path) == tmp_path / "hpc_ckpt_2.ckpt"
+    assert resume_checkpoint(tmp_path) == tmp_path / "hpc_ckpt_2.ckpt"
 
 
 # ------------------------------------------------------------------ variants and learning
@@ -399,7 +401,7 @@ def test_cli_arguments_reach_finetune(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ft, "finetune", fake_finetune)
     parser = argparse.ArgumentParser()
-    ft.add_arguments(parser)
+    finetune_command.add_arguments(parser)
     args = parser.parse_args(
         [
             "--dataset",
@@ -419,7 +421,7 @@ def test_cli_arguments_reach_finetune(tmp_path, monkeypatch):
             "data.batch_size=16",
         ]
     )
-    assert ft.main(args) == 0
+    assert finetune_command.main(args) == 0
     assert captured["dataset"] == "data/blood" and captured["genes"] == ["BTNL3", "ZFP57", "PPIF"]
     assert captured["fold"] == 2 and captured["name"] == "train_genes"
     assert (

@@ -10,6 +10,7 @@ def test_bf16_mixed_finetune_on_cuda(tmp_path):
     import torch
 
     from variformer import finetune as ft
+    from variformer.trainer import resolve_precision
 
     ds = FakeDataset(genes=("G0",), n_samples=80, seq_len=1024)
     result = ft.finetune(
@@ -21,5 +22,5 @@ def test_bf16_mixed_finetune_on_cuda(tmp_path):
         accelerator="gpu",
         devices=1,
     )
-    assert ft.resolve_precision(tiny_config(), accelerator="gpu") == "bf16-mixed"
+    assert resolve_precision(tiny_config(), accelerator="gpu") == "bf16-mixed"
     assert result.summary["epochs"] == 2 and torch.cuda.max_memory_allocated() > 0

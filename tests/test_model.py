@@ -12,8 +12,9 @@ from enformer_pytorch import Enformer
 from enformer_pytorch.modeling_enformer import Attention
 from torch import nn
 
+from variformer.config import ENFORMER_HUB_ID
 from variformer.errors import InputError
-from variformer.model import ENFORMER_OFFICIAL_HUB_ID, Variformer
+from variformer.model import Variformer
 
 TINY_YAML = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 
@@ -121,14 +122,11 @@ def test_use_tf_gamma_only_accepts_196608_bp(tmp_path):
 def test_offline_hub_id_gives_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(InputError) as err:
-        Variformer.from_pretrained(ENFORMER_OFFICIAL_HUB_ID, cache_dir=tmp_path / "empty-cache")
+        Variformer.from_pretrained(ENFORMER_HUB_ID, cache_dir=tmp_path / "empty-cache")
     message = str(err.value)
     assert "\n" not in message
-    assert f"'{ENFORMER_OFFICIAL_HUB_ID}'" in message and "offline" in message
-    assert (
-        f"huggingface-cli download {ENFORMER_OFFICIAL_HUB_ID}" in message
-        and "--pretrained" in message
-    )
+    assert f"'{ENFORMER_HUB_ID}'" in message and "offline" in message
+    assert f"huggingface-cli download {ENFORMER_HUB_ID}" in message and "--pretrained" in message
 
 
 def test_missing_local_directory_is_an_input_error(tmp_path):
@@ -237,3 +235,38 @@ def test_train_batchnorm_round_trips_and_makes_random_init_see_its_input(tmp_pat
             m.eval(), back.eval()
             torch.testing.assert_close(m(x), back(x))
     assert spread[True] > 10 * spread[False]
+
+
+def test_unreachable_hub_looks_in_the_cache_only_and_fails_at_once(tmp_path, monkeypatch):
+    """No HF_HUB_OFFLINE set, but no network: no download retries, one clear line."""
+    import variformer.model as vm
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(vm, "_hub_reachable", lambda timeout=3.0: False)
+    seen = {}
+    real = vm.Enformer.from_pretrained
+
+    def spy(source, **kwargs):
+        seen.update(kwargs)
+        return real(source, **kwargs)
+
+    monkeypatch.setattr(vm.Enformer, "from_pretrained", spy)
+    with pytest.raises(InputError, match="offline") as err:
+        Variformer.from_pretrained("some-lab/some-enformer", cache_dir=tmp_path / "empty")
+    assert seen["local_files_only"] is True and "\n" not in str(err.value)
+
+
+def test_hub_reachability_is_one_short_connection_attempt(monkeypatch):
+    import socket
+
+    import variformer.model as vm
+
+    calls = []
+
+    def refuse(address, timeout=None):
+        calls.append((address, timeout))
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert vm._hub_reachable(timeout=0.5) is False
+    assert calls == [(("huggingface.co", 443), 0.5)]

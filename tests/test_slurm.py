@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
+import shlex
 import shutil
 import subprocess
 
 import pytest
 
 from variformer import slurm
+from variformer.commands import slurm as slurm_command
 from variformer.errors import InputError
 
 GENES = ["BTNL3", "ZFP57", "PPIF"]
 
 
+@pytest.fixture
+def dataset(small_dataset):
+    return small_dataset
+
+
 def parse(argv):
     parser = argparse.ArgumentParser()
-    slurm.add_arguments(parser)
+    slurm_command.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -36,22 +44,22 @@ def run_task(script, task_id, **env):
 
 
 @pytest.fixture
-def job(tmp_path, capsys):
+def job(tmp_path, capsys, dataset):
     genes_file = tmp_path / "genes.txt"
     genes_file.write_text("\n".join(GENES) + "\n")
     args = parse(
         [
             "finetune",
             "--dataset",
-            str(tmp_path / "data blood"),
+            str(dataset),
             "--genes-file",
             str(genes_file),
             "--folds",
             "0",
             "2",
-            "--out",
+            "--job-dir",
             str(tmp_path / "jobs"),
-            "--runs",
+            "--out",
             str(tmp_path / "runs"),
             "--partition",
             "gpu",
@@ -64,7 +72,7 @@ def job(tmp_path, capsys):
             "training.max_epochs=3",
         ]
     )
-    assert slurm.main(args) == 0
+    assert slurm_command.main(args) == 0
     printed = capsys.readouterr().out
     return tmp_path, printed
 
@@ -111,7 +119,7 @@ def test_task_id_resolves_gene_and_fold(job, task, gene, fold):
     assert command[command.index("--fold") + 1] == fold
     assert command[command.index("--out") + 1] == str(tmp_path / "runs")
     # the dataset path with a space survives quoting as one argument
-    assert done.stdout.count("data blood") == 1
+    assert done.stdout.count("small data") == 1
     assert command[-1] == "training.max_epochs=3"
 
 
@@ -131,9 +139,15 @@ def test_finished_runs_are_skipped_and_bad_ids_fail(job):
     assert done.returncode != 0 and "SLURM_ARRAY_TASK_ID" in done.stderr
 
 
-def test_multi_gpu_tasks_run_ddp(tmp_path):
+def test_multi_gpu_tasks_run_ddp(tmp_path, dataset):
     job = slurm.write_finetune_array(
-        tmp_path, dataset="d", genes=["A"], folds=[0], gpus=4, max_parallel=10
+        tmp_path,
+        runs=tmp_path / "runs",
+        dataset=dataset,
+        genes=["ZFP57"],
+        folds=[0],
+        gpus=4,
+        max_parallel=10,
     )
     assert "#SBATCH --array=0-0%10" in job.text and "#SBATCH --ntasks-per-node=4" in job.text
     assert "--devices 4 --strategy ddp" in job.text
@@ -156,19 +170,91 @@ def test_submit_needs_sbatch(job, monkeypatch):
     assert slurm.submit(script) == f"Submitted batch job 42 ({script})"
 
 
-def test_bad_config_overrides_fail_before_writing(tmp_path):
+def test_bad_config_overrides_fail_before_writing(tmp_path, dataset):
     args = parse(
         [
             "finetune",
             "--dataset",
-            "d",
+            str(dataset),
             "--genes",
-            "A",
+            "BTNL3",
             "--out",
-            str(tmp_path / "jobs"),
+            str(tmp_path / "runs"),
             "training.nope=1",
         ]
     )
     with pytest.raises(InputError, match="unknown config key"):
-        slurm.main(args)
-    assert not (tmp_path / "jobs").exists()
+        slurm_command.main(args)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--genes", "BTNL3", "NOPE"], "not in the dataset"),
+        (
+            ["--genes", "BTNL3", "--folds", "7"],
+            r"fold 7 does not exist; the dataset has folds 0\.\.2",
+        ),
+    ],
+)
+def test_unknown_genes_and_folds_fail_before_writing(tmp_path, dataset, extra, message):
+    args = parse(["finetune", "--dataset", str(dataset), "--out", str(tmp_path / "runs"), *extra])
+    with pytest.raises(InputError, match=message):
+        slurm_command.main(args)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_dataset_fails_before_writing(tmp_path):
+    args = parse(
+        [
+            "finetune",
+            "--dataset",
+            str(tmp_path / "nope"),
+            "--gene",
+            "BTNL3",
+            "--out",
+            str(tmp_path / "runs"),
+        ]
+    )
+    with pytest.raises(InputError, match="nope"):
+        slurm_command.main(args)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_script_runs_this_variformer_by_absolute_path(tmp_path, dataset, capsys):
+    """A batch job does not see the venv's PATH: the script names the interpreter itself."""
+    args = parse(
+        ["finetune", "--dataset", str(dataset), "--gene", "PPIF", "--out", str(tmp_path / "runs")]
+    )
+    assert slurm_command.main(args) == 0
+    script = tmp_path / "runs" / "slurm" / "finetune_array.sbatch"  # job dir under the runs root
+    line = next(x for x in script.read_text().splitlines() if x.strip().startswith("variformer=("))
+    assert os.path.isabs(shlex.split(line.strip()[len("variformer=(") : -1])[0])
+    # with an empty PATH (no venv, no `variformer` on it) the command still runs
+    done = subprocess.run(
+        [shutil.which("bash"), "-c", f'{line.strip()}\n"${{variformer[@]}}" --version'],
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == importlib.metadata.version("variformer")
+    # --command overrides it
+    args = parse(
+        [
+            "finetune",
+            "--dataset",
+            str(dataset),
+            "--gene",
+            "PPIF",
+            "--out",
+            str(tmp_path / "runs"),
+            "--command",
+            "'/opt/my env/bin/variformer'",  # shell words: quote a path with a space
+        ]
+    )
+    assert slurm_command.main(args) == 0
+    done = run_task(script, 0, VARIFORMER="")
+    assert done.returncode != 0 and "/opt/my env/bin/variformer" in done.stderr

@@ -12,13 +12,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from variformer.loss import pairwise_difference_loss, variformer_loss
     from variformer.model import Variformer
-    from variformer.predict import CenterBins, predict
+    from variformer.predict import CenterBins, predict, predict_people
 
-__all__ = ["CenterBins", "Variformer", "pairwise_difference_loss", "predict", "variformer_loss"]
+__all__ = [
+    "CenterBins",
+    "Variformer",
+    "pairwise_difference_loss",
+    "predict",
+    "predict_people",
+    "variformer_loss",
+]
 
 _LAZY = {
     "Variformer": "variformer.model",
     "predict": "variformer.predict",
+    "predict_people": "variformer.predict",
     "CenterBins": "variformer.predict",
     "variformer_loss": "variformer.loss",
     "pairwise_difference_loss": "variformer.loss",

@@ -27,9 +27,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "variformer.commands.normalize",
         "TPM + read counts -> GTEx-normalized expression BED",
     ),
-    "finetune": ("variformer.finetune", "fine-tune Enformer on personal genomes (Lightning)"),
-    "slurm": ("variformer.slurm", "write (and optionally submit) SLURM array jobs"),
-    "demo": ("variformer.demo", "run the whole pipeline on the embedded simulated cohort"),
+    "finetune": (
+        "variformer.commands.finetune",
+        "fine-tune Enformer on personal genomes (Lightning)",
+    ),
+    "slurm": ("variformer.commands.slurm", "write (and optionally submit) SLURM array jobs"),
+    "demo": (
+        "variformer.commands.demo",
+        "run the whole pipeline on the embedded simulated cohort",
+    ),
     "motifs": (
         "variformer.commands.motifs",
         "TF motifs that SNVs break or create (motifbreakR-style)",

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from variformer.errors import InputError
+from variformer.predict import crop_bounds
 from variformer.sampler import SameGeneBatchSampler
 
 #: pseudo sample id of reference-genome items
@@ -51,14 +52,9 @@ class GeneSampleDataset(Dataset):
         self.ds = ds
         self.genes = list(genes)
         self.items = items
-        full = int(ds.seq_len)
-        self.seq_len = full if seq_len is None else int(seq_len)
-        if self.seq_len > full:
-            raise InputError(
-                f"data.seq_len={self.seq_len} exceeds the dataset's {full} bp windows; lower it"
-            )
-        # keep the TSS (index full // 2) at index seq_len // 2 of the crop
-        self.crop0 = full // 2 - self.seq_len // 2
+        # keep the TSS (index window // 2) at index seq_len // 2 of the crop
+        self.crop0, end = crop_bounds(int(ds.seq_len), seq_len)
+        self.seq_len = end - self.crop0
 
     def __len__(self) -> int:
         return len(self.items.sample)

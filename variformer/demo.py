@@ -8,7 +8,6 @@ mutagenesis, HSVs, motif/chromatin enrichment, report) are listed as not yet ava
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -16,21 +15,14 @@ from pathlib import Path
 import pandas as pd
 
 from variformer.errors import InputError
+from variformer.fileio import atomic_write_text, check_writable_parent
+from variformer.metrics import gene_metrics
 
 NOT_YET = [
     "in-silico mutagenesis / HSVs / driver SNPs",
     "motif disruption, chromatin-state enrichment, fine-mapped eQTL auROC",
     "attributions, figures and report",
 ]
-
-
-def config_path(name: str) -> Path:
-    """A preset from ``configs/`` (the source tree's, or the copy installed with the package)."""
-    here = Path(__file__).resolve().parent
-    for base in (here.parent / "configs", here / "configs"):
-        if (base / f"{name}.yaml").is_file():
-            return base / f"{name}.yaml"
-    raise InputError(f"config preset {name!r} not found next to the package; pass --config PATH")
 
 
 def run_demo(
@@ -46,8 +38,12 @@ def run_demo(
     seed: int = 0,
     force: bool = False,
     finetune_model: bool = True,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run simulate -> prep -> baselines -> finetune and return the per-gene comparison table.
+
+    The fine-tuned run is read back through :func:`variformer.runs.read_run` and its test
+    metrics computed from its predictions table (:func:`variformer.metrics.gene_metrics`).
 
     Returns
     -------
@@ -63,6 +59,7 @@ def run_demo(
     out = Path(out)
     if out.exists() and not force:
         raise InputError(f"{out} already exists; pass --force to run the demo again there")
+    check_writable_parent(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     print(
@@ -105,11 +102,10 @@ def run_demo(
             on="gene",
         )
     )
-    table["variformer_r2"] = float("nan")
-    table["variformer_pcc"] = float("nan")
     if finetune_model:
         from variformer.config import load_config
         from variformer.finetune import finetune
+        from variformer.runs import read_run
 
         if gene not in ds.genes:
             raise InputError(f"--gene {gene} is not in the demo cohort ({', '.join(ds.genes)})")
@@ -117,68 +113,36 @@ def run_demo(
             f"[4/5] fine-tune a tiny Variformer on {gene}, fold {fold} (CPU preset {config or 'tiny'})",
             flush=True,
         )
-        cfg = load_config(config or config_path("tiny"), overrides=list(overrides))
+        cfg = load_config(config or "tiny", overrides=list(overrides))
         result = finetune(
-            out / "dataset", genes=[gene], fold=fold, config=cfg, out=out / "runs", force=True
+            out / "dataset",
+            genes=[gene],
+            fold=fold,
+            config=cfg,
+            out=out / "runs",
+            force=True,
+            progress=progress,
         )
-        per_gene = result.summary.get("per_gene", {})
-        stats = per_gene.get(gene, {})
-        table.loc[table["gene"] == gene, "variformer_r2"] = stats.get(
-            "test_r2", result.summary.get("test_r2_mean")
-        )
-        table.loc[table["gene"] == gene, "variformer_pcc"] = stats.get(
-            "test_pcc", result.summary.get("test_pcc_mean")
-        )
+        run = read_run(result.run_dir)
+        table = table.merge(_test_metrics(run.predictions, ds.genes, "variformer"), on="gene")
+        # genes the model was not trained on: no Variformer numbers
+        table.loc[table["gene"] != gene, ["variformer_r2", "variformer_pcc"]] = float("nan")
     else:
+        table["variformer_r2"] = float("nan")
+        table["variformer_pcc"] = float("nan")
         print("[4/5] fine-tuning skipped (--no-finetune)", flush=True)
     print("[5/5] analysis and report: not yet available:", "; ".join(NOT_YET), flush=True)
-    table.to_csv(out / "demo_summary.tsv", sep="\t", index=False, float_format="%.4f")
-    (out / "demo.json").write_text(
-        json.dumps({"seconds": time.perf_counter() - t0, "fold": fold, "gene": gene}, indent=1)
+    atomic_write_text(
+        out / "demo_summary.tsv", table.to_csv(sep="\t", index=False, float_format="%.4f")
+    )
+    atomic_write_text(
+        out / "demo.json",
+        json.dumps({"seconds": time.perf_counter() - t0, "fold": fold, "gene": gene}, indent=1),
     )
     return table
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="demo_out", help="output directory (default demo_out)")
-    p.add_argument("--people", type=int, default=300)
-    p.add_argument("--genes", type=int, default=5)
-    p.add_argument(
-        "--seq-len",
-        type=int,
-        default=4096,
-        help="window length (default 4096: the tiny CPU model trains in minutes; the paper uses 49152)",
-    )
-    p.add_argument(
-        "--gene",
-        default="BTNL3",
-        help="gene to fine-tune (default BTNL3, the highest-h2 demo gene)",
-    )
-    p.add_argument("--fold", type=int, default=0)
-    p.add_argument(
-        "--config", help="training config (default: configs/tiny.yaml, a CPU-sized model)"
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-finetune", action="store_true", help="stop after the baselines")
-    p.add_argument("--force", action="store_true", help="reuse an existing --out directory")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="training config overrides")
-
-
-def main(args: argparse.Namespace) -> int:
-    table = run_demo(
-        args.out,
-        people=args.people,
-        genes=args.genes,
-        seq_len=args.seq_len,
-        gene=args.gene,
-        fold=args.fold,
-        config=args.config,
-        overrides=tuple(args.overrides),
-        seed=args.seed,
-        force=args.force,
-        finetune_model=not args.no_finetune,
-    )
-    print("\nheld-out people (test split), simulated truth h2 beside each model:")
-    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    print(f"\nwrote {Path(args.out) / 'demo_summary.tsv'}")
-    return 0
+def _test_metrics(predictions: pd.DataFrame, genes, model: str) -> pd.DataFrame:
+    """gene, <model>_r2, <model>_pcc on the test people of a predictions table."""
+    m = gene_metrics(predictions, genes=list(genes), splits=["test"])
+    return m[["gene", "r2", "pcc"]].rename(columns={"r2": f"{model}_r2", "pcc": f"{model}_pcc"})

@@ -35,10 +35,10 @@ from enformer_pytorch.finetune import HeadAdapterWrapper
 from enformer_pytorch.modeling_enformer import Attention, AttentionPool
 from torch import nn
 
+from variformer.config import ENFORMER_HUB_ID
 from variformer.errors import InputError
 
 __all__ = [
-    "ENFORMER_OFFICIAL_HUB_ID",
     "LocalStage",
     "Variformer",
     "enformer_embeddings_from_tower",
@@ -46,7 +46,6 @@ __all__ = [
     "load_enformer",
 ]
 
-ENFORMER_OFFICIAL_HUB_ID = "EleutherAI/enformer-official-rough"
 # Enformer's TF positional "gamma" features were precomputed for 1536 bins (196,608 bp) only.
 _TF_GAMMA_BINS = 1536
 # File names looked for, in this order, when Variformer.load is given a directory.
@@ -70,6 +69,26 @@ def _is_offline() -> bool:
     return any(
         os.environ.get(k, "").lower() in truthy for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     )
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face endpoint accepts a connection within ``timeout`` seconds.
+
+    Checked before a download so that, offline, a hub id fails at once (from the local cache
+    only) instead of after a minute of retries.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _set_tf_gamma_(enformer: Enformer, use_tf_gamma: bool) -> None:
@@ -111,7 +130,8 @@ def load_enformer(
     ------
     InputError
         If the directory does not exist or holds no Enformer, or the hub id cannot be fetched
-        (offline, or not downloaded yet). With ``HF_HUB_OFFLINE=1`` no network is tried.
+        (offline, or not downloaded yet). With ``HF_HUB_OFFLINE=1``, or when the hub cannot be
+        reached within a few seconds, only the local cache is tried (no retries).
     """
     name = os.fspath(path_or_hub_id)
     path = Path(name).expanduser()
@@ -137,8 +157,8 @@ def load_enformer(
         )
     else:
         source = name
-        if _is_offline():
-            kwargs.setdefault("local_files_only", True)
+        if _is_offline() or not _hub_reachable():
+            kwargs.setdefault("local_files_only", True)  # the cache only: no retries offline
     try:
         enformer = Enformer.from_pretrained(
             source, use_tf_gamma=use_tf_gamma, target_length=-1, **kwargs
@@ -314,7 +334,7 @@ class Variformer(nn.Module):
     @classmethod
     def from_pretrained(
         cls,
-        path_or_hub_id: str | os.PathLike = ENFORMER_OFFICIAL_HUB_ID,
+        path_or_hub_id: str | os.PathLike = ENFORMER_HUB_ID,
         *,
         freeze_trunk: bool = False,
         train_batchnorm: bool = False,

@@ -1,6 +1,7 @@
 """The one place for batched model inference, and wrappers that reduce binned output to genes.
 
-Evaluation, in-silico mutagenesis and attributions all call :func:`predict`: it picks the
+Evaluation, in-silico mutagenesis and attributions all call :func:`predict` (people of a
+gene dataset: :func:`predict_people`, which builds only the crop the model sees): it picks the
 device, switches the model to eval mode (and back), batches, runs under ``no_grad`` (and bf16
 autocast on CUDA), and returns float32 numpy on the CPU.
 
@@ -11,13 +12,17 @@ Enformer baseline (track 4950 'CAGE:blood, adult, pool1', bins 191-193 of 384).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
-__all__ = ["CenterBins", "predict", "resolve_device"]
+from variformer.errors import InputError
+
+__all__ = ["CenterBins", "crop_bounds", "predict", "predict_people", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -114,6 +119,90 @@ def predict(
     if not outputs:
         return np.zeros((0,), dtype=np.float32)
     return np.concatenate(outputs, axis=0)
+
+
+def crop_bounds(window_len: int, seq_len: int | None = None) -> tuple[int, int]:
+    """0-based half-open ``(start, end)`` of the ``seq_len`` crop of a window, TSS-centred.
+
+    The TSS at index ``window_len // 2`` of the window stays at index ``seq_len // 2`` of the
+    crop. ``seq_len=None`` is the whole window.
+
+    Raises
+    ------
+    InputError
+        If ``seq_len`` exceeds the window.
+    """
+    window_len = int(window_len)
+    seq_len = window_len if seq_len is None else int(seq_len)
+    if not 1 <= seq_len <= window_len:
+        raise InputError(
+            f"seq_len={seq_len} does not fit the dataset's {window_len} bp windows; lower it"
+        )
+    start = window_len // 2 - seq_len // 2
+    return start, start + seq_len
+
+
+def predict_people(
+    model: nn.Module,
+    ds: Any,
+    genes: str | Sequence[str],
+    samples: Sequence[str] | Mapping[str, Sequence[str]],
+    *,
+    seq_len: int | None = None,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    chunk: int = 256,
+) -> pd.DataFrame:
+    """Predict each person's expression of each gene from their own sequence.
+
+    Only the TSS-centred crop the model sees is built (``ds.sequences(..., start, end)``),
+    ``chunk`` people at a time, and fed through :func:`predict`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps (b, seq_len, 4) to (b,), e.g. a :class:`~variformer.model.Variformer`.
+    ds : gene dataset
+        ``data_prep.open_dataset(...)`` or an object with its ``seq_len`` and ``sequences``.
+    genes : str or sequence of str
+    samples : sequence of str, or mapping gene -> sequence of str
+        The same people for every gene, or each gene's own people.
+    seq_len : int, optional
+        Crop length around the TSS (:func:`crop_bounds`); default the dataset's windows.
+    batch_size : int
+    device : str or torch.device, optional
+        Default: CUDA if available, else the CPU.
+    chunk : int
+        People whose sequences are built at once (bounds memory: chunk x seq_len x 4 floats).
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``sample, gene, predicted`` (float64); one row per gene x person, gene-major,
+        people in the given order.
+    """
+    genes = [genes] if isinstance(genes, str) else list(genes)
+    start, end = crop_bounds(int(ds.seq_len), seq_len)
+    frames = []
+    for gene in genes:
+        people = list(samples[gene] if isinstance(samples, Mapping) else samples)
+        chunks = (
+            ds.sequences(gene, people[i : i + chunk], start=start, end=end)
+            for i in range(0, len(people), chunk)
+        )
+        values = predict(model, chunks, batch_size=batch_size, device=device)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "sample": pd.Series(people, dtype=object),
+                    "gene": gene,
+                    "predicted": values.astype(np.float64).reshape(len(people)),
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame({"sample": [], "gene": [], "predicted": []})
+    return pd.concat(frames, ignore_index=True)
 
 
 class CenterBins(nn.Module):

@@ -1,25 +1,27 @@
-"""``variformer slurm finetune``: a SLURM job array with one task per gene x fold.
+"""SLURM job arrays with one ``variformer finetune`` task per gene x fold.
 
-Writes ``<out>/tasks.tsv`` (header ``gene<TAB>fold``, then one task per line; array task ``i``
-is data line ``i``) and ``<out>/finetune_array.sbatch`` filled in from the template
-``slurm/finetune_array.sbatch``, prints the script, and submits it with ``sbatch`` only when
-asked (``--submit``). Each task runs ``variformer finetune`` for its gene and fold; the command
-is ``${VARIFORMER:-variformer}`` (and the launcher ``${VARIFORMER_LAUNCH-srun}``), so the script
-can be tried without SLURM.
+:func:`write_finetune_array` checks the dataset, genes and folds, then writes
+``<job_dir>/tasks.tsv`` (header ``gene<TAB>fold``, then one task per line; array task ``i`` is
+data line ``i``) and ``<job_dir>/finetune_array.sbatch`` filled in from the template
+``slurm/finetune_array.sbatch``; :func:`submit` hands it to ``sbatch``. Each task runs the
+variformer that wrote the script, by absolute path (:func:`entry_point`; a batch job does not
+see a virtual environment's ``PATH``); ``VARIFORMER="..."`` and the launcher
+``VARIFORMER_LAUNCH`` (default ``srun``) override it at run time, so the script can be tried
+without SLURM.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from variformer.errors import InputError
+from variformer.fileio import atomic_write_text, check_writable_parent
 
 TEMPLATE_NAME = "finetune_array.sbatch"
 
@@ -44,13 +46,56 @@ def template_path() -> Path:
     )
 
 
+def entry_point() -> list[str]:
+    """The command that runs this variformer: the running interpreter (absolute, not resolved,
+    so a virtual environment's ``python`` stays itself) with ``-m variformer.cli``."""
+    return [str(Path(sys.executable).absolute()), "-m", "variformer.cli"]
+
+
+def check_tasks(dataset: str | Path, genes: Sequence[str], folds: Sequence[int]) -> None:
+    """Refuse tasks that would fail in the queue: a missing dataset, unknown genes, bad folds.
+
+    Raises
+    ------
+    InputError
+        With the first problem found.
+    """
+    from data_prep import open_dataset
+
+    genes = list(genes)
+    if not genes:
+        raise InputError("no genes given; pass --gene, --genes or --genes-file")
+    if not folds:
+        raise InputError("no folds given; pass --folds 0 1 2")
+    bad = [g for g in genes if not g or any(c.isspace() for c in g)]
+    if bad:
+        raise InputError(f"gene names must not contain whitespace: {bad[0]!r}")
+    ds = open_dataset(dataset)
+    unknown = [g for g in genes if g not in set(ds.genes)]
+    if unknown:
+        raise InputError(
+            f"{len(unknown)} gene(s) not in the dataset {dataset} (first: {unknown[0]}); "
+            "check the gene list"
+        )
+    wrong = [k for k in folds if not 0 <= int(k) < ds.n_folds]
+    if wrong:
+        raise InputError(
+            f"fold {wrong[0]} does not exist; the dataset has folds 0..{ds.n_folds - 1}"
+        )
+    if not ds.has_expression:
+        raise InputError(
+            f"the dataset {dataset} has no expression targets; prepare it with expression to fine-tune"
+        )
+
+
 def write_finetune_array(
-    out: str | Path,
+    job_dir: str | Path,
     *,
+    runs: str | Path,
     dataset: str | Path,
     genes: Sequence[str],
     folds: Sequence[int],
-    runs: str | Path = "runs",
+    command: Sequence[str] | None = None,
     finetune_args: Sequence[str] = (),
     job_name: str = "variformer-finetune",
     partition: str | None = None,
@@ -63,18 +108,20 @@ def write_finetune_array(
     sbatch_options: Sequence[str] = (),
     template: str | Path | None = None,
 ) -> SlurmJob:
-    """Write ``tasks.tsv`` and ``finetune_array.sbatch`` into ``out``.
+    """Check the tasks (:func:`check_tasks`), then write ``tasks.tsv`` and the sbatch script.
 
     Parameters
     ----------
-    out : str or Path
-        Job directory (created); SLURM logs go to ``out/logs``.
+    job_dir : str or Path
+        Job directory (created): the script, ``tasks.tsv`` and SLURM logs (``job_dir/logs``).
+    runs : str or Path
+        The runs root, ``--out`` of every ``variformer finetune`` task.
     dataset : str or Path
         Dataset directory passed to every task.
     genes, folds : sequence
         One task per gene x fold, gene-major.
-    runs : str or Path
-        ``--out`` of ``variformer finetune`` (run directories).
+    command : sequence of str, optional
+        How a task runs variformer (default :func:`entry_point`).
     finetune_args : sequence of str
         More arguments for ``variformer finetune`` (``--config``, overrides, ...).
     partition, time, gpus, cpus, mem, account : optional
@@ -91,16 +138,12 @@ def write_finetune_array(
     SlurmJob
     """
     genes = list(dict.fromkeys(genes))
-    if not genes:
-        raise InputError("no genes given; pass --genes-file or --genes")
-    if not folds:
-        raise InputError("no folds given; pass --folds 0 1 2")
-    bad = [g for g in genes if not g or any(c.isspace() for c in g)]
-    if bad:
-        raise InputError(f"gene names must not contain whitespace: {bad[0]!r}")
     if gpus < 0:
         raise InputError(f"--gpus must be >= 0, got {gpus}")
-    out = Path(out)
+    check_tasks(dataset, genes, folds)
+    text_template = Path(template or template_path()).read_text()
+    out = Path(job_dir)
+    check_writable_parent(out / "logs")
     (out / "logs").mkdir(parents=True, exist_ok=True)
     tasks = [(g, int(k)) for g in genes for k in folds]
 
@@ -132,15 +175,16 @@ def write_finetune_array(
         "TASKS": shlex.quote(str(tasks_path)),
         "DATASET": shlex.quote(str(Path(dataset).resolve())),
         "RUNS": shlex.quote(str(Path(runs).resolve())),
+        "COMMAND": " ".join(shlex.quote(a) for a in (command or entry_point())),
         "EXTRA_ARGS": " ".join(shlex.quote(a) for a in extra),
     }
-    text = Path(template or template_path()).read_text()
+    text = text_template
     for key, value in fill.items():
         text = text.replace("{{" + key + "}}", value)
 
-    _write_atomic(tasks_path, "gene\tfold\n" + "".join(f"{g}\t{k}\n" for g, k in tasks))
+    atomic_write_text(tasks_path, "gene\tfold\n" + "".join(f"{g}\t{k}\n" for g, k in tasks))
     script = out / TEMPLATE_NAME
-    _write_atomic(script, text)
+    atomic_write_text(script, text)
     script.chmod(0o755)
     return SlurmJob(script, tasks_path, len(tasks), text)
 
@@ -159,99 +203,3 @@ def submit(script: str | Path) -> str:
             f"sbatch failed with status {done.returncode}: {message[-1] if message else 'no output'}"
         )
     return done.stdout.strip()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-# ---------------------------------------------------------------- command line
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Sub-commands of ``variformer slurm``."""
-    sub = parser.add_subparsers(dest="slurm_command", metavar="WHAT", required=True)
-    p = sub.add_parser("finetune", help="array job: one `variformer finetune` per gene x fold")
-    p.add_argument(
-        "--dataset", required=True, help="dataset directory written by `variformer prep`"
-    )
-    genes = p.add_mutually_exclusive_group(required=True)
-    genes.add_argument("--genes-file", help="genes, one per line")
-    genes.add_argument("--genes", nargs="+", help="genes")
-    p.add_argument("--folds", nargs="+", type=int, default=[0, 1, 2], help="folds (default: 0 1 2)")
-    p.add_argument(
-        "--out", default="jobs", help="job directory for the script, tasks and logs (default: jobs)"
-    )
-    p.add_argument(
-        "--runs", default="runs", help="where the tasks write run directories (default: runs)"
-    )
-    p.add_argument("--config", help="YAML config passed to every task")
-    init = p.add_mutually_exclusive_group()
-    init.add_argument("--pretrained", help="Enformer weights: hub id or local directory")
-    init.add_argument("--random-init", action="store_true", help="start from random weights")
-    p.add_argument("--job-name", default="variformer-finetune")
-    p.add_argument("--partition")
-    p.add_argument("--time", help="time limit per task, e.g. 04:00:00")
-    p.add_argument("--gpus", type=int, default=1, help="GPUs per task (default 1; >1 runs DDP)")
-    p.add_argument("--cpus", type=int, help="CPUs per task")
-    p.add_argument("--mem", help="memory per node, e.g. 64G")
-    p.add_argument("--account")
-    p.add_argument("--max-parallel", type=int, help="run at most this many tasks at once")
-    p.add_argument(
-        "--sbatch-option", action="append", default=[], help="extra #SBATCH option (repeatable)"
-    )
-    p.add_argument("--template", help="sbatch template (default: slurm/finetune_array.sbatch)")
-    p.add_argument(
-        "--submit", action="store_true", help="submit with sbatch (default: only write and print)"
-    )
-    p.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides passed to every task"
-    )
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run ``variformer slurm finetune``; returns the exit status."""
-    from data_prep.listfile import read_list
-    from variformer.config import load_config
-
-    genes = read_list(args.genes_file, what="genes") if args.genes_file else list(args.genes)
-    load_config(args.config, overrides=args.overrides)  # fail now, not in every task
-    finetune_args: list[str] = []
-    if args.config:
-        finetune_args += ["--config", str(Path(args.config).resolve())]
-    if args.pretrained:
-        pretrained = Path(args.pretrained)
-        finetune_args += [
-            "--pretrained",
-            str(pretrained.resolve()) if pretrained.exists() else args.pretrained,
-        ]
-    if args.random_init:
-        finetune_args.append("--random-init")
-    finetune_args += list(args.overrides)
-    job = write_finetune_array(
-        args.out,
-        dataset=args.dataset,
-        genes=genes,
-        folds=args.folds,
-        runs=args.runs,
-        finetune_args=finetune_args,
-        job_name=args.job_name,
-        partition=args.partition,
-        time=args.time,
-        gpus=args.gpus,
-        cpus=args.cpus,
-        mem=args.mem,
-        account=args.account,
-        max_parallel=args.max_parallel,
-        sbatch_options=args.sbatch_option,
-        template=args.template,
-    )
-    print(job.text, end="")
-    print(f"# wrote {job.script} and {job.tasks} ({job.n_tasks} tasks)")
-    if args.submit:
-        print(submit(job.script))
-    else:
-        print(f"# submit with: sbatch {job.script}   (or re-run with --submit)")
-    return 0

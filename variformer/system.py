@@ -16,9 +16,7 @@ on the full tune set:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -154,39 +152,3 @@ class VariformerSystem(L.LightningModule):
         self.log_dict(metrics, prog_bar=True, sync_dist=True)
         if len(genes) + len(heldout) <= MAX_GENE_METRICS:
             self.log_dict(per_gene, sync_dist=True)
-
-
-class SaveOnInterrupt(L.Callback):
-    """Save a checkpoint when training is stopped by SIGTERM (preemption, requeue) or Ctrl-C."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def on_exception(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
-    ) -> None:
-        from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-        if isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
-            trainer.save_checkpoint(self.path)
-
-
-class WallClock(L.Callback):
-    """Training wall time accumulated across resumed sessions (kept in checkpoints)."""
-
-    def __init__(self) -> None:
-        self.before_s = 0.0
-        self.start = time.monotonic()
-
-    @property
-    def state_key(self) -> str:
-        return "WallClock"
-
-    def elapsed_s(self) -> float:
-        return self.before_s + time.monotonic() - self.start
-
-    def state_dict(self) -> dict:
-        return {"elapsed_s": self.elapsed_s()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.before_s = float(state_dict.get("elapsed_s", 0.0))

@@ -1,0 +1,297 @@
+"""The Lightning ``Trainer`` of a fine-tuning run, built from the config in one place.
+
+:func:`build_trainer` wires what the config says into Lightning: precision, epochs, gradient
+accumulation and clipping, validation cadence, checkpoints (``best.ckpt`` on a better tune
+monitor, ``last.ckpt`` after every epoch), early stopping, CSV/TensorBoard logs, SLURM requeue,
+and what the user sees (a progress bar on a terminal, one line per epoch otherwise; Lightning's
+start-up chatter silenced). The callbacks it uses, and the checks of checkpoints to resume
+from, live here too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import math
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+from variformer.config import Config
+from variformer.errors import InputError
+
+__all__ = [
+    "EpochLine",
+    "SaveOnInterrupt",
+    "WallClock",
+    "build_trainer",
+    "quiet_lightning",
+    "read_checkpoint",
+    "resolve_monitor",
+    "resolve_precision",
+    "resume_checkpoint",
+    "resume_point",
+]
+
+#: Lightning loggers whose INFO lines are start-up chatter (GPU/TPU lines, tips, "fit stopped")
+_CHATTY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning")
+
+
+def resolve_monitor(config: Config) -> tuple[str, str]:
+    """(metric, mode) for checkpointing and early stopping; ``auto`` follows the paper."""
+    monitor = config.training.monitor
+    if monitor == "auto":
+        monitor = "tune_loss" if config.data.reference_genome else "tune_r2_mean"
+    return monitor, "min" if monitor == "tune_loss" else "max"
+
+
+def resolve_precision(config: Config, *, accelerator: str = "auto") -> str:
+    """``auto``: bf16-mixed on CUDA (the paper's), 32-bit on CPU."""
+    precision = config.training.precision
+    if precision != "auto":
+        return precision
+    import torch
+
+    on_cuda = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
+    return "bf16-mixed" if on_cuda else "32-true"
+
+
+def build_trainer(
+    config: Config,
+    *,
+    run_dir: str | Path,
+    accelerator: str = "auto",
+    devices: int | str | list = "auto",
+    strategy: str = "auto",
+    callbacks: Sequence[Callback] = (),
+    progress: bool | None = None,
+    quiet: bool = True,
+) -> L.Trainer:
+    """A ``lightning.Trainer`` for one fine-tuning run writing into ``run_dir``.
+
+    Parameters
+    ----------
+    config : Config
+        ``training`` settings become Trainer options; ``training.monitor`` drives the
+        ``best.ckpt`` checkpoint and early stopping (:func:`resolve_monitor`).
+    run_dir : str or Path
+        Checkpoints (``best.ckpt``, ``last.ckpt``), ``logs/`` (CSV) and ``tensorboard/``.
+    accelerator, devices, strategy
+        Passed to the Trainer; ``strategy="ddp"`` means DDP with ``find_unused_parameters``
+        (the paper's ``ddp_find_unused_parameters_true``).
+    callbacks : sequence of Callback
+        Extra callbacks, run after the built-in ones.
+    progress : bool, optional
+        Progress bars; default: only when stderr is a terminal. Without bars, one line per
+        epoch goes to stderr (:class:`EpochLine`).
+    quiet : bool, default True
+        Silence Lightning's INFO chatter (GPU/TPU lines, tips) and the model summary
+        (:func:`quiet_lightning`; changes the ``lightning`` loggers' level for the process).
+
+    Returns
+    -------
+    lightning.Trainer
+        ``trainer.checkpoint_callback`` is the ``best.ckpt`` checkpoint,
+        ``trainer.early_stopping_callback`` the early stopping (None if disabled).
+    """
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    t = config.training
+    run_dir = Path(run_dir)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if quiet:
+        _silence_loggers()
+    monitor, mode = resolve_monitor(config)
+    best = ModelCheckpoint(
+        dirpath=run_dir,
+        filename="best",
+        monitor=monitor,
+        mode=mode,
+        save_top_k=1,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    # Lightning's save_last rewrites last.ckpt only when a new best is saved; a run killed
+    # (OOM, node failure) must resume from its last epoch, so last.ckpt is its own checkpoint
+    last = ModelCheckpoint(
+        dirpath=run_dir,
+        filename="last",
+        monitor=None,
+        save_top_k=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+    every: list[Callback] = [best, last, SaveOnInterrupt(run_dir / "last.ckpt"), WallClock()]
+    if t.early_stopping:
+        every.append(
+            EarlyStopping(monitor=monitor, mode=mode, patience=t.patience, min_delta=t.min_delta)
+        )
+    if not progress:
+        every.append(EpochLine(monitor=monitor))
+    loggers: list[Any] = [CSVLogger(run_dir, name="logs")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        loggers.append(TensorBoardLogger(run_dir, name="tensorboard"))
+    plugins = [SLURMEnvironment(auto_requeue=True)] if SLURMEnvironment.detect() else None
+    return L.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        strategy="ddp_find_unused_parameters_true" if strategy == "ddp" else strategy,
+        precision=resolve_precision(config, accelerator=accelerator),
+        max_epochs=t.max_epochs,
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        gradient_clip_val=t.gradient_clip_val,
+        gradient_clip_algorithm="norm",
+        check_val_every_n_epoch=t.check_val_every_n_epoch,
+        limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches,
+        callbacks=[*every, *callbacks],
+        logger=loggers,
+        plugins=plugins,
+        default_root_dir=run_dir,  # where Lightning's SLURM requeue writes hpc_ckpt_*.ckpt
+        use_distributed_sampler=False,  # our samplers shard by rank themselves
+        enable_progress_bar=bool(progress),
+        enable_model_summary=not quiet,
+        log_every_n_steps=10,
+        num_sanity_val_steps=0,
+    )
+
+
+def _silence_loggers() -> None:
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def quiet_lightning(quiet: bool = True) -> Iterator[None]:
+    """Around ``trainer.fit``: hide Lightning's INFO chatter and expected warnings.
+
+    Hidden: deprecation warnings from the libraries (not ours to fix), the warnings about
+    ``num_workers`` / ``log_every_n_steps`` (our choices), and the non-empty checkpoint
+    directory warning (a partial run directory holds config.yaml and, resuming, checkpoints).
+    """
+    if quiet:
+        _silence_loggers()
+    with warnings.catch_warnings():
+        if quiet:
+            for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
+                warnings.filterwarnings("ignore", category=category)
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+        warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+        yield
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def resume_checkpoint(work_dir: Path) -> Path | None:
+    """The newest of ``last.ckpt`` and Lightning's SLURM ``hpc_ckpt_*.ckpt``, if any."""
+    candidates = [
+        p for p in [work_dir / "last.ckpt", *work_dir.glob("hpc_ckpt_*.ckpt")] if p.is_file()
+    ]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def resume_point(work_dir: Path) -> tuple[Path | None, float]:
+    """The checkpoint to resume from (checked readable) and the wall time already spent."""
+    resume = resume_checkpoint(work_dir)
+    if resume is None:
+        return None, 0.0
+    state = read_checkpoint(
+        resume,
+        advice=f"delete it to resume from an older checkpoint, or delete {work_dir} to start over",
+    )
+    if (work_dir / "best.ckpt").is_file():
+        read_checkpoint(work_dir / "best.ckpt", advice=f"delete {work_dir} to start over")
+    return resume, float(state.get("callbacks", {}).get("WallClock", {}).get("elapsed_s", 0.0))
+
+
+def read_checkpoint(path: Path, *, advice: str) -> dict:
+    """A checkpoint's dict (memory-mapped); a corrupt or truncated file is one clear line."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as err:  # truncated zips, garbage and foreign files raise many types
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(
+            f"checkpoint {path} is corrupt or truncated ({reason}); {advice}"
+        ) from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise InputError(f"{path} is not a Lightning checkpoint; {advice}")
+    return state
+
+
+# ---------------------------------------------------------------- callbacks
+
+
+class SaveOnInterrupt(Callback):
+    """Save a checkpoint when training is stopped by SIGTERM (preemption, requeue) or Ctrl-C."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
+            trainer.save_checkpoint(self.path)
+
+
+class WallClock(Callback):
+    """Training wall time accumulated across resumed sessions (kept in checkpoints)."""
+
+    def __init__(self) -> None:
+        self.before_s = 0.0
+        self.start = time.monotonic()
+
+    @property
+    def state_key(self) -> str:
+        return "WallClock"
+
+    def elapsed_s(self) -> float:
+        return self.before_s + time.monotonic() - self.start
+
+    def state_dict(self) -> dict:
+        return {"elapsed_s": self.elapsed_s()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.before_s = float(state_dict.get("elapsed_s", 0.0))
+
+
+class EpochLine(Callback):
+    """One line per epoch on stderr (instead of progress bars in logs): losses and monitor."""
+
+    def __init__(self, *, monitor: str, stream: Any = None) -> None:
+        self.monitor = monitor
+        self.stream = stream
+        self.start = time.monotonic()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_rank != 0 or trainer.sanity_checking:
+            return
+        m = trainer.callback_metrics
+        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
+        for key in ("train_loss_epoch", "tune_loss", self.monitor):
+            if key in m and key not in {p.split(" ")[0] for p in parts}:
+                value = float(m[key])
+                parts.append(f"{key} {value:.4g}" if math.isfinite(value) else f"{key} nan")
+        ckpt = trainer.checkpoint_callback
+        if getattr(ckpt, "best_model_score", None) is not None:
+            parts.append(f"best {float(ckpt.best_model_score):.4g}")
+        parts.append(f"{time.monotonic() - self.start:.1f} s")
+        print(", ".join(parts), file=self.stream or sys.stderr, flush=True)
