@@ -20,7 +20,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
@@ -42,6 +42,9 @@ from variformer.trainer import (
     resume_point,
 )
 
+if TYPE_CHECKING:
+    from data_prep.dataset import GeneDatasetLike
+
 __all__ = ["FinetuneResult", "build_datamodule", "build_model", "build_system", "finetune"]
 
 
@@ -55,7 +58,7 @@ class FinetuneResult(NamedTuple):
 
 
 def finetune(
-    dataset: str | Path | Any,
+    dataset: str | Path | GeneDatasetLike,
     *,
     genes: Sequence[str],
     fold: int,
@@ -75,8 +78,9 @@ def finetune(
 
     Parameters
     ----------
-    dataset : str, Path or opened gene dataset
-        A directory written by ``variformer prep`` (or an object with the same API).
+    dataset : str, Path or GeneDatasetLike
+        A directory written by ``variformer prep``, or an opened dataset
+        (:class:`data_prep.GeneDatasetLike`).
     genes : sequence of str
         Train genes; one gene gives a single-gene model, several a multi-gene model.
     fold : int
@@ -174,7 +178,9 @@ def finetune(
 # ---------------------------------------------------------------- the steps
 
 
-def build_datamodule(dataset: str | Path | Any, *, genes: Sequence[str], fold: int, config: Config):
+def build_datamodule(
+    dataset: str | Path | GeneDatasetLike, *, genes: Sequence[str], fold: int, config: Config
+):
     """The :class:`~variformer.data.VariformerDataModule` that ``config.data`` describes."""
     from variformer.data import VariformerDataModule
 

@@ -13,7 +13,7 @@ Enformer baseline (track 4950 'CAGE:blood, adult, pool1', bins 191-193 of 384).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ import torch
 from torch import nn
 
 from variformer.errors import InputError
+
+if TYPE_CHECKING:
+    from data_prep.dataset import GeneDatasetLike
 
 __all__ = ["CenterBins", "crop_bounds", "predict", "predict_people", "resolve_device"]
 
@@ -144,7 +147,7 @@ def crop_bounds(window_len: int, seq_len: int | None = None) -> tuple[int, int]:
 
 def predict_people(
     model: nn.Module,
-    ds: Any,
+    ds: GeneDatasetLike,
     genes: str | Sequence[str],
     samples: Sequence[str] | Mapping[str, Sequence[str]],
     *,
@@ -162,8 +165,8 @@ def predict_people(
     ----------
     model : torch.nn.Module
         Maps (b, seq_len, 4) to (b,), e.g. a :class:`~variformer.model.Variformer`.
-    ds : gene dataset
-        ``data_prep.open_dataset(...)`` or an object with its ``seq_len`` and ``sequences``.
+    ds : GeneDatasetLike
+        ``data_prep.open_dataset(...)`` or another :class:`data_prep.GeneDatasetLike`.
     genes : str or sequence of str
     samples : sequence of str, or mapping gene -> sequence of str
         The same people for every gene, or each gene's own people.
