@@ -1,0 +1,175 @@
+"""Cross-validated elastic net / lasso with one shared Gram matrix per fit.
+
+:func:`enet_cv` chooses the penalty exactly as ``sklearn.linear_model.ElasticNetCV`` does
+(the same alpha grid from the training data, the same ``KFold`` inner splits, a path of
+coordinate-descent fits warm-started from the largest alpha down, the alpha with the lowest
+mean held-out MSE, then a refit on all training rows), but computes the inner folds' Gram
+matrices by subtraction from one ``X.T @ X`` instead of once per fold, and runs coordinate
+descent on the Gram matrix (``precompute``), which is several times faster when the window
+has hundreds of SNVs. Coordinate descent stops at the same duality-gap tolerance, so the
+coefficients agree with ``ElasticNetCV`` to that tolerance (tests compare them).
+
+Only the rows passed in are ever seen: callers pass the fold's train people.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import enet_path
+from sklearn.model_selection import KFold
+
+__all__ = ["PenaltyFit", "alpha_grid", "enet_cv"]
+
+
+class PenaltyFit(NamedTuple):
+    """A penalized fit whose penalty was chosen by inner cross-validation."""
+
+    coef: np.ndarray  # shape=(n_features,)
+    intercept: float
+    alpha: float  # the chosen penalty
+    alphas: np.ndarray  # shape=(n_alphas,), the grid, largest first
+    mse_path: np.ndarray  # shape=(n_alphas, n_folds), held-out MSE per alpha and inner fold
+
+
+def alpha_grid(
+    X: np.ndarray, y: np.ndarray, *, l1_ratio: float, n_alphas: int = 100, eps: float = 1e-3
+) -> np.ndarray:
+    """ElasticNetCV's alpha grid: ``alpha_max`` (all coefficients zero) down to ``eps * alpha_max``.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape=(n, p)
+    y : np.ndarray, shape=(n,)
+    l1_ratio : float
+    n_alphas : int
+    eps : float
+
+    Returns
+    -------
+    np.ndarray, shape=(n_alphas,)
+        Geometric grid, largest first (``sklearn.linear_model._coordinate_descent._alpha_grid``
+        with an intercept).
+    """
+    xy = X.T @ (y - y.mean())  # = centred X.T @ centred y
+    alpha_max = float(np.max(np.abs(xy))) / (len(y) * l1_ratio) if xy.size else 0.0
+    tiny = np.finfo(np.float64).resolution
+    if alpha_max <= tiny:
+        return np.full(n_alphas, tiny)
+    return np.geomspace(alpha_max, alpha_max * eps, num=n_alphas)
+
+
+def _centred(gram, xy, s, ysum, n):
+    """Centre raw cross-products of n rows: X'X - s s'/n and X'y - s ybar (and ybar)."""
+    ybar = ysum / n
+    return gram - np.outer(s, s) / n, xy - s * ybar, ybar
+
+
+def _path(xc, yc, gram, xy, *, alphas, l1_ratio, max_iter, tol):
+    with warnings.catch_warnings():
+        # the paper kept max_iter=2000; unconverged tails of the path are expected
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        _, coefs, _ = enet_path(
+            xc,
+            yc,
+            l1_ratio=l1_ratio,
+            alphas=alphas,
+            precompute=gram,
+            Xy=xy,
+            max_iter=max_iter,
+            tol=tol,
+            check_input=False,
+            copy_X=False,
+        )
+    return coefs  # (p, n_alphas)
+
+
+def enet_cv(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    l1_ratio: float = 0.5,
+    cv: int = 5,
+    seed: int = 0,
+    n_alphas: int = 100,
+    eps: float = 1e-3,
+    max_iter: int = 2000,
+    tol: float = 1e-4,
+) -> PenaltyFit:
+    """Elastic net (lasso with ``l1_ratio=1``) with the penalty chosen by K-fold CV on ``X, y``.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape=(n, p), float64
+        Features of the training rows only (e.g. ALT dosages 0/1/2), no constant columns
+        needed but allowed.
+    y : np.ndarray, shape=(n,), float64
+    l1_ratio : float
+        Elastic-net mixing, in (0, 1].
+    cv : int
+        Inner folds: ``KFold(n_splits=min(cv, n), shuffle=True, random_state=seed)``, as
+        ``ElasticNetCV(cv=KFold(...))``.
+    seed : int
+    n_alphas, eps : int, float
+        The penalty grid (:func:`alpha_grid`).
+    max_iter, tol : int, float
+        Coordinate descent limits per alpha (the paper's ``max_iter=2000``; sklearn's tol).
+
+    Returns
+    -------
+    PenaltyFit
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    n = len(y)
+    alphas = alpha_grid(X, y, l1_ratio=l1_ratio, n_alphas=n_alphas, eps=eps)
+    # raw cross-products of all training rows, computed once and shared by every inner fold
+    gram_all, xy_all = X.T @ X, X.T @ y
+    s_all, ysum_all = X.sum(axis=0), y.sum()
+    folds = KFold(n_splits=min(cv, n), shuffle=True, random_state=seed).split(X)
+    mse = []
+    for train, held in folds:
+        xh, yh = X[held], y[held]
+        m = n - len(held)
+        gram, xy, ybar = _centred(
+            gram_all - xh.T @ xh, xy_all - xh.T @ yh, s_all - xh.sum(axis=0), ysum_all - yh.sum(), m
+        )
+        mean = (s_all - xh.sum(axis=0)) / m
+        xc = X[train] - mean
+        coefs = _path(
+            xc,
+            y[train] - ybar,
+            gram,
+            xy,
+            alphas=alphas,
+            l1_ratio=l1_ratio,
+            max_iter=max_iter,
+            tol=tol,
+        )
+        residual = (xh - mean) @ coefs + ybar - yh[:, None]  # (n_held, n_alphas)
+        mse.append((residual**2).mean(axis=0))
+    mse_path = np.stack(mse, axis=1)
+    best = int(np.argmin(mse_path.mean(axis=1)))
+    gram, xy, ybar = _centred(gram_all, xy_all, s_all, ysum_all, n)
+    mean = s_all / n
+    # the refit at the chosen alpha starts from zero, as ElasticNetCV's final ElasticNet does
+    coef = _path(
+        X - mean,
+        y - ybar,
+        gram,
+        xy,
+        alphas=alphas[best : best + 1],
+        l1_ratio=l1_ratio,
+        max_iter=max_iter,
+        tol=tol,
+    )[:, 0]
+    return PenaltyFit(
+        coef=coef,
+        intercept=float(ybar - mean @ coef),
+        alpha=float(alphas[best]),
+        alphas=alphas,
+        mse_path=mse_path,
+    )
