@@ -46,6 +46,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "report": ("variformer.commands.report", "one self-contained HTML page from result tables"),
     "ism": ("variformer.commands.ism", "in-silico mutagenesis of every observed SNV, to one TSV"),
+    "baselines": (
+        "variformer.commands.baselines",
+        "elastic net / lasso / ridge per gene and fold on the dataset's splits",
+    ),
+    "select-genes": (
+        "variformer.commands.select_genes",
+        "the paper's train and test genes from elastic-net R2",
+    ),
+    "evaluate": (
+        "variformer.commands.evaluate",
+        "fine-tuned runs, baselines and pre-trained Enformer in one table (HOP/HOGP) + figures",
+    ),
 }
 
 

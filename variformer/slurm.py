@@ -1,5 +1,8 @@
 """SLURM job arrays with one ``variformer finetune`` task per gene x fold.
 
+(:func:`write_baselines_array`: one ``variformer baselines`` task per chunk of genes, every
+fold, the task's CPUs fitting genes in parallel.)
+
 :func:`write_finetune_array` checks the dataset, genes and folds, then writes
 ``<job_dir>/tasks.tsv`` (header ``gene<TAB>fold``, then one task per line; array task ``i`` is
 data line ``i``) and ``<job_dir>/finetune_array.sbatch`` filled in from the template
@@ -35,15 +38,13 @@ class SlurmJob(NamedTuple):
     text: str
 
 
-def template_path() -> Path:
+def template_path(name: str = TEMPLATE_NAME) -> Path:
     """The sbatch template: the source tree's ``slurm/`` or a copy installed with the package."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "slurm" / TEMPLATE_NAME, here / "templates" / TEMPLATE_NAME):
+    for candidate in (here.parent / "slurm" / name, here / "templates" / name):
         if candidate.is_file():
             return candidate
-    raise InputError(
-        f"sbatch template {TEMPLATE_NAME} not found next to the package; pass --template PATH"
-    )
+    raise InputError(f"sbatch template {name} not found next to the package; pass --template PATH")
 
 
 def entry_point() -> list[str]:
@@ -203,3 +204,107 @@ def submit(script: str | Path) -> str:
             f"sbatch failed with status {done.returncode}: {message[-1] if message else 'no output'}"
         )
     return done.stdout.strip()
+
+
+# ---------------------------------------------------------------- baselines arrays
+
+BASELINES_TEMPLATE = "baselines_array.sbatch"
+
+
+def write_baselines_array(
+    job_dir: str | Path,
+    *,
+    baselines: str | Path,
+    dataset: str | Path,
+    genes: Sequence[str],
+    folds: Sequence[int],
+    model: str = "elastic_net",
+    genes_per_task: int = 50,
+    command: Sequence[str] | None = None,
+    baselines_args: Sequence[str] = (),
+    job_name: str = "variformer-baselines",
+    partition: str | None = None,
+    time: str | None = None,
+    cpus: int | None = 4,
+    mem: str | None = None,
+    account: str | None = None,
+    max_parallel: int | None = None,
+    sbatch_options: Sequence[str] = (),
+    template: str | Path | None = None,
+) -> SlurmJob:
+    """Check the tasks, then write ``tasks.tsv`` and ``baselines_array.sbatch`` into ``job_dir``.
+
+    Parameters
+    ----------
+    job_dir : str or Path
+        Job directory (created): the script, ``tasks.tsv`` and SLURM logs (``job_dir/logs``).
+    baselines : str or Path
+        The baselines directory BL, ``--out`` of every ``variformer baselines`` task.
+    dataset : str or Path
+    genes : sequence of str
+        Split into consecutive chunks of ``genes_per_task``; one array task per chunk (line
+        ``i`` of ``tasks.tsv`` after its header ``genes``: the chunk, space-separated).
+    folds : sequence of int
+        Every task fits these folds of its genes.
+    model : {"elastic_net", "lasso", "ridge"}
+    genes_per_task : int
+    command : sequence of str, optional
+        How a task runs variformer (default :func:`entry_point`).
+    baselines_args : sequence of str
+        More arguments for ``variformer baselines`` (``--l1-ratio``, ``--cv``, ...).
+    cpus : int, optional
+        CPUs per task; the task fits that many genes at once (``--jobs``).
+    partition, time, mem, account, max_parallel, sbatch_options, template
+        As for :func:`write_finetune_array`.
+
+    Returns
+    -------
+    SlurmJob
+    """
+    from baselines.elastic_net import MODELS
+
+    genes = list(dict.fromkeys(genes))
+    if model not in MODELS:
+        raise InputError(f"unknown linear model {model!r}; choose one of {', '.join(MODELS)}")
+    if genes_per_task < 1:
+        raise InputError(f"--genes-per-task must be >= 1, got {genes_per_task}")
+    check_tasks(dataset, genes, folds)
+    text = Path(template or template_path(BASELINES_TEMPLATE)).read_text()
+    out = Path(job_dir)
+    check_writable_parent(out / "logs")
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    chunks = [genes[i : i + genes_per_task] for i in range(0, len(genes), genes_per_task)]
+    options = [
+        f"#SBATCH --{flag}={value}"
+        for flag, value in (
+            ("partition", partition),
+            ("time", time),
+            ("cpus-per-task", cpus),
+            ("mem", mem),
+            ("account", account),
+        )
+        if value is not None
+    ]
+    options += [f"#SBATCH {opt}" for opt in sbatch_options]
+    tasks_path = (out / "tasks.tsv").resolve()
+    fill = {
+        "JOB_NAME": job_name,
+        "LAST_TASK": str(len(chunks) - 1),
+        "ARRAY_LIMIT": f"%{max_parallel}" if max_parallel else "",
+        "LOG_DIR": str((out / "logs").resolve()),
+        "SBATCH_OPTIONS": "\n".join(options),
+        "TASKS": shlex.quote(str(tasks_path)),
+        "DATASET": shlex.quote(str(Path(dataset).resolve())),
+        "BASELINES": shlex.quote(str(Path(baselines).resolve())),
+        "FOLDS": " ".join(str(int(k)) for k in folds),
+        "MODEL": model,
+        "COMMAND": " ".join(shlex.quote(a) for a in (command or entry_point())),
+        "EXTRA_ARGS": " ".join(shlex.quote(a) for a in baselines_args),
+    }
+    for key, value in fill.items():
+        text = text.replace("{{" + key + "}}", value)
+    atomic_write_text(tasks_path, "genes\n" + "".join(" ".join(c) + "\n" for c in chunks))
+    script = out / BASELINES_TEMPLATE
+    atomic_write_text(script, text)
+    script.chmod(0o755)
+    return SlurmJob(script, tasks_path, len(chunks), text)

@@ -1,6 +1,7 @@
 """Options shared by several subcommands, so each flag means one thing everywhere.
 
 - genes: ``--gene X``, ``--genes X Y ...`` or ``--genes-file F`` (one per line, ``#`` comments);
+- folds: ``--fold K`` or ``--folds 0 1 2`` (default: every fold of the dataset);
 - ``--progress/--no-progress``: progress bars (default: only when stderr is a terminal).
 """
 
@@ -8,7 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_gene_arguments", "add_progress_argument", "genes_from_args", "parse_devices"]
+__all__ = [
+    "add_fold_arguments",
+    "add_gene_arguments",
+    "add_progress_argument",
+    "folds_from_args",
+    "genes_from_args",
+    "parse_devices",
+]
 
 
 def add_gene_arguments(
@@ -53,3 +61,19 @@ def parse_devices(value: str) -> int | str | list[int]:
     if "," in value:
         return [int(v) for v in value.split(",") if v]
     return value
+
+
+def add_fold_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the mutually exclusive ``--fold K`` and ``--folds 0 1 2`` options."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--fold", type=int, metavar="K", help="one cross-validation fold")
+    group.add_argument(
+        "--folds", nargs="+", type=int, metavar="K", help="folds (default: all of the dataset)"
+    )
+
+
+def folds_from_args(args: argparse.Namespace) -> list[int] | None:
+    """The folds of :func:`add_fold_arguments` options; None when none were given."""
+    if getattr(args, "fold", None) is not None:
+        return [args.fold]
+    return list(args.folds) if getattr(args, "folds", None) else None

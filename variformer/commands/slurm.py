@@ -1,4 +1,7 @@
-"""``variformer slurm finetune``: write (and optionally submit) a SLURM array, one task per gene x fold."""
+"""``variformer slurm finetune``: write (and optionally submit) a SLURM array, one task per gene x fold.
+
+``variformer slurm baselines``: one ``variformer baselines`` task per chunk of genes (all folds).
+"""
 
 from __future__ import annotations
 
@@ -55,10 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides passed to every task"
     )
+    _add_baselines_arguments(sub)
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``variformer slurm finetune``; returns the exit status."""
+    """Run ``variformer slurm finetune`` (or ``baselines``); returns the exit status."""
+    if args.slurm_command == "baselines":
+        return _main_baselines(args)
     from variformer.config import load_config, resolve_config_path
     from variformer.slurm import submit, write_finetune_array
 
@@ -88,6 +94,88 @@ def main(args: argparse.Namespace) -> int:
         partition=args.partition,
         time=args.time,
         gpus=args.gpus,
+        cpus=args.cpus,
+        mem=args.mem,
+        account=args.account,
+        max_parallel=args.max_parallel,
+        sbatch_options=args.sbatch_option,
+        template=args.template,
+    )
+    print(job.text, end="")
+    print(f"# wrote {job.script} and {job.tasks} ({job.n_tasks} tasks)")
+    if args.submit:
+        print(submit(job.script))
+    else:
+        print(f"# submit with: sbatch {job.script}   (or re-run with --submit)")
+    return 0
+
+
+def _add_baselines_arguments(sub) -> None:
+    p = sub.add_parser(
+        "baselines", help="array job: `variformer baselines` over chunks of genes (all folds)"
+    )
+    p.add_argument(
+        "--dataset", required=True, help="dataset directory written by `variformer prep`"
+    )
+    add_gene_arguments(p, what="genes (chunks of --genes-per-task per task)")
+    p.add_argument("--folds", nargs="+", type=int, default=[0, 1, 2], help="folds (default: 0 1 2)")
+    p.add_argument("--model", default="elastic_net", choices=("elastic_net", "lasso", "ridge"))
+    p.add_argument(
+        "--genes-per-task", type=int, default=50, help="genes per array task (default 50)"
+    )
+    p.add_argument(
+        "--out",
+        default="baselines",
+        metavar="BL",
+        help="baselines directory the tasks write into, as `baselines --out` (default: baselines)",
+    )
+    p.add_argument(
+        "--job-dir", help="where the script, tasks.tsv and SLURM logs go (default: BL/slurm)"
+    )
+    p.add_argument(
+        "--command",
+        help="how a task runs variformer, as shell words (default: this Python by absolute "
+        "path, `-m variformer.cli`)",
+    )
+    p.add_argument("--l1-ratio", type=float, help="elastic-net mixing passed to every task")
+    p.add_argument("--cv", type=int, help="inner CV folds passed to every task")
+    p.add_argument("--seed", type=int, help="inner CV seed passed to every task")
+    p.add_argument("--job-name", default="variformer-baselines")
+    p.add_argument("--partition")
+    p.add_argument("--time", help="time limit per task, e.g. 01:00:00")
+    p.add_argument("--cpus", type=int, default=4, help="CPUs per task = genes fitted at once (4)")
+    p.add_argument("--mem", help="memory per node, e.g. 16G")
+    p.add_argument("--account")
+    p.add_argument("--max-parallel", type=int, help="run at most this many tasks at once")
+    p.add_argument(
+        "--sbatch-option", action="append", default=[], help="extra #SBATCH option (repeatable)"
+    )
+    p.add_argument("--template", help="sbatch template (default: slurm/baselines_array.sbatch)")
+    p.add_argument(
+        "--submit", action="store_true", help="submit with sbatch (default: only write and print)"
+    )
+
+
+def _main_baselines(args: argparse.Namespace) -> int:
+    from variformer.slurm import submit, write_baselines_array
+
+    extra: list[str] = []
+    for flag, value in (("--l1-ratio", args.l1_ratio), ("--cv", args.cv), ("--seed", args.seed)):
+        if value is not None:
+            extra += [flag, str(value)]
+    job = write_baselines_array(
+        args.job_dir or Path(args.out) / "slurm",
+        baselines=args.out,
+        dataset=args.dataset,
+        genes=genes_from_args(args),
+        folds=args.folds,
+        model=args.model,
+        genes_per_task=args.genes_per_task,
+        command=shlex.split(args.command) if args.command else None,
+        baselines_args=extra,
+        job_name=args.job_name,
+        partition=args.partition,
+        time=args.time,
         cpus=args.cpus,
         mem=args.mem,
         account=args.account,

@@ -1,0 +1,334 @@
+"""``variformer baselines``: linear models for many genes and folds, written as runs.
+
+Layout (the run-directory contract of :mod:`variformer.runs`, one run per gene and fold)::
+
+    BL/<model>/summary.tsv                  gene, fold, model, test_r2, test_pcc, n_train,
+                                            n_test, n_snvs, n_nonzero (every published fit)
+    BL/<model>/<gene>/fold<k>/
+        predictions.tsv                     sample, gene, split, observed, predicted (tune, test)
+        coefficients.tsv                    chrom, pos (1-based), id, ref, alt, coef: one row per
+                                            dataset SNV of the window, 0 where dropped
+        summary.json                        kind "baseline", metrics, alpha, intercept, provenance
+        config.yaml                         the fitting options
+
+Each gene-fold is written in ``fold<k>.partial/`` and renamed when complete, so a killed run
+leaves nothing that looks finished; a re-run skips the published gene-folds (``force``
+refits them). Genes run in parallel with joblib (``jobs``); SLURM arrays run disjoint gene
+chunks of the same command (``variformer slurm baselines``). ``summary.tsv`` is rebuilt from
+every published gene-fold at the end of each run, under a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from baselines.elastic_net import MODELS, fit_linear
+from variformer.errors import InputError
+from variformer.fileio import atomic_write_text
+from variformer.metrics import pcc, r2, write_predictions
+from variformer.runs import (
+    SUMMARY,
+    find_runs,
+    open_partial,
+    plan_run,
+    provenance,
+    publish_run,
+    run_path,
+    write_config,
+    write_summary,
+)
+
+__all__ = [
+    "COEFFICIENT_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "BaselineRun",
+    "read_coefficients",
+    "read_summary",
+    "run_baselines",
+    "summarize",
+]
+
+#: columns of ``BL/<model>/summary.tsv``
+SUMMARY_COLUMNS = (
+    "gene",
+    "fold",
+    "model",
+    "test_r2",
+    "test_pcc",
+    "n_train",
+    "n_test",
+    "n_snvs",
+    "n_nonzero",
+)
+#: columns of each gene-fold's ``coefficients.tsv``
+COEFFICIENT_COLUMNS = ("chrom", "pos", "id", "ref", "alt", "coef")
+SUMMARY_TSV = "summary.tsv"
+COEFFICIENTS = "coefficients.tsv"
+
+
+class BaselineRun(NamedTuple):
+    """What :func:`run_baselines` did."""
+
+    root: Path  # BL/<model>
+    summary: pd.DataFrame  # summary.tsv: every published gene-fold under root
+    fitted: list[tuple[str, int]]  # gene-folds fitted by this call
+    skipped: list[tuple[str, int]]  # gene-folds already published (resumed past)
+
+
+def _open(dataset):
+    from data_prep import open_dataset
+
+    return open_dataset(dataset) if isinstance(dataset, (str, os.PathLike)) else dataset
+
+
+def _picklable(dataset):
+    """What a joblib worker receives: the dataset's path, or the (picklable) object itself."""
+    if isinstance(dataset, (str, os.PathLike)):
+        return os.fspath(dataset)
+    path = getattr(dataset, "path", None)
+    return os.fspath(path) if isinstance(path, (str, os.PathLike)) else dataset
+
+
+def _fit_gene(
+    dataset, gene: str, folds: Sequence[int], root: Path, options: dict, force: bool
+) -> list[dict]:
+    """Fit and publish every fold of one gene (one joblib task); returns their summary rows."""
+    ds = _open(dataset)
+    variants = ds.variants(gene)
+    rows = []
+    for fold in folds:
+        if not force and (run_path(root, gene, fold) / SUMMARY).is_file():
+            continue  # published meanwhile (e.g. by a concurrent SLURM task)
+        started = time.perf_counter()
+        fit = fit_linear(ds, gene, fold, **options)
+        paths = plan_run(root, gene, fold, force=force)
+        work = open_partial(paths)
+        write_predictions(fit.predictions, work / "predictions.tsv")
+        coefficients = variants[["chrom", "pos", "id", "ref", "alt"]].assign(
+            coef=fit.coefficients.to_numpy() + 0.0  # + 0.0: no "-0.0" in the file
+        )
+        atomic_write_text(work / COEFFICIENTS, coefficients.to_csv(sep="\t", index=False))
+        write_config(work, options)
+        tune = fit.predictions[fit.predictions["split"] == "tune"]
+        row = {
+            "gene": gene,
+            "fold": int(fold),
+            "model": fit.model,
+            "test_r2": fit.r2,
+            "test_pcc": fit.pcc,
+            "n_train": fit.n_train,
+            "n_test": fit.n_test,
+            "n_snvs": len(fit.coefficients),
+            "n_nonzero": int(np.count_nonzero(fit.coefficients.to_numpy())),
+        }
+        summary: dict[str, Any] = {
+            "kind": "baseline",
+            "name": gene,
+            "fold": int(fold),
+            **row,
+            "tune_r2": r2(tune["observed"], tune["predicted"]),
+            "tune_pcc": pcc(tune["observed"], tune["predicted"]),
+            "n_tune": len(tune),
+            "alpha": fit.alpha,
+            "intercept": fit.intercept,
+            "options": options,
+            "wall_time_s": round(time.perf_counter() - started, 4),
+            **provenance({"dataset": dataset} if isinstance(dataset, (str, os.PathLike)) else {}),
+        }
+        write_summary(work, summary)
+        publish_run(paths, force=force)
+        rows.append(row)
+    return rows
+
+
+def run_baselines(
+    dataset,
+    *,
+    out: str | os.PathLike,
+    genes: Sequence[str] | None = None,
+    folds: Sequence[int] | None = None,
+    model: str = "elastic_net",
+    jobs: int = 1,
+    l1_ratio: float = 0.5,
+    cv: int = 5,
+    seed: int = 0,
+    engine: str = "gram",
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+    progress: bool | None = None,
+) -> BaselineRun:
+    """Fit a linear model per gene and fold and publish each as ``out/<model>/<gene>/fold<k>``.
+
+    Parameters
+    ----------
+    dataset : str, os.PathLike or GeneDataset
+        Dataset directory (``variformer prep``) or an opened dataset.
+    out : str or os.PathLike
+        The baselines directory ``BL``; this model's runs go to ``BL/<model>/``.
+    genes : sequence of str, optional
+        Default: every gene of the dataset.
+    folds : sequence of int, optional
+        Default: every fold of the dataset.
+    model : {"elastic_net", "lasso", "ridge"}
+    jobs : int
+        Genes fitted in parallel (joblib processes); 1 fits in this process.
+    l1_ratio, cv, seed, engine
+        Passed to :func:`baselines.elastic_net.fit_linear` (inner CV on train people only).
+    force : bool
+        Refit gene-folds that are already published (default: skip them, i.e. resume).
+    log : callable, optional
+        Receives one line per finished gene (e.g. ``print`` to stderr).
+    progress : bool, optional
+        A progress bar; default: only when stderr is a terminal.
+
+    Returns
+    -------
+    BaselineRun
+
+    Raises
+    ------
+    InputError
+        Unknown model, gene or fold; a dataset without expression; ``jobs < 1``.
+    """
+    if model not in MODELS:
+        raise InputError(f"unknown linear model {model!r}; choose one of {', '.join(MODELS)}")
+    if jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {jobs}")
+    ds = _open(dataset)
+    if not getattr(ds, "has_expression", True):
+        raise InputError(
+            f"{getattr(ds, 'path', 'the dataset')} has no expression; re-run `variformer prep` with --expression"
+        )
+    genes = list(dict.fromkeys(ds.genes if genes is None else genes))
+    if not genes:
+        raise InputError("no genes given; pass --gene, --genes or --genes-file")
+    for gene in genes:
+        ds.expression(gene)  # unknown gene -> InputError now, not in a worker
+    folds = list(range(ds.n_folds)) if folds is None else [int(k) for k in folds]
+    for fold in folds:
+        ds.split(fold)  # unknown fold -> InputError
+    root = Path(out).expanduser() / model
+    options = {"model": model, "l1_ratio": l1_ratio, "cv": cv, "seed": seed, "engine": engine}
+
+    todo: dict[str, list[int]] = {}
+    skipped = []
+    for gene in genes:
+        for fold in folds:
+            if not force and (run_path(root, gene, fold) / SUMMARY).is_file():
+                skipped.append((gene, fold))
+            else:
+                plan_run(root, gene, fold, force=force)  # refuse an unwritable --out before work
+                todo.setdefault(gene, []).append(fold)
+    if log and skipped:
+        log(f"{len(skipped)} gene-folds already published under {root}; skipping them")
+
+    fitted = []
+    source = _picklable(dataset)
+    for rows in _progress(_map(source, todo, root, options, force, jobs), len(todo), progress):
+        fitted += [(r["gene"], r["fold"]) for r in rows]
+        if log and rows:
+            metrics = ", ".join(f"fold{r['fold']} R2={r['test_r2']:.3f}" for r in rows)
+            log(f"{model} {rows[0]['gene']}: {metrics}")
+    summary = summarize(root)
+    return BaselineRun(root=root, summary=summary, fitted=fitted, skipped=skipped)
+
+
+def _map(source, todo: dict, root: Path, options: dict, force: bool, jobs: int) -> Iterator[list]:
+    if jobs == 1 or len(todo) <= 1:
+        for gene, gene_folds in todo.items():
+            yield _fit_gene(source, gene, gene_folds, root, options, force)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+    yield from parallel(
+        delayed(_fit_gene)(source, gene, gene_folds, root, options, force)
+        for gene, gene_folds in todo.items()
+    )
+
+
+def _progress(items, total: int, progress: bool | None):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, total=total, unit="gene", desc="baselines")
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive advisory lock (concurrent SLURM tasks rebuilding the same summary)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def summarize(root: str | os.PathLike) -> pd.DataFrame:
+    """Rebuild ``<root>/summary.tsv`` from every published gene-fold under ``root``.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns :data:`SUMMARY_COLUMNS`, sorted by gene and fold.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / ".summary.lock"):
+        rows = [
+            {c: run.summary.get(c) for c in SUMMARY_COLUMNS}
+            for run in find_runs(root, kind="baseline")
+        ]
+        table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+        table = table.astype({"test_r2": float, "test_pcc": float})
+        table = table.sort_values(["gene", "fold"], kind="stable").reset_index(drop=True)
+        atomic_write_text(root / SUMMARY_TSV, table.to_csv(sep="\t", index=False, na_rep="NA"))
+    return table
+
+
+def read_summary(baselines: str | os.PathLike, model: str = "elastic_net") -> pd.DataFrame:
+    """Read ``BL/<model>/summary.tsv`` (columns :data:`SUMMARY_COLUMNS`).
+
+    Raises
+    ------
+    InputError
+        No such file: ``variformer baselines`` has not been run for this model.
+    """
+    path = Path(baselines).expanduser() / model / SUMMARY_TSV
+    if not path.is_file():
+        raise InputError(
+            f"no {path}; run `variformer baselines --model {model} --out {baselines}` first"
+        )
+    table = pd.read_csv(path, sep="\t", dtype={"gene": str, "model": str})
+    missing = [c for c in SUMMARY_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"{path} lacks the column(s) {', '.join(missing)}")
+    return table
+
+
+def read_coefficients(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a gene-fold's ``coefficients.tsv`` (columns :data:`COEFFICIENT_COLUMNS`)."""
+    return pd.read_csv(
+        path,
+        sep="\t",
+        dtype={"chrom": str, "id": str, "ref": str, "alt": str},
+        keep_default_na=False,
+    )

@@ -1,0 +1,68 @@
+"""``variformer baselines``: elastic net / lasso / ridge per gene and fold (see :mod:`baselines.run`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from variformer.commands._args import (
+    add_fold_arguments,
+    add_gene_arguments,
+    add_progress_argument,
+    folds_from_args,
+    genes_from_args,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, help="dataset directory (`variformer prep`)")
+    add_fold_arguments(parser)
+    add_gene_arguments(parser, required=False, what="genes (default: all of the dataset)")
+    parser.add_argument(
+        "--model",
+        default="elastic_net",
+        choices=("elastic_net", "lasso", "ridge"),
+        help="linear model (default elastic_net)",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="genes fitted in parallel (default 1)")
+    parser.add_argument("--l1-ratio", type=float, default=0.5, help="elastic-net mixing (0.5)")
+    parser.add_argument("--cv", type=int, default=5, help="inner CV folds on train people (5)")
+    parser.add_argument("--seed", type=int, default=0, help="inner CV shuffle seed (0)")
+    parser.add_argument(
+        "--engine",
+        default="gram",
+        choices=("gram", "sklearn"),
+        help="gram (shared Gram matrix, default) or sklearn (the plain ElasticNetCV pipeline)",
+    )
+    parser.add_argument("--out", required=True, help="baselines directory BL (BL/<model>/...)")
+    parser.add_argument(
+        "--force", action="store_true", help="refit gene-folds that are already published"
+    )
+    add_progress_argument(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    from baselines.run import run_baselines
+
+    result = run_baselines(
+        args.dataset,
+        out=args.out,
+        genes=genes_from_args(args) or None,
+        folds=folds_from_args(args),
+        model=args.model,
+        jobs=args.jobs,
+        l1_ratio=args.l1_ratio,
+        cv=args.cv,
+        seed=args.seed,
+        engine=args.engine,
+        force=args.force,
+        log=lambda line: print(line, file=sys.stderr),
+        progress=args.progress,
+    )
+    table = result.summary
+    print(
+        f"{args.model}: fitted {len(result.fitted)} gene-folds, skipped {len(result.skipped)} "
+        f"already published; {result.root / 'summary.tsv'} has {len(table)} rows "
+        f"(mean test R2 {table['test_r2'].mean():.3f})"
+    )
+    return 0

@@ -1,0 +1,100 @@
+"""``variformer evaluate``: fine-tuned runs, baselines and pre-trained Enformer in one table.
+
+Writes ``EVAL/``: ``metrics.tsv`` (long: gene, fold, model, setting, split, r2, pcc, n, then
+train_fraction, status, source), ``summary.tsv`` (per gene and model: mean over folds beside
+the elastic net's), ``predictions.tsv`` (every person's prediction behind the metrics),
+``missing.tsv``, Enformer's and cross-cohort predictions as runs (``enformer/fold<k>/``,
+``cross_cohort/<model>/fold<k>/``) and ``figures/*.png``. See :mod:`variformer.evaluate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from variformer.commands._args import add_gene_arguments, add_progress_argument, genes_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, help="dataset the models were trained on")
+    parser.add_argument("--runs", help="directory of fine-tuning runs (`variformer finetune`)")
+    parser.add_argument("--baselines", help="baselines directory BL (`variformer baselines`)")
+    parser.add_argument(
+        "--enformer", metavar="ID|DIR", help="score pre-trained Enformer (hub id or local dir)"
+    )
+    parser.add_argument(
+        "--track",
+        type=int,
+        default=4950,
+        help="CAGE track of Enformer's human head (4950 blood, 4980 brain; default 4950)",
+    )
+    parser.add_argument("--folds", nargs="+", type=int, help="folds (default: all found)")
+    add_gene_arguments(parser, required=False, what="genes (default: those of the runs)")
+    parser.add_argument(
+        "--test-dataset", metavar="DS2", help="external cohort: cross_cohort predictions"
+    )
+    parser.add_argument("--batch-size", type=int, default=4, help="Enformer batch size (4)")
+    parser.add_argument("--device", help="torch device (default: CUDA if available)")
+    parser.add_argument("--figure-gene", help="gene of the observed-vs-predicted figure")
+    parser.add_argument("--out", required=True, help="evaluation directory EVAL (new)")
+    parser.add_argument("--force", action="store_true", help="replace --out")
+    add_progress_argument(parser)
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def main(args: argparse.Namespace) -> int:
+    from data_prep import open_dataset
+    from variformer.errors import InputError
+    from variformer.evaluate import evaluate, write_evaluation
+    from variformer.fileio import atomic_dir, check_writable_parent
+    from variformer.scoring import gather_sources
+
+    if not (args.runs or args.baselines or args.enformer):
+        raise InputError("nothing to evaluate: pass --runs, --baselines and/or --enformer")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise InputError(f"{out} already exists; pass --force to overwrite it")
+    check_writable_parent(out)
+    ds = open_dataset(args.dataset)
+    ds2 = open_dataset(args.test_dataset) if args.test_dataset else None
+    genes = genes_from_args(args) or None
+    with atomic_dir(out, force=args.force) as tmp:
+        sources = gather_sources(
+            ds,
+            tmp,
+            runs=args.runs,
+            baselines=args.baselines,
+            enformer=args.enformer,
+            track=args.track,
+            folds=args.folds,
+            genes=genes,
+            test_dataset=ds2,
+            batch_size=args.batch_size,
+            device=args.device,
+            log=_log,
+        )
+        result = evaluate(sources, folds=args.folds, genes=genes)
+        if result.metrics.empty:
+            raise InputError(
+                "found no predictions to evaluate (no finished runs under --runs/--baselines)"
+            )
+        figures = write_evaluation(result, tmp, figure_gene=args.figure_gene)
+    metrics = result.metrics
+    ok = metrics[metrics["status"] == "ok"]
+    print(
+        f"wrote {out}: {len(metrics)} metric rows for {ok['gene'].nunique()} genes, "
+        f"models {', '.join(sorted(set(ok['model'])))}; figures {', '.join(figures) or 'none'}"
+    )
+    if len(result.missing):
+        by_model = result.missing.groupby("model").size()
+        for model, count in by_model.items():
+            first = result.missing[result.missing["model"] == model].iloc[0]
+            print(
+                f"missing: {model} lacks {count} gene-folds (e.g. {first['gene']} fold "
+                f"{first['fold']}); marked status=missing in metrics.tsv, listed in missing.tsv"
+            )
+    return 0

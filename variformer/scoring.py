@@ -1,0 +1,352 @@
+"""Scoring models that have no predictions file yet, for ``variformer evaluate``.
+
+Pre-trained Enformer (:func:`score_enformer`, through the one inference path
+:func:`variformer.predict.predict_people`) and models trained on one cohort applied to
+another (:func:`cross_cohort_baseline`, :func:`cross_cohort_run`). :func:`gather_sources`
+reads every finished run, scores what was asked, writes those new predictions as files inside
+the evaluation directory and returns everything as :class:`variformer.evaluate.Source` s.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from variformer.errors import InputError
+from variformer.evaluate import Source, collect
+from variformer.metrics import predictions_table, write_predictions
+from variformer.runs import find_runs, provenance, write_summary
+
+__all__ = [
+    "cross_cohort_baseline",
+    "cross_cohort_run",
+    "gather_sources",
+    "load_enformer_track",
+    "score_enformer",
+]
+
+
+def _people(ds, gene: str, names: Sequence[str]) -> list[str]:
+    have = set(ds.expression(gene).index)
+    return [s for s in names if s in have]
+
+
+def score_enformer(
+    model,
+    ds,
+    *,
+    genes: Sequence[str],
+    folds: Sequence[int] | None = None,
+    splits: Sequence[str] = ("tune", "test"),
+    batch_size: int = 4,
+    device=None,
+) -> pd.DataFrame:
+    """Predictions of a per-sequence model (e.g. a :class:`CenterBins`-wrapped Enformer).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps sequences (b, L, 4) to (b,).
+    ds : GeneDataset
+    genes : sequence of str
+    folds : sequence of int, optional
+        Each fold's ``splits`` people; None scores every person with expression once
+        (``split='test'``, fold -1), as for an external test cohort.
+    splits : sequence of str
+    batch_size : int
+    device : optional
+        Default: CUDA if available.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``fold`` plus the predictions schema (sample, gene, split, observed, predicted).
+    """
+    from variformer.predict import predict_people
+
+    frames = []
+    cache: dict[tuple[str, str], float] = {}
+    for gene in genes:
+        expression = ds.expression(gene)
+        plan = (
+            [(-1, "test", list(expression.index))]
+            if folds is None
+            else [(k, s, _people(ds, gene, ds.split(k)[s])) for k in folds for s in splits]
+        )
+        # a person's prediction does not depend on the fold: score each person once
+        todo = [p for _, _, people in plan for p in people if (gene, p) not in cache]
+        todo = list(dict.fromkeys(todo))
+        if todo:
+            values = predict_people(model, ds, gene, todo, batch_size=batch_size, device=device)
+            cache.update({(gene, p): float(v) for p, v in zip(todo, values)})
+        for fold, split, people in plan:
+            table = predictions_table(
+                people,
+                gene=gene,
+                split=split,
+                observed=expression.loc[people].to_numpy(np.float64),
+                predicted=[cache[(gene, p)] for p in people],
+            )
+            frames.append(table.assign(fold=fold))
+    if not frames:
+        return pd.DataFrame(columns=["fold", "sample", "gene", "split", "observed", "predicted"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def cross_cohort_baseline(run, ds2) -> pd.DataFrame:
+    """A baseline gene-fold's linear model applied to every person of ``ds2`` with expression.
+
+    The coefficients (``coefficients.tsv``) are matched to ``ds2``'s SNVs by chrom, 1-based pos,
+    ref and alt; an SNV ``ds2`` lacks contributes dosage 0 (the reference allele).
+
+    Returns
+    -------
+    pd.DataFrame
+        The predictions schema, split ``test``.
+    """
+    from baselines.run import COEFFICIENTS, read_coefficients
+
+    gene = str(run.summary["gene"])
+    coef = read_coefficients(run.path / COEFFICIENTS)
+    intercept = float(run.summary["intercept"])
+    expression = ds2.expression(gene)
+    people = list(expression.index)
+    variants = ds2.variants(gene)
+    key = ["chrom", "pos", "ref", "alt"]
+    joined = variants[key].reset_index().merge(coef[[*key, "coef"]], on=key, how="inner")
+    predicted = np.full(len(people), intercept)
+    if len(joined):
+        dosages = np.asarray(ds2.dosages(gene, samples=people), dtype=np.float64)
+        predicted = predicted + dosages[:, joined["index"].to_numpy()] @ joined["coef"].to_numpy()
+    return predictions_table(
+        people,
+        gene=gene,
+        split="test",
+        observed=expression.to_numpy(np.float64),
+        predicted=predicted,
+    )
+
+
+def cross_cohort_run(run, ds2, *, batch_size: int = 4, device=None) -> pd.DataFrame:
+    """A fine-tuned run's model predicting every person of ``ds2`` with expression (its genes).
+
+    Returns
+    -------
+    pd.DataFrame
+        The predictions schema, split ``test``.
+    """
+    from variformer.model import Variformer
+    from variformer.predict import predict_people
+
+    model = Variformer.load(run.path)
+    frames = []
+    for gene in run.summary.get("genes", []):
+        if gene not in ds2.genes:
+            continue
+        expression = ds2.expression(gene)
+        people = list(expression.index)
+        values = predict_people(model, ds2, gene, people, batch_size=batch_size, device=device)
+        frames.append(
+            predictions_table(
+                people,
+                gene=gene,
+                split="test",
+                observed=expression.to_numpy(np.float64),
+                predicted=values,
+            )
+        )
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else predictions_table([], gene=[], split=[], observed=[], predicted=[])
+    )
+
+
+def load_enformer_track(source: str | os.PathLike, *, track: int = 4950, n_bins: int = 3):
+    """Pre-trained Enformer reduced to one value per sequence: ``track`` of the human head,
+    summed over the ``n_bins`` centre bins (:class:`variformer.predict.CenterBins`).
+
+    Raises
+    ------
+    InputError
+        The weights cannot be loaded, or the human head has no track ``track``.
+    """
+    from variformer.model import load_enformer
+    from variformer.predict import CenterBins
+
+    enformer = load_enformer(source)
+    heads = dict(getattr(enformer.config, "output_heads", {}) or {})
+    if "human" not in heads:
+        raise InputError(f"Enformer {source} has no human output head (heads: {sorted(heads)})")
+    if not 0 <= track < int(heads["human"]):
+        raise InputError(
+            f"--track {track} is not a track of Enformer's human head (0..{int(heads['human']) - 1}); "
+            "4950 is CAGE blood, 4980 CAGE brain"
+        )
+    return CenterBins(enformer, n=n_bins, track=track, head="human")
+
+
+def _write_run(directory: Path, predictions: pd.DataFrame, summary: dict) -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    write_predictions(predictions, directory / "predictions.tsv")
+    write_summary(directory, summary)
+    return str(directory / "predictions.tsv")
+
+
+def gather_sources(
+    ds,
+    directory: str | os.PathLike,
+    *,
+    runs: str | os.PathLike | None = None,
+    baselines: str | os.PathLike | None = None,
+    enformer: str | os.PathLike | None = None,
+    track: int = 4950,
+    folds: Sequence[int] | None = None,
+    genes: Sequence[str] | None = None,
+    test_dataset=None,
+    batch_size: int = 4,
+    device=None,
+    log: Callable[[str], None] | None = None,
+) -> list[Source]:
+    """Every predictions table to evaluate; new ones are written under ``directory``.
+
+    Enformer's predictions go to ``directory/enformer/fold<k>/`` and cross-cohort predictions
+    to ``directory/cross_cohort/<model>/fold<k>/`` (``predictions.tsv`` + ``summary.json``);
+    their :attr:`Source.source` is relative to ``directory``.
+
+    Parameters
+    ----------
+    ds : GeneDataset
+        The dataset the models were trained on (Enformer is scored on its people).
+    directory : str or os.PathLike
+        The evaluation directory being written.
+    runs, baselines : optional
+        Directories of fine-tuning runs and of baselines.
+    enformer : str or os.PathLike, optional
+        Hub id or local directory of pre-trained Enformer weights.
+    track : int
+    folds, genes : optional
+        Restrict what is scored (default: every fold of ``ds``; the genes of the runs and
+        baselines, or every gene of ``ds`` when there are none).
+    test_dataset : GeneDataset, optional
+        External cohort for the ``cross_cohort`` setting.
+    batch_size, device
+        For the neural networks.
+    log : callable, optional
+
+    Returns
+    -------
+    list of Source
+    """
+    directory = Path(directory)
+    say = log or (lambda line: None)
+    sources = collect(runs=runs, baselines=baselines)
+    say(
+        f"read {len(sources)} predictions tables from {', '.join(str(p) for p in (runs, baselines) if p)}"
+    )
+    fold_list = list(range(ds.n_folds)) if folds is None else [int(k) for k in folds]
+    for fold in fold_list:
+        ds.split(fold)  # unknown fold -> InputError
+    if genes is None:
+        seen = [g for s in sources for g in s.predictions["gene"]]
+        genes = list(dict.fromkeys(seen)) or list(ds.genes)
+    genes = [g for g in genes if g in set(ds.genes)] if sources else list(genes)
+    meta = {"dataset": getattr(ds, "path", None)}
+
+    model = None
+    if enformer is not None:
+        model = load_enformer_track(enformer, track=track)
+        say(
+            f"scoring Enformer {enformer} (human track {track}, 3 centre bins) on {len(genes)} genes"
+        )
+        scored = score_enformer(
+            model, ds, genes=genes, folds=fold_list, batch_size=batch_size, device=device
+        )
+        for fold in fold_list:
+            part = scored[scored["fold"] == fold].drop(columns="fold").reset_index(drop=True)
+            rel = Path("enformer") / f"fold{fold}"
+            summary = {
+                "kind": "enformer",
+                "name": "enformer",
+                "fold": fold,
+                "weights": str(enformer),
+                "track": track,
+                "n_bins": 3,
+                **provenance({k: v for k, v in meta.items() if isinstance(v, (str, os.PathLike))}),
+            }
+            _write_run(directory / rel, part, summary)
+            sources.append(Source("enformer", "hop", fold, 1.0, part, str(rel / "predictions.tsv")))
+
+    if test_dataset is not None:
+        sources += _cross_cohort(
+            ds2=test_dataset,
+            directory=directory,
+            runs=runs,
+            baselines=baselines,
+            model=model,
+            fold_list=fold_list,
+            genes=genes,
+            batch_size=batch_size,
+            device=device,
+            say=say,
+        )
+    return sources
+
+
+def _cross_cohort(
+    *, ds2, directory, runs, baselines, model, fold_list, genes, batch_size, device, say
+) -> list[Source]:
+    tables: dict[tuple[str, int], list[pd.DataFrame]] = {}
+    wanted = set(genes)
+    if baselines is not None:
+        for run in find_runs(baselines, kind="baseline"):
+            gene = str(run.summary["gene"])
+            if run.fold in fold_list and gene in wanted and gene in set(ds2.genes):
+                tables.setdefault((str(run.summary["model"]), run.fold), []).append(
+                    cross_cohort_baseline(run, ds2)
+                )
+    if runs is not None:
+        finetuned = list(find_runs(runs, kind="finetune"))
+        multi = sorted({r.name for r in finetuned if len(r.summary.get("genes", [])) > 1})
+        for run in finetuned:
+            if run.fold not in fold_list:
+                continue
+            names = run.summary.get("genes", [])
+            label = (
+                "variformer"
+                if len(names) == 1
+                else "variformer_multi" + (f":{run.name}" if len(multi) > 1 else "")
+            )
+            frame = cross_cohort_run(run, ds2, batch_size=batch_size, device=device)
+            tables.setdefault((label, run.fold), []).append(frame[frame["gene"].isin(wanted)])
+    if model is not None:
+        scored = score_enformer(
+            model,
+            ds2,
+            genes=[g for g in genes if g in set(ds2.genes)],
+            folds=None,
+            batch_size=batch_size,
+            device=device,
+        )
+        for fold in fold_list:
+            tables.setdefault(("enformer", fold), []).append(scored.drop(columns="fold"))
+    sources = []
+    for (label, fold), frames in sorted(tables.items()):
+        part = pd.concat(frames, ignore_index=True)
+        rel = Path("cross_cohort") / label.replace(":", "_") / f"fold{fold}"
+        summary = {
+            "kind": "cross_cohort",
+            "name": label,
+            "fold": fold,
+            "test_dataset": str(getattr(ds2, "path", "")),
+        }
+        _write_run(directory / rel, part, summary)
+        sources.append(Source(label, "cross_cohort", fold, 1.0, part, str(rel / "predictions.tsv")))
+    say(
+        f"cross-cohort: {len(sources)} model-folds scored on {getattr(ds2, 'path', 'the test dataset')}"
+    )
+    return sources
