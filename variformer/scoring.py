@@ -244,17 +244,19 @@ def gather_sources(
     """
     directory = Path(directory)
     say = log or (lambda line: None)
+    fold_list = list(range(ds.n_folds)) if folds is None else [int(k) for k in folds]
+    for fold in fold_list:
+        ds.split(fold)  # unknown fold -> InputError
+    for gene in genes or []:
+        ds.window(gene)  # unknown gene -> InputError
     sources = collect(runs=runs, baselines=baselines)
     say(
         f"read {len(sources)} predictions tables from {', '.join(str(p) for p in (runs, baselines) if p)}"
     )
-    fold_list = list(range(ds.n_folds)) if folds is None else [int(k) for k in folds]
-    for fold in fold_list:
-        ds.split(fold)  # unknown fold -> InputError
     if genes is None:
-        seen = [g for s in sources for g in s.predictions["gene"]]
+        known = set(ds.genes)
+        seen = [g for s in sources for g in s.predictions["gene"] if g in known]
         genes = list(dict.fromkeys(seen)) or list(ds.genes)
-    genes = [g for g in genes if g in set(ds.genes)] if sources else list(genes)
     meta = {"dataset": getattr(ds, "path", None)}
 
     model = None

@@ -95,6 +95,11 @@ def observed_vs_predicted(
             xs = np.linspace(obs.min(), obs.max(), 2)
             ax.plot(xs, slope * xs + icept, color="black", lw=1)
         ax.set_title(f"{model}\nR2 = {r2(obs, pred):.3f}, PCC = {pcc(obs, pred):.3f}", fontsize=10)
+        ax.ticklabel_format(axis="y", useOffset=False)
+        if len(pred) and np.ptp(pred) < 1e-3 * max(np.ptp(obs), 1e-12):
+            # (near-)constant predictions: show them on a readable scale, not an offset axis
+            centre, half = float(np.mean(pred)), max(0.05 * np.ptp(obs), 1e-3)
+            ax.set_ylim(centre - half, centre + half)
         ax.set_xlabel("observed expression")
         ax.set_ylabel("predicted")
     if not models:
@@ -186,6 +191,8 @@ def difference_from_elastic_net(
                 ax.legend(fontsize=7)
             else:
                 ax.text(0.5, 0.5, "no genes", ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
             ax.axvline(0, color="black", lw=0.8)
             name = "PCC" if metric == "pcc" else "R2"
             ax.set_xlabel(f"{name} - elastic net {name}")
@@ -198,7 +205,8 @@ def learning_curve(metrics: pd.DataFrame, *, split: str = "test") -> Figure:
     """Mean test R2 and PCC over genes against the fraction of train people (donor downsampling).
 
     Each point is the mean over genes of the per-gene mean over folds; bars: standard error
-    over genes.
+    over genes. Per model only gene-folds with results at every fraction count, so each
+    curve follows one set of genes and folds.
     """
     rows = metrics[(metrics["status"] == "ok") & (metrics["split"] == split)]
     rows = rows[rows["setting"] == "hop"]
@@ -209,6 +217,12 @@ def learning_curve(metrics: pd.DataFrame, *, split: str = "test") -> Figure:
             part = rows[rows["model"] == model]
             if part["train_fraction"].nunique() < 2:
                 continue
+            n_fractions = part["train_fraction"].nunique()
+            complete = part.groupby(["gene", "fold"])["train_fraction"].nunique() == n_fractions
+            keep = pd.MultiIndex.from_frame(part[["gene", "fold"]]).isin(complete[complete].index)
+            part = part[keep]
+            if part.empty:
+                continue
             per_gene = part.groupby(["train_fraction", "gene"])[metric].mean().reset_index()
             stats = per_gene.groupby("train_fraction")[metric].agg(["mean", "sem", "count"])
             ax.errorbar(
@@ -217,7 +231,7 @@ def learning_curve(metrics: pd.DataFrame, *, split: str = "test") -> Figure:
                 yerr=stats["sem"].fillna(0),
                 marker="o",
                 color=_color(model),
-                label=f"{model} ({int(stats['count'].max())} genes)",
+                label=f"{model} (genes: {int(stats['count'].max())})",
                 capsize=3,
             )
         name = "R2" if metric == "r2" else "PCC"

@@ -1,0 +1,186 @@
+"""``variformer evaluate`` over tiny fine-tuning runs and elastic nets on the same dataset.
+
+Truths: every metric recomputed with sklearn/scipy from the predictions file it names; the
+gene-folds each model should have (what is absent is marked missing, not guessed); the
+figures are drawn from the written tables.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.metrics import r2_score
+
+from baselines.run import run_baselines
+from tests.fakes import tiny_config
+from variformer import cli
+from variformer import finetune as ft
+from variformer.evaluate import METRICS_COLUMNS
+
+SEQ_LEN = 1024
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """simulate -> prep (100 people, 3 genes, 1,024 bp) -> tiny runs + elastic nets."""
+    from data_prep.prep import prep_dataset
+    from data_prep.simulate import simulate_cohort
+
+    root = tmp_path_factory.mktemp("eval")
+    sim = simulate_cohort(root / "sim", people=100, genes=3, seq_len=SEQ_LEN, seed=2)
+    genes = list(pd.read_csv(sim.truth_genes, sep="\t")["gene"])
+    dataset = root / "dataset"
+    prep_dataset(
+        vcfs=[sim.vcf],
+        fasta=sim.fasta,
+        annotation=sim.gtf,
+        genes=genes,
+        expression=sim.expression,
+        seq_len=SEQ_LEN,
+        out=dataset,
+        seed=0,
+        progress=False,
+    )
+    a, b, c = genes
+    runs = root / "runs"
+    quick = ("training.max_epochs=1", "training.limit_train_batches=2")
+    for gene, fold in ((a, 0), (a, 1), (b, 0)):
+        ft.finetune(dataset, genes=[gene], fold=fold, config=tiny_config(*quick), out=runs)
+    # a multi-gene run holding gene c out of training (HOGP), and a downsampled run
+    multi = tiny_config(*quick, f"data.tune_genes=[{c}]")
+    ft.finetune(dataset, genes=[a, b], fold=0, config=multi, out=runs, name="pair")
+    half = tiny_config(*quick, "data.train_fraction=0.5")
+    ft.finetune(dataset, genes=[a], fold=0, config=half, out=runs, name=f"{a}-half")
+    run_baselines(dataset, out=root / "BL")
+    return root, dataset, genes
+
+
+@pytest.fixture(scope="module")
+def evaluated(setup):
+    root, dataset, _ = setup
+    out = root / "EVAL"
+    argv = ["evaluate", "--dataset", str(dataset), "--runs", str(root / "runs")]
+    code = cli.main([*argv, "--baselines", str(root / "BL"), "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_one_table_with_both_models_for_every_gene_and_fold(setup, evaluated, capsys):
+    _, _, (a, b, c) = setup
+    metrics = pd.read_csv(
+        evaluated / "metrics.tsv", sep="\t", keep_default_na=False, na_values=["NA"]
+    )
+    assert list(metrics.columns[:8]) == [
+        "gene",
+        "fold",
+        "model",
+        "setting",
+        "split",
+        "r2",
+        "pcc",
+        "n",
+    ]
+    assert list(metrics.columns) == list(METRICS_COLUMNS)
+    test = metrics[(metrics["split"] == "test") & (metrics["train_fraction"] == 1.0)]
+    hop = test[test["setting"] == "hop"]
+    for gene in (a, b, c):
+        for fold in (0, 1, 2):
+            rows = hop[(hop["gene"] == gene) & (hop["fold"] == fold)].set_index("model")
+            assert rows.loc["elastic_net", "status"] == "ok"
+            have = {(a, 0), (a, 1), (b, 0)}
+            assert rows.loc["variformer", "status"] == ("ok" if (gene, fold) in have else "missing")
+    missing = hop[hop["status"] == "missing"]
+    assert missing["r2"].isna().all() and (missing["n"] == 0).all()
+    lacking = missing[missing["model"] == "variformer"]
+    assert set(zip(lacking["gene"], lacking["fold"])) == {
+        (a, 2),
+        (b, 1),
+        (b, 2),
+        (c, 0),
+        (c, 1),
+        (c, 2),
+    }
+    # the multi-gene run: a, b held-out people (hop), c held-out gene and people (hogp)
+    multi = test[test["model"] == "variformer_multi"]
+    assert set(zip(multi["gene"], multi["setting"], multi["status"])) >= {
+        (a, "hop", "ok"),
+        (b, "hop", "ok"),
+        (c, "hogp", "ok"),
+    }
+    # the downsampled run keeps its fraction and does not count as the full model
+    half = metrics[(metrics["train_fraction"] == 0.5) & (metrics["split"] == "test")]
+    assert list(zip(half["gene"], half["fold"], half["model"])) == [(a, 0, "variformer")]
+
+
+def test_every_metric_recomputes_from_its_predictions_file(evaluated):
+    metrics = pd.read_csv(
+        evaluated / "metrics.tsv", sep="\t", keep_default_na=False, na_values=["NA"]
+    )
+    ok = metrics[metrics["status"] == "ok"]
+    assert len(ok) > 20
+    for row in ok.itertuples(index=False):
+        preds = pd.read_csv(row.source, sep="\t", dtype={"sample": str, "gene": str})
+        part = preds[(preds["gene"] == row.gene) & (preds["split"] == row.split)]
+        assert len(part) == row.n
+        assert row.r2 == pytest.approx(r2_score(part["observed"], part["predicted"]), abs=1e-9)
+        if pd.notna(row.pcc):
+            expected = stats.pearsonr(part["observed"], part["predicted"])[0]
+            assert row.pcc == pytest.approx(expected, abs=1e-9)
+
+
+def test_summary_is_the_fold_mean_beside_elastic_net(evaluated):
+    metrics = pd.read_csv(
+        evaluated / "metrics.tsv", sep="\t", keep_default_na=False, na_values=["NA"]
+    )
+    summary = pd.read_csv(evaluated / "summary.tsv", sep="\t")
+    ok = metrics[
+        (metrics["status"] == "ok")
+        & (metrics["split"] == "test")
+        & (metrics["train_fraction"] == 1)
+    ]
+    for row in summary.itertuples(index=False):
+        part = ok[
+            (ok["gene"] == row.gene) & (ok["model"] == row.model) & (ok["setting"] == row.setting)
+        ]
+        assert row.n_folds == part["fold"].nunique()
+        assert row.r2 == pytest.approx(part["r2"].mean())
+        en = ok[(ok["gene"] == row.gene) & (ok["model"] == "elastic_net")]
+        assert row.elastic_net_r2 == pytest.approx(en["r2"].mean())
+
+
+def test_missing_pieces_are_reported_and_figures_drawn(setup, evaluated, tmp_path, capsys):
+    root, dataset, _ = setup
+    missing = pd.read_csv(evaluated / "missing.tsv", sep="\t")
+    assert len(missing) and set(missing.columns) == {"gene", "fold", "model", "setting"}
+    figures = sorted(p.name for p in (evaluated / "figures").iterdir())
+    assert figures == [
+        "difference_from_elastic_net.png",
+        "learning_curve.png",
+        "observed_vs_predicted.png",
+        "versus_elastic_net.png",
+    ]
+    # the command says what is missing; --folds narrows the grid
+    out = tmp_path / "EVAL0"
+    argv = ["evaluate", "--dataset", str(dataset), "--runs", str(root / "runs")]
+    assert (
+        cli.main([*argv, "--baselines", str(root / "BL"), "--folds", "0", "--out", str(out)]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "missing: variformer lacks 1 gene-folds" in printed, printed
+    metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
+    assert set(metrics["fold"]) == {0}
+
+
+def test_bad_input_is_one_line_and_writes_nothing(setup, tmp_path, capsys):
+    root, dataset, _ = setup
+    out = tmp_path / "E"
+    for argv, message in (
+        (["--runs", str(root / "runs"), "--folds", "5"], "fold 5 does not exist"),
+        ([], "nothing to evaluate"),
+        (["--runs", str(tmp_path / "nope")], "is not a directory of runs"),
+    ):
+        code = cli.main(["evaluate", "--dataset", str(dataset), *argv, "--out", str(out)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and message in err and len(err.splitlines()) == 1, err
+        assert not out.exists()
