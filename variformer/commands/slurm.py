@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--command",
+        dest="task_command",  # not `command`: that is the CLI's subcommand attribute
         help="how a task runs variformer, as shell words (default: this Python by absolute "
         "path, `-m variformer.cli`)",
     )
@@ -88,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         genes=genes,
         folds=args.folds,
-        command=shlex.split(args.command) if args.command else None,
+        command=shlex.split(args.task_command) if args.task_command else None,
         finetune_args=finetune_args,
         job_name=args.job_name,
         partition=args.partition,
@@ -134,6 +135,7 @@ def _add_baselines_arguments(sub) -> None:
     )
     p.add_argument(
         "--command",
+        dest="task_command",  # not `command`: that is the CLI's subcommand attribute
         help="how a task runs variformer, as shell words (default: this Python by absolute "
         "path, `-m variformer.cli`)",
     )
@@ -171,7 +173,7 @@ def _main_baselines(args: argparse.Namespace) -> int:
         folds=args.folds,
         model=args.model,
         genes_per_task=args.genes_per_task,
-        command=shlex.split(args.command) if args.command else None,
+        command=shlex.split(args.task_command) if args.task_command else None,
         baselines_args=extra,
         job_name=args.job_name,
         partition=args.partition,
