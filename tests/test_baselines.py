@@ -365,34 +365,28 @@ def test_cli_select_genes(published, tmp_path, capsys):
 # ------------------------------------------------------------------ SLURM
 
 
-def test_slurm_baselines_tasks_run_the_right_genes(tmp_path, capsys):
-    genes = tmp_path / "genes.txt"
-    genes.write_text("A\nB\nC\nD\nE\n")
-    parser_args = [
-        "baselines",
-        "--dataset",
-        str(tmp_path / "data set"),
-        "--genes-file",
-        str(genes),
-        "--folds",
-        "0",
-        "2",
-        "--genes-per-task",
-        "2",
-        "--cpus",
-        "3",
-        "--out",
+def test_slurm_baselines_tasks_run_the_right_genes(cohort, tmp_path):
+    dataset, truth = cohort
+    genes = list(truth["gene"])  # 8 genes -> tasks of 3, 3, 2
+    genes_file = tmp_path / "genes.txt"
+    genes_file.write_text("\n".join(genes) + "\n")
+    argv = ["slurm", "baselines", "--dataset", str(dataset), "--genes-file", str(genes_file)]
+    argv += ["--folds", "0", "2", "--genes-per-task", "3", "--cpus", "3"]
+    argv += [
+        "--job-dir",
         str(tmp_path / "jobs"),
-        "--baselines",
+        "--out",
         str(tmp_path / "BL"),
         "--l1-ratio",
         "0.7",
     ]
-    assert cli.main(["slurm", *parser_args]) == 0
+    assert cli.main(argv) == 0
     script = tmp_path / "jobs" / "baselines_array.sbatch"
     text = script.read_text()
     assert "#SBATCH --array=0-2\n" in text and "#SBATCH --cpus-per-task=3" in text
-    assert (tmp_path / "jobs" / "tasks.tsv").read_text() == "genes\nA B\nC D\nE\n"
+    chunks = [genes[0:3], genes[3:6], genes[6:8]]
+    expected = "genes\n" + "".join(" ".join(c) + "\n" for c in chunks)
+    assert (tmp_path / "jobs" / "tasks.tsv").read_text() == expected
     env = {
         **os.environ,
         "SLURM_ARRAY_TASK_ID": "1",
@@ -404,17 +398,29 @@ def test_slurm_baselines_tasks_run_the_right_genes(tmp_path, capsys):
     )
     words = done.stdout.strip().splitlines()[-1].split()
     assert words[0] == "baselines"
-    assert words[words.index("--genes") + 1 : words.index("--folds")] == ["C", "D"]
+    assert words[words.index("--genes") + 1 : words.index("--folds")] == chunks[1]
     assert words[words.index("--folds") + 1 : words.index("--model")] == ["0", "2"]
     assert words[words.index("--jobs") + 1] == "3" and words[words.index("--l1-ratio") + 1] == "0.7"
-    assert f"{tmp_path}/data set" in done.stdout.replace("'", "")
+    assert words[words.index("--out") + 1] == str((tmp_path / "BL").resolve())
+    # the task's command really runs: one task of the real CLI fits its genes
+    env.pop("VARIFORMER")
+    env["SLURM_ARRAY_TASK_ID"] = "2"
+    env["SLURM_CPUS_PER_TASK"] = "1"
+    subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, check=True)
+    table = pd.read_csv(tmp_path / "BL" / "elastic_net" / "summary.tsv", sep="\t")
+    assert sorted(zip(table["gene"], table["fold"])) == sorted(
+        (g, k) for g in chunks[2] for k in (0, 2)
+    )
     env["SLURM_ARRAY_TASK_ID"] = "3"
     gone = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env)
     assert gone.returncode == 1 and "no such line" in gone.stderr
 
 
-def test_slurm_baselines_bad_input():
+def test_slurm_baselines_bad_input(cohort, tmp_path):
+    dataset, _ = cohort
+    kw = {"baselines": tmp_path / "BL", "dataset": dataset, "folds": [0]}
     with pytest.raises(InputError, match="genes-per-task"):
-        slurm.write_baselines_array("x", dataset="d", genes=["A"], folds=[0], genes_per_task=0)
-    with pytest.raises(InputError, match="whitespace"):
-        slurm.write_baselines_array("x", dataset="d", genes=["A B"], folds=[0])
+        slurm.write_baselines_array(tmp_path, genes=["PPIF"], genes_per_task=0, **kw)
+    with pytest.raises(InputError, match="not in the dataset"):
+        slurm.write_baselines_array(tmp_path, genes=["PPIF", "NOPE"], **kw)
+    assert not (tmp_path / "tasks.tsv").exists()

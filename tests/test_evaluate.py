@@ -184,3 +184,50 @@ def test_bad_input_is_one_line_and_writes_nothing(setup, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert code == 2 and message in err and len(err.splitlines()) == 1, err
         assert not out.exists()
+
+
+def test_enformer_track_and_centre_bins(setup, tmp_path, capsys):
+    """Pre-trained Enformer through `evaluate --enformer DIR --track K`: the human head's track
+    K summed over the 3 centre bins (bins 3, 4, 5 of the 8 of a 1,024-bp window), computed
+    here straight from enformer-pytorch on each person's sequence."""
+    import numpy as np
+    import torch
+    from enformer_pytorch import Enformer
+
+    from data_prep import open_dataset
+    from tests.fakes import tiny_hparams
+
+    root, dataset, genes = setup
+    torch.manual_seed(3)
+    hp = {**tiny_hparams(), "output_heads": {"human": 6, "mouse": 2}, "target_length": 896}
+    enformer = Enformer.from_hparams(**hp).eval()
+    enformer.save_pretrained(tmp_path / "enformer", safe_serialization=False)
+    out = tmp_path / "E"
+    argv = ["evaluate", "--dataset", str(dataset), "--baselines", str(root / "BL")]
+    argv += ["--enformer", str(tmp_path / "enformer"), "--track", "4", "--folds", "0"]
+    assert cli.main([*argv, "--gene", genes[0], "--out", str(out), "--device", "cpu"]) == 0
+    preds = pd.read_csv(
+        out / "enformer" / "fold0" / "predictions.tsv", sep="\t", dtype={"sample": str}
+    )
+    ds = open_dataset(dataset)
+    people = list(preds["sample"])
+    with torch.no_grad():
+        full = enformer(
+            torch.from_numpy(ds.sequences(genes[0], people)), head="human", target_length=-1
+        )
+    assert full.shape == (len(people), 8, 6)
+    expected = full[:, 3:6, 4].sum(dim=1).numpy()
+    np.testing.assert_allclose(preds["predicted"], expected, rtol=1e-4, atol=1e-6)
+    split = ds.split(0)
+    assert set(preds.loc[preds["split"] == "test", "sample"]) == set(split["test"])
+    expr = ds.expression(genes[0])
+    np.testing.assert_allclose(preds["observed"], expr.loc[people].to_numpy())
+    metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
+    row = metrics[(metrics["model"] == "enformer") & (metrics["split"] == "test")].iloc[0]
+    test = preds[preds["split"] == "test"]
+    assert row["r2"] == pytest.approx(r2_score(test["observed"], test["predicted"]))
+    capsys.readouterr()
+    bad = cli.main([*argv[:-3], "--track", "6", "--folds", "0", "--out", str(tmp_path / "F")])
+    err = capsys.readouterr().err
+    assert bad == 2 and "--track 6 is not a track of Enformer's human head (0..5)" in err
+    assert not (tmp_path / "F").exists()

@@ -81,8 +81,8 @@ def score_enformer(
         todo = [p for _, _, people in plan for p in people if (gene, p) not in cache]
         todo = list(dict.fromkeys(todo))
         if todo:
-            values = predict_people(model, ds, gene, todo, batch_size=batch_size, device=device)
-            cache.update({(gene, p): float(v) for p, v in zip(todo, values)})
+            scored = predict_people(model, ds, gene, todo, batch_size=batch_size, device=device)
+            cache.update({(gene, p): float(v) for p, v in zip(scored["sample"], scored["predicted"])})
         for fold, split, people in plan:
             table = predictions_table(
                 people,
@@ -143,13 +143,17 @@ def cross_cohort_run(run, ds2, *, batch_size: int = 4, device=None) -> pd.DataFr
     from variformer.predict import predict_people
 
     model = Variformer.load(run.path)
+    seq_len = ((run.config or {}).get("data") or {}).get("seq_len")  # the crop it trained on
     frames = []
     for gene in run.summary.get("genes", []):
         if gene not in ds2.genes:
             continue
         expression = ds2.expression(gene)
         people = list(expression.index)
-        values = predict_people(model, ds2, gene, people, batch_size=batch_size, device=device)
+        scored = predict_people(
+            model, ds2, gene, people, seq_len=seq_len, batch_size=batch_size, device=device
+        )
+        values = scored.set_index("sample")["predicted"].loc[people].to_numpy()
         frames.append(
             predictions_table(
                 people,
