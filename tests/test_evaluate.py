@@ -227,7 +227,7 @@ def test_enformer_track_and_centre_bins(setup, tmp_path, capsys):
     test = preds[preds["split"] == "test"]
     assert row["r2"] == pytest.approx(r2_score(test["observed"], test["predicted"]))
     capsys.readouterr()
-    bad = cli.main([*argv[:-3], "--track", "6", "--folds", "0", "--out", str(tmp_path / "F")])
+    bad = cli.main([*argv[:-4], "--track", "6", "--folds", "0", "--out", str(tmp_path / "F")])
     err = capsys.readouterr().err
     assert bad == 2 and "--track 6 is not a track of Enformer's human head (0..5)" in err
     assert not (tmp_path / "F").exists()
