@@ -82,7 +82,9 @@ def score_enformer(
         todo = list(dict.fromkeys(todo))
         if todo:
             scored = predict_people(model, ds, gene, todo, batch_size=batch_size, device=device)
-            cache.update({(gene, p): float(v) for p, v in zip(scored["sample"], scored["predicted"])})
+            cache.update(
+                {(gene, p): float(v) for p, v in zip(scored["sample"], scored["predicted"])}
+            )
         for fold, split, people in plan:
             table = predictions_table(
                 people,
