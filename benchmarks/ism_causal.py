@@ -79,11 +79,15 @@ def main() -> None:
         )
         model = Variformer.load(res.run_dir).eval()
         table = ism_table(model, ds, gene, fold=0, device="cpu")
-        causal = table.merge(
-            truth[truth["gene"] == gene][["pos", "ref", "alt"]].assign(causal=True),
-            on=["pos", "ref", "alt"],
-            how="left",
-        )["causal"].fillna(False).astype(bool)
+        causal = (
+            table.merge(
+                truth[truth["gene"] == gene][["pos", "ref", "alt"]].assign(causal=True),
+                on=["pos", "ref", "alt"],
+                how="left",
+            )["causal"]
+            .fillna(False)
+            .astype(bool)
+        )
         k = int(causal.sum())
         auroc = roc_auc_score(causal, table["score"].abs()) if 0 < k < len(table) else float("nan")
         full_top = set(np.argsort(-table["score"].abs().to_numpy(), kind="stable")[:k])
