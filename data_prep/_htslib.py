@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -28,17 +29,38 @@ def check_bgzf_complete(path: Path) -> None:
 
 @contextlib.contextmanager
 def htslib_errors(what: str):
-    """Run a block with file descriptor 2 captured; htslib error lines become an InputError."""
+    """Run a block with file descriptor 2 captured; htslib error lines become an InputError.
+
+    htslib (inside cyvcf2, pysam and pysam's bcftools) logs damage on stderr, sometimes without
+    failing. An ``[E::`` line wins over the exception the block raised, as it names the cause.
+    """
+    failed: BaseException | None = None
     with tempfile.TemporaryFile(mode="w+b") as cap:
         saved = os.dup(2)
         os.dup2(cap.fileno(), 2)
         try:
             yield
+        except Exception as err:
+            failed = err
         finally:
             os.dup2(saved, 2)
             os.close(saved)
             cap.seek(0)
             text = cap.read().decode(errors="replace")
-        errors = [ln for ln in text.splitlines() if ln.startswith("[E::")]
-        if errors:
-            raise InputError(f"{what} is corrupt or truncated (htslib: {errors[0].strip()})")
+    errors = [ln.strip() for ln in text.splitlines() if ln.startswith("[E::")]
+    if errors and isinstance(failed, InputError):
+        raise InputError(f"{failed} (htslib: {errors[0]})") from None
+    if errors:
+        raise InputError(_describe(what, errors[0])) from None
+    if failed is not None:
+        raise failed
+
+
+def _describe(what: str, line: str) -> str:
+    """One line for an htslib error line."""
+    dup = re.search(r"Duplicated sample name '(.*)'", line)
+    if dup:
+        return f"{what} has duplicate sample id {dup.group(1)!r}; rename it (bcftools reheader)"
+    if "vcf_parse" in line or "does not match the number of samples" in line:
+        return f"{what} has a malformed record (htslib: {line}); fix or drop that record"
+    return f"{what} is corrupt or truncated (htslib: {line})"

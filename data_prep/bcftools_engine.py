@@ -15,9 +15,18 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pysam
 
+from data_prep._htslib import htslib_errors
 from data_prep.genome import encode
-from data_prep.variants import WindowVariants, carriers_from_alleles, classify_allele
+from data_prep.variants import (
+    WindowVariants,
+    _genotypes,
+    carriers_from_alleles,
+    classify_allele,
+    empty_window_variants,
+    finish_window_variants,
+)
 from variformer.errors import InputError
 
 SNV_FILTER = (
@@ -63,25 +72,26 @@ def bcftools_window_variants(
     mismatches = [] if mismatches is None else mismatches
     lo = max(start0, 0)
     n = len(samples)
-    empty = WindowVariants(np.zeros(0, np.int64), [], [], [], np.zeros((n, 0), np.uint8))
+    empty = empty_window_variants(n)
     if end0 <= lo:
         return empty
     region = f"{contig}:{lo + 1}-{end0}"
     with tempfile.TemporaryDirectory(prefix="variformer-bcftools-") as tmpdir:
         tmp = Path(tmpdir)
         (tmp / "samples.txt").write_text("\n".join(samples) + "\n")
-        _bcftools(
-            "view",
-            "-r",
-            region,
-            "-S",
-            str(tmp / "samples.txt"),
-            "-Oz",
-            "-o",
-            str(tmp / "view.vcf.gz"),
-            str(vcf_path),
-            catch_stdout=False,
-        )
+        with htslib_errors(f"VCF {vcf_path}"):
+            _bcftools(
+                "view",
+                "-r",
+                region,
+                "-S",
+                str(tmp / "samples.txt"),
+                "-Oz",
+                "-o",
+                str(tmp / "view.vcf.gz"),
+                str(vcf_path),
+                catch_stdout=False,
+            )
         _bcftools(
             "norm",
             "-m",
@@ -109,40 +119,25 @@ def bcftools_window_variants(
             SNV_FILTER,
             "-Oz",
             "-o",
-            str(tmp / "snv.vcf.gz"),
+            str(tmp / "all_snv.vcf.gz"),
             str(tmp / "split.vcf.gz"),
             catch_stdout=False,
         )
-        records = [
-            (r.POS, r.ID or ".", r.REF.upper(), r.ALT[0].upper())
-            for r in cyvcf2.VCF(str(tmp / "snv.vcf.gz"))
-        ]
-        bad = [(p, ref) for p, _, ref, _ in records if ref != reference[p - 1 - lo]]
-        if bad:
-            counts["ref_mismatch"] += len(bad)
-            if ref_mismatch == "error":
-                mismatches.extend((contig, p, ref, reference[p - 1 - lo]) for p, ref in bad)
-                return empty
-            (tmp / "exclude.tsv").write_text("".join(f"{contig}\t{p}\n" for p, _ in bad))
-            _bcftools(
-                "view",
-                "-T",
-                "^" + str(tmp / "exclude.tsv"),
-                "-Oz",
-                "-o",
-                str(tmp / "keep.vcf.gz"),
-                str(tmp / "snv.vcf.gz"),
-                catch_stdout=False,
-            )
-            (tmp / "keep.vcf.gz").replace(tmp / "snv.vcf.gz")
-            bad_pos = {p for p, _ in bad}
-            records = [r for r in records if r[0] not in bad_pos]
-        if missing == "error":
-            for r in cyvcf2.VCF(str(tmp / "snv.vcf.gz")):
-                if (r.genotype.array()[:, :-1] == -1).any():
-                    raise InputError(
-                        f"missing genotype at {contig}:{r.POS}; use --missing ref to treat missing alleles as reference"
-                    )
+        records, haploid = _diploid_snv_vcf(
+            tmp / "all_snv.vcf.gz",
+            tmp / "snv.vcf",
+            contig=contig,
+            lo=lo,
+            reference=reference,
+            missing=missing,
+            ref_mismatch=ref_mismatch,
+            counts=counts,
+            mismatches=mismatches,
+        )
+        if ref_mismatch == "error" and mismatches:
+            return empty
+        _count_overlaps(records, haploid, counts)
+        pysam.tabix_compress(str(tmp / "snv.vcf"), str(tmp / "snv.vcf.gz"))
         _bcftools("index", str(tmp / "snv.vcf.gz"))
         # the window's reference, named as a region so consensus applies only its variants
         (tmp / "window.fa").write_text(f">{contig}:{lo + 1}-{end0}\n{reference}\n")
@@ -165,12 +160,11 @@ def bcftools_window_variants(
                         f"bcftools consensus changed the length of {region} for {sample}; is the VCF SNV-only?"
                     )
                 haps[h - 1, si] = encode(seq)
-    keys = list(dict.fromkeys((p, alt) for p, _, _, alt in records))
-    ids = {}
-    for p, vid, _, alt in records:
-        ids.setdefault((p, alt), vid)
-    pos_list, id_list, ref_list, alt_list, cols = [], [], [], [], []
-    for p, alt in keys:
+    first: dict[tuple[int, str], int] = {}  # (pos, ALT) -> first record carrying it
+    for i, (p, _, _, alt, _) in enumerate(records):
+        first.setdefault((p, alt), i)
+    pos_list, id_list, ref_list, alt_list, cols, haps_list = [], [], [], [], [], []
+    for (p, alt), i in first.items():
         off = p - 1 - lo
         code = encode(alt)[0]
         col = carriers_from_alleles(haps[0, :, off] == code, haps[1, :, off] == code)
@@ -178,9 +172,84 @@ def bcftools_window_variants(
             counts["no_carrier"] += 1
             continue
         pos_list.append(p)
-        id_list.append(ids[(p, alt)])
+        id_list.append(records[i][1])
         ref_list.append(reference[off])
         alt_list.append(alt)
         cols.append(col)
-    carriers = np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.uint8)
-    return WindowVariants(np.asarray(pos_list, np.int64), id_list, ref_list, alt_list, carriers)
+        haps_list.append(haploid[i])
+    if not cols:
+        return empty
+    return finish_window_variants(
+        pos_list, id_list, ref_list, alt_list, np.stack(cols, axis=1), np.stack(haps_list, axis=1)
+    )
+
+
+def _diploid_snv_vcf(
+    src: Path, dst: Path, *, contig, lo, reference, missing, ref_mismatch, counts, mismatches
+) -> tuple[list, list]:
+    """Write the GT-only text VCF that ``bcftools consensus`` applies, from split SNV records.
+
+    Leaves out records whose REF disagrees with the FASTA (collected in ``mismatches``) and
+    records without GT (as bcftools consensus applies nothing for them). A haploid call is
+    written as the homozygous diploid call (variants.py's documented rule), so ``-H 2`` applies
+    it too.
+
+    Returns
+    -------
+    records : list of (pos1, id, ref, alt, gt), gt an int array shape=(n, 2) (-1 missing)
+    haploid : list of bool arrays, shape=(n,), one per record
+    """
+    import cyvcf2
+
+    vcf = cyvcf2.VCF(str(src))
+    header = [ln for ln in vcf.raw_header.splitlines() if ln.startswith("##contig")]
+    header.insert(0, "##fileformat=VCFv4.2")
+    header.append('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
+    header.append("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *vcf.samples]))  # fmt: skip
+    lines, records, haploid = list(header), [], []
+    n = len(vcf.samples)
+    for r in vcf:
+        ref, alt, base = r.REF.upper(), r.ALT[0].upper(), reference[r.POS - 1 - lo]
+        if ref != base:
+            counts["ref_mismatch"] += 1
+            if ref_mismatch == "error":
+                mismatches.append((contig, r.POS, r.REF, base))
+            continue
+        called = _genotypes(r, np.arange(n))
+        if called is None:
+            if missing == "error":
+                raise InputError(
+                    f"record {contig}:{r.POS} has no GT in its FORMAT; use --missing ref to skip such "
+                    "records, as bcftools consensus does"
+                )
+            counts["no_genotype"] += 1
+            continue
+        gt, hap = called
+        if missing == "error" and (gt == -1).any():
+            raise InputError(
+                f"missing genotype at {contig}:{r.POS}; use --missing ref to treat missing alleles as reference"
+            )
+        calls = ["/".join("." if a < 0 else str(a) for a in row) for row in gt.tolist()]
+        lines.append("\t".join([r.CHROM, str(r.POS), r.ID or ".", ref, alt, ".", ".", ".", "GT", *calls]))  # fmt: skip
+        records.append((r.POS, r.ID or ".", ref, alt, gt))
+        haploid.append(hap)
+    dst.write_text("\n".join(lines) + "\n")
+    return records, haploid
+
+
+def _count_overlaps(records: list, haploid: list, counts: Counter) -> None:
+    """Count haplotype alleles that bcftools consensus skips because an earlier one took the base.
+
+    Only the summary's ``overlapping_allele`` count comes from here; the sequences are bcftools'.
+    """
+    claimed: dict[int, np.ndarray] = {}
+    for p, _, _, _, gt in records:
+        carried = ((gt[:, 0] == 1).astype(np.uint8)) | ((gt[:, 1] == 1).astype(np.uint8) << 1)
+        taken = claimed.get(p)
+        if taken is not None:
+            n_over = int(np.count_nonzero(carried & taken))
+            if n_over:
+                counts["overlapping_allele"] += n_over
+            claimed[p] = taken | carried
+        else:
+            claimed[p] = carried

@@ -9,8 +9,17 @@ reference base. The bcftools rules reproduced here (checked against ``pysam.bcft
 - per haplotype, the first applied allele at a position wins; a later record at the same
   position is skipped for that haplotype ("overlaps with another variant");
 - a missing allele (``.``) applies nothing and does not claim the position (``--missing ref``);
-- a haploid genotype (``GT=1``) applies its allele to haplotype 1 only;
 - the FASTA's case is irrelevant here (sequences are upper-cased before encoding).
+
+One deliberate difference: a haploid genotype (``GT=1``, e.g. a male's chrX outside the PARs)
+is that person's only haplotype, so it is applied to both haplotypes (as if ``GT=1/1``): the
+averaged one-hot shows the ALT base at full weight and the dosage is 2, like any person whose
+every copy carries the ALT. ``bcftools consensus`` itself applies a haploid allele with ``-H 1``
+only and leaves ``-H 2`` the reference, which would show a hemizygous ALT as a 0.5/0.5
+heterozygote. ``ac``/``an`` count the alleles actually present: one per haploid call.
+
+Row order is canonical (both engines): by position, then ALT base in A, C, G, T order; the ID is
+that of the first record (in file order) carrying the allele.
 """
 
 from __future__ import annotations
@@ -39,6 +48,11 @@ class WindowVariants(NamedTuple):
     carriers : np.ndarray, shape=(n_samples, V), uint8
         Bit 0 set: haplotype 1 carries the allele; bit 1 set: haplotype 2 carries it.
         Already resolved by the bcftools overlap rule, so it is what the consensus holds.
+        A haploid call sets both bits.
+    ac : np.ndarray, shape=(V,), int64
+        ALT alleles present in the people (a haploid carrier counts once).
+    an : np.ndarray, shape=(V,), int64
+        Alleles present (2 per diploid and 1 per haploid call; a missing allele counts, as REF).
     """
 
     pos1: np.ndarray
@@ -46,6 +60,45 @@ class WindowVariants(NamedTuple):
     refs: list
     alts: list
     carriers: np.ndarray
+    ac: np.ndarray
+    an: np.ndarray
+
+
+def empty_window_variants(n_samples: int) -> WindowVariants:
+    """A window without SNV alleles."""
+    zero = np.zeros(0, np.int64)
+    return WindowVariants(zero, [], [], [], np.zeros((n_samples, 0), np.uint8), zero, zero.copy())
+
+
+def finish_window_variants(pos1, ids, refs, alts, carriers, haploid) -> WindowVariants:
+    """Put rows in the canonical order and count alleles.
+
+    Parameters
+    ----------
+    pos1 : array-like of int, shape=(V,)
+    ids, refs, alts : list of str
+    carriers : np.ndarray, shape=(n, V), uint8
+    haploid : np.ndarray, shape=(n, V), bool
+        Whether each person's call for the row's allele is haploid.
+    """
+    pos = np.asarray(pos1, dtype=np.int64)
+    n = carriers.shape[0]
+    if not len(pos):
+        return empty_window_variants(n)
+    order = np.lexsort((np.asarray([BASES.index(a) for a in alts]), pos))
+    carriers, haploid = carriers[:, order], haploid[:, order]
+    copies = (carriers & 1) + ((carriers >> 1) & 1)
+    ac = np.where(haploid, copies > 0, copies).sum(axis=0).astype(np.int64)
+    an = (2 * n - haploid.sum(axis=0)).astype(np.int64)
+    return WindowVariants(
+        pos[order],
+        [ids[i] for i in order],
+        [refs[i] for i in order],
+        [alts[i] for i in order],
+        np.ascontiguousarray(carriers),
+        ac,
+        an,
+    )
 
 
 def classify_allele(ref: str, alt: str) -> str:
@@ -96,7 +149,7 @@ def read_window_variants(
     counts : Counter, optional
         Incremented with skip reasons (``indel``, ``symbolic``, ``ref_mismatch`` ...).
     mismatches : list, optional
-        Receives ``(contig, pos1, vcf_ref, fasta_base)`` for each REF mismatch.
+        Receives ``(contig, pos1, vcf_ref, fasta_base)`` for each SNV allele with a REF mismatch.
 
     Returns
     -------
@@ -106,15 +159,13 @@ def read_window_variants(
     mismatches = [] if mismatches is None else mismatches
     lo = max(start0, 0)
     n = len(sample_index)
-    pos_list: list[int] = []
-    ids: list[str] = []
-    refs: list[str] = []
-    alts: list[str] = []
-    cols: list[np.ndarray] = []
     # claimed[p] -> uint8 mask of haplotypes that already hold an allele at position p
     claimed: dict[int, np.ndarray] = {}
-    rows: dict[tuple[int, str], int] = {}
-    first_id: dict[tuple[int, str], str] = {}
+    rows: dict[tuple[int, str], int] = {}  # (pos, ALT) -> row
+    ids: list[str] = []
+    refs: list[str] = []
+    cols: list[np.ndarray] = []
+    haps: list[np.ndarray] = []
     region = f"{contig}:{lo + 1}-{end0}"
     try:
         with warnings.catch_warnings():
@@ -134,20 +185,28 @@ def read_window_variants(
             continue  # records overlapping the window start (long REF) are not SNVs here
         ref = rec.REF
         kinds = [classify_allele(ref, alt) for alt in rec.ALT]
-        if not any(k == "snv" for k in kinds):
-            for k in kinds or ["no_alt"]:
+        for k in kinds or ["no_alt"]:
+            if k != "snv":
                 counts[k] += 1
+        n_snv = kinds.count("snv")
+        if not n_snv:
             continue
         fasta_base = reference[pos1 - 1 - lo]
         if ref.upper() != fasta_base:
-            counts["ref_mismatch"] += 1
+            counts["ref_mismatch"] += n_snv  # one per SNV allele, as after `bcftools norm -m -any`
             if ref_mismatch == "error":
-                mismatches.append((contig, pos1, ref, fasta_base))
+                mismatches.extend([(contig, pos1, ref, fasta_base)] * n_snv)
             continue
-        gt = rec.genotype.array()[sample_index, :-1] if n else np.zeros((0, 2), np.int16)
-        if gt.shape[1] == 1:  # haploid records: a single allele column
-            gt = np.concatenate([gt, np.full_like(gt, -2)], axis=1)
-        gt = gt[:, :2]
+        called = _genotypes(rec, sample_index)
+        if called is None:  # no GT in this record: bcftools consensus applies nothing
+            if missing == "error":
+                raise InputError(
+                    f"record {contig}:{pos1} has no GT in its FORMAT; use --missing ref to skip "
+                    "such records, as bcftools consensus does"
+                )
+            counts["no_genotype"] += n_snv
+            continue
+        gt, haploid = called
         if missing == "error" and (gt == -1).any():
             s = int(np.nonzero((gt == -1).any(axis=1))[0][0])
             raise InputError(
@@ -156,7 +215,6 @@ def read_window_variants(
             )
         for a, kind in enumerate(kinds, start=1):
             if kind != "snv":
-                counts[kind] += 1
                 continue
             carried = ((gt[:, 0] == a).astype(np.uint8)) | ((gt[:, 1] == a).astype(np.uint8) << 1)
             taken = claimed.get(pos1)
@@ -168,33 +226,50 @@ def read_window_variants(
                 claimed[pos1] = taken | carried
             else:
                 claimed[pos1] = carried.copy()
-            alt = rec.ALT[a - 1].upper()
-            first_id.setdefault(
-                (pos1, alt), rec.ID or "."
-            )  # bcftools engine reports the first ID too
-            row = rows.get((pos1, alt))
+            key = (pos1, rec.ALT[a - 1].upper())
+            row = rows.get(key)
             if row is not None:  # the same allele again in a later record: one row per (pos, ALT)
                 cols[row] |= carried
                 continue
-            if not carried.any():
-                counts["no_carrier"] += 1
-                continue
-            rows[(pos1, alt)] = len(cols)
-            pos_list.append(pos1)
-            ids.append(first_id[(pos1, alt)])
+            rows[key] = len(cols)
+            ids.append(rec.ID or ".")  # the first record's ID (the bcftools engine does the same)
             refs.append(ref.upper())
-            alts.append(alt)
             cols.append(carried)
-    carriers = np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.uint8)
-    pos = np.asarray(pos_list, dtype=np.int64)
-    order = np.argsort(pos, kind="stable")  # VCFs are sorted; this only guards against ties
-    return WindowVariants(
-        pos[order],
-        [ids[i] for i in order],
-        [refs[i] for i in order],
-        [alts[i] for i in order],
-        carriers[:, order],
+            haps.append(haploid)
+    keep = [i for i, c in enumerate(cols) if c.any()]
+    counts["no_carrier"] += len(cols) - len(keep)
+    if not counts["no_carrier"]:
+        del counts["no_carrier"]
+    keys = list(rows)
+    return finish_window_variants(
+        [keys[i][0] for i in keep],
+        [ids[i] for i in keep],
+        [refs[i] for i in keep],
+        [keys[i][1] for i in keep],
+        np.stack([cols[i] for i in keep], axis=1) if keep else np.zeros((n, 0), np.uint8),
+        np.stack([haps[i] for i in keep], axis=1) if keep else np.zeros((n, 0), bool),
     )
+
+
+def _genotypes(rec, sample_index: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Allele indexes, shape=(n, 2) (-1 missing), and haploid mask, shape=(n,); None without GT.
+
+    A haploid call is copied to the second haplotype (see the module docstring). (cyvcf2's
+    ``Variant.FORMAT`` can crash the interpreter, so GT's absence is learnt from ``genotype``.)
+    """
+    n = len(sample_index)
+    try:
+        gt = rec.genotype.array()[sample_index, :-1]
+    except Exception as err:  # cyvcf2: "couldn't get genotypes for variant"
+        if "genotype" in str(err):
+            return None
+        raise
+    if gt.shape[1] == 1:  # every call of the record is haploid
+        return np.concatenate([gt, gt], axis=1), np.ones(n, bool)
+    gt = np.array(gt[:, :2])
+    haploid = gt[:, 1] == -2  # htslib's vector end: no second allele
+    gt[haploid, 1] = gt[haploid, 0]
+    return gt, haploid
 
 
 def carriers_from_alleles(hap1: np.ndarray, hap2: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import pandas as pd
 from data_prep._htslib import htslib_errors
 from data_prep.cohort import Cohort
 from data_prep.genome import ContigMap, encode, fetch_window, tss_window
-from data_prep.variants import WindowVariants, dosage_from_carriers, read_window_variants
+from data_prep.variants import WindowVariants, read_window_variants
 from variformer.errors import InputError
 
 __all__ = ["GeneWindow", "gene_window", "variant_table"]
@@ -123,9 +123,10 @@ def gene_window(
 
 
 def variant_table(gene: str, chrom: str, wv: WindowVariants, *, n_samples: int) -> pd.DataFrame:
-    """variants.tsv rows of one gene; AC/AF/MAF over the dataset's people (ALT count / 2n)."""
-    ac = dosage_from_carriers(wv.carriers).sum(axis=0)
-    af = ac / (2 * n_samples) if n_samples else np.zeros(len(wv.pos1))
+    """variants.tsv rows of one gene; AC/AF/MAF over the dataset's people (ALT alleles / alleles
+    present: 2 per diploid and 1 per haploid call, see :mod:`data_prep.variants`)."""
+    ac = wv.ac
+    af = np.divide(ac, wv.an, out=np.zeros(len(ac)), where=wv.an > 0)
     return pd.DataFrame(
         {
             "gene": gene,
