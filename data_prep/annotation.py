@@ -81,6 +81,7 @@ def read_annotation(path) -> pd.DataFrame:
 
 def _read_gtf(fh, path) -> pd.DataFrame:
     rows = []
+    seen: dict[str, tuple[int, str]] = {}  # gene_id -> (line number, line)
     for lineno, line in enumerate(fh, 1):
         if line.startswith("#"):
             continue
@@ -96,6 +97,13 @@ def _read_gtf(fh, path) -> pd.DataFrame:
         attrs = dict(_ATTR.findall(parts[8]))
         if "gene_id" not in attrs:
             raise InputError(f"{path}:{lineno}: gene record without a gene_id attribute")
+        first = seen.setdefault(attrs["gene_id"], (lineno, line))
+        if first[0] != lineno:
+            same = "is an exact duplicate of" if first[1] == line else "repeats the gene_id of"
+            raise InputError(
+                f"{path}:{lineno}: the gene record of {attrs['gene_id']} {same} line {first[0]}; "
+                "keep one gene record per gene_id"
+            )
         rows.append(
             (
                 attrs.get("gene_name", attrs["gene_id"]),
@@ -119,6 +127,9 @@ def _read_tss_table(fh, path) -> pd.DataFrame:
     df["end1"] = df["tss"].astype(np.int64)
     if "gene_type" not in df:
         df["gene_type"] = "protein_coding"
+    dup = df["gene_id"][df["gene_id"].duplicated()]
+    if len(dup):
+        raise InputError(f"{path}: gene_id {dup.iloc[0]} has several rows; keep one row per gene")
     return _finish(
         df[["gene_name", "gene_id", "gene_type", "chrom", "start1", "end1", "strand"]], path
     )
@@ -155,7 +166,9 @@ def resolve_genes(annotation: pd.DataFrame, names: Iterable[str]) -> pd.DataFram
     Raises
     ------
     InputError
-        For an unknown gene (close symbols are suggested) or a symbol that names several genes.
+        For an unknown gene (close symbols are suggested) or a name that names several genes.
+        A GENCODE chrY PAR copy (gene id ending ``_PAR_Y``) never makes a name ambiguous: the
+        chrX copy is picked, as GTEx does (ask for ``<id>_PAR_Y`` to get the chrY copy).
     """
     by_key: dict[str, list[int]] = {}
     for i, (sym, gid, base) in enumerate(
@@ -171,10 +184,14 @@ def resolve_genes(annotation: pd.DataFrame, names: Iterable[str]) -> pd.DataFram
             close = difflib.get_close_matches(name, list(annotation["gene_name"]), n=3)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise InputError(f"gene {name!r} is not in the annotation{hint}")
+        if len(hits) > 1:  # GENCODE's chrY PAR copies (<id>_PAR_Y): the chrX copy, as GTEx uses
+            not_par_y = [i for i in hits if not annotation["gene_id"].iloc[i].endswith("_PAR_Y")]
+            hits = not_par_y or hits
         if len(hits) > 1:
             ids = ", ".join(annotation["gene_id"].iloc[hits])
+            what = "gene id" if re.match(r"ENS[A-Z]*G\d", name) else "gene symbol"
             raise InputError(
-                f"gene symbol {name!r} names several genes ({ids}); give the Ensembl id instead"
+                f"{what} {name!r} names several genes ({ids}); give the versioned Ensembl id instead"
             )
         if hits[0] not in picked:
             picked.append(hits[0])

@@ -19,7 +19,8 @@ def read_expression_bed(path) -> pd.DataFrame:
     Raises
     ------
     InputError
-        Missing file, wrong header, duplicate sample columns, or non-numeric values.
+        Missing file, wrong header, duplicate sample columns or gene rows, non-numeric or
+        infinite values. Missing values (NA) are kept as NaN.
     """
     try:
         df = pd.read_csv(path, sep="\t", dtype={0: str}, low_memory=False)
@@ -47,9 +48,32 @@ def read_expression_bed(path) -> pd.DataFrame:
         raise InputError(
             f"{path}: non-numeric value {df.iloc[r, 4 + c]!r} for gene {df.iloc[r, 3]}, sample {samples[c]}"
         )
-    values.index = df.iloc[:, 3].astype(str).to_numpy()
+    inf = np.isinf(values.to_numpy(dtype=np.float64))
+    if inf.any():
+        r, c = np.argwhere(inf)[0]
+        raise InputError(
+            f"{path}: {int(inf.sum())} infinite values (first: gene {df.iloc[r, 3]}, sample {samples[c]}); "
+            "fix the normalization that produced them (missing values may be NA)"
+        )
+    ids = df.iloc[:, 3].astype(str)
+    dup_ids = ids[ids.duplicated()]
+    if len(dup_ids):
+        raise InputError(
+            f"{path}: gene {dup_ids.iloc[0]} has {int((ids == dup_ids.iloc[0]).sum())} rows "
+            f"({dup_ids.nunique()} genes repeated); keep one row per gene"
+        )
+    values.index = ids.to_numpy()
     values.columns = samples
     return values.astype(np.float64)
+
+
+def missing_per_gene(expr: pd.DataFrame) -> dict[str, int]:
+    """Genes with missing values (NaN/NA) and how many people each lacks, for the summary.
+
+    Such people are left out of that gene's training and evaluation only.
+    """
+    n = expr.isna().sum(axis=1)
+    return {str(g): int(k) for g, k in n.items() if k}
 
 
 def match_expression(expr: pd.DataFrame, genes: pd.DataFrame, path) -> pd.DataFrame:

@@ -7,6 +7,7 @@ encodes as all zeros. Windows are 0-based half-open and padded with N beyond con
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -82,3 +83,89 @@ class ContigMap:
             shown = ", ".join(self.names[:5]) + (" ..." if len(self.names) > 5 else "")
             raise InputError(f"contig {contig!r} is not in the {self.source} (it has {shown})")
         return found
+
+
+def open_fasta(path):
+    """Open an indexed reference FASTA (plain or bgzipped) after checking its index fits it.
+
+    Raises
+    ------
+    InputError
+        Missing file or ``.fai``; gzip (not bgzip) compression; a bgzipped FASTA without
+        ``.gzi``; an index that does not describe this file (stale: the FASTA changed after
+        ``samtools faidx``).
+
+    Returns
+    -------
+    pysam.FastaFile
+    """
+    import pysam
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"FASTA not found: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    compressed = head[:2] == b"\x1f\x8b"
+    if compressed and not (len(head) >= 14 and head[3] & 4 and head[12:14] == b"BC"):
+        raise InputError(
+            f"{path} is gzip-compressed, not bgzip-compressed (samtools cannot index it); re-compress "
+            f"it with bgzip (`zcat {path} | bgzip > {path.stem}.fa.gz`), then `samtools faidx` it"
+        )
+    fai = Path(f"{path}.fai")
+    if not fai.is_file():
+        raise InputError(f"{path} has no .fai index; create one with `samtools faidx {path}`")
+    if compressed and not Path(f"{path}.gzi").is_file():
+        raise InputError(f"{path} has no .gzi index; create it with `samtools faidx {path}`")
+    if not compressed:
+        stale = _fai_mismatch(path, fai)
+        if stale:
+            raise InputError(
+                f"the index {fai} does not match {path} ({stale}): the FASTA changed after it was "
+                f"indexed; re-create it with `samtools faidx {path}`"
+            )
+    try:
+        return pysam.FastaFile(str(path))
+    except Exception as err:
+        raise InputError(
+            f"cannot open FASTA {path} ({err}); re-create its index with `samtools faidx {path}`"
+        ) from None
+
+
+def _fai_mismatch(path: Path, fai: Path) -> str | None:
+    """Why a plain FASTA's .fai does not describe it, or None.
+
+    Each entry must point just past its own ``>name`` header line, its first line must end
+    where the line width says, and its sequence must end (newline or end of file) where its
+    length says. Reads a few bytes per contig.
+    """
+    size = path.stat().st_size
+    with open(fai) as fh, open(path, "rb") as fa:
+
+        def at(offset: int, n: int) -> bytes:
+            fa.seek(offset)
+            return fa.read(n)
+
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 5 or not all(x.isdigit() for x in parts[1:5]):
+                return f"malformed index line {line.strip()!r}"
+            name, length, offset, bases, width = parts[0], *map(int, parts[1:5])
+            start = max(0, offset - 4096)
+            before = at(start, offset - start)
+            header = before[:-1].rsplit(b"\n", 1)[-1].rstrip(b"\r").split()
+            if not before.endswith(b"\n") or not header or header[0] != b">" + name.encode():
+                return f"contig {name} is not where the index says"
+            if bases <= 0 or length == 0:
+                continue
+            eol = width - bases
+            n_full = (length - 1) // bases  # full lines before the last one
+            end = offset + n_full * width + (length - n_full * bases)  # just past the last base
+            if end > size:
+                return f"contig {name} runs past the end of the file"
+            if length > bases and at(offset + bases, eol) not in (b"\n", b"\r\n"):
+                return f"contig {name} has another line width than the index says"
+            tail = at(end, 1)
+            if tail not in (b"", b"\n", b"\r"):
+                return f"contig {name} is longer than the index says"
+    return None

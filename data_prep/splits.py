@@ -56,8 +56,13 @@ def make_splits(
             raise InputError(
                 f"{len(unknown)} test samples are not among the cohort's samples (first: {unknown[0]})"
             )
-        pool = np.array([i for i, s in enumerate(samples) if s not in test_set])
+        pool = np.array([i for i, s in enumerate(samples) if s not in test_set], dtype=np.int64)
         n_tune = round(len(pool) * tune_fraction)
+        if n_tune < 1 or len(pool) - n_tune < 1:
+            raise InputError(
+                f"--test-samples lists {len(test_set)} of the {n} people, leaving {len(pool)} for "
+                f"train and tune ({tune_fraction:.0%} tune); list fewer test samples or add people"
+            )
         perm = rng.permutation(pool)
         for k in range(n_folds):
             labels = np.full(n, "train", dtype=object)

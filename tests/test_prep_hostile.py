@@ -10,11 +10,16 @@ import numpy as np
 import pysam
 import pysam.bcftools
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from data_prep import open_dataset
+from data_prep import InputError, open_dataset
+from data_prep.expression import missing_per_gene, read_expression_bed
 from data_prep.genome import encode, one_hot
 from data_prep.prep import prep_dataset
-from tests.genomes import random_sequence, write_fasta, write_gtf
+from tests.genomes import random_sequence, write_expression_bed, write_fasta, write_gtf
+from tests.test_prep import SAMPLES, cohort  # noqa: F401 (cohort is a fixture)
+from tests.test_prep import _assert_error as prep_error
 from variformer.cli import main as cli
 
 HEADER = [
@@ -207,3 +212,145 @@ def test_record_with_too_few_sample_columns_stops_prep(chrx, capfd):
     capfd.readouterr()  # bcftools' own complaint
     for engine in ("native", "bcftools"):
         _assert_error(chrx, capfd, vcf, "chrX:", "--engine", engine)
+
+
+# ---------------- reference FASTA ----------------
+
+
+def test_gzip_fasta_says_recompress_with_bgzip(chrx):
+    import gzip
+
+    from data_prep.genome import open_fasta
+
+    gz = chrx["tmp"] / "ref.fa.gz"
+    gz.write_bytes(gzip.compress(chrx["fasta"].read_bytes()))
+    with pytest.raises(pysam.utils.SamtoolsError):  # samtools itself refuses plain gzip
+        pysam.faidx(str(gz))
+    for fai in (False, True):  # with or without an index beside it
+        if fai:
+            Path(f"{gz}.fai").write_bytes(Path(f"{chrx['fasta']}.fai").read_bytes())
+        with pytest.raises(
+            InputError, match=r"gzip-compressed, not bgzip.*re-compress it with bgzip"
+        ):
+            open_fasta(gz)
+    bgz = chrx["tmp"] / "ref.bgz.fa.gz"
+    pysam.tabix_compress(str(chrx["fasta"]), str(bgz))
+    pysam.faidx(str(bgz))
+    assert open_fasta(bgz).fetch("chrX", 0, 10) == chrx["seq"][:10]
+
+
+def test_stale_fasta_index_is_named(chrx):
+    """The FASTA rewritten after `samtools faidx` (other line width, or contigs in another
+    order): the old index points at the wrong bytes; say so instead of reading them."""
+    from data_prep.genome import open_fasta
+
+    fasta, fai = chrx["fasta"], Path(f"{chrx['fasta']}.fai")
+    seq = chrx["seq"]
+    assert open_fasta(fasta).fetch("chrX", 100, 110) == seq[100:110]
+    old_index = fai.read_bytes()
+    fasta.write_text(">chrX\n" + "\n".join(seq[i : i + 50] for i in range(0, 600, 50)) + "\n")
+    fai.write_bytes(old_index)  # rewritten with 50 bases per line, index still says 60
+    with pytest.raises(InputError, match=r"does not match .*re-create it with `samtools faidx"):
+        open_fasta(fasta)
+    fasta.write_text(">chrY\nACGT\n>chrX\n" + "\n".join(seq[i : i + 60] for i in range(0, 600, 60)) + "\n")  # fmt: skip
+    with pytest.raises(InputError, match="contig chrX is not where the index says"):
+        open_fasta(fasta)
+    pysam.faidx(str(fasta))
+    assert open_fasta(fasta).fetch("chrX", 100, 110) == seq[100:110]
+
+
+# ---------------- expression BED ----------------
+
+
+def test_expression_inf_and_duplicate_gene_rows(cohort, capsys):  # noqa: F811
+    bed = cohort["tmp"] / "bad.bed"
+    ids = [("chr1", 100, "ENSG00000000001.5"), ("chr2", 1499, "ENSG00000000002.3")]
+    values = np.zeros((2, len(SAMPLES)))
+    values[1, 3] = np.inf
+    write_expression_bed(bed, ids, SAMPLES, values)
+    prep_error(cohort, capsys, "1 infinite values (first: gene ENSG00000000002.3, sample GTEX-0003)", "--expression", str(bed))  # fmt: skip
+    write_expression_bed(bed, [*ids, ids[0]], SAMPLES, np.zeros((3, len(SAMPLES))))
+    prep_error(cohort, capsys, "gene ENSG00000000001.5 has 2 rows", "--expression", str(bed))
+    values[1, 3] = np.nan  # NA stays missing (reported per gene by prep)
+    write_expression_bed(bed, ids, SAMPLES, values)
+    assert np.isnan(read_expression_bed(bed).iloc[1, 3])
+    assert missing_per_gene(read_expression_bed(bed)) == {"ENSG00000000002.3": 1}
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    lengths=st.lists(st.integers(1, 300), min_size=1, max_size=4),
+    widths=st.tuples(st.integers(1, 80), st.integers(1, 80)),
+    shuffle=st.booleans(),
+    describe=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_fasta_index_is_trusted_only_when_it_fits(lengths, widths, shuffle, describe, seed):
+    """Index a FASTA, rewrite it (other width, maybe other contig order): open_fasta either
+    refuses or reads the true bases, never wrong ones."""
+    import tempfile
+
+    from data_prep.genome import open_fasta
+
+    rng = np.random.default_rng(seed)
+    contigs = {f"c{i}": random_sequence(rng, n, n_frac=0.0) for i, n in enumerate(lengths)}
+
+    def write(path, order, width):
+        with open(path, "w") as fh:
+            for name in order:
+                fh.write(f">{name}{' some description' if describe else ''}\n")
+                s = contigs[name]
+                fh.write("".join(s[i : i + width] + "\n" for i in range(0, len(s), width)))
+
+    with tempfile.TemporaryDirectory() as d:
+        fasta = Path(d) / "ref.fa"
+        write(fasta, list(contigs), widths[0])
+        pysam.faidx(str(fasta))
+        fa = open_fasta(fasta)
+        assert all(fa.fetch(c) == s for c, s in contigs.items())
+        fa.close()
+        order = list(contigs)[::-1] if shuffle else list(contigs)
+        write(fasta, order, widths[1])  # the old .fai stays
+        try:
+            fa = open_fasta(fasta)
+        except InputError as err:
+            assert "samtools faidx" in str(err)
+            return
+        assert all(fa.fetch(c) == s for c, s in contigs.items())
+
+
+# ---------------- annotation ----------------
+
+
+def test_gencode_par_y_copies_pick_the_chrx_gene(tmp_path):
+    """GENCODE v26 lists PAR genes twice: <id> on chrX and <id>_PAR_Y on chrY (GTEx uses chrX)."""
+    from data_prep.annotation import read_annotation, resolve_genes
+
+    gtf = write_gtf(
+        tmp_path / "g.gtf",
+        [
+            ("chrX", 1000, 2000, "+", "ENSG00000182378.13", "PLCXD1", "protein_coding"),
+            ("chrY", 1000, 2000, "+", "ENSG00000182378.13_PAR_Y", "PLCXD1", "protein_coding"),
+            ("chr1", 500, 900, "+", "ENSG00000000005.1", "TWIN", "protein_coding"),
+            ("chr1", 700, 990, "-", "ENSG00000000005.2", "TWIN2", "protein_coding"),
+        ],
+    )
+    ann = read_annotation(gtf)
+    for name in ("PLCXD1", "ENSG00000182378", "ENSG00000182378.13"):
+        got = resolve_genes(ann, [name])
+        assert list(got["chrom"]) == ["chrX"] and list(got["gene_id"]) == ["ENSG00000182378.13"]
+    assert list(resolve_genes(ann, ["ENSG00000182378.13_PAR_Y"])["chrom"]) == ["chrY"]
+    with pytest.raises(InputError, match=r"^gene id 'ENSG00000000005' names several genes"):
+        resolve_genes(ann, ["ENSG00000000005"])
+
+
+def test_duplicate_gtf_gene_record_is_named(tmp_path):
+    from data_prep.annotation import read_annotation
+
+    gtf = write_gtf(
+        tmp_path / "g.gtf", [("chr1", 100, 200, "+", "ENSG1.1", "G1", "protein_coding")]
+    )
+    lines = gtf.read_text().splitlines()
+    gtf.write_text("\n".join([*lines, lines[1]]) + "\n")  # the gene line once more
+    with pytest.raises(InputError, match=r"g\.gtf:4: the gene record of ENSG1\.1 is an exact duplicate of line 2"):  # fmt: skip
+        read_annotation(gtf)
