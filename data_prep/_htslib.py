@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import re
 import tempfile
@@ -64,3 +65,51 @@ def _describe(what: str, line: str) -> str:
     if "vcf_parse" in line or "does not match the number of samples" in line:
         return f"{what} has a malformed record (htslib: {line}); fix or drop that record"
     return f"{what} is corrupt or truncated (htslib: {line})"
+
+
+def check_index_fresh(path: Path) -> None:
+    """Raise InputError if the VCF/BCF's .tbi/.csi index is older than the file (stale).
+
+    Records added after indexing are invisible through a stale index (htslib only warns).
+    """
+    path = Path(path)
+    for ext in (".tbi", ".csi"):
+        index = Path(f"{path}{ext}")
+        if index.is_file() and index.stat().st_mtime < path.stat().st_mtime:
+            tool = "tabix -f -p vcf" if ext == ".tbi" else "bcftools index -f"
+            raise InputError(
+                f"the index {index.name} is older than {path} (the VCF changed after indexing, so "
+                f"records may be missed); re-index it with `{tool} {path}`"
+            )
+
+
+def check_sample_columns(path: Path, n_samples: int) -> None:
+    """Raise InputError if a bgzipped text VCF's records have another number of sample columns
+    than its ``#CHROM`` header names (a sample name lost from, or added to, the header shifts
+    every genotype onto the wrong person, and htslib does not notice extra columns).
+
+    Reads the first record of every contig in a tabix index (or the file's first record when
+    tabix cannot open the index). BCF stores both together: nothing to check.
+    """
+    import pysam
+
+    path = Path(path)
+    with gzip.open(path, "rt", errors="replace") as fh:
+        if fh.read(3) == "BCF":
+            return
+        fh.seek(0)
+        first = [next((ln for ln in fh if not ln.startswith("#")), "")]
+    try:
+        with pysam.TabixFile(str(path)) as tbx:
+            first += [next(iter(tbx.fetch(c)), "") for c in tbx.contigs]
+    except (OSError, ValueError):
+        pass  # e.g. a CSI index: the first record is checked
+    for line in first:
+        fields = line.rstrip("\r\n").split("\t")
+        if line and len(fields) != 9 + n_samples:
+            raise InputError(
+                f"{path}: the record at {fields[0]}:{fields[1] if len(fields) > 1 else '?'} has "
+                f"{len(fields) - 9} sample columns but the #CHROM header names {n_samples} samples; "
+                "a sample name is missing from (or extra in) the header, which would put "
+                "genotypes on the wrong people: fix the header (bcftools reheader)"
+            )

@@ -54,6 +54,7 @@ def bcftools_window_variants(
     sample_index=None,
     missing: str = "ref",
     ref_mismatch: str = "error",
+    pass_only: bool = False,
     counts: Counter | None = None,
     mismatches: list | None = None,
 ) -> WindowVariants:
@@ -131,6 +132,7 @@ def bcftools_window_variants(
             reference=reference,
             missing=missing,
             ref_mismatch=ref_mismatch,
+            pass_only=pass_only,
             counts=counts,
             mismatches=mismatches,
         )
@@ -185,11 +187,21 @@ def bcftools_window_variants(
 
 
 def _diploid_snv_vcf(
-    src: Path, dst: Path, *, contig, lo, reference, missing, ref_mismatch, counts, mismatches
+    src: Path,
+    dst: Path,
+    *,
+    contig,
+    lo,
+    reference,
+    missing,
+    ref_mismatch,
+    pass_only,
+    counts,
+    mismatches,
 ) -> tuple[list, list]:
     """Write the GT-only text VCF that ``bcftools consensus`` applies, from split SNV records.
 
-    Leaves out records whose REF disagrees with the FASTA (collected in ``mismatches``) and
+    Leaves out records whose FILTER is not PASS with ``pass_only``, records whose REF disagrees with the FASTA (collected in ``mismatches``) and
     records without GT (as bcftools consensus applies nothing for them). A haploid call is
     written as the homozygous diploid call (variants.py's documented rule), so ``-H 2`` applies
     it too.
@@ -209,6 +221,11 @@ def _diploid_snv_vcf(
     lines, records, haploid = list(header), [], []
     n = len(vcf.samples)
     for r in vcf:
+        if r.FILTER is not None:  # not PASS: applied as bcftools consensus does, or skipped
+            if pass_only:
+                counts["filter_not_pass"] += 1
+                continue
+            counts["applied_not_pass"] += 1
         ref, alt, base = r.REF.upper(), r.ALT[0].upper(), reference[r.POS - 1 - lo]
         if ref != base:
             counts["ref_mismatch"] += 1

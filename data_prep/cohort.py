@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from data_prep._htslib import htslib_errors
+from data_prep._htslib import (
+    check_bgzf_complete,
+    check_index_fresh,
+    check_sample_columns,
+    htslib_errors,
+)
 from data_prep.genome import ContigMap
 from variformer.errors import InputError
 
@@ -79,9 +84,12 @@ class Cohort:
         self.indexed: list[ContigMap] = []  # contigs that have records, from each file's index
         for p in self.paths:
             _check_index(p)
+            check_bgzf_complete(p)
+            check_index_fresh(p)
             try:
                 with htslib_errors(f"VCF {p}"):
-                    vcf = cyvcf2.VCF(str(p), lazy=True, threads=1)
+                    # no decompression threads: with them a damaged block can hang htslib forever
+                    vcf = cyvcf2.VCF(str(p), lazy=True, threads=None)
             except InputError:
                 raise
             except Exception as err:
@@ -91,9 +99,18 @@ class Cohort:
                         f"{p} has duplicate sample id {dup!r}; rename it (bcftools reheader)"
                     ) from None
                 raise InputError(f"cannot open {p} as VCF/BCF: {err}") from None
+            if not len(vcf.samples):
+                raise InputError(f"{p} has no samples (a sites-only VCF); prep needs genotypes")
+            with htslib_errors(f"VCF {p}"):
+                check_sample_columns(p, len(vcf.samples))
+            indexed = _indexed_contigs(p)
+            if not indexed:
+                raise InputError(
+                    f"{p} has no records (only a header); give the VCF with the genotypes"
+                )
             self.vcfs.append(vcf)
             self.contigs.append(ContigMap(vcf.seqnames, source=f"VCF {p.name}"))
-            self.indexed.append(ContigMap(_indexed_contigs(p), source=f"index of {p.name}"))
+            self.indexed.append(ContigMap(indexed, source=f"index of {p.name}"))
         self.samples = list(self.vcfs[0].samples)
         dup = pd.Index(self.samples)[pd.Index(self.samples).duplicated()]
         if len(dup):
@@ -105,19 +122,29 @@ class Cohort:
                 raise InputError(
                     f"{p} has different samples than {self.paths[0]}; all --vcf files must have the same samples in the same order"
                 )
-        if "GT" not in {
-            h.info().get("ID")
-            for h in self.vcfs[0].header_iter()
-            if h.info().get("HeaderType") == "FORMAT"
-        }:
-            raise InputError(f"{self.paths[0]} has no GT FORMAT field; genotypes are needed")
+        self.warnings: list[str] = []  # for the summary; the CLI prints them
+        for p, vcf, indexed in zip(self.paths, self.vcfs, self.indexed):
+            if "GT" in {
+                h.info().get("ID")
+                for h in vcf.header_iter()
+                if h.info().get("HeaderType") == "FORMAT"
+            }:
+                continue
+            if not _first_record_has_gt(vcf, indexed.names[0], p):
+                raise InputError(
+                    f"{p} has no GT FORMAT field (header and records); prep needs genotypes"
+                )
+            self.warnings.append(
+                f"{p} lacks a ##FORMAT=<ID=GT> header line but its records carry GT; read as "
+                "bcftools does (add the line with `bcftools annotate --header-lines`)"
+            )
 
     def locate(self, contig: str) -> tuple[int, str] | None:
         """(file index, contig name as that file spells it) for a contig, or None.
 
         Per-chromosome files often share one header listing every contig, so the index (which
         lists only contigs with records) decides; a contig with records in no file falls back
-        to a file whose header names it (it simply has no variants).
+        to a file whose header names it (see :meth:`has_records`).
         """
         with_records = [i for i, names in enumerate(self.indexed) if names.get(contig) is not None]
         if len(with_records) > 1:
@@ -132,3 +159,22 @@ class Cohort:
             return None
         i = candidates[0]
         return i, self.contigs[i].get(contig) or self.indexed[i].get(contig)
+
+    def has_records(self, contig: str) -> bool:
+        """Whether any file's index has records on ``contig``."""
+        return any(names.get(contig) is not None for names in self.indexed)
+
+
+def _first_record_has_gt(vcf, contig: str, path: Path) -> bool:
+    """Whether the first record on ``contig`` carries GT (for a header without GT)."""
+    import warnings
+
+    with warnings.catch_warnings(), htslib_errors(f"VCF {path}"):
+        warnings.simplefilter("ignore")
+        for rec in vcf(contig):
+            try:
+                rec.genotype.array()
+            except Exception:  # cyvcf2: "couldn't get genotypes for variant"
+                return False
+            return True
+    return False

@@ -18,12 +18,13 @@ import pandas as pd
 from data_prep.annotation import drop_close_tss, read_annotation, resolve_genes
 from data_prep.cohort import Cohort
 from data_prep.dataset import write_dataset
-from data_prep.genome import ContigMap
+from data_prep.expression import missing_per_gene
+from data_prep.genome import ContigMap, open_fasta
 from data_prep.people import People, select_people
 from data_prep.splits import make_splits
 from data_prep.windows import GeneWindow, gene_window
 from variformer.errors import InputError
-from variformer.fileio import atomic_dir
+from variformer.fileio import atomic_dir, check_writable_parent
 
 ENGINES = ("native", "bcftools")
 
@@ -39,6 +40,10 @@ class PrepSummary(NamedTuple):
     dropped_genes: dict
     dropped_samples: dict
     seconds: float
+    genes_without_variants: list
+    expression_missing: dict
+    applied_not_pass: int
+    warnings: list
 
 
 class _Inputs(NamedTuple):
@@ -64,6 +69,8 @@ def prep_dataset(
     engine: str = "native",
     missing: str = "ref",
     ref_mismatch: str = "error",
+    pass_only: bool = False,
+    allow_no_variants: bool = False,
     protein_coding_only: bool = False,
     drop_close_tss_bp: int | None = None,
     n_folds: int = 3,
@@ -95,6 +102,11 @@ def prep_dataset(
         'bcftools' runs ``bcftools consensus`` (pysam) per person and haplotype; same dataset, slower.
     missing : {'ref', 'error'}
     ref_mismatch : {'error', 'drop'}
+    pass_only : bool
+        Skip SNVs of records whose FILTER is not PASS (by default they are applied, as
+        ``bcftools consensus`` does, and counted in the summary).
+    allow_no_variants : bool
+        Allow genes on contigs without any VCF record (they get the reference sequence).
     protein_coding_only : bool
     drop_close_tss_bp : int, optional
         Drop genes whose TSS is within this many bp of another gene's TSS (paper: 64).
@@ -125,7 +137,8 @@ def prep_dataset(
     windows = [
         gene_window(g, fa=inputs.fa, fa_contigs=inputs.fa_contigs, cohort=inputs.cohort,
                     samples=people.samples, sample_index=people.sample_index, seq_len=seq_len,
-                    engine=engine, missing=missing, ref_mismatch=ref_mismatch)
+                    engine=engine, missing=missing, ref_mismatch=ref_mismatch,
+                    pass_only=pass_only, allow_no_variants=allow_no_variants)
         for g in _progress(selected, progress)
     ]  # fmt: skip
     _raise_on_mismatches(windows)
@@ -138,12 +151,18 @@ def prep_dataset(
         seed=seed,
     )
     skipped = _skipped_alleles(windows)
-    options = dict(missing=missing, ref_mismatch=ref_mismatch, protein_coding_only=protein_coding_only,
+    applied_not_pass = skipped.pop("applied_not_pass", 0)
+    no_variants = [w.row["gene"] for w in windows if w.row["n_variants"] == 0]
+    expr_missing = missing_per_gene(people.expression) if people.expression is not None else {}
+    options = dict(missing=missing, ref_mismatch=ref_mismatch, pass_only=pass_only,
+                   allow_no_variants=allow_no_variants, protein_coding_only=protein_coding_only,
                    drop_close_tss_bp=drop_close_tss_bp, tune_fraction=tune_fraction,
                    test_fraction=test_fraction, seed=seed)  # fmt: skip
     summary = dict(
-        skipped_alleles=skipped, dropped_genes=dropped_genes, dropped_samples=people.dropped
-    )
+        skipped_alleles=skipped, applied_not_pass=applied_not_pass, dropped_genes=dropped_genes,
+        dropped_samples=people.dropped, genes_without_variants=no_variants,
+        expression_missing=expr_missing,
+    )  # fmt: skip
     info = _provenance(engine, inputs, annotation, expression, options=options, summary=summary)
     n_variants = _write(
         out,
@@ -164,6 +183,10 @@ def prep_dataset(
         dropped_genes,
         people.dropped,
         time.perf_counter() - t0,
+        no_variants,
+        expr_missing,
+        applied_not_pass,
+        list(inputs.cohort.warnings),
     )
 
 
@@ -177,8 +200,9 @@ def _check_options(*, seq_len: int, engine: str, out: Path, force: bool, genes) 
         )
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}")
-    if out.exists() and not force:
+    if (out.exists() or out.is_symlink()) and not force:
         raise InputError(f"{out} already exists; pass --force to overwrite it")
+    check_writable_parent(out)  # before any work, so a long run does not fail at its very end
     if not genes:
         raise InputError("no genes given; use --genes or --genes-file")
 
@@ -204,18 +228,7 @@ def _select_genes(
 
 def _open_inputs(vcfs: list, fasta) -> _Inputs:
     fasta_path = Path(fasta)
-    if not fasta_path.is_file():
-        raise InputError(f"FASTA not found: {fasta_path}")
-    if not Path(str(fasta_path) + ".fai").is_file():
-        raise InputError(
-            f"{fasta_path} has no .fai index; create one with `samtools faidx {fasta_path}`"
-        )
-    import pysam
-
-    try:
-        fa = pysam.FastaFile(str(fasta_path))
-    except Exception as err:
-        raise InputError(f"cannot open FASTA {fasta_path}: {err}") from None
+    fa = open_fasta(fasta_path)
     fa_contigs = ContigMap(fa.references, source=f"FASTA {fasta_path.name}")
     return _Inputs(fasta_path, fa, fa_contigs, Cohort([Path(v) for v in vcfs]))
 
@@ -232,7 +245,8 @@ def _progress(selected: pd.DataFrame, progress: bool):
 def _raise_on_mismatches(windows: list[GeneWindow]) -> None:
     mismatches = [m for w in windows for m in w.mismatches]
     if mismatches:
-        first = "; ".join(f"{c}:{p} REF={r} FASTA={b}" for c, p, r, b in mismatches[:3])
+        shown = list(dict.fromkeys(mismatches))[:3]  # a multi-allelic record counts per allele
+        first = "; ".join(f"{c}:{p} REF={r} FASTA={b}" for c, p, r, b in shown)
         raise InputError(
             f"{len(mismatches)} SNVs have a REF that disagrees with the FASTA (first: {first}); check that the VCF and "
             "FASTA use the same genome build, or pass --drop-ref-mismatch to skip them"

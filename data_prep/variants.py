@@ -124,6 +124,7 @@ def read_window_variants(
     sample_index: np.ndarray,
     missing: str = "ref",
     ref_mismatch: str = "error",
+    pass_only: bool = False,
     counts: Counter | None = None,
     mismatches: list | None = None,
 ) -> WindowVariants:
@@ -146,6 +147,10 @@ def read_window_variants(
     ref_mismatch : {'error', 'drop'}
         What to do with a record whose REF disagrees with the FASTA. With 'error' the
         mismatches are collected in ``mismatches`` and the caller raises once for all genes.
+    pass_only : bool
+        Skip SNV alleles of records whose FILTER is not PASS (or ``.``), counted as
+        ``filter_not_pass``; by default they are applied, as bcftools consensus does, and
+        counted as ``applied_not_pass``.
     counts : Counter, optional
         Incremented with skip reasons (``indel``, ``symbolic``, ``ref_mismatch`` ...).
     mismatches : list, optional
@@ -191,6 +196,11 @@ def read_window_variants(
         n_snv = kinds.count("snv")
         if not n_snv:
             continue
+        if rec.FILTER is not None:  # cyvcf2: None for PASS and "."
+            if pass_only:
+                counts["filter_not_pass"] += n_snv
+                continue
+            counts["applied_not_pass"] += n_snv
         fasta_base = reference[pos1 - 1 - lo]
         if ref.upper() != fasta_base:
             counts["ref_mismatch"] += n_snv  # one per SNV allele, as after `bcftools norm -m -any`

@@ -17,7 +17,7 @@ import pandas as pd
 from data_prep._htslib import htslib_errors
 from data_prep.cohort import Cohort
 from data_prep.genome import ContigMap, encode, fetch_window, tss_window
-from data_prep.variants import WindowVariants, read_window_variants
+from data_prep.variants import WindowVariants, empty_window_variants, read_window_variants
 from variformer.errors import InputError
 
 __all__ = ["GeneWindow", "gene_window", "variant_table"]
@@ -63,6 +63,8 @@ def gene_window(
     engine: str = "native",
     missing: str = "ref",
     ref_mismatch: str = "error",
+    pass_only: bool = False,
+    allow_no_variants: bool = False,
 ) -> GeneWindow:
     """One gene's window, SNV alleles and carriers.
 
@@ -83,6 +85,11 @@ def gene_window(
     engine : {'native', 'bcftools'}
     missing : {'ref', 'error'}
     ref_mismatch : {'error', 'drop'}
+    pass_only : bool
+        Skip SNVs of records whose FILTER is not PASS.
+    allow_no_variants : bool
+        A gene on a contig that has no records in any VCF gets no variants (everyone gets the
+        reference) instead of an error.
 
     Returns
     -------
@@ -93,24 +100,30 @@ def gene_window(
     contig_len = fa.get_reference_length(fa_contig)
     ref_seq = fetch_window(fa, fa_contig, win.start0, win.end0, contig_len)
     located = cohort.locate(g.chrom)
-    if located is None:
+    if not cohort.has_records(g.chrom) and not allow_no_variants:
         raise InputError(
-            f"contig {g.chrom} (gene {g.gene_name}) is in none of the VCFs; add the VCF that covers it"
+            f"contig {g.chrom} (gene {g.gene_name}) has no records in any VCF (a per-chromosome "
+            "VCF left out?); add the VCF that covers it, or pass --allow-no-variants to give its "
+            "genes the reference sequence"
         )
-    vi, vcf_contig = located
     lo = max(win.start0, 0)
     hi = max(lo, min(win.end0, contig_len))
     in_contig = ref_seq[lo - win.start0 : hi - win.start0]  # the part of the window on the contig
     skipped: Counter = Counter()
     mismatches: list = []
-    opts = dict(missing=missing, ref_mismatch=ref_mismatch, counts=skipped, mismatches=mismatches)
-    if engine == "native":
+    opts = dict(missing=missing, ref_mismatch=ref_mismatch, pass_only=pass_only, counts=skipped,
+                mismatches=mismatches)  # fmt: skip
+    if located is None or not cohort.has_records(g.chrom):  # allowed: no variants
+        wv = empty_window_variants(len(samples))
+    elif engine == "native":
+        vi, vcf_contig = located
         with htslib_errors(f"VCF {cohort.paths[vi]}"):
             wv = read_window_variants(
                 cohort.vcfs[vi], vcf_contig, win.start0, hi, in_contig,
                 sample_index=sample_index, **opts,
             )  # fmt: skip
     else:
+        vi, vcf_contig = located
         from data_prep.bcftools_engine import bcftools_window_variants
 
         wv = bcftools_window_variants(

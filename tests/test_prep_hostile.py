@@ -17,9 +17,10 @@ from data_prep import InputError, open_dataset
 from data_prep.expression import missing_per_gene, read_expression_bed
 from data_prep.genome import encode, one_hot
 from data_prep.prep import prep_dataset
-from tests.genomes import random_sequence, write_expression_bed, write_fasta, write_gtf
+from tests.genomes import random_sequence, write_expression_bed, write_fasta, write_gtf, write_vcf
 from tests.test_prep import SAMPLES, cohort  # noqa: F401 (cohort is a fixture)
 from tests.test_prep import _assert_error as prep_error
+from tests.test_prep import _cli as _cli_prep
 from variformer.cli import main as cli
 
 HEADER = [
@@ -354,3 +355,126 @@ def test_duplicate_gtf_gene_record_is_named(tmp_path):
     gtf.write_text("\n".join([*lines, lines[1]]) + "\n")  # the gene line once more
     with pytest.raises(InputError, match=r"g\.gtf:4: the gene record of ENSG1\.1 is an exact duplicate of line 2"):  # fmt: skip
         read_annotation(gtf)
+
+
+# ---------------- the VCFs as a whole (cohort) ----------------
+
+
+def _rewrite_vcf(src: Path, dst: Path, edit) -> Path:
+    """bgzip + index ``edit(lines)`` of a VCF's text."""
+    lines = pysam.BGZFile(str(src)).read().decode().splitlines()
+    plain = dst.with_suffix("")
+    plain.write_text("\n".join(edit(lines)) + "\n")
+    pysam.tabix_compress(str(plain), str(dst), force=True)
+    pysam.tabix_index(str(dst), preset="vcf", force=True)
+    return dst
+
+
+def _drop_header_name(lines, k):
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("#CHROM"))
+    fields = lines[i].split("\t")
+    del fields[9 + k]
+    return [*lines[:i], "\t".join(fields), *lines[i + 1 :]]
+
+
+def test_header_that_lost_a_sample_name_stops_prep(cohort, capsys):  # noqa: F811
+    """Deleting a middle name from #CHROM shifts every later genotype onto the wrong person;
+    htslib reads it without a word (checked here), so prep must count the columns."""
+    import cyvcf2
+
+    bad = _rewrite_vcf(cohort["vcf"], cohort["tmp"] / "lost.vcf.gz", lambda ln: _drop_header_name(ln, 5))  # fmt: skip
+    rec = next(iter(cyvcf2.VCF(str(bad))))
+    assert len(rec.genotypes) == len(SAMPLES) - 1  # htslib silently ignores the extra column
+    prep_error(dict(cohort, vcf=bad), capsys, "has 20 sample columns but the #CHROM header names 19 samples")  # fmt: skip
+    extra = _rewrite_vcf(
+        cohort["vcf"], cohort["tmp"] / "extra.vcf.gz",
+        lambda ln: [x + "\tGTEX-9999" if x.startswith("#CHROM") else x for x in ln],
+    )  # fmt: skip
+    prep_error(dict(cohort, vcf=extra), capsys, "has 20 sample columns but the #CHROM header names 21 samples")  # fmt: skip
+
+
+def test_vcf_without_records_is_refused(cohort, capsys):  # noqa: F811
+    empty = _rewrite_vcf(cohort["vcf"], cohort["tmp"] / "empty.vcf.gz", lambda ln: [x for x in ln if x.startswith("#")])  # fmt: skip
+    prep_error(dict(cohort, vcf=empty), capsys, "has no records")
+
+
+def test_contig_with_no_records_needs_allow_no_variants(cohort, capsys):  # noqa: F811
+    """Per-chromosome VCFs share one header listing every contig; leaving one out used to give
+    its genes the reference sequence for everyone."""
+    part = cohort["tmp"] / "chr1.vcf.gz"
+    pysam.bcftools.view("-r", "1", "-Oz", "-o", str(part), str(cohort["vcf"]), catch_stdout=False)
+    pysam.bcftools.index("-t", str(part))
+    c = dict(cohort, vcf=part)
+    prep_error(c, capsys, "contig chr2 (gene GENE_M) has no records in any VCF")
+    code, _, out = _cli_prep(c, capsys, "--allow-no-variants")
+    assert code == 0
+    ds = open_dataset(cohort["tmp"] / "out")
+    assert len(ds.variants("GENE_M")) == 0 and len(ds.variants("GENE_P")) == 2
+    assert "genes without variants: GENE_M" in out
+
+
+def test_stale_vcf_index_is_refused(cohort, capsys):  # noqa: F811
+    """Records added after indexing are invisible through the old index."""
+    import os
+    import shutil
+
+    stale = cohort["tmp"] / "stale.vcf.gz"
+    shutil.copy(cohort["vcf"], stale)
+    shutil.copy(f"{cohort['vcf']}.tbi", f"{stale}.tbi")
+    t = os.stat(stale).st_mtime
+    os.utime(f"{stale}.tbi", (t - 60, t - 60))
+    prep_error(dict(cohort, vcf=stale), capsys, "stale.vcf.gz.tbi is older than")
+    os.utime(f"{stale}.tbi", (t + 60, t + 60))
+    assert _cli_prep(dict(cohort, vcf=stale), capsys)[0] == 0
+
+
+def _subprocess_prep(c, vcf, timeout=120):
+    """The CLI in a child process: a hang shows as a timeout instead of stopping the suite."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "variformer.cli", "prep", "--vcf", str(vcf), "--fasta",
+           str(c["fasta"]), "--annotation", str(c["gtf"]), "--genes", "GENE_P", "GENE_M",
+           "--seq-len", "256", "--out", str(c["tmp"] / "out"), "--quiet"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt_block"])
+def test_damaged_bgzf_never_hangs(tmp_path, damage):
+    """A VCF cut in the middle (index beside it) used to hang prep in bgzf_seek; a block with
+    flipped bytes inside an otherwise complete file must end in a clear error too."""
+    rng = np.random.default_rng(3)
+    seq = random_sequence(rng, 60_000, lowercase=0.0, n_frac=0.0)
+    fasta = write_fasta(tmp_path / "ref.fa", {"chr1": seq})
+    gtf = write_gtf(tmp_path / "g.gtf", [("chr1", 40_001, 41_000, "+", "ENSG1.1", "GENE_P", "protein_coding"),
+                                         ("chr1", 50_001, 51_000, "+", "ENSG2.1", "GENE_M", "protein_coding")])  # fmt: skip
+    samples = [f"S{i}" for i in range(100)]
+    recs = []
+    for p in range(1, 60_000, 40):
+        b = seq[p - 1]
+        gts = ["/".join(map(str, rng.integers(0, 2, 2))) for _ in samples]
+        recs.append(("chr1", p, ".", b, ["A" if b != "A" else "C"], gts))
+    vcf = write_vcf(tmp_path / "v.vcf.gz", {"chr1": 60_000}, samples, recs)
+    data = bytearray(vcf.read_bytes())
+    bad = tmp_path / "bad.vcf.gz"
+    if damage == "truncated":
+        data = data[: int(len(data) * 0.7)]
+    else:
+        for frac in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):  # EOF block left intact
+            at = int(len(data) * frac)
+            data[at : at + 300] = bytes(x ^ 0x5A for x in data[at : at + 300])
+    bad.write_bytes(bytes(data))
+    Path(f"{bad}.tbi").write_bytes(Path(f"{vcf}.tbi").read_bytes())
+    c = {"tmp": tmp_path, "fasta": fasta, "gtf": gtf}
+    r = _subprocess_prep(c, bad)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert ("truncated" if damage == "truncated" else "corrupt") in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_test_samples_listing_everyone(cohort, capsys):  # noqa: F811
+    (cohort["tmp"] / "all.txt").write_text("\n".join(SAMPLES) + "\n")
+    prep_error(cohort, capsys, "--test-samples lists 20 of the 20 people", "--test-samples", str(cohort["tmp"] / "all.txt"))  # fmt: skip

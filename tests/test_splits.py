@@ -56,6 +56,10 @@ def test_splits_partition_disjoint_and_nested(n, n_folds, seed, tune, test):
 def test_external_test_cohort_splits(n, n_test, n_folds, seed):
     samples = [f"P{i}" for i in range(n)]
     ext = samples[-n_test:]
+    if round((n - n_test) * 0.1) < 1:  # no tune person would be left
+        with pytest.raises(InputError, match="list fewer test samples"):
+            make_splits(samples, n_folds=n_folds, test_samples=ext, seed=seed)
+        return
     t = make_splits(samples, n_folds=n_folds, test_samples=ext, seed=seed)
     for k in range(n_folds):
         assert set(t.loc[t[f"fold{k}"] == "test", "sample"]) == set(ext)

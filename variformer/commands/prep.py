@@ -17,9 +17,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``variformer prep``."""
     p.add_argument(
         "--vcf",
-        action="append",
+        nargs="+",
+        action="extend",
         required=True,
-        help="bgzipped + indexed VCF/BCF (repeat for per-chromosome files)",
+        metavar="VCF",
+        help="bgzipped + indexed VCF/BCF files with the same people, e.g. one per chromosome "
+        "(--vcf cohort.chr{1..22}.vcf.gz, or --vcf repeated)",
     )
     p.add_argument("--fasta", required=True, help="reference FASTA with .fai")
     p.add_argument("--annotation", required=True, help="GENCODE GTF (.gtf/.gtf.gz) or TSS table")
@@ -51,6 +54,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="missing genotypes: reference allele (as bcftools) or error",
     )
     p.add_argument(
+        "--pass-only",
+        action="store_true",
+        help="skip SNVs of records whose FILTER is not PASS (by default they are applied, as "
+        "bcftools consensus does, and counted in the summary)",
+    )
+    p.add_argument(
+        "--allow-no-variants",
+        action="store_true",
+        help="allow genes on contigs with no record in any VCF (they get the reference "
+        "sequence); by default that is an error, as a per-chromosome VCF may be missing",
+    )
+    p.add_argument(
         "--drop-ref-mismatch",
         action="store_true",
         help="skip SNVs whose REF disagrees with the FASTA instead of failing",
@@ -68,9 +83,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="drop genes whose TSS is within BP (default 64) of another gene's TSS",
     )
     p.add_argument("--folds", type=int, default=3, help="cross-validation folds (default 3)")
-    p.add_argument("--tune-fraction", type=float, default=0.1)
-    p.add_argument("--test-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--tune-fraction",
+        type=float,
+        default=0.1,
+        help="fraction of people in each fold's tune set, for early stopping (default 0.1)",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.1,
+        help="fraction of people in each fold's test set; folds x fraction <= 1 keeps the test "
+        "sets disjoint (default 0.1; ignored with --test-samples)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the train/tune/test assignment and the downsampling order (default 0)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output directory")
     add_progress_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar (same as --no-progress)")
@@ -92,6 +123,8 @@ def main(args: argparse.Namespace) -> int:
         engine=args.engine,
         missing=args.missing,
         ref_mismatch="drop" if args.drop_ref_mismatch else "error",
+        pass_only=args.pass_only,
+        allow_no_variants=args.allow_no_variants,
         protein_coding_only=args.protein_coding_only,
         drop_close_tss_bp=args.drop_close_tss,
         n_folds=args.folds,
@@ -106,8 +139,25 @@ def main(args: argparse.Namespace) -> int:
     people = (
         ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s.dropped_samples.items() if v) or "none"
     )
-    print(
+    for warning in s.warnings:
+        print(f"variformer prep: warning: {warning}", file=sys.stderr)
+    lines = [
         f"wrote {s.out}: {s.n_genes} genes, {s.n_samples} people, {s.n_variants} SNV alleles kept "
-        f"({s.seconds:.1f} s)\n  skipped alleles: {skipped}\n  dropped genes: {dropped}\n  people left out: {people}"
-    )
+        f"({s.seconds:.1f} s)",
+        f"  skipped alleles: {skipped}",
+        f"  dropped genes: {dropped}",
+        f"  people left out: {people}",
+    ]
+    if s.applied_not_pass:
+        lines.append(
+            f"  FILTER not PASS: {s.applied_not_pass} SNV alleles applied (as bcftools consensus "
+            "does; --pass-only skips them)"
+        )
+    if s.genes_without_variants:
+        lines.append(f"  genes without variants: {' '.join(s.genes_without_variants)}")
+    if s.expression_missing:
+        shown = ", ".join(f"{g} {n}" for g, n in list(s.expression_missing.items())[:10])
+        more = " ..." if len(s.expression_missing) > 10 else ""
+        lines.append(f"  people without expression (NA), per gene: {shown}{more}")
+    print("\n".join(lines))
     return 0
