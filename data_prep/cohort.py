@@ -103,6 +103,11 @@ class Cohort:
                 raise InputError(f"{p} has no samples (a sites-only VCF); prep needs genotypes")
             with htslib_errors(f"VCF {p}"):
                 check_sample_columns(p, len(vcf.samples))
+            # before the per-file record checks: a header for other people is the bigger mistake
+            if self.vcfs and list(vcf.samples) != list(self.vcfs[0].samples):
+                raise InputError(
+                    f"{p} has different samples than {self.paths[0]}; all --vcf files must have the same samples in the same order"
+                )
             indexed = _indexed_contigs(p)
             if not indexed:
                 raise InputError(
@@ -117,11 +122,6 @@ class Cohort:
             raise InputError(
                 f"{self.paths[0]} has duplicate sample id {dup[0]!r}; rename it (bcftools reheader)"
             )
-        for p, vcf in zip(self.paths[1:], self.vcfs[1:]):
-            if list(vcf.samples) != self.samples:
-                raise InputError(
-                    f"{p} has different samples than {self.paths[0]}; all --vcf files must have the same samples in the same order"
-                )
         self.warnings: list[str] = []  # for the summary; the CLI prints them
         for p, vcf, indexed in zip(self.paths, self.vcfs, self.indexed):
             if "GT" in {
