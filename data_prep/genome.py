@@ -165,6 +165,10 @@ def _fai_mismatch(path: Path, fai: Path) -> str | None:
                 return f"contig {name} runs past the end of the file"
             if length > bases and at(offset + bases, eol) not in (b"\n", b"\r\n"):
                 return f"contig {name} has another line width than the index says"
+            first_line = at(offset, min(bases, length))
+            last_line = at(offset + n_full * width, length - n_full * bases)
+            if any(c in line for line in (first_line, last_line) for c in (b"\n", b"\r", b">")):
+                return f"contig {name} has another line width than the index says"
             tail = at(end, 1)
             if tail not in (b"", b"\n", b"\r"):
                 return f"contig {name} is longer than the index says"

@@ -129,7 +129,8 @@ def normalize_expression(
     Raises
     ------
     InputError
-        If the matrices disagree, hold negative or non-finite values, or no gene passes.
+        If the matrices disagree, hold negative or non-finite values, the read counts look
+        like TPM (the two tables swapped), or no gene passes.
     """
     tpm, counts = _align(tpm, counts)
     for name, frame in (("TPM", tpm), ("read counts", counts)):
@@ -143,6 +144,7 @@ def normalize_expression(
             raise InputError(
                 f"{name} matrix has negative values (first: gene {gene}); expected raw {name}"
             )
+    _check_not_swapped(tpm, counts)
     mask = expression_filter(
         tpm, counts, min_tpm=min_tpm, min_counts=min_counts, min_fraction=min_fraction
     )
@@ -159,6 +161,30 @@ def normalize_expression(
     normalized = pd.DataFrame(inverse_normal_transform(cpm), index=kept, columns=tpm.columns)
     log2tpm = np.log2(tpm.loc[kept].astype(np.float64) + 2.0)
     return NormalizedExpression(normalized, log2tpm, [str(g) for g in kept])
+
+
+def _check_not_swapped(tpm: pd.DataFrame, counts: pd.DataFrame) -> None:
+    """Refuse read counts that are TPM (every sample sums to 1e6, not whole numbers).
+
+    TPM columns sum to one million by definition; read counts sum to the library size and are
+    whole numbers (or fractional expected counts summing to millions of reads, which pass).
+    """
+
+    def per_million(x: np.ndarray) -> bool:
+        sums = x.sum(axis=0)
+        return bool(len(sums)) and bool(np.all(np.abs(sums - 1e6) <= 0.01 * 1e6))
+
+    def whole(x: np.ndarray) -> bool:
+        return bool(np.all(np.abs(x - np.round(x)) < 1e-6))
+
+    c, t = counts.to_numpy(dtype=np.float64), tpm.to_numpy(dtype=np.float64)
+    if per_million(c) and not whole(c):
+        also = " and the TPM matrix holds whole numbers" if whole(t) and not per_million(t) else ""
+        raise InputError(
+            "the read-count matrix looks like TPM (every sample sums to 1e6, values are not "
+            f"whole numbers){also}; were the TPM and read-count files swapped? Give TPM as "
+            "--tpm and read counts as --counts"
+        )
 
 
 def _align(tpm: pd.DataFrame, counts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

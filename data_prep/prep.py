@@ -200,9 +200,9 @@ def _check_options(*, seq_len: int, engine: str, out: Path, force: bool, genes) 
         )
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}")
-    if (out.exists() or out.is_symlink()) and not force:
-        raise InputError(f"{out} already exists; pass --force to overwrite it")
     check_writable_parent(out)  # before any work, so a long run does not fail at its very end
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists; pass --force to overwrite it")
     if not genes:
         raise InputError("no genes given; use --genes or --genes-file")
 

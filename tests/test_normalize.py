@@ -427,6 +427,7 @@ def _bad_input_cases(tmp_path):
     neg = counts.copy()
     neg.iloc[1, 4] = -1.0
     negative = write_tsv(neg, tmp_path / "neg.tsv")
+    real_tpm = write_tsv(counts / counts.sum(axis=0) * 1e6, tmp_path / "real_tpm.tsv")
     (tmp_path / "samples.txt").write_text("GTEX-0000\nNOT-A-SAMPLE\n")
     existing = tmp_path / "exists"
     existing.mkdir()
@@ -444,6 +445,8 @@ def _bad_input_cases(tmp_path):
         "not found": args(tpm_path=tmp_path / "missing.gct"),
         "NOT-A-SAMPLE": args(extra=("--samples", str(tmp_path / "samples.txt"))),
         "--force": args(out=existing),
+        # TPM (sums to 1e6 per sample, fractional) given as counts, counts as TPM
+        "swapped": args(tpm_path=good_counts, counts_path=real_tpm),
     }
 
 
@@ -457,6 +460,7 @@ def _bad_input_cases(tmp_path):
         "not found",
         "NOT-A-SAMPLE",
         "--force",
+        "swapped",
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, only_normalize, capsys, case):
