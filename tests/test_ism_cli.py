@@ -178,3 +178,60 @@ def test_interrupted_runs_resume_from_finished_genes(tmp_path):
     calls.clear()
     write_ism_tsv(tmp_path / "o.tsv", genes, table, settings={"x": 2}, log=lambda m: None)
     assert calls == genes
+
+
+def _copy_run(src, dst, *, fold, genes):
+    import shutil
+
+    shutil.copytree(src, dst)
+    (dst / "summary.json").write_text(json.dumps({"fold": fold, "genes": genes}))
+
+
+def test_runs_root_merges_every_run_like_each_run_alone(cohort, tmp_path, capsys):
+    """`--runs RUNS [--fold K]` = the `--run` tables of each finished run, concatenated."""
+    g0, g1 = cohort["genes"]
+    root = tmp_path / "runs"
+    _copy_run(cohort["run"], root / g0 / "fold1", fold=1, genes=[g0])
+    _copy_run(cohort["run"], root / g1 / "fold1", fold=1, genes=[g1])
+    _copy_run(cohort["run"], root / g1 / "fold0", fold=0, genes=[g1])
+    (root / g0 / "fold0.partial").mkdir()  # unfinished: skipped
+    singles = []
+    for run in (root / g0 / "fold1", root / g1 / "fold1"):
+        out = tmp_path / f"{run.parent.name}.tsv"
+        assert run_cli("--run", run, "--dataset", cohort["path"], "--out", out) == 0
+        singles.append(pd.read_csv(out, sep="\t", dtype={"chrom": str, "id": str}))
+    merged = tmp_path / "ism" / "variformer.tsv"
+    merged.parent.mkdir()
+    assert run_cli("--runs", root, "--fold", 1, "--dataset", cohort["path"], "--out", merged) == 0
+    table = pd.read_csv(merged, sep="\t", dtype={"chrom": str, "id": str})
+    pd.testing.assert_frame_equal(table, pd.concat(singles, ignore_index=True))
+    # every fold: the fold-0 run of g1 joins with its own fold
+    everything = tmp_path / "all.tsv"
+    assert run_cli("--runs", root, "--dataset", cohort["path"], "--out", everything) == 0
+    table = pd.read_csv(everything, sep="\t", dtype={"chrom": str, "id": str})
+    assert sorted(set(zip(table["gene"], table["fold"]))) == sorted({(g0, 1), (g1, 1), (g1, 0)})
+    g1_folds = table[table["gene"] == g1]
+    a, b = (
+        g1_folds[g1_folds["fold"] == f].drop(columns="fold").reset_index(drop=True) for f in (0, 1)
+    )
+    pd.testing.assert_frame_equal(a, b)  # same model, same SNVs: same scores
+    capsys.readouterr()
+
+
+def test_runs_root_refusals(cohort, tmp_path, capsys):
+    g0, _ = cohort["genes"]
+    root = tmp_path / "runs"
+    _copy_run(cohort["run"], root / g0 / "fold1", fold=1, genes=[g0])
+    _copy_run(cohort["run"], root / "multi" / "fold1", fold=1, genes=[g0])
+    cases = [
+        (["--runs", root, "--fold", 1], f"{g0} has two runs on fold 1"),
+        (["--runs", root, "--fold", 2], "no finished fine-tuning run of fold 2"),
+        (["--runs", tmp_path / "nowhere"], "is not a directory of runs"),
+        (["--run", root / g0 / "fold1", "--fold", 1], "--fold goes with --runs"),
+    ]
+    for argv, message in cases:
+        out = tmp_path / "x.tsv"
+        assert run_cli(*argv, "--dataset", cohort["path"], "--out", out) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()

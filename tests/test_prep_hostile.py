@@ -488,7 +488,11 @@ def test_test_samples_listing_everyone(cohort, capsys):  # noqa: F811
 def test_filter_not_pass_is_counted_and_pass_only_skips_it(chrx, capfd):
     seq = chrx["seq"]
     a250, a260 = _alts(seq, 250, 1)[0], _alts(seq, 260, 1)[0]
-    lines = [*HEADER, '##FILTER=<ID=LowQual,Description="low">', "\t".join([*COLUMNS, "P1", "P2", "P3"])]
+    lines = [
+        *HEADER,
+        '##FILTER=<ID=LowQual,Description="low">',
+        "\t".join([*COLUMNS, "P1", "P2", "P3"]),
+    ]
     lines += [
         f"chrX\t250\t.\t{seq[249]}\t{a250}\t.\tLowQual\t.\tGT\t0/1\t1/1\t0/0",
         f"chrX\t260\t.\t{seq[259]}\t{a260}\t.\tPASS\t.\tGT\t0/1\t0/0\t0/0",

@@ -1,40 +1,141 @@
-"""``variformer demo``: the whole pipeline on the embedded simulated cohort, in one command.
+"""``variformer demo``: the whole method on the embedded simulated cohort, in one command.
 
-simulate -> prep -> elastic-net baselines (all genes, one fold) -> fine-tune a tiny Variformer
-on one gene (CPU-sized, random initial weights) -> a table that sets both against the
-simulated truth (the gene's cis-heritability). Each step prints the ``variformer`` command a
-user runs for it on their own data. The later stages (``variformer baselines``/``evaluate``
-in the runs layout, ``variformer ism``, then ``analyze`` and ``report``) run only when every
-command they need is installed; otherwise the demo says plainly which are missing.
+Every step is a documented ``variformer`` command, printed and then run through the same
+command-line entry point a user calls (:func:`variformer.cli.main`), so what the demo shows is
+exactly what it did::
+
+    simulate -> prep -> baselines (elastic nets, every fold) -> finetune (a tiny Variformer per
+    gene, one fold) -> evaluate -> ism -> analyze (HSVs, drivers, signs, motifs, chromatin,
+    fine-mapped eQTL and true-causal auROC) -> report
+
+The closing table sets each gene's simulated truth (cis-heritability) beside the held-out R2 of
+the elastic net and of Variformer, and each model's auROC for the true causal SNVs.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from variformer.errors import InputError
 from variformer.fileio import atomic_write_text, check_writable_parent
-from variformer.metrics import gene_metrics
 
-# later pipeline stages -> what they give; the demo stops before them unless all are installed
-LATER_STAGES = {
-    "baselines": "elastic nets on 3 folds in the BL layout that analyze reads",
-    "evaluate": "held-out metrics table over runs and baselines",
-    "ism": "in-silico mutagenesis tables of the fine-tuned models",
-    "analyze": "HSVs, drivers, sign agreement, motif disruption, chromatin, eQTL/truth auROC",
-    "report": "the HTML report",
-}
+__all__ = ["DemoLayout", "demo_commands", "run_demo", "summary_table"]
 
 
-def missing_stages() -> list[str]:
-    """Later stages whose ``variformer`` command is not in this installation (in pipeline order)."""
-    from variformer.cli import COMMANDS
+class DemoLayout:
+    """Where each stage of the demo writes, under ``out``."""
 
-    return [name for name in LATER_STAGES if name not in COMMANDS]
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.cohort = self.out / "cohort"
+        self.dataset = self.out / "dataset"
+        self.baselines = self.out / "baselines"
+        self.runs = self.out / "runs"
+        self.evaluation = self.out / "evaluation"
+        self.ism = self.out / "ism"
+        self.analysis = self.out / "analysis"
+        self.report = self.out / "report"
+        self.summary = self.out / "demo_summary.tsv"
+
+    @property
+    def truth(self) -> Path:
+        return self.cohort / "truth.tsv"
+
+
+def _read_genes(layout: DemoLayout) -> list[str]:
+    return list(pd.read_csv(layout.cohort / "truth_genes.tsv", sep="\t")["gene"])
+
+
+def demo_commands(
+    layout: DemoLayout,
+    *,
+    people: int,
+    genes: int,
+    seq_len: int,
+    fold: int,
+    n_folds: int,
+    config: str,
+    overrides: Sequence[str],
+    seed: int,
+    finetune_genes: Sequence[str] | None,
+    force: bool,
+    progress: bool | None,
+) -> list[tuple[str, list[str]]]:
+    """The demo's steps as ``(what, argv)``; ``finetune_genes`` None = before the cohort exists.
+
+    With ``finetune_genes`` None only the simulate step is returned (the later steps need the
+    simulated gene names).
+    """
+    lay = layout
+    f = ["--force"] if force else []
+    prog = [] if progress is None else ["--progress" if progress else "--no-progress"]
+    steps = [
+        (
+            f"simulate {people} people, {genes} genes, {seq_len}-bp windows",
+            ["simulate", "--out", str(lay.cohort), "--people", str(people), "--genes", str(genes),
+             "--seq-len", str(seq_len), "--seed", str(seed), *f],
+        ),
+    ]  # fmt: skip
+    if finetune_genes is None:
+        return steps
+    names = _read_genes(lay)
+    steps.append(
+        (
+            "prep: personal haplotypes -> averaged one-hot windows, expression, CV splits",
+            ["prep", "--vcf", str(lay.cohort / "cohort.vcf.gz"), "--fasta",
+             str(lay.cohort / "ref.fa"), "--annotation", str(lay.cohort / "genes.gtf"),
+             "--expression", str(lay.cohort / "expression.bed.gz"), "--genes", *names,
+             "--protein-coding-only", "--seq-len", str(seq_len), "--seed", str(seed),
+             "--out", str(lay.dataset), *f, *prog],
+        )
+    )  # fmt: skip
+    steps.append(
+        (
+            f"elastic nets on genotype dosages, every gene, folds 0-{n_folds - 1}",
+            ["baselines", "--dataset", str(lay.dataset), "--folds", *map(str, range(n_folds)),
+             "--model", "elastic_net", "--seed", str(seed), "--out", str(lay.baselines), *f, *prog],
+        )
+    )  # fmt: skip
+    for i, gene in enumerate(finetune_genes):
+        steps.append(
+            (
+                f"fine-tune a tiny Variformer on {gene}, fold {fold} ({i + 1}/{len(finetune_genes)})",
+                ["finetune", "--dataset", str(lay.dataset), "--gene", gene, "--fold", str(fold),
+                 "--config", config, "--out", str(lay.runs), *f, *prog, *overrides],
+            )
+        )  # fmt: skip
+    steps += [
+        (
+            "evaluate: every model on the same held-out people",
+            ["evaluate", "--dataset", str(lay.dataset), "--runs", str(lay.runs), "--baselines",
+             str(lay.baselines), "--out", str(lay.evaluation), *f, *prog],
+        ),
+        (
+            "in-silico mutagenesis of every observed SNV, every fine-tuned gene",
+            ["ism", "--runs", str(lay.runs), "--fold", str(fold), "--dataset", str(lay.dataset),
+             "--out", str(lay.ism / "variformer.tsv"), *f, *prog],
+        ),
+        (
+            "analyze: HSVs, drivers, signs, motifs, chromatin, eQTL and true-causal auROC",
+            ["analyze", "--dataset", str(lay.dataset), "--ism", str(lay.ism), "--baselines",
+             str(lay.baselines), "--runs", str(lay.runs), "--finemap",
+             str(lay.cohort / "finemap.txt"), "--chromhmm", str(lay.cohort / "chromhmm.bed"),
+             "--truth", str(lay.truth), "--seed", str(seed), "--out", str(lay.analysis), *f],
+        ),
+        (
+            "report: one HTML page with the figures",
+            ["report", "--analysis", str(lay.analysis), "--eval", str(lay.evaluation), "--out",
+             str(lay.report), *f],
+        ),
+    ]  # fmt: skip
+    return steps
 
 
 def run_demo(
@@ -43,7 +144,7 @@ def run_demo(
     people: int = 300,
     genes: int = 5,
     seq_len: int = 4096,
-    gene: str = "BTNL3",
+    gene: str | None = None,
     fold: int = 0,
     config: str | None = None,
     overrides: tuple[str, ...] = (),
@@ -52,145 +153,121 @@ def run_demo(
     finetune_model: bool = True,
     progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Run simulate -> prep -> baselines -> finetune and return the per-gene comparison table.
+    """Run the whole pipeline on a simulated cohort; return the per-gene closing table.
 
-    The fine-tuned run is read back through :func:`variformer.runs.read_run` and its test
-    metrics computed from its predictions table (:func:`variformer.metrics.gene_metrics`).
+    Parameters
+    ----------
+    gene : str, optional
+        Fine-tune only this gene (default: every simulated gene, one tiny model each).
+    finetune_model : bool
+        False stops after the baselines (no fine-tuning, ISM, analysis or report).
 
     Returns
     -------
     pd.DataFrame
-        One row per gene: gene, h2 (simulated truth), n_snvs, elastic_net_r2, elastic_net_pcc,
-        variformer_r2, variformer_pcc (NaN for genes not fine-tuned).
+        :func:`summary_table`.
+
+    Raises
+    ------
+    InputError
+        ``out`` exists without ``force``, the gene is not simulated, or a step fails (the
+        step's own one-line message has been printed).
     """
-    from baselines.elastic_net import fit_linear_many
-    from data_prep import open_dataset
-    from data_prep.prep import prep_dataset
-    from data_prep.simulate import simulate_cohort
+    from variformer.cli import main as cli_main
 
-    out = Path(out)
-    if out.exists() and not force:
-        raise InputError(f"{out} already exists; pass --force to run the demo again there")
-    check_writable_parent(out)
-    out.mkdir(parents=True, exist_ok=True)
+    lay = DemoLayout(out)
+    if lay.out.exists() and not force:
+        raise InputError(f"{lay.out} already exists; pass --force to run the demo again there")
+    check_writable_parent(lay.out)
+    if people < 10:
+        raise InputError(f"--people {people}: the demo needs at least 10 people for 3 folds")
+    lay.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    print(
-        f"[1/5] simulate: {people} people, {genes} genes, {seq_len} bp windows -> {out / 'cohort'}",
-        flush=True,
-    )
-    print(
-        f"      = variformer simulate --out {out / 'cohort'} --people {people} --genes {genes}"
-        f" --seq-len {seq_len} --seed {seed}",
-        flush=True,
-    )
-    sim = simulate_cohort(
-        out / "cohort", people=people, genes=genes, seq_len=seq_len, seed=seed, force=True
-    )
-    truth = pd.read_csv(sim.truth_genes, sep="\t")
-    print(f"[2/5] prep -> {out / 'dataset'}", flush=True)
-    print(
-        f"      = variformer prep --vcf {sim.vcf} --fasta {sim.fasta} --annotation {sim.gtf}"
-        f" --expression {sim.expression} --genes {' '.join(truth['gene'])} --protein-coding-only"
-        f" --seq-len {seq_len} --seed {seed} --out {out / 'dataset'}",
-        flush=True,
-    )
-    prep = prep_dataset(
-        vcfs=[sim.vcf],
-        fasta=sim.fasta,
-        annotation=sim.gtf,
-        genes=list(truth["gene"]),
-        expression=sim.expression,
-        seq_len=seq_len,
-        out=out / "dataset",
-        protein_coding_only=True,
-        seed=seed,
-        force=True,
-        progress=False,
-    )
-    print(
-        f"      {prep.n_genes} genes, {prep.n_samples} people, {prep.n_variants} SNV alleles",
-        flush=True,
-    )
-    ds = open_dataset(out / "dataset")
-    print(f"[3/5] elastic nets on fold {fold} (all genes)", flush=True)
-    print(
-        "      = baselines.elastic_net.fit_linear_many (its command, variformer baselines, "
-        + ("is installed" if "baselines" not in missing_stages() else "is not in this version")
-        + ")",
-        flush=True,
-    )
-    en = fit_linear_many(ds, ds.genes, [fold], model="elastic_net", seed=seed)
-    en.to_csv(out / "elastic_net.tsv", sep="\t", index=False)
-    table = (
-        truth[["gene", "h2_target"]]
-        .rename(columns={"h2_target": "h2"})
-        .merge(
-            en[["gene", "n_variants", "r2", "pcc"]].rename(
-                columns={"n_variants": "n_snvs", "r2": "elastic_net_r2", "pcc": "elastic_net_pcc"}
-            ),
-            on="gene",
-        )
-    )
-    if finetune_model:
-        from variformer.config import load_config
-        from variformer.finetune import finetune
-        from variformer.runs import read_run
-
-        if gene not in ds.genes:
-            raise InputError(f"--gene {gene} is not in the demo cohort ({', '.join(ds.genes)})")
-        print(
-            f"[4/5] fine-tune a tiny Variformer on {gene}, fold {fold} (CPU preset {config or 'tiny'})",
-            flush=True,
-        )
-        cfg_name = config or "tiny"
-        print(
-            f"      = variformer finetune --dataset {out / 'dataset'} --gene {gene} --fold {fold}"
-            f" --config {cfg_name} --out {out / 'runs'} {' '.join(overrides)}".rstrip(),
-            flush=True,
-        )
-        cfg = load_config(cfg_name, overrides=list(overrides))
-        result = finetune(
-            out / "dataset",
-            genes=[gene],
-            fold=fold,
-            config=cfg,
-            out=out / "runs",
-            force=True,
-            progress=progress,
-        )
-        run = read_run(result.run_dir)
-        table = table.merge(_test_metrics(run.predictions, ds.genes, "variformer"), on="gene")
-        # genes the model was not trained on: no Variformer numbers
-        table.loc[table["gene"] != gene, ["variformer_r2", "variformer_pcc"]] = float("nan")
-    else:
-        table["variformer_r2"] = float("nan")
-        table["variformer_pcc"] = float("nan")
-        print("[4/5] fine-tuning skipped (--no-finetune)", flush=True)
-    missing = missing_stages()
-    if missing:
-        print(
-            "[5/5] not available in this version, so the demo stops here: "
-            + "; ".join(f"variformer {m} ({LATER_STAGES[m]})" for m in missing)
-            + ". analyze and report need ISM tables and BL baselines.",
-            flush=True,
-        )
-    else:
-        print(
-            "[5/5] baselines/evaluate/ism/analyze/report are installed but the demo does not "
-            "chain them yet; run them as in the README's workflow",
-            flush=True,
-        )
+    n_folds = 3
+    opts = dict(
+        people=people, genes=genes, seq_len=seq_len, fold=fold, n_folds=n_folds,
+        config=config or "tiny", overrides=tuple(overrides), seed=seed, force=force,
+        progress=progress,
+    )  # fmt: skip
+    first = demo_commands(lay, finetune_genes=None, **opts)
+    _run_steps(first, cli_main, start=1, total=None)
+    names = _read_genes(lay)
+    if gene is not None and gene not in names:
+        raise InputError(f"--gene {gene} is not in the demo cohort ({', '.join(names)})")
+    chosen = [gene] if gene else names
+    steps = demo_commands(lay, finetune_genes=chosen, **opts)[1:]
+    if not finetune_model:
+        steps = steps[:2]  # prep, baselines
+    total = 1 + len(steps)
+    _run_steps(steps, cli_main, start=2, total=total)
+    table = summary_table(lay, fold=fold)
+    atomic_write_text(lay.summary, table.to_csv(sep="\t", index=False, float_format="%.4f"))
+    seconds = time.perf_counter() - t0
     atomic_write_text(
-        out / "demo_summary.tsv", table.to_csv(sep="\t", index=False, float_format="%.4f")
-    )
-    atomic_write_text(
-        out / "demo.json",
-        json.dumps({"seconds": time.perf_counter() - t0, "fold": fold, "gene": gene}, indent=1),
-    )
+        lay.out / "demo.json",
+        json.dumps(
+            {"seconds": round(seconds, 1), "fold": fold, "finetuned": chosen if finetune_model else [],
+             "people": people, "genes": names, "seq_len": seq_len, "seed": seed,
+             "commands": [["variformer", *argv] for _, argv in first + steps]},
+            indent=1,
+        ),
+    )  # fmt: skip
     return table
 
 
-def _test_metrics(predictions: pd.DataFrame, genes, model: str) -> pd.DataFrame:
-    """gene, <model>_r2, <model>_pcc on the test people of a predictions table."""
-    m = gene_metrics(predictions, genes=list(genes), splits=["test"])
-    return m[["gene", "r2", "pcc"]].rename(columns={"r2": f"{model}_r2", "pcc": f"{model}_pcc"})
+def _run_steps(steps, cli_main, *, start: int, total: int | None) -> None:
+    for i, (what, argv) in enumerate(steps, start=start):
+        label = f"[{i}/{total}]" if total else f"[{i}]"
+        print(f"{label} {what}", flush=True)
+        print(f"      $ variformer {shlex.join(argv)}", flush=True)
+        t = time.perf_counter()
+        rc = cli_main(argv)
+        if rc != 0:
+            raise InputError(
+                f"step `variformer {argv[0]}` failed (exit {rc}); see its message above"
+            )
+        print(f"      done in {time.perf_counter() - t:.0f} s", flush=True)
+
+
+def summary_table(layout: DemoLayout | str | Path, *, fold: int = 0) -> pd.DataFrame:
+    """Per gene: truth h2, SNVs, held-out R2 of each model, auROC for the true causal SNVs.
+
+    Read from the files the stages wrote: ``cohort/truth_genes.tsv`` (h2), the dataset (SNVs),
+    ``evaluation/metrics.tsv`` (R2 on the test people of ``fold``) and
+    ``analysis/truth_auroc_genes.tsv`` (auROC per gene and model). Missing stages give NaN.
+
+    Returns
+    -------
+    pd.DataFrame
+        gene, h2, n_snvs, n_causal, elastic_net_r2, variformer_r2, then ``auroc_<model>`` for
+        each model of the truth auROC table.
+    """
+    lay = layout if isinstance(layout, DemoLayout) else DemoLayout(layout)
+    truth = pd.read_csv(lay.cohort / "truth_genes.tsv", sep="\t")
+    table = truth[["gene", "h2_target"]].rename(columns={"h2_target": "h2"})
+    if "n_causal" in truth.columns:
+        table["n_causal"] = truth["n_causal"].to_numpy()
+    if (lay.dataset / "genes.tsv").is_file():
+        from data_prep import open_dataset
+
+        ds = open_dataset(lay.dataset)
+        table["n_snvs"] = [len(ds.variants(g)) if g in set(ds.genes) else 0 for g in table["gene"]]
+    metrics_path = lay.evaluation / "metrics.tsv"
+    for model in ("elastic_net", "variformer"):
+        col = f"{model}_r2"
+        table[col] = np.nan
+        if metrics_path.is_file():
+            m = pd.read_csv(metrics_path, sep="\t")
+            sel = m[(m["model"] == model) & (m["split"] == "test") & (m["fold"] == fold)]
+            sel = sel[sel.get("setting", "hop") == "hop"] if "setting" in sel else sel
+            table[col] = table["gene"].map(sel.groupby("gene")["r2"].mean())
+    if not metrics_path.is_file() and (lay.baselines / "elastic_net" / "summary.tsv").is_file():
+        bl = pd.read_csv(lay.baselines / "elastic_net" / "summary.tsv", sep="\t")
+        bl = bl[bl["fold"] == fold]
+        table["elastic_net_r2"] = table["gene"].map(bl.groupby("gene")["test_r2"].mean())
+    auroc = lay.analysis / "truth_auroc_genes.tsv"
+    if auroc.is_file():
+        a = pd.read_csv(auroc, sep="\t")
+        for model, sub in a.groupby("model", sort=False):
+            table[f"auroc_{model}"] = table["gene"].map(sub.set_index("gene")["auroc"])
+    return table

@@ -16,6 +16,8 @@ privately and published only when complete, :func:`variformer.fileio.atomic_dir`
 ``eqtl_auroc.tsv``          fine-mapped eQTL auROC/auPR per model (with ``finemap``)
 ``truth_auroc.tsv``         the same against true causal SNVs (with ``truth``)
 ``weights.tsv``             the fold-averaged weight of every SNV and model (for figures)
+``attributions.tsv``        standardized attributions around HSVs/drivers vs controls (Fig. S10;
+                            with ``runs``: loads the fine-tuned models)
 ``analysis.json``           inputs, what was skipped and why
 ==========================  ============================================================
 Per-gene auROC tables sit beside the model tables (``*_auroc_genes.tsv``).
@@ -54,6 +56,7 @@ class Analysis(NamedTuple):
     eqtl_auroc: pd.DataFrame | None
     truth_auroc: pd.DataFrame | None
     notes: list[str]
+    attributions: pd.DataFrame | None = None
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:
@@ -103,6 +106,9 @@ def analyze(
     jaspar_release=2024,
     meme=None,
     motifs: bool = True,
+    attributions: bool = True,
+    attribution_flank: int = 100,
+    device=None,
     seed: int = 0,
     force: bool = False,
 ) -> Analysis:
@@ -134,6 +140,13 @@ def analyze(
         Restrict to these genes (default: every gene with weights).
     hsv_model : str
         Baseline whose ``n_nonzero`` sets the HSV count per gene.
+    attributions : bool, default True
+        With ``runs``: gradient x input of each run's model around Variformer's HSVs and
+        drivers and matched controls -> ``attributions.tsv`` (Fig. S10).
+    attribution_flank : int, default 100
+        Bases either side of each SNV in ``attributions.tsv``.
+    device : str, optional
+        Torch device for the attributions (default: a GPU if there is one).
 
     Returns
     -------
@@ -224,6 +237,21 @@ def analyze(
         tr, tr_genes = eqtl.eqtl_auroc(
             weights, eqtl.read_truth(truth), ds, n_negatives=n_negatives, seed=seed
         )
+    attr = None
+    if attributions and runs is not None:
+        from variformer.analysis.attribution_table import attribution_table
+        from variformer.runs import find_runs
+
+        attr = attribution_table(
+            list(find_runs(runs, kind="finetune")), ds, hsvs, drv,
+            flank=attribution_flank, seed=seed, device=device,
+        )  # fmt: skip
+        if attr.empty:
+            notes.append(
+                "attributions: no fine-tuned run has a gene with Variformer HSVs or drivers"
+            )
+    elif attributions:
+        notes.append("attributions: skipped (no --runs, so no model to take gradients of)")
 
     with atomic_dir(out, force=force) as tmp:
         tables = {
@@ -231,7 +259,7 @@ def analyze(
             "drivers": drv, "driver_summary": drv_summary, "sign_agreement": sign,
             "motifs": hits, "motif_summary": motif_summary, "chromatin": chrom_df,
             "eqtl_auroc": eq, "eqtl_auroc_genes": eq_genes, "truth_auroc": tr,
-            "truth_auroc_genes": tr_genes,
+            "truth_auroc_genes": tr_genes, "attributions": attr,
         }  # fmt: skip
         for name, df in tables.items():
             if df is not None:
@@ -248,7 +276,7 @@ def analyze(
         (tmp / "analysis.json").write_text(json.dumps(meta, indent=1) + "\n")
     return Analysis(
         out, weights, hsvs, hsv_tests, jaccard, drv, drv_summary, sign, hits, motif_summary,
-        chrom_df, eq, tr, notes,
+        chrom_df, eq, tr, notes, attr,
     )  # fmt: skip
 
 

@@ -116,6 +116,9 @@ def dataset_drivers(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Drivers for every model, gene and fold that has both weights and test-people predictions.
 
+    A model is looked at on the folds it has weights for (all folds when its weights have
+    ``fold`` -1).
+
     Parameters
     ----------
     fold_weights : pd.DataFrame
@@ -142,8 +145,12 @@ def dataset_drivers(
         variants = normalize_keys(dataset.variants(gene))
         variants["tss_distance"] = tss_distance(variants["pos"], dataset.window(gene))
         variants["_col"] = np.arange(len(variants))
-        for model in sorted(fold_weights.loc[fold_weights["gene"] == gene, "model"].unique()):
-            for fold in folds:
+        gene_weights = fold_weights[fold_weights["gene"] == gene]
+        for model in sorted(gene_weights["model"].unique()):
+            weighted = set(gene_weights.loc[gene_weights["model"] == model, "fold"].astype(int))
+            # a model scored on some folds only (e.g. fine-tuned on fold 0) has no rows for the rest
+            model_folds = folds if -1 in weighted else [f for f in folds if f in weighted]
+            for fold in model_folds:
                 row = {"model": model, "gene": gene, "fold": fold, "n_snvs": len(variants)}
                 pred = test[
                     (test["model"] == model) & (test["gene"] == gene) & (test["fold"] == fold)

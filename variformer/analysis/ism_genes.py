@@ -143,8 +143,8 @@ def _progress(iterable, *, total: int, show: bool):
 
 def write_ism_tsv(
     out: str | Path,
-    genes: Sequence[str],
-    table: Callable[[str], pd.DataFrame],
+    genes: Sequence,
+    table: Callable[[Any], pd.DataFrame],
     *,
     settings: dict,
     force: bool = False,
@@ -157,9 +157,10 @@ def write_ism_tsv(
     ----------
     out : path
         The TSV to create (an existing one is replaced only with ``force``).
-    genes : sequence of str
+    genes : sequence
+        Gene names, or tuples whose last item is the gene (e.g. ``(run_dir, gene)``).
     table : callable
-        gene -> DataFrame with :data:`COLUMNS` (e.g. a partial of :func:`ism_table`).
+        item of ``genes`` -> DataFrame with :data:`COLUMNS` (e.g. a partial of :func:`ism_table`).
     settings : dict
         What the scores depend on (model, dataset, background, ...); finished genes of an
         interrupted run are reused only when these match.
@@ -187,7 +188,8 @@ def write_ism_tsv(
     atomic_write_text(partial / "settings.json", stamp)
     show = sys.stderr.isatty() if progress is None else bool(progress)
     frames = []
-    for i, gene in enumerate(_progress(genes, total=len(genes), show=show)):
+    for i, item in enumerate(_progress(genes, total=len(genes), show=show)):
+        gene = item if isinstance(item, str) else item[-1]
         done = partial / f"{i:05d}.tsv"
         if done.is_file():
             frame = pd.read_csv(done, sep="\t", dtype={"chrom": str, "id": str})
@@ -195,7 +197,7 @@ def write_ism_tsv(
                 frames.append(frame)
                 continue
         t0 = time.perf_counter()
-        frame = table(gene)
+        frame = table(item)
         atomic_write_text(done, frame.to_csv(sep="\t", index=False))
         frames.append(pd.read_csv(done, sep="\t", dtype={"chrom": str, "id": str}))
         if not show:

@@ -41,6 +41,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="PWM background: uniform or each window's base composition (uniform)",
     )
     p.add_argument("--no-motifs", action="store_true", help="skip the motif scan")
+    p.add_argument(
+        "--no-attributions",
+        action="store_true",
+        help="skip attributions.tsv (gradient x input of the --runs models, Fig. S10)",
+    )
+    p.add_argument(
+        "--attribution-flank",
+        type=int,
+        default=100,
+        help="bases either side of each SNV in attributions.tsv (100)",
+    )
+    p.add_argument("--device", help="torch device of the attributions (default: a GPU if any)")
     p.add_argument("--seed", type=int, default=0, help="seed of the negative sampling (0)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
 
@@ -76,7 +88,9 @@ def main(args) -> int:
         runs=args.runs, predictions=_predictions(args.predictions), genes=_genes(args),
         hsv_model=args.hsv_model, jaspar_release=args.jaspar_release, meme=args.meme,
         motif_pvalue=args.motif_pvalue,
-        motif_background=args.motif_background, motifs=not args.no_motifs, seed=args.seed, force=args.force,
+        motif_background=args.motif_background, motifs=not args.no_motifs,
+        attributions=not args.no_attributions, attribution_flank=args.attribution_flank,
+        device=args.device, seed=args.seed, force=args.force,
     )  # fmt: skip
     print(summary_text(res))
     return 0

@@ -1,9 +1,11 @@
 """``variformer ism``: ISM scores of every observed SNV of a gene's window, to one TSV.
 
     variformer ism --run RUN_DIR --dataset DS [--gene G | --genes G1 G2 | --genes-file F] --out ism.tsv
+    variformer ism --runs RUNS [--fold K] --dataset DS --out ISM/variformer.tsv
     variformer ism --enformer ID|DIR --track 4950 --dataset DS --gene G --out ism.tsv
 
-Without genes, a run's own genes (an Enformer: all genes of the dataset). Columns: gene, fold,
+``--runs`` scores every finished run under a runs root (of fold K, or of every fold), each on
+its own genes, into one table (a gene may have one run per fold). Without genes, a run's own genes (an Enformer: all genes of the dataset). Columns: gene, fold,
 chrom, pos (1-based), id, ref, alt, maf, tss_distance, score. Resumable over genes.
 """
 
@@ -21,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="a fine-tuning run directory (best.ckpt or model.pt)")
     src.add_argument(
+        "--runs",
+        metavar="RUNS",
+        help="a runs root (`variformer finetune --out`): every finished run, each on its genes",
+    )
+    src.add_argument(
         "--enformer", help="pre-trained Enformer: a hub id or a save_pretrained directory"
     )
     parser.add_argument(
@@ -28,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=4950,
         help="Enformer human track summed over the 3 centre bins (default 4950, CAGE blood)",
+    )
+    parser.add_argument(
+        "--fold", type=int, help="with --runs: only the runs of this fold (default: every fold)"
     )
     parser.add_argument("--dataset", required=True, help="dataset directory (variformer prep)")
     add_gene_arguments(parser, required=False, what="genes (default: the run's genes)")
@@ -62,7 +72,11 @@ def main(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.fold is not None and not args.runs:
+        raise InputError("--fold goes with --runs (a --run directory has its own fold)")
     ds = open_dataset(args.dataset)
+    if args.runs:
+        return _main_runs(args, ds)
     if args.run:
         from variformer.model import Variformer
 
@@ -112,4 +126,76 @@ def main(args: argparse.Namespace) -> int:
         args.out, genes, table, settings=settings, force=args.force, progress=args.progress
     )
     print(f"wrote {args.out}: {len(result)} SNVs of {len(genes)} gene(s)")
+    return 0
+
+
+def _main_runs(args: argparse.Namespace, ds) -> int:
+    """``--runs RUNS [--fold K]``: every finished run's genes into one table."""
+    from variformer.analysis.ism_genes import ism_table, write_ism_tsv
+    from variformer.model import Variformer
+    from variformer.runs import find_runs
+
+    runs = [
+        r for r in find_runs(args.runs, kind="finetune") if args.fold is None or r.fold == args.fold
+    ]
+    if not runs:
+        which = "" if args.fold is None else f" of fold {args.fold}"
+        raise InputError(
+            f"no finished fine-tuning run{which} under {args.runs}; run `variformer finetune` first"
+        )
+    wanted = set(genes_from_args(args)) or None
+    known = set(ds.genes)
+    tasks: list[tuple[str, str]] = []  # (run dir, gene)
+    seen: dict[tuple[str, int], str] = {}
+    for run in runs:
+        info = _read_run(run.path)
+        for gene in info["genes"] or list(ds.genes):
+            if wanted is not None and gene not in wanted:
+                continue
+            if gene not in known:
+                raise InputError(
+                    f"run {run.path} has gene {gene}, which is not in the dataset {args.dataset}"
+                )
+            key = (gene, info["fold"])
+            if key in seen:
+                raise InputError(
+                    f"{gene} has two runs on fold {info['fold']} ({seen[key]} and {run.path}); "
+                    "score one with --run, or pass --genes to leave the gene out"
+                )
+            seen[key] = str(run.path)
+            tasks.append((str(run.path), gene))
+    if wanted is not None:
+        missing = sorted(wanted - {g for _, g in tasks})
+        if missing:
+            raise InputError(
+                f"no finished run under {args.runs} has gene(s) {', '.join(missing[:5])}"
+            )
+    if args.background is not None and args.background not in known:
+        raise InputError(f"--background {args.background} is not a sample of {args.dataset}")
+    loaded: dict[str, tuple] = {}
+
+    def table(task: tuple[str, str]):
+        run_dir, gene = task
+        if run_dir not in loaded:
+            loaded.clear()  # one model in memory at a time
+            loaded[run_dir] = (Variformer.load(run_dir), _read_run(Path(run_dir)))
+        model, info = loaded[run_dir]
+        return ism_table(
+            model, ds, gene, fold=info["fold"], seq_len=info["seq_len"],
+            background=args.background, method=args.method, batch_size=args.batch_size,
+            device=args.device,
+        )  # fmt: skip
+
+    settings = {
+        "runs": [str(Path(r).resolve()) for r, _ in tasks],
+        "dataset": str(Path(args.dataset).resolve()),
+        "background": args.background,
+        "genes": [g for _, g in tasks],
+    }
+    result = write_ism_tsv(
+        args.out, tasks, table, settings=settings, force=args.force, progress=args.progress
+    )
+    print(
+        f"wrote {args.out}: {len(result)} SNVs of {len(tasks)} run gene(s) from {len(runs)} run(s)"
+    )
     return 0

@@ -322,30 +322,57 @@ def attribution_profiles(attr: pd.DataFrame) -> Figure | None:
     """Mean standardized attribution around HSV/driver SNVs vs matched controls (Fig. S10).
 
     ``attr``: ``model, group, offset, attribution`` (``group`` e.g. hsv, hsv_control, driver,
-    driver_control; ``offset`` in bp from the SNV, optional: without it each row is the value at
-    the SNV). One row per SNV and offset. Line = mean, band = its 95% normal interval; a single
-    offset is drawn as points with error bars.
+    driver_control; optional ``background`` (reference / personal): one row of panels each;
+    optional ``offset`` in bp from the SNV: without it each row is the value at the SNV). An
+    SNV seen in several folds is averaged first (the paper's averaging over replicates). Line
+    = mean over SNVs, band = its 95% normal interval; a single offset is drawn as points with
+    error bars. Targets are solid, their controls dashed in the same colour.
     """
     if attr is None or attr.empty:
         return None
     if "offset" not in attr.columns:  # one value per SNV: the attribution at the SNV itself
         attr = attr.assign(offset=0)
-    models = _ordered(attr["model"].unique())
-    fig, axes = plt.subplots(
-        1, len(models), figsize=(4.5 * len(models), 3.8), squeeze=False, sharey=True
+    if "background" not in attr.columns:
+        attr = attr.assign(background="")
+    snv = [c for c in ("gene", "chrom", "pos", "ref", "alt") if c in attr.columns]
+    per_snv = (
+        attr.groupby(["background", "model", "group", *snv, "offset"], dropna=False)["attribution"]
+        .mean()
+        .reset_index()
     )
-    for ax, model in zip(axes[0], models):
-        a = attr[attr["model"] == model]
-        for group, g in a.groupby("group", sort=True):
-            s = g.groupby("offset")["attribution"].agg(["mean", "sem", "count"]).fillna(0)
-            ax.plot(s.index, s["mean"], label=group, lw=1.2)
-            ax.fill_between(
-                s.index, s["mean"] - 1.96 * s["sem"], s["mean"] + 1.96 * s["sem"], alpha=0.2
-            )
-        ax.set_title(model, fontsize=10)
-        ax.set_xlabel("position relative to SNV (bp)" if a["offset"].nunique() > 1 else "SNV group")
-        ax.legend(fontsize=7, frameon=False)
-    axes[0, 0].set_ylabel("standardized attribution")
+    models = _ordered(per_snv["model"].unique())
+    backgrounds = sorted(per_snv["background"].unique(), key=lambda b: (b != "reference", b))
+    fig, axes = plt.subplots(
+        len(backgrounds), len(models), figsize=(4.8 * len(models), 3.4 * len(backgrounds)),
+        squeeze=False, sharey=True,
+    )  # fmt: skip
+    colour = {"hsv": "C0", "driver": "C3"}
+    for i, bg in enumerate(backgrounds):
+        for j, model in enumerate(models):
+            ax = axes[i, j]
+            a = per_snv[(per_snv["model"] == model) & (per_snv["background"] == bg)]
+            for group, g in a.groupby("group", sort=True):
+                kind = group.removesuffix("_control")
+                n_snv = len(g.drop_duplicates(snv)) if snv else g["offset"].value_counts().max()
+                s = g.groupby("offset")["attribution"].agg(["mean", "sem"]).fillna(0)
+                style = dict(
+                    color=colour.get(kind, "0.4"), ls="--" if group.endswith("_control") else "-"
+                )
+                label = f"{group.replace('_', ' ')} (n={n_snv})"
+                if len(s) == 1:
+                    ax.errorbar(s.index, s["mean"], yerr=1.96 * s["sem"], fmt="o", label=label,
+                                color=style["color"], capsize=3)  # fmt: skip
+                else:
+                    ax.plot(s.index, s["mean"], label=label, lw=1.2, **style)
+                    ax.fill_between(s.index, s["mean"] - 1.96 * s["sem"],
+                                    s["mean"] + 1.96 * s["sem"], alpha=0.15, color=style["color"])  # fmt: skip
+            title = model if not bg else f"{model}, {bg} background"
+            ax.set_title(title, fontsize=10)
+            ax.axvline(0, color="0.8", lw=0.8, zorder=0)
+            if i == len(backgrounds) - 1:
+                ax.set_xlabel("position relative to SNV (bp)")
+            ax.legend(fontsize=7, frameon=False)
+        axes[i, 0].set_ylabel("standardized attribution (z)")
     fig.suptitle("Attributions around HSVs / drivers vs matched control SNVs", fontsize=11)
     fig.tight_layout()
     return fig

@@ -122,6 +122,17 @@ def _about(meta: dict, metrics, missing: list[str]) -> str:
                 else ""
             )
         )
+    if meta.get("simulated") or (
+        vm and ((vm.get("dim") or 1536) < 1536 or not vm.get("pretrained"))
+    ):
+        items.append(
+            "<b>What a real run needs</b>: GTEx-style inputs (VCFs per chromosome, the GENCODE "
+            "GTF, normalized expression per tissue; <code>variformer normalize</code> makes it "
+            "from TPM and read counts), pre-trained Enformer weights (<code>--pretrained "
+            "EleutherAI/enformer-official-rough</code> from the Hugging Face hub, or a local "
+            "copy) and a GPU: the full model is impractical to fine-tune on a CPU. The README "
+            "walks through it step by step."
+        )
     if meta:
         models = ", ".join(meta.get("models", []))
         genes = meta.get("genes", [])
