@@ -171,7 +171,10 @@ def sign_scatter(
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(f"{reference} coefficient")
         ax.set_ylabel(f"{model} weight")
-    fig.suptitle("Direction of effect: SNVs with non-zero elastic-net coefficients", fontsize=11)
+    title = "Direction of effect: SNVs with non-zero elastic-net coefficients"
+    if len(others) == 1:  # one narrow panel: break the title so it fits
+        title = "Direction of effect:\nSNVs with non-zero elastic-net coefficients"
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 

@@ -373,7 +373,11 @@ def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSumm
         sections.append(
             (
                 "Fig. S10 - Attributions around HSVs / drivers vs controls",
-                "Standardized gradient x input around the SNVs, mean and 95% interval.",
+                "Standardized gradient x input (|.|, max over bases, z-scored over the window) around "
+                "each model's HSVs and drivers (solid) and matched control SNVs (dashed: same "
+                "window, TSS distance within 2.5 kb, MAF within 0.5% for HSVs and 10% for "
+                "drivers); mean over SNVs and 95% interval; top row on the reference window, "
+                "bottom row on the test people's personal windows (mean over people).",
                 [("attributions", af.attribution_profiles(t["attributions"]))],
                 "",
             )
