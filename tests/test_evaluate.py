@@ -231,3 +231,50 @@ def test_enformer_track_and_centre_bins(setup, tmp_path, capsys):
     err = capsys.readouterr().err
     assert bad == 2 and "--track 6 is not a track of Enformer's human head (0..5)" in err
     assert not (tmp_path / "F").exists()
+
+
+def test_cross_cohort_predictions_equal_the_in_cohort_ones_for_the_same_people(setup, tmp_path):
+    """DS2 = DS's fold-0 test people prepared on their own: every model trained on DS must
+    predict them exactly as it did inside DS (same genotypes, same windows, same model)."""
+    from data_prep import open_dataset
+    from data_prep.prep import prep_dataset
+
+    root, dataset, genes = setup
+    ds = open_dataset(dataset)
+    test0 = list(ds.split(0)["test"])
+    (tmp_path / "people.txt").write_text("\n".join(test0) + "\n")
+    sim = root / "sim"
+    prep_dataset(
+        vcfs=[sim / "cohort.vcf.gz"], fasta=sim / "ref.fa", annotation=sim / "genes.gtf",
+        genes=genes, expression=sim / "expression.bed.gz", seq_len=SEQ_LEN,
+        out=tmp_path / "ds2", samples_file=tmp_path / "people.txt", seed=0, progress=False,
+    )  # fmt: skip
+    out = tmp_path / "EVAL"
+    argv = ["evaluate", "--dataset", str(dataset), "--runs", str(root / "runs"), "--baselines",
+            str(root / "BL"), "--test-dataset", str(tmp_path / "ds2"), "--out", str(out)]  # fmt: skip
+    assert cli.main(argv) == 0
+    metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
+    cross = metrics[(metrics["setting"] == "cross_cohort") & (metrics["fold"] == 0)]
+    assert {"elastic_net", "variformer"} <= set(cross["model"])
+    checked = 0
+    for row in cross[cross["status"] == "ok"].itertuples():
+        theirs = pd.read_csv(out / row.source, sep="\t") if not str(row.source).startswith("/") else pd.read_csv(row.source, sep="\t")  # fmt: skip
+        theirs = theirs[theirs["gene"] == row.gene].set_index("sample")
+        assert set(theirs.index) == set(test0)
+        # the same model inside DS: its own predictions file for this gene and fold
+        inside = metrics[(metrics["model"] == row.model) & (metrics["gene"] == row.gene)
+                         & (metrics["fold"] == 0) & (metrics["setting"] == "hop")
+                         & (metrics["train_fraction"] == row.train_fraction)
+                         & (metrics["split"] == "test")]  # fmt: skip
+        if inside.empty or inside["status"].iloc[0] != "ok":
+            continue
+        own = pd.read_csv(inside["source"].iloc[0], sep="\t")
+        own = own[(own["gene"] == row.gene) & (own["split"] == "test")].set_index("sample")
+        common = own.index.intersection(theirs.index)
+        assert len(common) == len(test0)
+        pd.testing.assert_series_equal(
+            theirs.loc[common, "predicted"], own.loc[common, "predicted"], rtol=1e-4, atol=1e-5
+        )
+        assert row.r2 == pytest.approx(r2_score(theirs["observed"], theirs["predicted"]), abs=1e-6)
+        checked += 1
+    assert checked >= 3  # elastic nets of every gene, and the fine-tuned single-gene run

@@ -308,13 +308,14 @@ def gather_sources(
 def _cross_cohort(
     *, ds2, directory, runs, baselines, model, fold_list, genes, batch_size, device, say
 ) -> list[Source]:
-    tables: dict[tuple[str, int], list[pd.DataFrame]] = {}
+    # (model, fold, train_fraction) -> predictions; a downsampled run is its own model-fold
+    tables: dict[tuple[str, int, float], list[pd.DataFrame]] = {}
     wanted = set(genes)
     if baselines is not None:
         for run in find_runs(baselines, kind="baseline"):
             gene = str(run.summary["gene"])
             if run.fold in fold_list and gene in wanted and gene in set(ds2.genes):
-                tables.setdefault((str(run.summary["model"]), run.fold), []).append(
+                tables.setdefault((str(run.summary["model"]), run.fold, 1.0), []).append(
                     cross_cohort_baseline(run, ds2)
                 )
     if runs is not None:
@@ -329,8 +330,11 @@ def _cross_cohort(
                 if len(names) == 1
                 else "variformer_multi" + (f":{run.name}" if len(multi) > 1 else "")
             )
+            fraction = float(((run.config or {}).get("data") or {}).get("train_fraction") or 1.0)
             frame = cross_cohort_run(run, ds2, batch_size=batch_size, device=device)
-            tables.setdefault((label, run.fold), []).append(frame[frame["gene"].isin(wanted)])
+            tables.setdefault((label, run.fold, fraction), []).append(
+                frame[frame["gene"].isin(wanted)]
+            )
     if model is not None:
         scored = score_enformer(
             model,
@@ -341,19 +345,23 @@ def _cross_cohort(
             device=device,
         )
         for fold in fold_list:
-            tables.setdefault(("enformer", fold), []).append(scored.drop(columns="fold"))
+            tables.setdefault(("enformer", fold, 1.0), []).append(scored.drop(columns="fold"))
     sources = []
-    for (label, fold), frames in sorted(tables.items()):
+    for (label, fold, fraction), frames in sorted(tables.items()):
         part = pd.concat(frames, ignore_index=True)
-        rel = Path("cross_cohort") / label.replace(":", "_") / f"fold{fold}"
+        leaf = f"fold{fold}" if fraction == 1.0 else f"fold{fold}_train{fraction:g}"
+        rel = Path("cross_cohort") / label.replace(":", "_") / leaf
         summary = {
             "kind": "cross_cohort",
             "name": label,
             "fold": fold,
+            "train_fraction": fraction,
             "test_dataset": str(getattr(ds2, "path", "")),
         }
         _write_run(directory / rel, part, summary)
-        sources.append(Source(label, "cross_cohort", fold, 1.0, part, str(rel / "predictions.tsv")))
+        sources.append(
+            Source(label, "cross_cohort", fold, fraction, part, str(rel / "predictions.tsv"))
+        )
     say(
         f"cross-cohort: {len(sources)} model-folds scored on {getattr(ds2, 'path', 'the test dataset')}"
     )
