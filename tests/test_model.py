@@ -270,3 +270,35 @@ def test_hub_reachability_is_one_short_connection_attempt(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
     assert vm._hub_reachable(timeout=0.5) is False
     assert calls == [(("huggingface.co", 443), 0.5)]
+
+
+class _Payload:
+    """Unpickling this runs code (writes a marker file): what a tampered checkpoint could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path(self.marker).touch, ())
+
+
+def test_files_that_would_run_code_are_refused_not_run(tmp_path):
+    import torch
+
+    from variformer.errors import InputError
+    from variformer.model import Variformer
+    from variformer.trainer import read_checkpoint
+
+    marker = tmp_path / "pwned"
+    for name, payload in (
+        ("model.pt", {"format": "x", "state_dict": {}, "evil": _Payload(marker)}),
+        ("last.ckpt", {"state_dict": {}, "callbacks": _Payload(marker)}),
+    ):
+        path = tmp_path / name
+        torch.save(payload, path)
+        with pytest.raises(InputError):
+            if name.endswith(".ckpt"):
+                read_checkpoint(path, advice="delete it")
+            else:
+                Variformer.load(path)
+        assert not marker.exists()

@@ -149,6 +149,7 @@ def finetune(
             build_system(model, dm, config),
             datamodule=dm,
             ckpt_path=str(resume) if resume else None,
+            weights_only=True,  # tensors and plain containers only: no code runs from a file
         )
 
     best = _best_checkpoint(trainer, paths.partial)

@@ -420,7 +420,8 @@ class Variformer(nn.Module):
 
         Notes
         -----
-        Checkpoints are unpickled (Lightning stores non-tensor state): load only files you trust.
+        Files are read with ``torch.load(weights_only=True)``: tensors and plain containers only,
+        so a file that carries pickled code is refused instead of run.
         """
         file = Path(path).expanduser()
         if file.is_dir():
@@ -433,7 +434,8 @@ class Variformer(nn.Module):
         if not file.is_file():
             raise InputError(f"no such model file or run directory: {file}")
         try:
-            payload = torch.load(file, map_location="cpu", weights_only=False, mmap=True)
+            # weights_only: tensors and plain containers only, so a tampered file cannot run code
+            payload = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
         except Exception as err:  # corrupt / foreign files raise many different errors
             raise InputError(
                 f"could not read {file} as a torch file: {err}".splitlines()[0]

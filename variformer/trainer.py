@@ -220,7 +220,8 @@ def read_checkpoint(path: Path, *, advice: str) -> dict:
     import torch
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        # weights_only: tensors and plain containers only, so a tampered file cannot run code
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # truncated zips, garbage and foreign files raise many types
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(
