@@ -33,7 +33,7 @@ import pandas as pd
 
 from baselines.elastic_net import MODELS, fit_linear
 from variformer.errors import InputError
-from variformer.fileio import atomic_write_text
+from variformer.fileio import atomic_write_text, output_lock
 from variformer.metrics import pcc, r2, write_predictions
 from variformer.runs import (
     SUMMARY,
@@ -111,41 +111,45 @@ def _fit_gene(
         started = time.perf_counter()
         fit = fit_linear(ds, gene, fold, **options)
         paths = plan_run(root, gene, fold, force=force)
-        work = open_partial(paths)
-        write_predictions(fit.predictions, work / "predictions.tsv")
-        coefficients = variants[["chrom", "pos", "id", "ref", "alt"]].assign(
-            coef=fit.coefficients.to_numpy() + 0.0  # + 0.0: no "-0.0" in the file
-        )
-        atomic_write_text(work / COEFFICIENTS, coefficients.to_csv(sep="\t", index=False))
-        write_config(work, options)
-        tune = fit.predictions[fit.predictions["split"] == "tune"]
-        row = {
-            "gene": gene,
-            "fold": int(fold),
-            "model": fit.model,
-            "test_r2": fit.r2,
-            "test_pcc": fit.pcc,
-            "n_train": fit.n_train,
-            "n_test": fit.n_test,
-            "n_snvs": len(fit.coefficients),
-            "n_nonzero": int(np.count_nonzero(fit.coefficients.to_numpy())),
-        }
-        summary: dict[str, Any] = {
-            "kind": "baseline",
-            "name": gene,
-            "fold": int(fold),
-            **row,
-            "tune_r2": r2(tune["observed"], tune["predicted"]),
-            "tune_pcc": pcc(tune["observed"], tune["predicted"]),
-            "n_tune": len(tune),
-            "alpha": fit.alpha,
-            "intercept": fit.intercept,
-            "options": options,
-            "wall_time_s": round(time.perf_counter() - started, 4),
-            **provenance({"dataset": dataset} if isinstance(dataset, (str, os.PathLike)) else {}),
-        }
-        write_summary(work, summary)
-        publish_run(paths, force=force)
+        paths.final.parent.mkdir(parents=True, exist_ok=True)
+        with output_lock(paths.final):  # one writer per gene-fold (concurrent SLURM tasks)
+            work = open_partial(paths)
+            write_predictions(fit.predictions, work / "predictions.tsv")
+            coefficients = variants[["chrom", "pos", "id", "ref", "alt"]].assign(
+                coef=fit.coefficients.to_numpy() + 0.0  # + 0.0: no "-0.0" in the file
+            )
+            atomic_write_text(work / COEFFICIENTS, coefficients.to_csv(sep="\t", index=False))
+            write_config(work, options)
+            tune = fit.predictions[fit.predictions["split"] == "tune"]
+            row = {
+                "gene": gene,
+                "fold": int(fold),
+                "model": fit.model,
+                "test_r2": fit.r2,
+                "test_pcc": fit.pcc,
+                "n_train": fit.n_train,
+                "n_test": fit.n_test,
+                "n_snvs": len(fit.coefficients),
+                "n_nonzero": int(np.count_nonzero(fit.coefficients.to_numpy())),
+            }
+            summary: dict[str, Any] = {
+                "kind": "baseline",
+                "name": gene,
+                "fold": int(fold),
+                **row,
+                "tune_r2": r2(tune["observed"], tune["predicted"]),
+                "tune_pcc": pcc(tune["observed"], tune["predicted"]),
+                "n_tune": len(tune),
+                "alpha": fit.alpha,
+                "intercept": fit.intercept,
+                "options": options,
+                "wall_time_s": round(time.perf_counter() - started, 4),
+                **provenance(
+                    {"dataset": dataset} if isinstance(dataset, (str, os.PathLike)) else {}
+                ),
+            }
+            write_summary(work, summary)
+            publish_run(paths, force=force)
         rows.append(row)
     return rows
 

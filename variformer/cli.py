@@ -8,7 +8,9 @@ Each subcommand lives in the module that does the work; that module exposes
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from variformer.errors import InputError
@@ -78,6 +80,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
@@ -99,6 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"variformer {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a full disk or quota: the user's to fix, not a traceback
+        if err.errno not in _DISK_ERRORS:
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        print(
+            f"variformer {args.command}: error: {os.strerror(err.errno)}{where}; free space or "
+            "write elsewhere, then run the same command again (finished outputs are unchanged)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ complete, so an interrupted run never leaves something that looks finished:
 
 - :func:`atomic_dir` - a directory built as a hidden sibling and renamed into place;
 - :func:`atomic_write_text` / :func:`atomic_write_bytes` - one file, via a temporary sibling;
-- :func:`publish_dir` - move an already-built directory (e.g. a ``.partial`` run) into place.
+- :func:`publish_dir` - move an already-built directory (e.g. a ``.partial`` run) into place;
+- :func:`output_lock` - one writer at a time for outputs built in a shared, resumable place
+  (a ``.partial`` run, ISM's finished genes): a second process is refused, not mixed in.
 
 A path that exists is replaced only with ``force=True`` (the old one is renamed aside first and
 removed after the new one is in place). No torch here: ``data_prep`` and ``baselines`` use it.
@@ -29,6 +31,7 @@ __all__ = [
     "atomic_write_text",
     "check_writable_parent",
     "open_text",
+    "output_lock",
     "publish_dir",
 ]
 
@@ -103,7 +106,9 @@ def atomic_dir(out: str | os.PathLike, *, force: bool = False) -> Iterator[Path]
     """Build a directory privately and publish it at ``out`` only if the block succeeds.
 
     Yields a fresh hidden sibling of ``out``; on success it is renamed to ``out`` (see
-    :func:`publish_dir`), on any exception (Ctrl-C included) it is removed.
+    :func:`publish_dir`), on any exception (Ctrl-C included) it is removed. A second process
+    building the same ``out`` is refused (:func:`output_lock`); hidden siblings left by a
+    killed writer (kill -9, OOM) are removed.
 
     Examples
     --------
@@ -114,15 +119,18 @@ def atomic_dir(out: str | os.PathLike, *, force: bool = False) -> Iterator[Path]
     if (out.exists() or out.is_symlink()) and not force:
         raise InputError(f"{out} already exists; pass --force to overwrite it")
     check_writable_parent(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    _remove(tmp)
-    tmp.mkdir()
-    try:
-        yield tmp
-        publish_dir(tmp, out, force=force)
-    except BaseException:
-        _remove(tmp)
-        raise
+    with output_lock(out):
+        # holding the lock, any other private sibling is a leftover of a killed writer
+        for stale in out.parent.glob(f".{out.name}.tmp-*"):
+            _remove(stale)
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        tmp.mkdir()
+        try:
+            yield tmp
+            publish_dir(tmp, out, force=force)
+        except BaseException:
+            _remove(tmp)
+            raise
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -140,3 +148,52 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary sibling and an atomic rename."""
     return atomic_write_bytes(path, text.encode())
+
+
+@contextlib.contextmanager
+def output_lock(target: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive lock on ``target`` (the file ``.<name>.lock`` beside it) while writing.
+
+    ``flock`` locks die with their process (kill -9, OOM, node failure), so a rerun after a
+    crash is never blocked by a stale lock; a live second writer gets one clear line. The
+    directory holding ``target`` must exist.
+
+    Raises
+    ------
+    InputError
+        Another live process holds the lock.
+    """
+    import fcntl
+    import socket
+
+    target = Path(target).expanduser()
+    lock = target.with_name(f".{target.name}.lock")
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            try:
+                holder = lock.read_text().strip() or "another process"
+            except OSError:
+                holder = "another process"
+            raise InputError(
+                f"{target} is being written by {holder}; wait for it to finish (two writers "
+                "would mix their outputs), or write somewhere else"
+            ) from None
+        try:  # a finishing holder unlinks the file: lock the one that is at the path now
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+    try:
+        yield lock
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+        os.close(fd)

@@ -16,6 +16,7 @@ best checkpoint, predict the tune and test people, summarize and publish.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ import pandas as pd
 from variformer import runs
 from variformer.config import Config, load_config
 from variformer.errors import InputError
+from variformer.fileio import output_lock
 from variformer.metrics import (
     empty_predictions,
     gene_metrics,
@@ -131,49 +133,53 @@ def finetune(
     dm = build_datamodule(dataset, genes=genes, fold=fold, config=config)
     dm.setup("fit")  # fail on unknown genes / missing people before building the model
     model = build_model(config)
-    # only now that the inputs and weights are known to be good does the run directory appear
-    if is_rank_zero:
-        runs.open_partial(paths)
-        runs.write_config(paths.partial, config.to_dict(), resuming=resume is not None)
-    trainer = build_trainer(
-        config,
-        run_dir=paths.partial,
-        accelerator=accelerator,
-        devices=devices,
-        strategy=strategy,
-        callbacks=callbacks,
-        progress=progress,
-    )
-    with quiet_lightning():
-        trainer.fit(
-            build_system(model, dm, config),
-            datamodule=dm,
-            ckpt_path=str(resume) if resume else None,
-            weights_only=True,  # tensors and plain containers only: no code runs from a file
+    with contextlib.ExitStack() as stack:
+        # only now that the inputs and weights are known to be good does the run directory appear
+        if is_rank_zero:
+            # one writer per run: a second process on the same run is refused, not mixed in
+            paths.final.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(output_lock(paths.final))
+            runs.open_partial(paths)
+            runs.write_config(paths.partial, config.to_dict(), resuming=resume is not None)
+        trainer = build_trainer(
+            config,
+            run_dir=paths.partial,
+            accelerator=accelerator,
+            devices=devices,
+            strategy=strategy,
+            callbacks=callbacks,
+            progress=progress,
         )
+        with quiet_lightning():
+            trainer.fit(
+                build_system(model, dm, config),
+                datamodule=dm,
+                ckpt_path=str(resume) if resume else None,
+                weights_only=True,  # tensors and plain containers only: no code runs from a file
+            )
 
-    best = _best_checkpoint(trainer, paths.partial)
-    if trainer.global_rank != 0:
-        return FinetuneResult(paths.final, paths.final / best.name, {}, empty_predictions())
-    best_epoch = int(read_checkpoint(best, advice=_AT_END).get("epoch", -1))
-    predictions = predict_tune_and_test(_load_model(best), dm, config=config)
-    summary = _summary(
-        predictions,
-        dm=dm,
-        trainer=trainer,
-        config=config,
-        dataset=dataset,
-        name=paths.final.parent.name,
-        fold=fold,
-        best_epoch=best_epoch,
-        wall_time_s=previous_s + time.monotonic() - started,
-    )
-    # full precision: values round-trip exactly, so metrics recomputed from the file match summary.json
-    write_predictions(predictions, paths.partial / runs.PREDICTIONS)
-    _merge_metrics(paths.partial)
-    runs.write_summary(paths.partial, summary)
-    runs.publish_run(paths, force=force)
-    return FinetuneResult(paths.final, paths.final / best.name, summary, predictions)
+        best = _best_checkpoint(trainer, paths.partial)
+        if trainer.global_rank != 0:
+            return FinetuneResult(paths.final, paths.final / best.name, {}, empty_predictions())
+        best_epoch = int(read_checkpoint(best, advice=_AT_END).get("epoch", -1))
+        predictions = predict_tune_and_test(_load_model(best), dm, config=config)
+        summary = _summary(
+            predictions,
+            dm=dm,
+            trainer=trainer,
+            config=config,
+            dataset=dataset,
+            name=paths.final.parent.name,
+            fold=fold,
+            best_epoch=best_epoch,
+            wall_time_s=previous_s + time.monotonic() - started,
+        )
+        # full precision: values round-trip exactly, so metrics recomputed from the file match summary.json
+        write_predictions(predictions, paths.partial / runs.PREDICTIONS)
+        _merge_metrics(paths.partial)
+        runs.write_summary(paths.partial, summary)
+        runs.publish_run(paths, force=force)
+        return FinetuneResult(paths.final, paths.final / best.name, summary, predictions)
 
 
 # ---------------------------------------------------------------- the steps

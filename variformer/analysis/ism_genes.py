@@ -30,7 +30,7 @@ from torch import nn
 
 from variformer.analysis.ism import BASES, ism
 from variformer.errors import InputError
-from variformer.fileio import atomic_write_text, check_writable_parent
+from variformer.fileio import atomic_write_text, check_writable_parent, output_lock
 
 __all__ = ["COLUMNS", "gene_snvs", "ism_table", "write_ism_tsv"]
 
@@ -176,6 +176,12 @@ def write_ism_tsv(
     if out.exists() and not force:
         raise InputError(f"{out} already exists; pass --force to overwrite it")
     check_writable_parent(out)
+    with output_lock(out):  # one writer: a second process on the same --out is refused
+        return _write_ism_tsv(out, genes, table, settings=settings, force=force,
+                              progress=progress, log=log)  # fmt: skip
+
+
+def _write_ism_tsv(out: Path, genes, table, *, settings, force, progress, log) -> pd.DataFrame:
     partial = out.with_name(f".{out.name}.partial")
     stamp = json.dumps(settings, sort_keys=True, default=str)
     if partial.is_dir() and (
