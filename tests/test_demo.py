@@ -94,3 +94,6 @@ def test_refusals(tmp_path, capsys):
     assert cli_main(["demo", "--out", str(tmp_path / "small"), "--people", "5"]) == 2
     assert "at least 10 people" in capsys.readouterr().err
     assert not (tmp_path / "small").exists()
+    assert cli_main(["demo", "--out", str(tmp_path / "g"), "--genes", "3", "--gene", "GSTM3"]) == 2
+    assert "--gene GSTM3 is not in the demo cohort (BTNL3, ZFP57, PPIF)" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()

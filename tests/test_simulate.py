@@ -508,3 +508,12 @@ def test_allele_relabelling_makes_ref_the_reference_base(data):
         d_old = ["ACGT".index(a) - "ACGT".index(alleles[k][0]) for a in alleles[k]]
         d_new = ["ACGT".index(a) - "ACGT".index(sites.alleles[k][0]) for a in sites.alleles[k]]
         assert [x % 4 for x in d_old] == [x % 4 for x in d_new]
+
+
+@pytest.mark.parametrize("n", [1, 5, 13])
+def test_gene_names_are_the_simulated_genes(tmp_path, n):
+    from data_prep.simulate import simulate_cohort
+    from data_prep.simulate.layout import gene_names
+
+    sim = simulate_cohort(tmp_path / "c", people=60, genes=n, seq_len=2048, seed=n)
+    assert sorted(gene_names(n)) == sorted(pd.read_csv(sim.truth_genes, sep="\t")["gene"])

@@ -181,6 +181,15 @@ def run_demo(
     check_writable_parent(lay.out)
     if people < 10:
         raise InputError(f"--people {people}: the demo needs at least 10 people for 3 folds")
+    if genes < 1:
+        raise InputError(f"--genes {genes}: simulate at least one gene")
+    if gene is not None:
+        from data_prep.simulate.layout import gene_names
+
+        if gene not in gene_names(genes):
+            raise InputError(
+                f"--gene {gene} is not in the demo cohort ({', '.join(gene_names(genes))})"
+            )
     lay.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     n_folds = 3

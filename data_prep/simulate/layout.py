@@ -53,14 +53,24 @@ def contig_order(chroms) -> dict[str, int]:
     return {c: i for i, c in enumerate(sorted(set(chroms), key=lambda c: int(c[3:])))}
 
 
-def layout(n_genes: int, seq_len: int, h2: list[float], rng: np.random.Generator):
-    """Place genes on chromosome-named contigs; returns (genes incl. lncRNA, {contig: length})."""
+def _names(n_genes: int) -> list[tuple[str, str, str]]:
     names = []
     for i in range(n_genes):
         if i < len(_GENE_TABLE):
             names.append(_GENE_TABLE[i])
         else:
             names.append((f"SIMG{i + 1:04d}", f"chr{i % 22 + 1}", "+-"[i % 2]))
+    return names
+
+
+def gene_names(n_genes: int) -> list[str]:
+    """The expressed genes ``variformer simulate --genes n_genes`` writes (any seed)."""
+    return [name for name, _, _ in _names(n_genes)]
+
+
+def layout(n_genes: int, seq_len: int, h2: list[float], rng: np.random.Generator):
+    """Place genes on chromosome-named contigs; returns (genes incl. lncRNA, {contig: length})."""
+    names = _names(n_genes)
     edge = 1 if n_genes > 1 else 0  # this gene's window runs off its contig's start (prep pads N)
     by_chrom: dict[str, list[int]] = {}
     for i, (_, chrom, _) in enumerate(names):
