@@ -515,5 +515,5 @@ def test_gene_names_are_the_simulated_genes(tmp_path, n):
     from data_prep.simulate import simulate_cohort
     from data_prep.simulate.layout import gene_names
 
-    sim = simulate_cohort(tmp_path / "c", people=60, genes=n, seq_len=2048, seed=n)
+    sim = simulate_cohort(tmp_path / "c", people=100, genes=n, seq_len=4096, seed=0)
     assert sorted(gene_names(n)) == sorted(pd.read_csv(sim.truth_genes, sep="\t")["gene"])
