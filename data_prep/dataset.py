@@ -247,6 +247,12 @@ class GeneDataset:
         return self._person_index
 
     # ---- public API ----
+    def prepare(self) -> GeneDataset:
+        """Build the lazy person-major index now (e.g. before DataLoader workers fork, so they
+        share it instead of each rebuilding it). Returns ``self``."""
+        self._index  # noqa: B018 (the property builds and caches the index)
+        return self
+
     def window(self, gene: str) -> Window:
         """The gene's window: chrom, start0, end0 (0-based half-open), tss0 (0-based), strand."""
         g = self._genes.iloc[self._row(gene)]

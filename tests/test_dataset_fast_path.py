@@ -142,3 +142,45 @@ def test_sequences_equal_the_straightforward_construction(seed, n_samples, n_gen
             np.testing.assert_array_equal(ds.reference(f"G{g}"), ONE_HOT[reference[g]])
             dosage = (carriers[g][people] & 1) + ((carriers[g][people] >> 1) & 1)
             np.testing.assert_array_equal(ds.dosages(f"G{g}", names), dosage)
+
+
+def test_loader_workers_share_the_index_built_once(small_dataset, tmp_path, monkeypatch):
+    """With DataLoader workers, the person-major index is built once in the main process
+    (before the fork) and never again in a worker; the batches are the same as without."""
+    import os
+
+    import torch
+
+    import data_prep.dataset as dsmod
+    from tests.fakes import tiny_config
+    from variformer.finetune import build_datamodule
+
+    if torch.multiprocessing.get_start_method(allow_none=True) not in (None, "fork"):
+        import pytest
+
+        pytest.skip("workers are not forked here")
+    log = tmp_path / "builds.txt"
+    real = dsmod._person_index
+
+    def counted(*a, **k):
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real(*a, **k)
+
+    monkeypatch.setattr(dsmod, "_person_index", counted)
+    ds = open_dataset(small_dataset)
+    batches = {}
+    for workers in (0, 2):
+        config = tiny_config(f"data.num_workers={workers}")
+        dm = build_datamodule(
+            ds if workers == 0 else small_dataset, genes=ds.genes[:2], fold=0, config=config
+        )
+        dm.setup("fit")
+        batches[workers] = list(dm.train_dataloader())
+    pids = log.read_text().split()
+    assert pids == [str(os.getpid())] * 2  # once per opened dataset, never in a worker
+    assert len(batches[0]) == len(batches[2])
+    for a, b in zip(batches[0], batches[2]):
+        for x, y in zip(a, b):
+            if isinstance(x, torch.Tensor):
+                torch.testing.assert_close(x, y)

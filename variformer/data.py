@@ -237,6 +237,8 @@ class VariformerDataModule(L.LightningDataModule):
             )
         self.split = ds.split(self.fold, train_fraction=self.train_fraction)
         self.expression = {g: ds.expression(g) for g in self.all_genes}
+        if self.num_workers > 0 and callable(getattr(ds, "prepare", None)):
+            ds.prepare()  # build the carrier index once, before the workers fork and share it
 
     def people(self, gene: str, split: str) -> list[str]:
         """Sample ids of ``split`` that have expression for ``gene`` (split order)."""
