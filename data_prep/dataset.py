@@ -449,6 +449,16 @@ def _person_index(
     return _PersonIndex(lo, hi, variant, by_person.data.astype(np.uint8, copy=False), site, delta)
 
 
+def _savez_fast(path: Path, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` at zlib level 1 (fast; ``np.load`` reads any level)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, arr in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
+
+
 def write_dataset(
     tmp_dir: Path,
     *,
@@ -477,17 +487,18 @@ def write_dataset(
     genes.to_csv(tmp_dir / "genes.tsv", sep="\t", index=False)
     np.save(tmp_dir / "reference.npy", reference)
     variants.to_csv(tmp_dir / "variants.tsv", sep="\t", index=False)
-    indptr = [0]
-    samp, code = [], []
-    for c in carriers:
-        for j in range(c.shape[1]):
-            nz = np.flatnonzero(c[:, j])
-            samp.append(nz.astype(np.int32))
-            code.append(c[nz, j].astype(np.uint8))
-            indptr.append(indptr[-1] + len(nz))
-    np.savez_compressed(
+    counts, samp, code = [], [], []
+    for c in carriers:  # variant-major CSR; samples ascend within a variant
+        v, s = np.nonzero(c.T)
+        counts.append(np.bincount(v, minlength=c.shape[1]))
+        samp.append(s.astype(np.int32))
+        code.append(c.T[v, s].astype(np.uint8))
+    indptr = np.zeros(1 + sum(len(n) for n in counts), dtype=np.int64)
+    if counts:
+        np.cumsum(np.concatenate(counts), out=indptr[1:])
+    _savez_fast(
         tmp_dir / "carriers.npz",
-        indptr=np.asarray(indptr, dtype=np.int64),
+        indptr=indptr,
         sample=np.concatenate(samp) if samp else np.zeros(0, np.int32),
         code=np.concatenate(code) if code else np.zeros(0, np.uint8),
     )

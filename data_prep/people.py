@@ -44,7 +44,10 @@ def select_people(
         if expr_all is None
         else sum(s not in set(cohort.samples) for s in expr_all.columns),
     }
-    sample_index = np.asarray([cohort.samples.index(s) for s in samples], dtype=np.int64)
+    position: dict[str, int] = {}
+    for i, s in enumerate(cohort.samples):
+        position.setdefault(s, i)  # the first occurrence, as list.index gave
+    sample_index = np.asarray([position[s] for s in samples], dtype=np.int64)
     expr = (
         match_expression(expr_all, selected, expression)[samples] if expr_all is not None else None
     )

@@ -64,9 +64,11 @@ def make_splits(
                 f"train and tune ({tune_fraction:.0%} tune); list fewer test samples or add people"
             )
         perm = rng.permutation(pool)
+        where = {s: i for i, s in reversed(list(enumerate(samples)))}  # first occurrence
+        test_rows = [where[s] for s in test_samples]
         for k in range(n_folds):
             labels = np.full(n, "train", dtype=object)
-            labels[[samples.index(s) for s in test_samples]] = "test"
+            labels[test_rows] = "test"
             labels[np.roll(perm, -k * n_tune)[:n_tune]] = "tune"
             _add_fold(table, k, labels, rng)
         return table
