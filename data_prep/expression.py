@@ -41,10 +41,15 @@ def read_expression_bed(path) -> pd.DataFrame:
     dup = pd.Index(samples)[pd.Index(samples).duplicated()]
     if len(dup):
         raise InputError(f"{path}: duplicate sample column {dup[0]!r}")
-    values = df.iloc[:, 4:].apply(pd.to_numeric, errors="coerce")
-    bad = values.isna() & df.iloc[:, 4:].notna()
-    if bad.to_numpy().any():
-        r, c = np.argwhere(bad.to_numpy())[0]
+    raw = df.iloc[:, 4:]
+    if all(pd.api.types.is_numeric_dtype(t) for t in raw.dtypes):  # the usual case: parsed
+        values = raw.astype(np.float64)
+        bad = np.zeros(raw.shape, dtype=bool)
+    else:  # some column holds text: find the first non-numeric value to name it
+        values = raw.apply(pd.to_numeric, errors="coerce")
+        bad = (values.isna() & raw.notna()).to_numpy()
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
         raise InputError(
             f"{path}: non-numeric value {df.iloc[r, 4 + c]!r} for gene {df.iloc[r, 3]}, sample {samples[c]}"
         )
