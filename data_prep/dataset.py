@@ -449,14 +449,53 @@ def _person_index(
     return _PersonIndex(lo, hi, variant, by_person.data.astype(np.uint8, copy=False), site, delta)
 
 
-def _savez_fast(path: Path, **arrays: np.ndarray) -> None:
-    """``np.savez_compressed`` at zlib level 1 (fast; ``np.load`` reads any level)."""
+class CarrierCSR(NamedTuple):
+    """One gene's carriers, variant-major and sparse (what ``carriers.npz`` stores)."""
+
+    counts: np.ndarray  # shape=(V,), int64: carriers per variant
+    sample: np.ndarray  # shape=(nnz,), int32: carrier rows, ascending within a variant
+    code: np.ndarray  # shape=(nnz,), uint8: bit 0 haplotype 1 carries ALT, bit 1 haplotype 2
+
+
+def carrier_csr(carriers) -> CarrierCSR:
+    """A dense (n_samples, V) uint8 carrier matrix as :class:`CarrierCSR` (a CSR passes through).
+
+    Prep converts each gene as soon as it is read, so memory holds the sparse carriers of the
+    genes done so far, not their dense matrices.
+    """
+    if isinstance(carriers, CarrierCSR):
+        return carriers
+    c = np.asarray(carriers)
+    v, s = np.nonzero(c.T)  # row-major over (variant, sample): samples ascend per variant
+    return CarrierCSR(
+        np.bincount(v, minlength=c.shape[1]).astype(np.int64),
+        s.astype(np.int32),
+        c.T[v, s].astype(np.uint8),
+    )
+
+
+def _write_carriers(path: Path, genes: list[CarrierCSR]) -> None:
+    """``carriers.npz`` (indptr, sample, code) streamed gene by gene, zlib level 1.
+
+    The same arrays ``np.savez_compressed`` would write (``np.load`` reads them), without ever
+    holding the concatenated ``sample``/``code`` arrays in memory.
+    """
     import zipfile
 
+    counts = np.concatenate([g.counts for g in genes]) if genes else np.zeros(0, np.int64)
+    indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    nnz = int(indptr[-1])
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        for name, arr in arrays.items():
+        with zf.open("indptr.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array(fh, indptr, allow_pickle=False)
+        for name, dtype in (("sample", np.int32), ("code", np.uint8)):
             with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
-                np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
+                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                          "fortran_order": False, "shape": (nnz,)}  # fmt: skip
+                np.lib.format.write_array_header_2_0(fh, header)
+                for g in genes:
+                    fh.write(np.ascontiguousarray(getattr(g, name), dtype=dtype).tobytes())
 
 
 def write_dataset(
@@ -480,28 +519,14 @@ def write_dataset(
 
     Parameters
     ----------
-    carriers : list of np.ndarray, each shape=(n_samples, V_gene), uint8
+    carriers : list of np.ndarray (each shape=(n_samples, V_gene), uint8) or CarrierCSR
         Per gene, in ``genes`` order; concatenated along variants into the CSR file.
     """
     tmp_dir.mkdir(parents=True, exist_ok=True)
     genes.to_csv(tmp_dir / "genes.tsv", sep="\t", index=False)
     np.save(tmp_dir / "reference.npy", reference)
     variants.to_csv(tmp_dir / "variants.tsv", sep="\t", index=False)
-    counts, samp, code = [], [], []
-    for c in carriers:  # variant-major CSR; samples ascend within a variant
-        v, s = np.nonzero(c.T)
-        counts.append(np.bincount(v, minlength=c.shape[1]))
-        samp.append(s.astype(np.int32))
-        code.append(c.T[v, s].astype(np.uint8))
-    indptr = np.zeros(1 + sum(len(n) for n in counts), dtype=np.int64)
-    if counts:
-        np.cumsum(np.concatenate(counts), out=indptr[1:])
-    _savez_fast(
-        tmp_dir / "carriers.npz",
-        indptr=indptr,
-        sample=np.concatenate(samp) if samp else np.zeros(0, np.int32),
-        code=np.concatenate(code) if code else np.zeros(0, np.uint8),
-    )
+    _write_carriers(tmp_dir / "carriers.npz", [carrier_csr(c) for c in carriers])
     if expression is not None:
         expression.to_csv(tmp_dir / "expression.tsv", sep="\t", float_format="%.8g")
     splits.to_csv(tmp_dir / "splits.tsv", sep="\t", index=False)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from data_prep.annotation import drop_close_tss, read_annotation, resolve_genes
 from data_prep.cohort import Cohort
-from data_prep.dataset import write_dataset
+from data_prep.dataset import carrier_csr, write_dataset
 from data_prep.expression import missing_per_gene
 from data_prep.genome import ContigMap, open_fasta
 from data_prep.people import People, select_people
@@ -134,13 +134,15 @@ def prep_dataset(
         inputs.cohort, selected, expression=expression, samples_file=samples_file,
         test_samples_file=test_samples_file,
     )  # fmt: skip
-    windows = [
-        gene_window(g, fa=inputs.fa, fa_contigs=inputs.fa_contigs, cohort=inputs.cohort,
-                    samples=people.samples, sample_index=people.sample_index, seq_len=seq_len,
-                    engine=engine, missing=missing, ref_mismatch=ref_mismatch,
-                    pass_only=pass_only, allow_no_variants=allow_no_variants)
-        for g in _progress(selected, progress)
-    ]  # fmt: skip
+    windows = []
+    for g in _progress(selected, progress):
+        w = gene_window(g, fa=inputs.fa, fa_contigs=inputs.fa_contigs, cohort=inputs.cohort,
+                        samples=people.samples, sample_index=people.sample_index,
+                        seq_len=seq_len, engine=engine, missing=missing,
+                        ref_mismatch=ref_mismatch, pass_only=pass_only,
+                        allow_no_variants=allow_no_variants)  # fmt: skip
+        # sparse at once: memory holds the genes' carriers, never all their dense matrices
+        windows.append(w._replace(carriers=carrier_csr(w.carriers)))
     _raise_on_mismatches(windows)
     splits = make_splits(
         people.samples,
