@@ -26,11 +26,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _prep_rss(args: list[str]) -> tuple[float, float]:
-    """(wall s, peak RSS MiB) of prep run in a fresh process (imports included in RSS)."""
+    """(wall s, peak RSS MiB) of prep run in a fresh process (imports included in RSS).
+
+    The peak is the process's own VmHWM (/proc): ``ru_maxrss`` can carry the parent's peak
+    across fork + exec on Linux, which made every row read the simulator's memory.
+    """
     code = (
         "import resource, sys, time; from variformer.cli import main; t = time.perf_counter(); "
         f"rc = main({args!r}); dt = time.perf_counter() - t; "
-        "print('BENCH', dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); sys.exit(rc)"
+        "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')]; "
+        "peak = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "print('BENCH', dt, peak / 1024); sys.exit(rc)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
