@@ -232,7 +232,7 @@ def _diploid_snv_vcf(
             if ref_mismatch == "error":
                 mismatches.append((contig, r.POS, r.REF, base))
             continue
-        called = _genotypes(r, np.arange(n))
+        called = _genotypes(r, np.arange(n), n)
         if called is None:
             if missing == "error":
                 raise InputError(

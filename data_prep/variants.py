@@ -171,6 +171,10 @@ def read_window_variants(
     refs: list[str] = []
     cols: list[np.ndarray] = []
     haps: list[np.ndarray] = []
+    # every sample in VCF order (the usual case): a view instead of a fancy-index copy per record
+    n_vcf = len(vcf.samples)
+    identity = n == n_vcf and bool(np.array_equal(sample_index, np.arange(n_vcf)))
+    rows_sel = slice(None) if identity else np.asarray(sample_index)
     region = f"{contig}:{lo + 1}-{end0}"
     try:
         with warnings.catch_warnings():
@@ -207,7 +211,7 @@ def read_window_variants(
             if ref_mismatch == "error":
                 mismatches.extend([(contig, pos1, ref, fasta_base)] * n_snv)
             continue
-        called = _genotypes(rec, sample_index)
+        called = _genotypes(rec, rows_sel, n)
         if called is None:  # no GT in this record: bcftools consensus applies nothing
             if missing == "error":
                 raise InputError(
@@ -261,15 +265,16 @@ def read_window_variants(
     )
 
 
-def _genotypes(rec, sample_index: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _genotypes(rec, rows, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Allele indexes, shape=(n, 2) (-1 missing), and haploid mask, shape=(n,); None without GT.
 
-    A haploid call is copied to the second haplotype (see the module docstring). (cyvcf2's
+    ``rows``: the VCF sample rows to keep (an index array, or ``slice(None)`` for all). A
+    haploid call is copied to the second haplotype (see the module docstring). (cyvcf2's
     ``Variant.FORMAT`` can crash the interpreter, so GT's absence is learnt from ``genotype``.)
     """
-    n = len(sample_index)
     try:
-        gt = rec.genotype.array()[sample_index, :-1]
+        arr = rec.genotype.array()
+        gt = arr[:, :-1] if isinstance(rows, slice) else arr.take(rows, axis=0)[:, :-1]
     except Exception as err:  # cyvcf2: "couldn't get genotypes for variant"
         if "genotype" in str(err):
             return None
