@@ -26,7 +26,16 @@ import pandas as pd
 from variformer.errors import InputError
 from variformer.fileio import atomic_write_text, check_writable_parent
 
-__all__ = ["DemoLayout", "demo_commands", "run_demo", "summary_table"]
+__all__ = ["DemoLayout", "StepFailed", "demo_commands", "run_demo", "summary_table"]
+
+
+class StepFailed(Exception):
+    """A demo step's command exited non-zero (it has printed its own one-line message)."""
+
+    def __init__(self, command: str, returncode: int):
+        super().__init__(f"step `variformer {command}` failed (exit {returncode})")
+        self.command = command
+        self.returncode = returncode
 
 
 class DemoLayout:
@@ -170,8 +179,9 @@ def run_demo(
     Raises
     ------
     InputError
-        ``out`` exists without ``force``, the gene is not simulated, or a step fails (the
-        step's own one-line message has been printed).
+        ``out`` exists without ``force``, or the gene is not simulated.
+    StepFailed
+        A step's command failed; it has printed its own one-line message.
     """
     from variformer.cli import main as cli_main
 
@@ -232,9 +242,7 @@ def _run_steps(steps, cli_main, *, start: int, total: int | None) -> None:
         t = time.perf_counter()
         rc = cli_main(argv)
         if rc != 0:
-            raise InputError(
-                f"step `variformer {argv[0]}` failed (exit {rc}); see its message above"
-            )
+            raise StepFailed(argv[0], rc)
         print(f"      done in {time.perf_counter() - t:.0f} s", flush=True)
 
 
@@ -268,7 +276,8 @@ def summary_table(layout: DemoLayout | str | Path, *, fold: int = 0) -> pd.DataF
         if metrics_path.is_file():
             m = pd.read_csv(metrics_path, sep="\t")
             sel = m[(m["model"] == model) & (m["split"] == "test") & (m["fold"] == fold)]
-            sel = sel[sel.get("setting", "hop") == "hop"] if "setting" in sel else sel
+            if "setting" in sel:
+                sel = sel[sel["setting"] == "hop"]
             table[col] = table["gene"].map(sel.groupby("gene")["r2"].mean())
     if not metrics_path.is_file() and (lay.baselines / "elastic_net" / "summary.tsv").is_file():
         bl = pd.read_csv(lay.baselines / "elastic_net" / "summary.tsv", sep="\t")

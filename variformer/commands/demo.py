@@ -60,9 +60,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``variformer demo``; returns the exit status."""
-    from variformer.demo import run_demo
+    from variformer.demo import StepFailed, run_demo
 
-    table = run_demo(
+    try:
+        table = _run(args, run_demo)
+    except StepFailed as err:  # the step printed its own one-line error
+        return err.returncode
+    out = Path(args.out)
+    print(
+        f"\nsimulated cohort, tiny CPU model: test people of fold {args.fold}; h2 is the simulated "
+        "truth, auroc_<model> ranks the true causal SNVs among each gene's SNVs"
+    )
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
+    print(f"\nwrote {out / 'demo_summary.tsv'}")
+    if (out / "report" / "index.html").is_file():
+        print(f"report: {(out / 'report' / 'index.html').resolve()}")
+    return 0
+
+
+def _run(args: argparse.Namespace, run_demo):
+    return run_demo(
         args.out,
         people=args.people,
         genes=args.genes,
@@ -76,13 +93,3 @@ def main(args: argparse.Namespace) -> int:
         finetune_model=not args.no_finetune,
         progress=args.progress,
     )
-    out = Path(args.out)
-    print(
-        f"\nsimulated cohort, tiny CPU model: test people of fold {args.fold}; h2 is the simulated "
-        "truth, auroc_<model> ranks the true causal SNVs among each gene's SNVs"
-    )
-    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
-    print(f"\nwrote {out / 'demo_summary.tsv'}")
-    if (out / "report" / "index.html").is_file():
-        print(f"report: {(out / 'report' / 'index.html').resolve()}")
-    return 0
