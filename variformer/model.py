@@ -438,7 +438,8 @@ class Variformer(nn.Module):
             payload = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
         except Exception as err:  # corrupt / foreign files raise many different errors
             raise InputError(
-                f"could not read {file} as a torch file: {err}".splitlines()[0]
+                f"could not read {file} as a torch file ({str(err).splitlines()[0]}); it is "
+                "damaged or not a model: re-run the fine-tuning that wrote it"
             ) from err
         if not isinstance(payload, dict):
             raise InputError(f"{file} is not a Variformer save or Lightning checkpoint")

@@ -18,7 +18,6 @@ direction of the window, positions outside the window left out).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -178,8 +177,3 @@ def attribution_table(
                 )
         del model
     return pd.DataFrame(rows, columns=ATTRIBUTION_COLUMNS)
-
-
-def write_attributions(table: pd.DataFrame, path: str | Path) -> None:
-    """Write the table as TSV (6 significant digits)."""
-    table.to_csv(path, sep="\t", index=False, float_format="%.6g")

@@ -58,7 +58,11 @@ def _read_run(run_dir: Path) -> dict:
     """fold, genes and data.seq_len of a finished fine-tuning run (via variformer.runs)."""
     from variformer.runs import read_run
 
-    run = read_run(run_dir)
+    return _run_info(read_run(run_dir))
+
+
+def _run_info(run) -> dict:
+    """fold, genes and data.seq_len of a :class:`variformer.runs.Run` already read."""
     return {
         "fold": -1 if run.fold is None else run.fold,
         "genes": list(run.summary.get("genes") or []) or None,
@@ -147,8 +151,9 @@ def _main_runs(args: argparse.Namespace, ds) -> int:
     known = set(ds.genes)
     tasks: list[tuple[str, str]] = []  # (run dir, gene)
     seen: dict[tuple[str, int], str] = {}
+    infos = {str(run.path): _run_info(run) for run in runs}
     for run in runs:
-        info = _read_run(run.path)
+        info = infos[str(run.path)]
         for gene in info["genes"] or list(ds.genes):
             if wanted is not None and gene not in wanted:
                 continue
@@ -178,8 +183,8 @@ def _main_runs(args: argparse.Namespace, ds) -> int:
         run_dir, gene = task
         if run_dir not in loaded:
             loaded.clear()  # one model in memory at a time
-            loaded[run_dir] = (Variformer.load(run_dir), _read_run(Path(run_dir)))
-        model, info = loaded[run_dir]
+            loaded[run_dir] = Variformer.load(run_dir)
+        model, info = loaded[run_dir], infos[run_dir]
         return ism_table(
             model, ds, gene, fold=info["fold"], seq_len=info["seq_len"],
             background=args.background, method=args.method, batch_size=args.batch_size,

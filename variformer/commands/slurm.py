@@ -67,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
     if args.slurm_command == "baselines":
         return _main_baselines(args)
     from variformer.config import load_config, resolve_config_path
-    from variformer.slurm import submit, write_finetune_array
+    from variformer.slurm import write_finetune_array
 
     genes = genes_from_args(args)
     load_config(args.config, overrides=args.overrides)  # fail now, not in every task
@@ -102,13 +102,7 @@ def main(args: argparse.Namespace) -> int:
         sbatch_options=args.sbatch_option,
         template=args.template,
     )
-    print(job.text, end="")
-    print(f"# wrote {job.script} and {job.tasks} ({job.n_tasks} tasks)")
-    if args.submit:
-        print(submit(job.script))
-    else:
-        print(f"# submit with: sbatch {job.script}   (or re-run with --submit)")
-    return 0
+    return _print_job(job, submit_now=args.submit)
 
 
 def _add_baselines_arguments(sub) -> None:
@@ -159,7 +153,7 @@ def _add_baselines_arguments(sub) -> None:
 
 
 def _main_baselines(args: argparse.Namespace) -> int:
-    from variformer.slurm import submit, write_baselines_array
+    from variformer.slurm import write_baselines_array
 
     extra: list[str] = []
     for flag, value in (("--l1-ratio", args.l1_ratio), ("--cv", args.cv), ("--seed", args.seed)):
@@ -185,9 +179,16 @@ def _main_baselines(args: argparse.Namespace) -> int:
         sbatch_options=args.sbatch_option,
         template=args.template,
     )
+    return _print_job(job, submit_now=args.submit)
+
+
+def _print_job(job, *, submit_now: bool) -> int:
+    """Print the written script and where it is; submit it with ``--submit``."""
+    from variformer.slurm import submit
+
     print(job.text, end="")
     print(f"# wrote {job.script} and {job.tasks} ({job.n_tasks} tasks)")
-    if args.submit:
+    if submit_now:
         print(submit(job.script))
     else:
         print(f"# submit with: sbatch {job.script}   (or re-run with --submit)")
