@@ -31,7 +31,7 @@ from sklearn.linear_model import ElasticNetCV, LassoCV, RidgeCV
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
-from baselines.penalized import enet_cv
+from baselines.penalized import PATIENCE, enet_cv
 from variformer.errors import InputError
 from variformer.metrics import empty_predictions, pcc, predictions_table, r2
 
@@ -94,6 +94,7 @@ def fit_linear(
     cv: int = 5,
     seed: int = 0,
     engine: str = "gram",
+    patience: int | None = PATIENCE,
 ) -> LinearFit:
     """Fit a penalized linear model of one gene's expression on its window's SNV dosages.
 
@@ -121,6 +122,11 @@ def fit_linear(
         Elastic net / lasso through :func:`baselines.penalized.enet_cv` (default, faster) or
         through scikit-learn's ``ElasticNetCV`` / ``LassoCV`` pipeline (the reference; the
         two agree to coordinate descent's tolerance). Ridge always uses ``RidgeCV``.
+    patience : int or None
+        With the ``gram`` engine: stop the penalty path once the inner-CV error has risen
+        clearly above its minimum for this many alphas in a row (see
+        :func:`baselines.penalized.enet_cv`; the default skips the slow, overfitting tail of
+        the grid). None or 0: every alpha of the grid, exactly ``ElasticNetCV``'s choice.
 
     Returns
     -------
@@ -159,7 +165,13 @@ def fit_linear(
     if varies and model != "ridge" and engine == "gram":
         l1 = 1.0 if model == "lasso" else l1_ratio
         fit = enet_cv(
-            x_train[:, support], y_train, l1_ratio=l1, cv=cv, seed=seed, max_iter=MAX_ITER
+            x_train[:, support],
+            y_train,
+            l1_ratio=l1,
+            cv=cv,
+            seed=seed,
+            max_iter=MAX_ITER,
+            patience=patience or None,
         )
         coef[support] = fit.coef
         alpha, intercept = fit.alpha, fit.intercept

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from baselines.elastic_net import MODELS, fit_linear
+from baselines.penalized import PATIENCE
 from variformer.errors import InputError
 from variformer.fileio import atomic_write_text, output_lock
 from variformer.metrics import pcc, r2, write_predictions
@@ -166,6 +167,7 @@ def run_baselines(
     cv: int = 5,
     seed: int = 0,
     engine: str = "gram",
+    patience: int | None = PATIENCE,
     force: bool = False,
     log: Callable[[str], None] | None = None,
     progress: bool | None = None,
@@ -185,7 +187,7 @@ def run_baselines(
     model : {"elastic_net", "lasso", "ridge"}
     jobs : int
         Genes fitted in parallel (joblib processes); 1 fits in this process.
-    l1_ratio, cv, seed, engine
+    l1_ratio, cv, seed, engine, patience
         Passed to :func:`baselines.elastic_net.fit_linear` (inner CV on train people only).
     force : bool
         Refit gene-folds that are already published (default: skip them, i.e. resume).
@@ -221,7 +223,16 @@ def run_baselines(
     for fold in folds:
         ds.split(fold)  # unknown fold -> InputError
     root = Path(out).expanduser() / model
-    options = {"model": model, "l1_ratio": l1_ratio, "cv": cv, "seed": seed, "engine": engine}
+    if patience is not None and patience < 0:
+        raise InputError(f"--path-patience must be 0 (the whole grid) or more, got {patience}")
+    options = {
+        "model": model,
+        "l1_ratio": l1_ratio,
+        "cv": cv,
+        "seed": seed,
+        "engine": engine,
+        "patience": patience or 0,
+    }
 
     todo: dict[str, list[int]] = {}
     skipped = []

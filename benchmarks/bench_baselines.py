@@ -14,12 +14,16 @@ Side by side in one run, on the same ``--compare`` genes x 3 folds:
   pipeline as a user would write it);
 - ``plain + precompute``: the same with ``ElasticNetCV(precompute=True)`` (coordinate descent
   on the Gram matrix, one Gram per inner fold);
-- ``enet_cv``: :func:`baselines.penalized.enet_cv` (Gram matrices of the inner folds by
-  subtraction from one ``X.T @ X``);
-- ``enet_cv, 2 jobs``: the same over genes with joblib (2 processes).
+- ``enet_cv, whole grid``: :func:`baselines.penalized.enet_cv` with ``patience=None`` (Gram
+  matrices of the inner folds by subtraction from one ``X.T @ X``; exactly ElasticNetCV);
+- ``enet_cv, early stop``: the same with ``variformer baselines``' default
+  ``patience=PATIENCE`` (the inner folds walk the grid together and stop once the held-out MSE
+  has risen clearly above its minimum), 1 process and ``--jobs`` joblib processes.
 
-Then ``enet_cv, 2 jobs`` over all ``--genes`` x 3 folds (the 10-minute target). Prints
-markdown tables: time, per-fit time, speed-up, and the largest |R2 difference| from plain.
+Then ``--agree`` more genes x 3 folds: the early-stopped path against the whole grid (the
+reference, equal to ElasticNetCV above), both with ``--jobs`` processes: how often the chosen
+alpha differs, and the largest |R2 difference|. Then the early-stopped path over all
+``--genes`` x 3 folds (the 10-minute target). Prints markdown tables.
 
     python benchmarks/bench_baselines.py                       # 300 genes, 670 people
     python benchmarks/bench_baselines.py --genes 60 --compare 6   # scaled down
@@ -39,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from baselines.penalized import enet_cv
+from baselines.penalized import PATIENCE, enet_cv
 from data_prep.splits import make_splits
 
 WINDOW = 49_152
@@ -100,16 +104,26 @@ def fit_plain(x, y, train, test, *, precompute="auto"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         pipe = make_pipeline(VarianceThreshold(), est).fit(x[train], y[train])
-    return r2(y[test], pipe.predict(x[test]))
+    return r2(y[test], pipe.predict(x[test])), pipe[-1].alpha_
 
 
-def fit_ours(x, y, train, test):
+def fit_ours(x, y, train, test, *, patience=None):
     xt = x[train]
     keep = np.ptp(xt, axis=0) > 0  # VarianceThreshold
     if not keep.any():
-        return r2(y[test], np.full(len(test), y[train].mean()))
-    fit = enet_cv(xt[:, keep], y[train], l1_ratio=0.5, cv=5, seed=0, max_iter=2000)
-    return r2(y[test], x[test][:, keep] @ fit.coef + fit.intercept)
+        return r2(y[test], np.full(len(test), y[train].mean())), np.nan
+    fit = enet_cv(
+        xt[:, keep], y[train], l1_ratio=0.5, cv=5, seed=0, max_iter=2000, patience=patience
+    )
+    return r2(y[test], x[test][:, keep] @ fit.coef + fit.intercept), fit.alpha
+
+
+def fit_early(x, y, train, test):
+    return fit_ours(x, y, train, test, patience=PATIENCE)
+
+
+def fit_precompute(x, y, train, test):
+    return fit_plain(x, y, train, test, precompute=True)
 
 
 def gene_folds(method, x, y, folds):
@@ -124,7 +138,13 @@ def run(method, data, folds, jobs=1):
         from joblib import Parallel, delayed
 
         r = Parallel(n_jobs=jobs)(delayed(gene_folds)(method, x, y, folds) for x, y in data)
-    return time.perf_counter() - started, np.asarray(r)
+    r = np.asarray(r)  # (genes, folds, [r2, alpha])
+    return time.perf_counter() - started, r[..., 0], r[..., 1]
+
+
+def same_alpha(a, b) -> str:
+    same = np.isclose(a, b, rtol=1e-9) | (np.isnan(a) & np.isnan(b))
+    return f"{int(same.sum())}/{same.size}"
 
 
 def main(argv=None) -> int:
@@ -132,6 +152,9 @@ def main(argv=None) -> int:
     p.add_argument("--genes", type=int, default=300)
     p.add_argument("--people", type=int, default=670)
     p.add_argument("--compare", type=int, default=20, help="genes for the side-by-side table")
+    p.add_argument(
+        "--agree", type=int, default=0, help="more genes: early stop against the whole grid"
+    )
     p.add_argument("--snvs", type=int, nargs=2, default=(200, 1000))
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -160,32 +183,55 @@ def main(argv=None) -> int:
     sub = data[: args.compare]
     fits = 3 * len(sub)
     rows = []
-    t_plain, r_plain = run(fit_plain, sub, folds)
-    rows.append(("plain ElasticNetCV loop", t_plain, r_plain))
-    t, r = run(lambda *a: fit_plain(*a, precompute=True), sub, folds)
-    rows.append(("plain loop, precompute=True (Gram per inner fold)", t, r))
-    t, r = run(fit_ours, sub, folds)
-    rows.append(("enet_cv (one shared Gram), 1 process", t, r))
-    t, r = run(fit_ours, sub, folds, jobs=args.jobs)
-    rows.append((f"enet_cv, {args.jobs} joblib processes", t, r))
+    t_plain, r_plain, a_plain = run(fit_plain, sub, folds)
+    rows.append(("plain ElasticNetCV loop", t_plain, r_plain, a_plain))
+    t, r, a = run(fit_precompute, sub, folds)
+    rows.append(("plain loop, precompute=True (Gram per inner fold)", t, r, a))
+    t, r, a = run(fit_ours, sub, folds)
+    rows.append(("enet_cv, whole grid, 1 process", t, r, a))
+    t, r, a = run(fit_early, sub, folds)
+    rows.append((f"enet_cv, early stop (patience {PATIENCE}), 1 process", t, r, a))
+    t, r, a = run(fit_early, sub, folds, jobs=args.jobs)
+    rows.append((f"enet_cv, early stop, {args.jobs} joblib processes", t, r, a))
     print(f"## side by side: {len(sub)} genes x 3 folds = {fits} fits\n")
-    print("| method | wall s | s per fit | speed-up vs plain | max abs R2 diff vs plain |")
-    print("|---|---|---|---|---|")
-    for name, t, r in rows:
+    print(
+        "| method | wall s | s per fit | speed-up vs plain | same alpha as plain "
+        "| max abs R2 diff vs plain |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, t, r, a in rows:
         diff = float(np.max(np.abs(r - r_plain)))
-        print(f"| {name} | {t:.1f} | {t / fits:.2f} | {t_plain / t:.1f}x | {diff:.1e} |")
+        print(
+            f"| {name} | {t:.1f} | {t / fits:.2f} | {t_plain / t:.1f}x | "
+            f"{same_alpha(a, a_plain)} | {diff:.1e} |"
+        )
+    if args.agree:
+        more = data[args.compare : args.compare + args.agree]
+        t_ref, r_ref, a_ref = run(fit_ours, more, folds, jobs=args.jobs)
+        t, r, a = run(fit_early, more, folds, jobs=args.jobs)
+        diff = np.abs(r - r_ref)
+        print(f"\n## early stop against the whole grid: {len(more)} more genes x 3 folds\n")
+        print("| method | wall s | same alpha as whole grid | max abs R2 diff | mean abs R2 diff |")
+        print("|---|---|---|---|---|")
+        print(f"| enet_cv, whole grid ({args.jobs} processes) | {t_ref:.1f} | reference | | |")
+        print(
+            f"| enet_cv, early stop ({args.jobs} processes) | {t:.1f} | {same_alpha(a, a_ref)} "
+            f"| {diff.max():.1e} | {diff.mean():.1e} |"
+        )
     if args.genes > args.compare:
-        t, r = run(fit_ours, data, folds, jobs=args.jobs)
+        t, r, _ = run(fit_early, data, folds, jobs=args.jobs)
         total = 3 * len(data)
         est = t_plain / fits * total
         print(f"\n## all {len(data)} genes x 3 folds = {total} fits\n")
         print("| method | wall s | s per fit | note |")
         print("|---|---|---|---|")
         print(
-            f"| enet_cv, {args.jobs} joblib processes | {t:.0f} | {t / total:.2f} | mean test R2 {r.mean():.3f} |"
+            f"| enet_cv, early stop, {args.jobs} joblib processes | {t:.0f} | {t / total:.2f} "
+            f"| mean test R2 {r.mean():.3f} |"
         )
         print(
-            f"| plain loop (extrapolated from the side-by-side genes) | ~{est:.0f} | {t_plain / fits:.2f} | not run |"
+            f"| plain loop (extrapolated from the side-by-side genes) | ~{est:.0f} "
+            f"| {t_plain / fits:.2f} | not run |"
         )
     return 0
 

@@ -22,7 +22,7 @@ from sklearn.model_selection import KFold
 
 from baselines import run as bl
 from baselines.elastic_net import fit_linear
-from baselines.penalized import enet_cv
+from baselines.penalized import PATIENCE, enet_cv, stop_index
 from baselines.select import select_genes
 from variformer import cli, slurm
 from variformer.errors import InputError
@@ -99,6 +99,54 @@ def test_lasso_is_enet_cv_with_l1_ratio_one():
     got = enet_cv(x, y, l1_ratio=1.0, cv=5, seed=0)
     assert got.alpha == pytest.approx(ref.alpha_, rel=1e-12)
     np.testing.assert_allclose(got.coef, ref.coef_, atol=1e-7)
+
+
+@pytest.mark.parametrize(("n", "p", "seed"), [(200, 30, 0), (150, 220, 1), (300, 400, 4)])
+def test_early_stopped_path_is_the_grid_prefix_and_picks_elastic_net_cvs_alpha(n, p, seed):
+    """The inner folds walking the grid together (warm starts per fold) give ElasticNetCV's
+    held-out MSE for every alpha they reach, and on these U-shaped curves its choice."""
+    x, y = ld_genotypes(n, p, seed)
+    ref = ElasticNetCV(l1_ratio=0.5, cv=KFold(5, shuffle=True, random_state=seed), max_iter=2000)
+    ref.fit(x, y)
+    got = enet_cv(x, y, l1_ratio=0.5, cv=5, seed=seed, patience=PATIENCE)
+    reached = np.isfinite(got.mse_path).all(axis=1)
+    k = int(reached.sum())
+    assert reached[:k].all() and not reached[k:].any()  # a prefix of the grid, then NaN
+    np.testing.assert_allclose(got.mse_path[:k], ref.mse_path_[:k], rtol=1e-6, atol=1e-9)
+    if k < len(got.alphas):  # it stopped where the rule says, not earlier
+        assert stop_index(ref.mse_path_.mean(axis=1), patience=PATIENCE, rise=0.02) == k - 1
+    assert got.alpha == pytest.approx(ref.alpha_, rel=1e-12)
+    np.testing.assert_allclose(got.coef, ref.coef_, atol=1e-7)
+
+
+def test_stop_index_by_hand():
+    # minimum 1.0 at index 2; > 1.02 from index 3 on: stops at 3 + patience - 1
+    curve = np.array([2.0, 1.5, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5])
+    assert stop_index(curve, patience=3, rise=0.02) == 5
+    assert stop_index(curve, patience=6, rise=0.02) is None  # only 5 alphas above
+    # within 2% of the minimum does not count as a rise; a new minimum resets the count
+    flat = np.array([1.0, 1.01, 1.015, 1.02, 0.9, 0.95, 0.95, 0.95])
+    assert stop_index(flat, patience=3, rise=0.02) == 7
+    assert stop_index(flat, patience=4, rise=0.02) is None
+    # a second, lower dip after the stop is missed: the documented price of stopping
+    dip = np.array([1.0, 0.8, 0.9, 0.95, 1.0, 0.7])
+    assert stop_index(dip, patience=3, rise=0.02) == 4
+
+
+def test_path_patience_zero_is_the_whole_grid(cohort):
+    from data_prep import open_dataset
+
+    ds = open_dataset(cohort[0])
+    whole = fit_linear(ds, ds.genes[0], 0, patience=0)
+    plain = fit_linear(ds, ds.genes[0], 0, engine="sklearn")
+    assert whole.alpha == pytest.approx(plain.alpha, rel=1e-12)
+    np.testing.assert_allclose(whole.coefficients, plain.coefficients, atol=1e-7)
+
+
+def test_cli_path_patience_default_is_the_library_default():
+    parser = cli.build_parser("baselines")
+    args = parser.parse_args(["baselines", "--dataset", "D", "--out", "B"])
+    assert args.path_patience == PATIENCE
 
 
 def test_gram_and_sklearn_engines_agree_on_the_dataset(cohort):

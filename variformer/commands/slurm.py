@@ -136,6 +136,9 @@ def _add_baselines_arguments(sub) -> None:
     p.add_argument("--l1-ratio", type=float, help="elastic-net mixing passed to every task")
     p.add_argument("--cv", type=int, help="inner CV folds passed to every task")
     p.add_argument("--seed", type=int, help="inner CV seed passed to every task")
+    p.add_argument(
+        "--path-patience", type=int, metavar="N", help="`baselines --path-patience` of every task"
+    )
     p.add_argument("--job-name", default="variformer-baselines")
     p.add_argument("--partition")
     p.add_argument("--time", help="time limit per task, e.g. 01:00:00")
@@ -156,7 +159,12 @@ def _main_baselines(args: argparse.Namespace) -> int:
     from variformer.slurm import write_baselines_array
 
     extra: list[str] = []
-    for flag, value in (("--l1-ratio", args.l1_ratio), ("--cv", args.cv), ("--seed", args.seed)):
+    for flag, value in (
+        ("--l1-ratio", args.l1_ratio),
+        ("--cv", args.cv),
+        ("--seed", args.seed),
+        ("--path-patience", args.path_patience),
+    ):
         if value is not None:
             extra += [flag, str(value)]
     job = write_baselines_array(
