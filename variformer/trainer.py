@@ -29,6 +29,7 @@ from variformer.errors import InputError
 
 __all__ = [
     "EpochLine",
+    "EpochSeed",
     "SaveOnInterrupt",
     "WallClock",
     "build_trainer",
@@ -130,7 +131,13 @@ def build_trainer(
         save_on_train_epoch_end=True,
         enable_version_counter=False,
     )
-    every: list[Callback] = [best, last, SaveOnInterrupt(run_dir / "last.ckpt"), WallClock()]
+    every: list[Callback] = [
+        EpochSeed(t.seed),
+        best,
+        last,
+        SaveOnInterrupt(run_dir / "last.ckpt"),
+        WallClock(),
+    ]
     if t.early_stopping:
         every.append(
             EarlyStopping(monitor=monitor, mode=mode, patience=t.patience, min_delta=t.min_delta)
@@ -248,6 +255,34 @@ class SaveOnInterrupt(Callback):
 
         if isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
             trainer.save_checkpoint(self.path)
+
+
+class EpochSeed(Callback):
+    """Seed torch, numpy and random before every training batch from (seed, epoch, batch, rank).
+
+    Dropout and anything else random in a step then depends only on the seed and where the step
+    is (the samplers already shuffle by ``set_epoch``), not on what ran before it in this
+    process (data-loader set-up, validation, a resume): a run killed at any point and resumed
+    from its last epoch's checkpoint trains exactly as the uninterrupted run did (on CPU, bit
+    for bit; ``tests/test_finetune.py`` checks it).
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        import random
+
+        import numpy as np
+        import torch
+
+        where = [self.seed, trainer.current_epoch, batch_idx, trainer.global_rank]
+        value = int(np.random.SeedSequence(where).generate_state(1)[0])
+        random.seed(value)
+        np.random.seed(value)  # noqa: NPY002 (the legacy global state is what libraries draw from)
+        torch.manual_seed(value)  # also every CUDA device
 
 
 class WallClock(Callback):
