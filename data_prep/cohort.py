@@ -17,6 +17,7 @@ from data_prep._htslib import (
     htslib_errors,
 )
 from data_prep.genome import ContigMap
+from data_prep.vcf_text import IndexedVcf, TextVcf
 from variformer.errors import InputError
 
 __all__ = ["Cohort"]
@@ -71,7 +72,11 @@ def _indexed_contigs(path: Path) -> list[str]:
 
 
 class Cohort:
-    """One or several VCF/BCF files (e.g. one per chromosome) with the same samples."""
+    """One or several VCF/BCF files (e.g. one per chromosome) with the same samples.
+
+    ``vcfs`` holds each file as a :class:`data_prep.vcf_text.IndexedVcf`: the cyvcf2.VCF, and
+    for a text VCF the fast reader that :func:`data_prep.variants.read_window_variants` uses.
+    """
 
     def __init__(self, paths: list[Path]):
         import cyvcf2
@@ -113,7 +118,8 @@ class Cohort:
                 raise InputError(
                     f"{p} has no records (only a header); give the VCF with the genotypes"
                 )
-            self.vcfs.append(vcf)
+            # a bgzipped text VCF also gets the fast GT reader (data_prep.vcf_text); BCF: None
+            self.vcfs.append(IndexedVcf(vcf, TextVcf.open(p, len(vcf.samples))))
             self.contigs.append(ContigMap(vcf.seqnames, source=f"VCF {p.name}"))
             self.indexed.append(ContigMap(indexed, source=f"index of {p.name}"))
         self.samples = list(self.vcfs[0].samples)

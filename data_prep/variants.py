@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 
+from data_prep.vcf_text import fast_reader_enabled
 from variformer.errors import InputError
 
 BASES = "ACGT"
@@ -127,13 +129,15 @@ def read_window_variants(
     pass_only: bool = False,
     counts: Counter | None = None,
     mismatches: list | None = None,
+    text_reader=None,
 ) -> WindowVariants:
     """Read the SNV alleles in ``[start0, end0)`` and resolve each person's haplotypes.
 
     Parameters
     ----------
-    vcf : cyvcf2.VCF
-        An open, indexed VCF/BCF.
+    vcf : cyvcf2.VCF or data_prep.vcf_text.IndexedVcf
+        An open, indexed VCF/BCF (a :class:`~data_prep.vcf_text.IndexedVcf`, as
+        :class:`~data_prep.cohort.Cohort` opens it, brings its fast text reader along).
     contig : str
         The contig name as the VCF spells it.
     start0, end0 : int
@@ -155,6 +159,11 @@ def read_window_variants(
         Incremented with skip reasons (``indel``, ``symbolic``, ``ref_mismatch`` ...).
     mismatches : list, optional
         Receives ``(contig, pos1, vcf_ref, fasta_base)`` for each SNV allele with a REF mismatch.
+    text_reader : data_prep.vcf_text.TextVcf, optional
+        The fast reader of the same bgzipped text VCF (default: ``vcf.text_reader`` if any). A
+        window it reads (the simple, common case, see :mod:`data_prep.vcf_text`) skips htslib's
+        parsing of every FORMAT field; any other window, BCF, or ``VARIFORMER_VCF_READER=cyvcf2``
+        reads through cyvcf2. Both give the same result.
 
     Returns
     -------
@@ -164,6 +173,15 @@ def read_window_variants(
     mismatches = [] if mismatches is None else mismatches
     lo = max(start0, 0)
     n = len(sample_index)
+    if text_reader is None:
+        text_reader = getattr(vcf, "text_reader", None)  # a data_prep.vcf_text.IndexedVcf
+    window = None
+    if text_reader is not None and fast_reader_enabled():
+        window = text_reader.read_window(contig, lo, end0, sample_index)
+    if window is not None:
+        records = _text_records(window, n)
+    else:
+        records = _cyvcf2_records(vcf, contig, lo, end0, sample_index, n)
     # claimed[p] -> uint8 mask of haplotypes that already hold an allele at position p
     claimed: dict[int, np.ndarray] = {}
     rows: dict[tuple[int, str], int] = {}  # (pos, ALT) -> row
@@ -171,36 +189,17 @@ def read_window_variants(
     refs: list[str] = []
     cols: list[np.ndarray] = []
     haps: list[np.ndarray] = []
-    # every sample in VCF order (the usual case): a view instead of a fancy-index copy per record
-    n_vcf = len(vcf.samples)
-    identity = n == n_vcf and bool(np.array_equal(sample_index, np.arange(n_vcf)))
-    rows_sel = slice(None) if identity else np.asarray(sample_index)
-    region = f"{contig}:{lo + 1}-{end0}"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # cyvcf2 warns "no intervals found" for empty regions
-            records = list(vcf(region))
-    except Exception as err:  # cyvcf2 raises plain Exceptions for parse and index problems
-        if "pars" in str(err):
-            raise InputError(
-                f"malformed VCF record in {region} ({err}); find it with `bcftools view {region}` and fix or drop it"
-            ) from None
-        raise InputError(
-            f"cannot read {region} from the VCF ({err}); is it bgzipped and indexed (bcftools index)?"
-        ) from None
-    for rec in records:
-        pos1 = rec.POS
+    for pos1, vid, ref, alt_list, filter_pass, genotypes in records:
         if pos1 - 1 < lo or pos1 - 1 >= end0:
             continue  # records overlapping the window start (long REF) are not SNVs here
-        ref = rec.REF
-        kinds = [classify_allele(ref, alt) for alt in rec.ALT]
+        kinds = [classify_allele(ref, alt) for alt in alt_list]
         for k in kinds or ["no_alt"]:
             if k != "snv":
                 counts[k] += 1
         n_snv = kinds.count("snv")
         if not n_snv:
             continue
-        if rec.FILTER is not None:  # cyvcf2: None for PASS and "."
+        if not filter_pass:
             if pass_only:
                 counts["filter_not_pass"] += n_snv
                 continue
@@ -211,7 +210,7 @@ def read_window_variants(
             if ref_mismatch == "error":
                 mismatches.extend([(contig, pos1, ref, fasta_base)] * n_snv)
             continue
-        called = _genotypes(rec, rows_sel, n)
+        called = genotypes()
         if called is None:  # no GT in this record: bcftools consensus applies nothing
             if missing == "error":
                 raise InputError(
@@ -240,13 +239,13 @@ def read_window_variants(
                 claimed[pos1] = taken | carried
             else:
                 claimed[pos1] = carried.copy()
-            key = (pos1, rec.ALT[a - 1].upper())
+            key = (pos1, alt_list[a - 1].upper())
             row = rows.get(key)
             if row is not None:  # the same allele again in a later record: one row per (pos, ALT)
                 cols[row] |= carried
                 continue
             rows[key] = len(cols)
-            ids.append(rec.ID or ".")  # the first record's ID (the bcftools engine does the same)
+            ids.append(vid)  # the first record's ID (the bcftools engine does the same)
             refs.append(ref.upper())
             cols.append(carried)
             haps.append(haploid)
@@ -263,6 +262,62 @@ def read_window_variants(
         np.stack([cols[i] for i in keep], axis=1) if keep else np.zeros((n, 0), np.uint8),
         np.stack([haps[i] for i in keep], axis=1) if keep else np.zeros((n, 0), bool),
     )
+
+
+def _cyvcf2_records(vcf, contig: str, lo: int, end0: int, sample_index: np.ndarray, n: int):
+    """The window's records read by cyvcf2, as the tuples :func:`read_window_variants` takes.
+
+    Each tuple: ``(pos1, id, ref, alts, filter_pass, genotypes)`` with ``id`` ``.`` for none,
+    ``alts`` a list (empty for ALT ``.``), ``filter_pass`` True for FILTER PASS or ``.``, and
+    ``genotypes()`` giving ``(gt, haploid)`` (see :func:`_genotypes`) or None without GT.
+    """
+    # every sample in VCF order (the usual case): a view instead of a fancy-index copy per record
+    n_vcf = len(vcf.samples)
+    identity = n == n_vcf and bool(np.array_equal(sample_index, np.arange(n_vcf)))
+    rows_sel = slice(None) if identity else np.asarray(sample_index)
+    region = f"{contig}:{lo + 1}-{end0}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # cyvcf2 warns "no intervals found" for empty regions
+            records = list(vcf(region))
+    except Exception as err:  # cyvcf2 raises plain Exceptions for parse and index problems
+        if "pars" in str(err):
+            raise InputError(
+                f"malformed VCF record in {region} ({err}); find it with `bcftools view {region}` and fix or drop it"
+            ) from None
+        raise InputError(
+            f"cannot read {region} from the VCF ({err}); is it bgzipped and indexed (bcftools index)?"
+        ) from None
+    return [
+        (
+            rec.POS,
+            rec.ID or ".",
+            rec.REF,
+            rec.ALT,
+            rec.FILTER is None,  # cyvcf2: None for PASS and "."
+            partial(_genotypes, rec, rows_sel, n),
+        )
+        for rec in records
+    ]
+
+
+def _text_records(window, n: int):
+    """The fast reader's window (a :class:`data_prep.vcf_text.TextWindow`) as the same tuples.
+
+    Every call is diploid here (the fast path takes no haploid call), so ``haploid`` is all False.
+    """
+    diploid = np.zeros(n, bool)
+    gt = window.gt
+    return [
+        (pos1, vid, ref, alts, ok, partial(_pair, gt[r], diploid))
+        for r, (pos1, vid, ref, alts, ok) in enumerate(
+            zip(window.pos1, window.ids, window.refs, window.alts, window.filter_pass)
+        )
+    ]
+
+
+def _pair(gt: np.ndarray, haploid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return gt, haploid
 
 
 def _genotypes(rec, rows, n: int) -> tuple[np.ndarray, np.ndarray] | None:
