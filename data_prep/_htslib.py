@@ -88,8 +88,8 @@ def check_sample_columns(path: Path, n_samples: int) -> None:
     than its ``#CHROM`` header names (a sample name lost from, or added to, the header shifts
     every genotype onto the wrong person, and htslib does not notice extra columns).
 
-    Reads the first record of every contig in a tabix index (or the file's first record when
-    tabix cannot open the index). BCF stores both together: nothing to check.
+    Reads the first record of every contig in the .tbi or .csi index (or the file's first record
+    when tabix cannot open the index). BCF stores both together: nothing to check.
     """
     import pysam
 
@@ -99,11 +99,14 @@ def check_sample_columns(path: Path, n_samples: int) -> None:
             return
         fh.seek(0)
         first = [next((ln for ln in fh if not ln.startswith("#")), "")]
+    index = next(
+        (Path(f"{path}{ext}") for ext in (".tbi", ".csi") if Path(f"{path}{ext}").is_file()), None
+    )
     try:
-        with pysam.TabixFile(str(path)) as tbx:
+        with pysam.TabixFile(str(path), index=str(index) if index else None) as tbx:
             first += [next(iter(tbx.fetch(c)), "") for c in tbx.contigs]
     except (OSError, ValueError):
-        pass  # e.g. a CSI index: the first record is checked
+        pass  # tabix cannot open the index: the first record is checked
     for line in first:
         fields = line.rstrip("\r\n").split("\t")
         if line and len(fields) != 9 + n_samples:

@@ -395,6 +395,23 @@ def test_header_that_lost_a_sample_name_stops_prep(cohort, capsys):  # noqa: F81
     prep_error(dict(cohort, vcf=extra), capsys, "has 20 sample columns but the #CHROM header names 21 samples")  # fmt: skip
 
 
+def _extra_column_on_last_contig(lines):
+    records = [i for i, ln in enumerate(lines) if not ln.startswith("#")]
+    last = lines[records[-1]].split("\t")[0]
+    first = next(i for i in records if lines[i].split("\t")[0] == last)
+    assert lines[records[0]].split("\t")[0] != last  # the damage is not on the first contig
+    return [x + "\t0|0" if i == first else x for i, x in enumerate(lines)]
+
+
+def test_extra_sample_column_on_a_later_contig_is_found_with_a_csi_index(cohort, capsys):  # noqa: F811
+    """The column count is checked at every contig's first record through the .csi too."""
+    bad = _rewrite_vcf(cohort["vcf"], cohort["tmp"] / "later.vcf.gz", _extra_column_on_last_contig)
+    Path(f"{bad}.tbi").unlink()
+    pysam.tabix_index(str(bad), preset="vcf", force=True, csi=True)
+    assert Path(f"{bad}.csi").is_file()
+    prep_error(dict(cohort, vcf=bad), capsys, "has 21 sample columns but the #CHROM header names 20 samples")  # fmt: skip
+
+
 def test_vcf_without_records_is_refused(cohort, capsys):  # noqa: F811
     empty = _rewrite_vcf(cohort["vcf"], cohort["tmp"] / "empty.vcf.gz", lambda ln: [x for x in ln if x.startswith("#")])  # fmt: skip
     prep_error(dict(cohort, vcf=empty), capsys, "has no records")
