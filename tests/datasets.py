@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 
-def prepared_dataset(out: Path, *, people: int = 60, genes: int = 3, seq_len: int = 2048) -> Path:
-    """Simulate a cohort and prep it into ``out/dataset``; returns the dataset directory.
+def simulated_dataset(
+    out: Path,
+    *,
+    people: int = 60,
+    genes: int = 3,
+    seq_len: int = 2048,
+    seed: int = 0,
+    h2: Sequence[float] | None = None,
+    cohort: str = "cohort",
+    dataset: str = "dataset",
+) -> tuple[Path, Any]:
+    """Simulate a cohort into ``out/<cohort>`` and prep all its genes into ``out/<dataset>``.
 
-    Genes are the simulator's first ``genes`` (BTNL3, ZFP57, PPIF, ...), 3 folds.
+    Returns
+    -------
+    (Path, data_prep.simulate.cohort.SimulationSummary)
+        The dataset directory and the simulated cohort (its files and truth tables). Genes are
+        the simulator's first ``genes`` (BTNL3, ZFP57, PPIF, ...), with expression, 3 folds,
+        split seed 0.
     """
     from data_prep.prep import prep_dataset
     from data_prep.simulate import simulate_cohort
 
-    sim = simulate_cohort(out / "cohort", people=people, genes=genes, seq_len=seq_len, seed=0)
-    dataset = out / "dataset"
+    kw = {} if h2 is None else {"h2": list(h2)}
+    sim = simulate_cohort(
+        out / cohort, people=people, genes=genes, seq_len=seq_len, seed=seed, **kw
+    )
     prep_dataset(
         vcfs=[sim.vcf],
         fasta=sim.fasta,
@@ -24,8 +43,13 @@ def prepared_dataset(out: Path, *, people: int = 60, genes: int = 3, seq_len: in
         genes=list(pd.read_csv(sim.truth_genes, sep="\t")["gene"]),
         expression=sim.expression,
         seq_len=seq_len,
-        out=dataset,
+        out=out / dataset,
         seed=0,
         progress=False,
     )
-    return dataset
+    return out / dataset, sim
+
+
+def prepared_dataset(out: Path, *, people: int = 60, genes: int = 3, seq_len: int = 2048) -> Path:
+    """:func:`simulated_dataset` with seed 0; returns only the dataset directory."""
+    return simulated_dataset(out, people=people, genes=genes, seq_len=seq_len)[0]

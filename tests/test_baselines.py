@@ -24,6 +24,7 @@ from baselines import run as bl
 from baselines.elastic_net import fit_linear
 from baselines.penalized import PATIENCE, enet_cv, stop_index
 from baselines.select import select_genes
+from tests.datasets import simulated_dataset
 from variformer import cli, slurm
 from variformer.errors import InputError
 
@@ -33,24 +34,10 @@ H2 = [0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0]
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     """simulate -> prep: 600 people, 8 genes of known h2, 4,096-bp windows, 3 folds."""
-    from data_prep.prep import prep_dataset
-    from data_prep.simulate import simulate_cohort
-
-    root = tmp_path_factory.mktemp("cohort")
-    sim = simulate_cohort(root / "sim", people=600, genes=len(H2), seq_len=4096, h2=H2, seed=1)
-    truth = pd.read_csv(sim.truth_genes, sep="\t")
-    prep_dataset(
-        vcfs=[sim.vcf],
-        fasta=sim.fasta,
-        annotation=sim.gtf,
-        genes=list(truth["gene"]),
-        expression=sim.expression,
-        seq_len=4096,
-        out=root / "dataset",
-        seed=0,
-        progress=False,
+    dataset, sim = simulated_dataset(
+        tmp_path_factory.mktemp("cohort"), people=600, genes=len(H2), seq_len=4096, h2=H2, seed=1
     )
-    return root / "dataset", truth
+    return dataset, pd.read_csv(sim.truth_genes, sep="\t")
 
 
 @pytest.fixture(scope="module")

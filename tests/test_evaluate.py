@@ -13,6 +13,7 @@ from scipy import stats
 from sklearn.metrics import r2_score
 
 from baselines.run import run_baselines
+from tests.datasets import simulated_dataset
 from tests.fakes import tiny_config
 from variformer import cli
 from variformer import finetune as ft
@@ -24,24 +25,11 @@ SEQ_LEN = 1024
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """simulate -> prep (100 people, 3 genes, 1,024 bp) -> tiny runs + elastic nets."""
-    from data_prep.prep import prep_dataset
-    from data_prep.simulate import simulate_cohort
-
     root = tmp_path_factory.mktemp("eval")
-    sim = simulate_cohort(root / "sim", people=100, genes=3, seq_len=SEQ_LEN, seed=2)
-    genes = list(pd.read_csv(sim.truth_genes, sep="\t")["gene"])
-    dataset = root / "dataset"
-    prep_dataset(
-        vcfs=[sim.vcf],
-        fasta=sim.fasta,
-        annotation=sim.gtf,
-        genes=genes,
-        expression=sim.expression,
-        seq_len=SEQ_LEN,
-        out=dataset,
-        seed=0,
-        progress=False,
+    dataset, sim = simulated_dataset(
+        root, people=100, genes=3, seq_len=SEQ_LEN, seed=2, cohort="sim"
     )
+    genes = list(pd.read_csv(sim.truth_genes, sep="\t")["gene"])
     a, b, c = genes
     runs = root / "runs"
     quick = ("training.max_epochs=1", "training.limit_train_batches=2")

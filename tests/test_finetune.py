@@ -15,6 +15,7 @@ import torch
 from scipy.stats import pearsonr
 from sklearn.metrics import r2_score
 
+from tests.datasets import simulated_dataset
 from tests.fakes import ROOT, FakeDataset, tiny_config
 from variformer import finetune as ft
 from variformer.commands import finetune as finetune_command
@@ -405,24 +406,8 @@ def test_a_tiny_model_learns_a_high_h2_gene(tmp_path):
 @pytest.mark.slow
 def test_a_tiny_model_learns_a_high_h2_gene_of_the_simulated_cohort(tmp_path):
     """The learning check on the real pipeline: simulate -> prep -> finetune (tiny preset)."""
-    from data_prep.prep import prep_dataset
-    from data_prep.simulate import simulate_cohort
-
-    sim = simulate_cohort(
-        tmp_path / "cohort", people=300, genes=2, seq_len=1024, h2=[0.9, 0.0], seed=0
-    )
+    _, sim = simulated_dataset(tmp_path, people=300, genes=2, seq_len=1024, h2=[0.9, 0.0])
     genes = list(pd.read_csv(sim.truth_genes, sep="\t")["gene"])
-    prep_dataset(
-        vcfs=[sim.vcf],
-        fasta=sim.fasta,
-        annotation=sim.gtf,
-        genes=genes,
-        expression=sim.expression,
-        seq_len=1024,
-        out=tmp_path / "dataset",
-        seed=0,
-        progress=False,
-    )
     config = tiny_config("training.max_epochs=8")
     high = ft.finetune(
         tmp_path / "dataset", genes=[genes[0]], fold=0, config=config, out=tmp_path / "runs"

@@ -11,6 +11,7 @@ import torch
 import yaml
 from enformer_pytorch import Enformer
 
+from tests.datasets import simulated_dataset
 from tests.fakes import tiny_hparams
 from tests.test_ism import calibrate_
 from variformer import cli
@@ -27,23 +28,10 @@ CROP = 2048  # the run's data.seq_len
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     from data_prep import open_dataset
-    from data_prep.prep import prep_dataset
-    from data_prep.simulate import simulate_cohort
 
     tmp = tmp_path_factory.mktemp("ism_cohort")
-    sim = simulate_cohort(tmp / "cohort", people=40, genes=2, seq_len=SEQ_LEN, seed=1)
+    _, sim = simulated_dataset(tmp, people=40, genes=2, seq_len=SEQ_LEN, seed=1)
     genes = list(pd.read_csv(sim.truth_genes, sep="\t")["gene"])
-    prep_dataset(
-        vcfs=[sim.vcf],
-        fasta=sim.fasta,
-        annotation=sim.gtf,
-        genes=genes,
-        expression=sim.expression,
-        seq_len=SEQ_LEN,
-        out=tmp / "dataset",
-        seed=0,
-        progress=False,
-    )
     torch.manual_seed(0)
     model = calibrate_(Variformer.from_hparams(**tiny_hparams(), train_batchnorm=True), CROP)
     run = tmp / "runs" / "G" / "fold1"
