@@ -100,6 +100,11 @@ class _InnerFold(NamedTuple):
     y_held: np.ndarray  # held-out targets minus the inner train mean
 
 
+def _held_mse(fold: _InnerFold, coefs: np.ndarray) -> np.ndarray:
+    """Held-out MSE of each column of ``coefs``, shape=(p, k) -> (k,)."""
+    return ((fold.held @ coefs - fold.y_held[:, None]) ** 2).mean(axis=0)
+
+
 def stop_index(mean_mse: np.ndarray, *, patience: int, rise: float) -> int | None:
     """Where the early-stopped path ends: the first alpha index after which it stops, or None.
 
@@ -196,23 +201,19 @@ def enet_cv(
     if patience is None:
         mse_path = np.stack(
             [
-                (
-                    (
-                        f.held @ _path(f.xc, f.yc, f.gram, f.xy, alphas=alphas, **options)
-                        - f.y_held[:, None]
-                    )
-                    ** 2
-                ).mean(axis=0)
+                _held_mse(f, _path(f.xc, f.yc, f.gram, f.xy, alphas=alphas, **options))
                 for f in inner
             ],
             axis=1,
         )
     else:
+        if patience < 1:
+            raise ValueError(f"patience must be None or at least 1, got {patience}")
         mse_path = np.full((len(alphas), len(inner)), np.nan)
         coefs = [None] * len(inner)  # each fold warm-starts from its previous alpha
         for i in range(len(alphas)):
             for k, f in enumerate(inner):
-                coefs[k] = _path(
+                step = _path(
                     f.xc,
                     f.yc,
                     f.gram,
@@ -220,8 +221,9 @@ def enet_cv(
                     alphas=alphas[i : i + 1],
                     coef_init=coefs[k],
                     **options,
-                )[:, 0]
-                mse_path[i, k] = np.mean((f.held @ coefs[k] - f.y_held) ** 2)
+                )
+                coefs[k] = step[:, 0]
+                mse_path[i, k] = _held_mse(f, step)[0]
             if stop_index(mse_path[: i + 1].mean(axis=1), patience=patience, rise=rise) is not None:
                 break
     best = int(np.nanargmin(mse_path.mean(axis=1)))
