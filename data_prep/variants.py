@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from functools import partial
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import numpy as np
@@ -103,6 +103,7 @@ def finish_window_variants(pos1, ids, refs, alts, carriers, haploid) -> WindowVa
     )
 
 
+@lru_cache(maxsize=4096)  # a handful of distinct pairs (A>G, C>T, ...) make most calls
 def classify_allele(ref: str, alt: str) -> str:
     """Name the kind of a REF/ALT allele pair: 'snv' or the reason it is skipped."""
     if alt in ("*", "<*>", "<NON_REF>", ".") or alt.startswith("<") or "[" in alt or "]" in alt:
@@ -229,7 +230,8 @@ def read_window_variants(
         for a, kind in enumerate(kinds, start=1):
             if kind != "snv":
                 continue
-            carried = ((gt[:, 0] == a).astype(np.uint8)) | ((gt[:, 1] == a).astype(np.uint8) << 1)
+            # bool -> uint8 as a view (no copies): bit 0 haplotype 1, bit 1 haplotype 2
+            carried = (gt[:, 0] == a).view(np.uint8) | ((gt[:, 1] == a).view(np.uint8) << 1)
             taken = claimed.get(pos1)
             if taken is not None:
                 overlap = carried & taken
@@ -249,7 +251,8 @@ def read_window_variants(
             refs.append(ref.upper())
             cols.append(carried)
             haps.append(haploid)
-    keep = [i for i, c in enumerate(cols) if c.any()]
+    any_carrier = np.stack(cols, axis=1).any(axis=0) if cols else np.zeros(0, bool)
+    keep = np.flatnonzero(any_carrier).tolist()
     counts["no_carrier"] += len(cols) - len(keep)
     if not counts["no_carrier"]:
         del counts["no_carrier"]
