@@ -9,6 +9,13 @@ descent on the Gram matrix (``precompute``), which is several times faster when 
 has hundreds of SNVs. Coordinate descent stops at the same duality-gap tolerance, so the
 coefficients agree with ``ElasticNetCV`` to that tolerance (tests compare them).
 
+With ``patience`` (``variformer baselines``' default) the inner folds walk the grid together
+and the path stops once the held-out MSE has clearly risen past its minimum
+(:func:`stop_index`): the smallest alphas, where the model interpolates and coordinate descent
+runs into ``max_iter``, hold nearly all of the cost and are never chosen on a U-shaped CV
+curve. Every alpha it reaches has ``ElasticNetCV``'s held-out MSE; the choice differs only if
+the MSE falls below its earlier minimum again after such a rise (benchmarks/README.md counts).
+
 Only the rows passed in are ever seen: callers pass the fold's train people.
 """
 
