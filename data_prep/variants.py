@@ -180,6 +180,11 @@ def read_window_variants(
     if text_reader is not None and fast_reader_enabled():
         window = text_reader.read_window(contig, lo, end0, sample_index)
     if window is not None:
+        done = _text_window_variants(
+            window, contig, lo, reference, missing, ref_mismatch, pass_only, counts, mismatches
+        )
+        if done is not None:
+            return done
         records = _text_records(window, n)
     else:
         records = _cyvcf2_records(vcf, contig, lo, end0, sample_index, n)
@@ -302,6 +307,80 @@ def _cyvcf2_records(vcf, contig: str, lo: int, end0: int, sample_index: np.ndarr
         )
         for rec in records
     ]
+
+
+def _text_window_variants(
+    window, contig, lo, reference, missing, ref_mismatch, pass_only, counts, mismatches
+) -> WindowVariants | None:
+    """The record loop of :func:`read_window_variants` done for all records at once, or None.
+
+    Only for the fast reader's windows (every call diploid) in which no two records share a
+    position and no record names one ALT twice: then no haplotype can be claimed twice, so the
+    bcftools overlap rule and the merging of repeated (position, ALT) rows have nothing to do,
+    and every SNV allele is one row. With ``missing='error'`` (whose message names the first
+    offending record) or any shared position, None: the caller runs the loop.
+    """
+    if missing == "error" or len(set(window.pos1)) != len(window.pos1):
+        return None
+    rec_of, allele_of, pos_of, ids, refs, alts = [], [], [], [], [], []
+    bumps: Counter = Counter()
+    found = []
+    for r, (pos1, vid, ref, alt_list, filter_pass) in enumerate(
+        zip(window.pos1, window.ids, window.refs, window.alts, window.filter_pass)
+    ):
+        kinds = [classify_allele(ref, alt) for alt in alt_list]
+        for k in kinds or ["no_alt"]:
+            if k != "snv":
+                bumps[k] += 1
+        n_snv = kinds.count("snv")
+        if not n_snv:
+            continue
+        upper = [alt.upper() for alt, k in zip(alt_list, kinds) if k == "snv"]
+        if len(set(upper)) != len(upper):
+            return None  # one ALT twice in a record: the loop merges the rows
+        if not filter_pass:
+            if pass_only:
+                bumps["filter_not_pass"] += n_snv
+                continue
+            bumps["applied_not_pass"] += n_snv
+        fasta_base = reference[pos1 - 1 - lo]
+        ref_up = ref.upper()
+        if ref_up != fasta_base:
+            bumps["ref_mismatch"] += n_snv
+            if ref_mismatch == "error":
+                found.extend([(contig, pos1, ref, fasta_base)] * n_snv)
+            continue
+        for a, kind in enumerate(kinds, start=1):
+            if kind == "snv":
+                rec_of.append(r)
+                allele_of.append(a)
+                pos_of.append(pos1)
+                ids.append(vid)
+                refs.append(ref_up)
+                alts.append(alt_list[a - 1].upper())
+    counts.update(bumps)
+    mismatches.extend(found)
+    n = window.gt.shape[1]
+    if not rec_of:
+        return finish_window_variants(
+            [], [], [], [], np.zeros((n, 0), np.uint8), np.zeros((n, 0), bool)
+        )
+    gt = window.gt[np.asarray(rec_of)]  # (K, n, 2)
+    a = np.asarray(allele_of, dtype=gt.dtype)[:, None]
+    # bool -> uint8 views: bit 0 haplotype 1, bit 1 haplotype 2; (K, n)
+    carried = (gt[:, :, 0] == a).view(np.uint8) | ((gt[:, :, 1] == a).view(np.uint8) << 1)
+    keep = np.flatnonzero(carried.any(axis=1))
+    if len(keep) < len(rec_of):
+        counts["no_carrier"] += len(rec_of) - len(keep)
+    rows = keep.tolist()
+    return finish_window_variants(
+        [pos_of[i] for i in rows],
+        [ids[i] for i in rows],
+        [refs[i] for i in rows],
+        [alts[i] for i in rows],
+        np.ascontiguousarray(carried[keep].T),
+        np.zeros((n, len(rows)), bool),
+    )
 
 
 def _text_records(window, n: int):
