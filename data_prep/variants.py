@@ -188,6 +188,7 @@ def read_window_variants(
         records = _text_records(window, n)
     else:
         records = _cyvcf2_records(vcf, contig, lo, end0, sample_index, n)
+    rules = _Rules(contig, lo, reference, pass_only, ref_mismatch)
     # claimed[p] -> uint8 mask of haplotypes that already hold an allele at position p
     claimed: dict[int, np.ndarray] = {}
     rows: dict[tuple[int, str], int] = {}  # (pos, ALT) -> row
@@ -198,23 +199,8 @@ def read_window_variants(
     for pos1, vid, ref, alt_list, filter_pass, genotypes in records:
         if pos1 - 1 < lo or pos1 - 1 >= end0:
             continue  # records overlapping the window start (long REF) are not SNVs here
-        kinds = [classify_allele(ref, alt) for alt in alt_list]
-        for k in kinds or ["no_alt"]:
-            if k != "snv":
-                counts[k] += 1
-        n_snv = kinds.count("snv")
-        if not n_snv:
-            continue
-        if not filter_pass:
-            if pass_only:
-                counts["filter_not_pass"] += n_snv
-                continue
-            counts["applied_not_pass"] += n_snv
-        fasta_base = reference[pos1 - 1 - lo]
-        if ref.upper() != fasta_base:
-            counts["ref_mismatch"] += n_snv  # one per SNV allele, as after `bcftools norm -m -any`
-            if ref_mismatch == "error":
-                mismatches.extend([(contig, pos1, ref, fasta_base)] * n_snv)
+        kinds = _screen(pos1, ref, alt_list, filter_pass, rules, counts, mismatches)
+        if kinds is None:
             continue
         called = genotypes()
         if called is None:  # no GT in this record: bcftools consensus applies nothing
@@ -223,7 +209,7 @@ def read_window_variants(
                     f"record {contig}:{pos1} has no GT in its FORMAT; use --missing ref to skip "
                     "such records, as bcftools consensus does"
                 )
-            counts["no_genotype"] += n_snv
+            counts["no_genotype"] += kinds.count("snv")
             continue
         gt, haploid = called
         if missing == "error" and (gt == -1).any():
@@ -309,6 +295,43 @@ def _cyvcf2_records(vcf, contig: str, lo: int, end0: int, sample_index: np.ndarr
     ]
 
 
+class _Rules(NamedTuple):
+    """The window and the options that decide whether a record's SNV alleles are applied."""
+
+    contig: str
+    lo: int  # 0-based start of ``reference`` on the contig
+    reference: str
+    pass_only: bool
+    ref_mismatch: str
+
+
+def _screen(pos1, ref, alt_list, filter_pass, rules: _Rules, counts, mismatches) -> list | None:
+    """Each ALT's kind (:func:`classify_allele`) if the record's SNV alleles are to be applied.
+
+    Counts the skipped alleles (non-SNV kinds, FILTER, REF mismatch) in ``counts`` and REF
+    mismatches in ``mismatches``; None when the record applies nothing.
+    """
+    kinds = [classify_allele(ref, alt) for alt in alt_list]
+    for k in kinds or ["no_alt"]:
+        if k != "snv":
+            counts[k] += 1
+    n_snv = kinds.count("snv")
+    if not n_snv:
+        return None
+    if not filter_pass:
+        if rules.pass_only:
+            counts["filter_not_pass"] += n_snv
+            return None
+        counts["applied_not_pass"] += n_snv
+    fasta_base = rules.reference[pos1 - 1 - rules.lo]
+    if ref.upper() != fasta_base:
+        counts["ref_mismatch"] += n_snv  # one per SNV allele, as after `bcftools norm -m -any`
+        if rules.ref_mismatch == "error":
+            mismatches.extend([(rules.contig, pos1, ref, fasta_base)] * n_snv)
+        return None
+    return kinds
+
+
 def _text_window_variants(
     window, contig, lo, reference, missing, ref_mismatch, pass_only, counts, mismatches
 ) -> WindowVariants | None:
@@ -322,33 +345,18 @@ def _text_window_variants(
     """
     if missing == "error" or len(set(window.pos1)) != len(window.pos1):
         return None
+    rules = _Rules(contig, lo, reference, pass_only, ref_mismatch)
     rec_of, allele_of, pos_of, ids, refs, alts = [], [], [], [], [], []
-    bumps: Counter = Counter()
-    found = []
+    bumps: Counter = Counter()  # counts and mismatches are kept apart until the window is done:
+    found: list = []  # a None return leaves them to the record loop
     for r, (pos1, vid, ref, alt_list, filter_pass) in enumerate(
         zip(window.pos1, window.ids, window.refs, window.alts, window.filter_pass)
     ):
-        kinds = [classify_allele(ref, alt) for alt in alt_list]
-        for k in kinds or ["no_alt"]:
-            if k != "snv":
-                bumps[k] += 1
-        n_snv = kinds.count("snv")
-        if not n_snv:
-            continue
-        upper = [alt.upper() for alt, k in zip(alt_list, kinds) if k == "snv"]
-        if len(set(upper)) != len(upper):
+        snvs = [alt.upper() for alt in alt_list if classify_allele(ref, alt) == "snv"]
+        if len(set(snvs)) != len(snvs):
             return None  # one ALT twice in a record: the loop merges the rows
-        if not filter_pass:
-            if pass_only:
-                bumps["filter_not_pass"] += n_snv
-                continue
-            bumps["applied_not_pass"] += n_snv
-        fasta_base = reference[pos1 - 1 - lo]
-        ref_up = ref.upper()
-        if ref_up != fasta_base:
-            bumps["ref_mismatch"] += n_snv
-            if ref_mismatch == "error":
-                found.extend([(contig, pos1, ref, fasta_base)] * n_snv)
+        kinds = _screen(pos1, ref, alt_list, filter_pass, rules, bumps, found)
+        if kinds is None:
             continue
         for a, kind in enumerate(kinds, start=1):
             if kind == "snv":
@@ -356,7 +364,7 @@ def _text_window_variants(
                 allele_of.append(a)
                 pos_of.append(pos1)
                 ids.append(vid)
-                refs.append(ref_up)
+                refs.append(ref.upper())
                 alts.append(alt_list[a - 1].upper())
     counts.update(bumps)
     mismatches.extend(found)
