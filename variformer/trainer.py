@@ -28,8 +28,8 @@ from variformer.config import Config
 from variformer.errors import InputError
 
 __all__ = [
+    "BatchSeed",
     "EpochLine",
-    "EpochSeed",
     "SaveOnInterrupt",
     "WallClock",
     "build_trainer",
@@ -132,7 +132,7 @@ def build_trainer(
         enable_version_counter=False,
     )
     every: list[Callback] = [
-        EpochSeed(t.seed),
+        BatchSeed(t.seed),
         best,
         last,
         SaveOnInterrupt(run_dir / "last.ckpt"),
@@ -257,7 +257,7 @@ class SaveOnInterrupt(Callback):
             trainer.save_checkpoint(self.path)
 
 
-class EpochSeed(Callback):
+class BatchSeed(Callback):
     """Seed torch, numpy and random before every training batch from (seed, epoch, batch, rank).
 
     Dropout and anything else random in a step then depends only on the seed and where the step
