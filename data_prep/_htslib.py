@@ -67,6 +67,19 @@ def _describe(what: str, line: str) -> str:
     return f"{what} is corrupt or truncated (htslib: {line})"
 
 
+def vcf_index(path: Path) -> Path | None:
+    """The VCF/BCF's index beside it: ``<path>.tbi``, else ``<path>.csi``, else None."""
+    return next(
+        (Path(f"{path}{ext}") for ext in (".tbi", ".csi") if Path(f"{path}{ext}").is_file()), None
+    )
+
+
+def is_bcf(path: Path) -> bool:
+    """Whether a bgzipped file holds BCF (binary) rather than VCF text (gzip's errors pass)."""
+    with gzip.open(path, "rb") as fh:
+        return fh.read(3) == b"BCF"
+
+
 def check_index_fresh(path: Path) -> None:
     """Raise InputError if the VCF/BCF's .tbi/.csi index is older than the file (stale).
 
@@ -94,14 +107,11 @@ def check_sample_columns(path: Path, n_samples: int) -> None:
     import pysam
 
     path = Path(path)
+    if is_bcf(path):
+        return
     with gzip.open(path, "rt", errors="replace") as fh:
-        if fh.read(3) == "BCF":
-            return
-        fh.seek(0)
         first = [next((ln for ln in fh if not ln.startswith("#")), "")]
-    index = next(
-        (Path(f"{path}{ext}") for ext in (".tbi", ".csi") if Path(f"{path}{ext}").is_file()), None
-    )
+    index = vcf_index(path)
     try:
         with pysam.TabixFile(str(path), index=str(index) if index else None) as tbx:
             first += [next(iter(tbx.fetch(c)), "") for c in tbx.contigs]

@@ -15,6 +15,7 @@ from data_prep._htslib import (
     check_index_fresh,
     check_sample_columns,
     htslib_errors,
+    vcf_index,
 )
 from data_prep.genome import ContigMap
 from data_prep.vcf_text import IndexedVcf, TextVcf
@@ -32,7 +33,7 @@ def _check_index(path: Path) -> None:
         raise InputError(
             f"{path} is not bgzip-compressed; compress it with `bgzip` and index it with `bcftools index`"
         )
-    if not any(Path(str(path) + ext).is_file() for ext in (".tbi", ".csi")):
+    if vcf_index(path) is None:
         raise InputError(
             f"{path} has no index (.tbi or .csi); create one with `bcftools index {path}`"
         )

@@ -30,7 +30,6 @@ cyvcf2 (``auto``, the default, takes the fast path where it applies). It is read
 
 from __future__ import annotations
 
-import gzip
 import os
 from collections import Counter
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from data_prep._htslib import is_bcf, vcf_index
 from variformer.errors import InputError
 
 __all__ = ["READER_ENV", "IndexedVcf", "TextVcf", "TextWindow", "fast_reader_enabled"]
@@ -123,15 +123,11 @@ class TextVcf:
         """The reader for a bgzipped text VCF; None for a BCF or when tabix cannot open it."""
         path = Path(path)
         try:
-            with gzip.open(path, "rb") as fh:
-                if fh.read(3) == b"BCF":
-                    return None
+            if is_bcf(path):
+                return None
         except (OSError, EOFError):
             return None
-        index = next(
-            (Path(f"{path}{ext}") for ext in (".tbi", ".csi") if Path(f"{path}{ext}").is_file()),
-            None,
-        )
+        index = vcf_index(path)
         if index is None:
             return None
         try:
