@@ -55,6 +55,12 @@ def _kill_when(argv, ready, *, cwd, timeout=300.0) -> bool:
     return False
 
 
+def _finished_then_killed(argv, ref: Path, out: Path, ready, *, cwd) -> bool:
+    """``variformer argv --out ref`` run to the end, then ``--out out`` killed -9 at ``ready()``."""
+    assert cli_main([*argv, "--out", str(ref)]) == 0
+    return _kill_when([*argv, "--out", str(out)], ready, cwd=cwd)
+
+
 def _same_tree(a: Path, b: Path, *, skip=()) -> None:
     fa = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.name not in skip)
     fb = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file() and p.name not in skip)
@@ -85,15 +91,9 @@ def test_prep_killed_while_writing_then_rerun_is_identical(cohort, tmp_path):
 @pytest.mark.slow
 def test_baselines_killed_then_rerun_is_identical(cohort, tmp_path):
     argv = ["baselines", "--dataset", str(cohort["ds"]), "--folds", "0", "1", "2", "--no-progress"]
-    ref = tmp_path / "ref"
-    assert cli_main([*argv, "--out", str(ref)]) == 0
-    out = tmp_path / "bl"
-    killed = _kill_when(
-        [*argv, "--out", str(out)],
-        lambda: any(out.glob("elastic_net/*/fold*/summary.json")),
-        cwd=tmp_path,
-    )
-    assert killed
+    ref, out = tmp_path / "ref", tmp_path / "bl"
+    ready = lambda: any(out.glob("elastic_net/*/fold*/summary.json"))  # noqa: E731
+    assert _finished_then_killed(argv, ref, out, ready, cwd=tmp_path)
     # what looks finished is complete: every published gene-fold has all its files
     for fold_dir in out.glob("elastic_net/*/fold*"):
         if not fold_dir.name.endswith(".partial"):
@@ -133,15 +133,10 @@ def test_ism_killed_then_rerun_is_identical(cohort, tmp_path):
         (run / "summary.json").write_text(json.dumps({"fold": 0, "genes": [gene]}))
         (run / "config.yaml").write_text(yaml.safe_dump({"data": {"seq_len": 4096}}))
     argv = ["ism", "--runs", str(runs), "--fold", "0", "--dataset", str(cohort["ds"]), "--no-progress"]  # fmt: skip
-    ref = tmp_path / "ref.tsv"
-    assert cli_main([*argv, "--out", str(ref)]) == 0
-    out = tmp_path / "ism.tsv"
-    killed = _kill_when(
-        [*argv, "--out", str(out)],
-        lambda: any(tmp_path.glob(".ism.tsv.partial/0000*.tsv")),
-        cwd=tmp_path,
-    )
-    assert killed and not out.exists()  # nothing that looks finished
+    ref, out = tmp_path / "ref.tsv", tmp_path / "ism.tsv"
+    ready = lambda: any(tmp_path.glob(".ism.tsv.partial/0000*.tsv"))  # noqa: E731
+    assert _finished_then_killed(argv, ref, out, ready, cwd=tmp_path)
+    assert not out.exists()  # nothing that looks finished
     assert cli_main([*argv, "--out", str(out)]) == 0
     assert filecmp.cmp(ref, out, shallow=False)
     assert not list(tmp_path.glob(".ism.tsv.*"))
