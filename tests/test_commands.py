@@ -84,8 +84,24 @@ def test_read_only_out_is_refused_before_training(tmp_path, dataset, capsys):
         out.chmod(0o755)
 
 
-def test_logs_are_one_line_per_epoch_without_lightning_chatter(tmp_path, dataset):
-    """Not a terminal: no progress bars, one line per epoch, no start-up noise or warnings."""
+@pytest.mark.parametrize("srun_on_path", [False, True], ids=["plain", "srun on PATH"])
+def test_logs_are_one_line_per_epoch_without_lightning_chatter(tmp_path, dataset, srun_on_path):
+    """Not a terminal: no progress bars, one line per epoch, no start-up noise or warnings.
+
+    With ``srun`` on PATH (any cluster login node) but outside a SLURM job, Lightning's own
+    environment detection would print its "srun is available but not used" hint first.
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name in [k for k in env if k.startswith("SLURM_")]:
+        del env[name]
+    if srun_on_path:
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        srun = bin_dir / "srun"
+        srun.write_text("#!/bin/sh\necho fake srun must not be called >&2\nexit 1\n")
+        srun.chmod(0o755)
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        assert shutil.which("srun", path=env["PATH"]) == str(srun)
     done = subprocess.run(
         [
             sys.executable,
@@ -107,14 +123,14 @@ def test_logs_are_one_line_per_epoch_without_lightning_chatter(tmp_path, dataset
         ],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=env,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stderr.strip().splitlines()
     assert [line.split(",")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"], done.stderr
     assert "tune_r2_mean" in lines[0] and "\r" not in done.stderr
-    for noise in ("GPU available", "TPU available", "Tip:", "| Name", "Warning", "warn"):
+    for noise in ("GPU available", "TPU available", "Tip:", "| Name", "Warning", "warn", "srun"):
         assert noise not in done.stderr + done.stdout
     assert "test R2" in done.stdout
     assert (tmp_path / "runs").is_dir() and len(list((tmp_path / "runs").iterdir())) == 1
@@ -173,3 +189,37 @@ def test_read_only_out_is_refused_before_training_even_as_root(
     err = capsys.readouterr().err
     assert "cannot write" in err and "Permission denied" in err and not built
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "LightningEnvironment"),
+        ({"SLURM_JOB_ID": "7"}, "LightningEnvironment"),  # sbatch without a job step
+        ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "bash"}, "LightningEnvironment"),
+        ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "vf"}, "SLURMEnvironment"),
+    ],
+)
+def test_cluster_environment_is_slurm_only_inside_a_job_and_never_hints(
+    tmp_path, monkeypatch, environ, expected
+):
+    """The environment Lightning gets: SLURM's (auto-requeue on SIGUSR1) inside a job step, the
+    plain local one outside; with ``srun`` on PATH neither path warns."""
+    import warnings
+
+    from variformer.trainer import cluster_environment
+
+    for name in [k for k in os.environ if k.startswith("SLURM_")]:
+        monkeypatch.delenv(name)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    srun = tmp_path / "srun"
+    srun.write_text("#!/bin/sh\nexit 1\n")
+    srun.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = cluster_environment()
+    assert type(env).__name__ == expected
+    if expected == "SLURMEnvironment":
+        assert env.auto_requeue and env.world_size() == 1

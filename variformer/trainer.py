@@ -14,6 +14,7 @@ import contextlib
 import importlib.util
 import logging
 import math
+import os
 import sys
 import time
 import warnings
@@ -33,6 +34,8 @@ __all__ = [
     "SaveOnInterrupt",
     "WallClock",
     "build_trainer",
+    "cluster_environment",
+    "in_slurm_job",
     "quiet_lightning",
     "read_checkpoint",
     "resolve_monitor",
@@ -103,7 +106,6 @@ def build_trainer(
         ``trainer.early_stopping_callback`` the early stopping (None if disabled).
     """
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-    from lightning.pytorch.plugins.environments import SLURMEnvironment
 
     t = config.training
     run_dir = Path(run_dir)
@@ -147,7 +149,7 @@ def build_trainer(
     loggers: list[Any] = [CSVLogger(run_dir, name="logs")]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         loggers.append(TensorBoardLogger(run_dir, name="tensorboard"))
-    plugins = [SLURMEnvironment(auto_requeue=True)] if SLURMEnvironment.detect() else None
+    plugins = [cluster_environment()]
     return L.Trainer(
         accelerator=accelerator,
         devices=devices,
@@ -172,6 +174,49 @@ def build_trainer(
     )
 
 
+#: the start of Lightning's hint (``SLURMEnvironment._validate_srun_used``), matched exactly
+_SRUN_HINT = r"The `srun` command is available on your system but is not used\."
+
+
+def in_slurm_job(environ: Any = None) -> bool:
+    """True inside a SLURM job step: ``SLURM_JOB_ID`` and ``SLURM_NTASKS`` set, and the job is
+    not an interactive shell (job name ``bash`` or ``interactive``, as Lightning's rule)."""
+    env = os.environ if environ is None else environ
+    return (
+        "SLURM_JOB_ID" in env
+        and "SLURM_NTASKS" in env
+        and env.get("SLURM_JOB_NAME") not in ("bash", "interactive")
+    )
+
+
+def cluster_environment() -> Any:
+    """Lightning's cluster environment for this process, chosen here and not by Lightning.
+
+    Lightning's own order, with one change: torchrun first (it can run inside SLURM), then
+    ``SLURMEnvironment(auto_requeue=True)`` inside a SLURM job step (SIGUSR1 checkpoints and
+    requeues the task), then LSF and MPI when detected, else ``LightningEnvironment``. The
+    change: Lightning's SLURM probe warns on any machine with ``srun`` on PATH (every cluster
+    login node) that ``srun`` is not used; :func:`in_slurm_job` asks the same question without
+    that hint, so it stays out of the logs of runs outside a job.
+    """
+    from lightning.fabric.plugins.environments import (
+        LightningEnvironment,
+        LSFEnvironment,
+        MPIEnvironment,
+        SLURMEnvironment,
+        TorchElasticEnvironment,
+    )
+
+    if TorchElasticEnvironment.detect():
+        return TorchElasticEnvironment()
+    if in_slurm_job():
+        return SLURMEnvironment(auto_requeue=True)
+    for kind in (LSFEnvironment, MPIEnvironment):
+        if kind.detect():
+            return kind()
+    return LightningEnvironment()
+
+
 def _silence_loggers() -> None:
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -182,8 +227,11 @@ def quiet_lightning(quiet: bool = True) -> Iterator[None]:
     """Around ``trainer.fit``: hide Lightning's INFO chatter and expected warnings.
 
     Hidden: deprecation warnings from the libraries (not ours to fix), the warnings about
-    ``num_workers`` / ``log_every_n_steps`` (our choices), and the non-empty checkpoint
-    directory warning (a partial run directory holds config.yaml and, resuming, checkpoints).
+    ``num_workers`` / ``log_every_n_steps`` (our choices), the non-empty checkpoint
+    directory warning (a partial run directory holds config.yaml and, resuming, checkpoints),
+    and, outside a SLURM job, Lightning's "srun is available but not used" hint: its
+    checkpoint connector probes SLURM again on every fresh ``fit``, whatever environment
+    :func:`cluster_environment` chose (inside a job step ``srun`` is used and it never fires).
     """
     if quiet:
         _silence_loggers()
@@ -194,6 +242,8 @@ def quiet_lightning(quiet: bool = True) -> Iterator[None]:
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
         warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+        if not in_slurm_job():
+            warnings.filterwarnings("ignore", message=_SRUN_HINT)
         yield
 
 
