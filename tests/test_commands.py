@@ -196,7 +196,10 @@ def test_read_only_out_is_refused_before_training_even_as_root(
     [
         ({}, "LightningEnvironment"),
         ({"SLURM_JOB_ID": "7"}, "LightningEnvironment"),  # sbatch without a job step
-        ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "bash"}, "LightningEnvironment"),
+        (
+            {"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "bash"},
+            "LightningEnvironment",
+        ),
         ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "vf"}, "SLURMEnvironment"),
     ],
 )
