@@ -32,8 +32,9 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
 from baselines.penalized import PATIENCE, enet_cv
-from variformer.errors import InputError
-from variformer.metrics import empty_predictions, pcc, predictions_table, r2
+from core.errors import InputError
+from core.metrics import pcc, r2
+from core.tables import empty_predictions, predictions_table
 
 if TYPE_CHECKING:
     from data_prep.dataset import GeneDataset

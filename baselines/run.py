@@ -1,6 +1,6 @@
 """``variformer baselines``: linear models for many genes and folds, written as runs.
 
-Layout (the run-directory contract of :mod:`variformer.runs`, one run per gene and fold)::
+Layout (the run-directory contract of :mod:`core.runs`, one run per gene and fold)::
 
     BL/<model>/summary.tsv                  gene, fold, model, test_r2, test_pcc, n_train,
                                             n_test, n_snvs, n_nonzero (every published fit)
@@ -33,10 +33,10 @@ import pandas as pd
 
 from baselines.elastic_net import MODELS, fit_linear
 from baselines.penalized import PATIENCE
-from variformer.errors import InputError
-from variformer.fileio import atomic_write_text, output_lock
-from variformer.metrics import pcc, r2, write_predictions
-from variformer.runs import (
+from core.errors import InputError
+from core.fileio import output_lock
+from core.metrics import pcc, r2
+from core.runs import (
     SUMMARY,
     find_runs,
     open_partial,
@@ -47,33 +47,31 @@ from variformer.runs import (
     write_config,
     write_summary,
 )
+from core.tables import (
+    BASELINE_SUMMARY,
+    COEFFICIENTS,
+    read_table,
+    write_predictions,
+    write_table,
+)
 
 __all__ = [
+    "COEFFICIENTS_TSV",
     "COEFFICIENT_COLUMNS",
     "SUMMARY_COLUMNS",
+    "SUMMARY_TSV",
     "BaselineRun",
-    "read_coefficients",
     "read_summary",
     "run_baselines",
     "summarize",
 ]
 
-#: columns of ``BL/<model>/summary.tsv``
-SUMMARY_COLUMNS = (
-    "gene",
-    "fold",
-    "model",
-    "test_r2",
-    "test_pcc",
-    "n_train",
-    "n_test",
-    "n_snvs",
-    "n_nonzero",
-)
-#: columns of each gene-fold's ``coefficients.tsv``
-COEFFICIENT_COLUMNS = ("chrom", "pos", "id", "ref", "alt", "coef")
+#: columns of ``BL/<model>/summary.tsv`` and of each gene-fold's ``coefficients.tsv``
+#: (the schemas :data:`core.tables.BASELINE_SUMMARY` and :data:`core.tables.COEFFICIENTS`)
+SUMMARY_COLUMNS = BASELINE_SUMMARY.columns
+COEFFICIENT_COLUMNS = COEFFICIENTS.columns
 SUMMARY_TSV = "summary.tsv"
-COEFFICIENTS = "coefficients.tsv"
+COEFFICIENTS_TSV = "coefficients.tsv"
 
 
 class BaselineRun(NamedTuple):
@@ -119,7 +117,7 @@ def _fit_gene(
             coefficients = variants[["chrom", "pos", "id", "ref", "alt"]].assign(
                 coef=fit.coefficients.to_numpy() + 0.0  # + 0.0: no "-0.0" in the file
             )
-            atomic_write_text(work / COEFFICIENTS, coefficients.to_csv(sep="\t", index=False))
+            write_table(coefficients, work / COEFFICIENTS_TSV, COEFFICIENTS)
             write_config(work, options)
             tune = fit.predictions[fit.predictions["split"] == "tune"]
             row = {
@@ -315,35 +313,22 @@ def summarize(root: str | os.PathLike) -> pd.DataFrame:
         table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
         table = table.astype({"test_r2": float, "test_pcc": float})
         table = table.sort_values(["gene", "fold"], kind="stable").reset_index(drop=True)
-        atomic_write_text(root / SUMMARY_TSV, table.to_csv(sep="\t", index=False, na_rep="NA"))
+        write_table(table, root / SUMMARY_TSV, BASELINE_SUMMARY)
     return table
 
 
 def read_summary(baselines: str | os.PathLike, model: str = "elastic_net") -> pd.DataFrame:
-    """Read ``BL/<model>/summary.tsv`` (columns :data:`SUMMARY_COLUMNS`).
+    """Read ``BL/<model>/summary.tsv`` (:data:`core.tables.BASELINE_SUMMARY`).
 
     Raises
     ------
     InputError
-        No such file: ``variformer baselines`` has not been run for this model.
+        No such file (``variformer baselines`` has not been run for this model), or a table
+        that breaks the schema.
     """
     path = Path(baselines).expanduser() / model / SUMMARY_TSV
     if not path.is_file():
         raise InputError(
             f"no {path}; run `variformer baselines --model {model} --out {baselines}` first"
         )
-    table = pd.read_csv(path, sep="\t", dtype={"gene": str, "model": str})
-    missing = [c for c in SUMMARY_COLUMNS if c not in table.columns]
-    if missing:
-        raise InputError(f"{path} lacks the column(s) {', '.join(missing)}")
-    return table
-
-
-def read_coefficients(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a gene-fold's ``coefficients.tsv`` (columns :data:`COEFFICIENT_COLUMNS`)."""
-    return pd.read_csv(
-        path,
-        sep="\t",
-        dtype={"chrom": str, "id": str, "ref": str, "alt": str},
-        keep_default_na=False,
-    )
+    return read_table(path, BASELINE_SUMMARY)

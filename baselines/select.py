@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 __all__ = ["GeneSelection", "select_genes"]
 

@@ -42,7 +42,7 @@ def main() -> None:
     from data_prep.prep import prep_dataset
     from data_prep.simulate import simulate_cohort
     from variformer.analysis.attributions import screen_then_confirm
-    from variformer.analysis.ism_genes import gene_snvs, ism_table
+    from variformer.analysis.gene_ism import gene_snvs, ism_table
     from variformer.config import load_config
     from variformer.finetune import finetune
     from variformer.model import Variformer

@@ -4,9 +4,9 @@
 written once by ``variformer prep`` and opened lazily with :func:`open_dataset`.
 """
 
+from core.errors import InputError
 from data_prep.dataset import GeneDataset, GeneDatasetLike, open_dataset
 from data_prep.genome import Window
-from variformer.errors import InputError
 
 __all__ = [
     "GeneDataset",

@@ -9,7 +9,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 # The 28-byte empty block that ends every complete BGZF file (SAM/BAM spec, section 4.1.2).
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")

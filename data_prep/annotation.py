@@ -14,8 +14,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from variformer.errors import InputError
-from variformer.fileio import open_text
+from core.errors import InputError
+from core.fileio import open_text
 
 COLUMNS = [
     "gene_name",

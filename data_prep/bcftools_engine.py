@@ -17,17 +17,17 @@ from pathlib import Path
 import numpy as np
 import pysam
 
+from core.errors import InputError
 from data_prep._htslib import htslib_errors
 from data_prep.genome import encode
 from data_prep.variants import (
     WindowVariants,
-    _genotypes,
     carriers_from_alleles,
     classify_allele,
     empty_window_variants,
     finish_window_variants,
+    record_genotypes,
 )
-from variformer.errors import InputError
 
 SNV_FILTER = (
     'TYPE="snp" && strlen(REF)=1 && strlen(ALT)=1 && REF~"^[ACGTacgt]$" && ALT~"^[ACGTacgt]$"'
@@ -232,7 +232,7 @@ def _diploid_snv_vcf(
             if ref_mismatch == "error":
                 mismatches.append((contig, r.POS, r.REF, base))
             continue
-        called = _genotypes(r, np.arange(n), n)
+        called = record_genotypes(r, np.arange(n), n)
         if called is None:
             if missing == "error":
                 raise InputError(

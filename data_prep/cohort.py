@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.errors import InputError
 from data_prep._htslib import (
     check_bgzf_complete,
     check_index_fresh,
@@ -19,7 +20,6 @@ from data_prep._htslib import (
 )
 from data_prep.genome import ContigMap
 from data_prep.vcf_text import IndexedVcf, TextVcf
-from variformer.errors import InputError
 
 __all__ = ["Cohort"]
 

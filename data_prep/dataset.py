@@ -25,8 +25,8 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from core.errors import InputError
 from data_prep.genome import ONE_HOT, Window, encode
-from variformer.errors import InputError
 
 FORMAT = "variformer-dataset"
 VERSION = 1
@@ -514,7 +514,7 @@ def write_dataset(
 ) -> None:
     """Write every dataset file into ``tmp_dir``; ``dataset.json`` goes last.
 
-    ``tmp_dir`` is a private directory (:func:`variformer.fileio.atomic_dir`) renamed into
+    ``tmp_dir`` is a private directory (:func:`core.fileio.atomic_dir`) renamed into
     place once complete, so a dataset with a ``dataset.json`` is always whole.
 
     Parameters

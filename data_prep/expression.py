@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 
 def read_expression_bed(path) -> pd.DataFrame:

@@ -1,4 +1,8 @@
-"""Reference windows, one-hot encoding and contig-name harmonization.
+"""Reference windows and their coordinates, one-hot encoding, contig-name harmonization.
+
+The coordinate helpers every stage shares live here, once: :func:`tss_window` (the
+TSS-centred window), :func:`crop_bounds` (the TSS-centred crop of a window that a model sees)
+and :func:`tss_distance` (a variant's signed distance to the TSS).
 
 Codes: A=0, C=1, G=2, T=3, anything else (N, IUPAC ambiguity codes) = 4, which one-hot
 encodes as all zeros. Windows are 0-based half-open and padded with N beyond contig ends.
@@ -12,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 N_CODE = 4
 _LUT = np.full(256, N_CODE, dtype=np.uint8)
@@ -37,6 +41,37 @@ def tss_window(chrom: str, tss0: int, strand: str, seq_len: int) -> Window:
     """The forward-strand window of ``seq_len`` bp with the TSS at index ``seq_len // 2``."""
     start0 = int(tss0) - seq_len // 2
     return Window(chrom, start0, start0 + seq_len, int(tss0), strand)
+
+
+def crop_bounds(window_len: int, seq_len: int | None = None) -> tuple[int, int]:
+    """0-based half-open ``(start, end)`` of the ``seq_len`` crop of a window, TSS-centred.
+
+    The TSS at index ``window_len // 2`` of the window stays at index ``seq_len // 2`` of the
+    crop. ``seq_len=None`` is the whole window.
+
+    Raises
+    ------
+    InputError
+        If ``seq_len`` exceeds the window.
+    """
+    window_len = int(window_len)
+    seq_len = window_len if seq_len is None else int(seq_len)
+    if not 1 <= seq_len <= window_len:
+        raise InputError(
+            f"seq_len={seq_len} does not fit the dataset's {window_len} bp windows; lower it"
+        )
+    start = window_len // 2 - seq_len // 2
+    return start, start + seq_len
+
+
+def tss_distance(pos1, window) -> np.ndarray:
+    """Strand-aware distance to the TSS: ``(pos1 - 1 - tss0)``, negated on the minus strand.
+
+    Negative = upstream (the simulator's ``dist_to_tss``). ``pos1`` is 1-based (scalar or
+    array); ``window`` has ``tss0`` (0-based) and ``strand``. Returns int64.
+    """
+    d = np.asarray(pos1, dtype=np.int64) - 1 - int(window.tss0)
+    return -d if window.strand == "-" else d
 
 
 def encode(seq: str) -> np.ndarray:

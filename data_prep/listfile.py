@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 
 def read_list(path, *, what: str, unique: bool = False) -> list[str]:

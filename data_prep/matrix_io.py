@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pysam
 
-from variformer.errors import InputError
-from variformer.fileio import open_text
+from core.errors import InputError
+from core.fileio import open_text
 
 __all__ = ["gene_coordinates", "read_matrix", "write_expression_bed"]
 
@@ -144,7 +144,7 @@ def write_expression_bed(df: pd.DataFrame, genes: pd.DataFrame, path) -> list[st
 
     Columns are ``#chr start end gene_id <samples>`` with ``start = tss0`` (0-based) and
     ``end = tss0 + 1``, sorted by chromosome (1..22, X, Y, M, others) then start, with its
-    ``.tbi`` beside it. Write into a private directory (:func:`variformer.fileio.atomic_dir`,
+    ``.tbi`` beside it. Write into a private directory (:func:`core.fileio.atomic_dir`,
     as :func:`data_prep.normalize.normalize_files` does) to publish the pair atomically.
 
     Parameters

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from core.errors import InputError
 from data_prep.tmm import tmm_factors
-from variformer.errors import InputError
 
 __all__ = [
     "OUTPUT_NAMES",
@@ -281,10 +281,10 @@ def normalize_files(
         filters, or ``out`` existing without ``force``; nothing is written then. Genes missing
         from the annotation are dropped with a :class:`UserWarning` (and listed in the summary).
     """
+    from core.fileio import atomic_dir
     from data_prep.annotation import read_annotation
     from data_prep.listfile import read_list
     from data_prep.matrix_io import read_matrix, write_expression_bed
-    from variformer.fileio import atomic_dir
 
     if not 0 < min_fraction <= 1:
         raise InputError(f"--min-fraction must be in (0, 1], got {min_fraction}")

@@ -7,10 +7,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from core.errors import InputError
 from data_prep.cohort import Cohort
 from data_prep.expression import match_expression, read_expression_bed
 from data_prep.listfile import read_list
-from variformer.errors import InputError
 
 __all__ = ["People", "select_people"]
 

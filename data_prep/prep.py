@@ -15,6 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from core.errors import InputError
+from core.fileio import atomic_dir, check_writable_parent
 from data_prep.annotation import drop_close_tss, read_annotation, resolve_genes
 from data_prep.cohort import Cohort
 from data_prep.dataset import carrier_csr, write_dataset
@@ -23,8 +25,6 @@ from data_prep.genome import ContigMap, open_fasta
 from data_prep.people import People, select_people
 from data_prep.splits import make_splits
 from data_prep.windows import GeneWindow, gene_window
-from variformer.errors import InputError
-from variformer.fileio import atomic_dir, check_writable_parent
 
 ENGINES = ("native", "bcftools")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 
 def make_splits(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 __all__ = ["tmm_factors"]
 

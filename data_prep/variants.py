@@ -31,8 +31,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from core.errors import InputError
 from data_prep.vcf_text import fast_reader_enabled
-from variformer.errors import InputError
 
 BASES = "ACGT"
 _SNV_BASES = frozenset(BASES)
@@ -263,7 +263,7 @@ def _cyvcf2_records(vcf, contig: str, lo: int, end0: int, sample_index: np.ndarr
 
     Each tuple: ``(pos1, id, ref, alts, filter_pass, genotypes)`` with ``id`` ``.`` for none,
     ``alts`` a list (empty for ALT ``.``), ``filter_pass`` True for FILTER PASS or ``.``, and
-    ``genotypes()`` giving ``(gt, haploid)`` (see :func:`_genotypes`) or None without GT.
+    ``genotypes()`` giving ``(gt, haploid)`` (see :func:`record_genotypes`) or None without GT.
     """
     # every sample in VCF order (the usual case): a view instead of a fancy-index copy per record
     n_vcf = len(vcf.samples)
@@ -289,7 +289,7 @@ def _cyvcf2_records(vcf, contig: str, lo: int, end0: int, sample_index: np.ndarr
             rec.REF,
             rec.ALT,
             rec.FILTER is None,  # cyvcf2: None for PASS and "."
-            partial(_genotypes, rec, rows_sel, n),
+            partial(record_genotypes, rec, rows_sel, n),
         )
         for rec in records
     ]
@@ -410,7 +410,7 @@ def _pair(gt: np.ndarray, haploid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gt, haploid
 
 
-def _genotypes(rec, rows, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+def record_genotypes(rec, rows, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Allele indexes, shape=(n, 2) (-1 missing), and haploid mask, shape=(n,); None without GT.
 
     ``rows``: the VCF sample rows to keep (an index array, or ``slice(None)`` for all). A
@@ -435,8 +435,3 @@ def _genotypes(rec, rows, n: int) -> tuple[np.ndarray, np.ndarray] | None:
 def carriers_from_alleles(hap1: np.ndarray, hap2: np.ndarray) -> np.ndarray:
     """Pack two boolean haplotype matrices, shape=(n, V), into the uint8 ``carriers`` code."""
     return hap1.astype(np.uint8) | (hap2.astype(np.uint8) << 1)
-
-
-def dosage_from_carriers(carriers: np.ndarray) -> np.ndarray:
-    """ALT dosage 0/1/2 from ``carriers``, shape=(n, V) -> float32 (n, V)."""
-    return ((carriers & 1) + ((carriers >> 1) & 1)).astype(np.float32)

@@ -37,8 +37,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from core.errors import InputError
 from data_prep._htslib import is_bcf, vcf_index
-from variformer.errors import InputError
 
 __all__ = ["READER_ENV", "IndexedVcf", "TextVcf", "TextWindow", "fast_reader_enabled"]
 

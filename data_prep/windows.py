@@ -14,11 +14,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from core.errors import InputError
 from data_prep._htslib import htslib_errors
 from data_prep.cohort import Cohort
 from data_prep.genome import ContigMap, encode, fetch_window, tss_window
 from data_prep.variants import WindowVariants, empty_window_variants, read_window_variants
-from variformer.errors import InputError
 
 __all__ = ["GeneWindow", "gene_window", "variant_table"]
 

@@ -19,9 +19,9 @@ import pandas as pd
 from sklearn.linear_model import ElasticNetCV, RidgeCV
 
 from data_prep import open_dataset
+from data_prep.genome import tss_distance
 from data_prep.prep import prep_dataset
 from data_prep.simulate import simulate_cohort
-from variformer.analysis.inputs import tss_distance
 
 
 class Cohort(NamedTuple):

@@ -8,12 +8,16 @@ function of two causal SNVs plus noise, so a tiny model can learn it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import yaml
 
 from data_prep.genome import Window
+
+if TYPE_CHECKING:
+    import torch
 from variformer.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,3 +143,80 @@ def tiny_config(*overrides: str) -> Config:
 
 def tiny_hparams() -> dict:
     return dict(yaml.safe_load(TINY_YAML.read_text())["model"]["hparams"])
+
+
+# ---------------------------------------------------------------- ISM test helpers
+
+
+def one_hot(n: int, length: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.eye(4, dtype=np.float32)[rng.integers(0, 4, size=(n, length))]
+
+
+def calibrate_(model: torch.nn.Module, length: int, seed: int = 1) -> torch.nn.Module:
+    """Make a random model depend on its whole input, as a trained one does.
+
+    BatchNorm running statistics from random sequences: with the initial ones (mean 0, var 1)
+    the signal fades through the tower (scores ~1e-6; calibrated ~1e-2). Attention output
+    weights drawn at random: enformer-pytorch initialises them to zero, so an untrained
+    transformer never mixes bins and only SNVs within ~300 bp of the TSS would matter.
+    """
+    import torch
+    from enformer_pytorch.modeling_enformer import Attention
+
+    for m in model.modules():
+        if isinstance(m, Attention):
+            torch.nn.init.normal_(m.to_out.weight, std=m.to_out.in_features**-0.5)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.momentum = None  # cumulative average
+            m.track_running_stats = True
+    model.train()
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    for bn in bns:
+        bn.train()
+    with torch.no_grad():
+        x = torch.from_numpy(one_hot(16, length, seed))
+        (model.forward_tower(x) if hasattr(model, "forward_tower") else model(x, head="human"))
+    return model.eval()
+
+
+ISM_SEQ_LEN = 4096  # the simulator's SNV density (~3.5/kb) needs a few kb for a dozen SNVs
+ISM_CROP = 2048  # the run's data.seq_len
+
+
+def ism_cohort(tmp: Path) -> dict:
+    """A simulated 2-gene dataset under ``tmp`` and one saved tiny run (fold 1, first gene)."""
+    import json
+
+    import torch
+
+    from data_prep import open_dataset
+    from tests.datasets import simulated_dataset
+    from variformer.model import Variformer
+
+    _, sim = simulated_dataset(tmp, people=40, genes=2, seq_len=ISM_SEQ_LEN, seed=1)
+    genes = list(pd.read_csv(sim.truth_genes, sep="\t")["gene"])
+    torch.manual_seed(0)
+    model = calibrate_(Variformer.from_hparams(**tiny_hparams(), train_batchnorm=True), ISM_CROP)
+    run = tmp / "runs" / "G" / "fold1"
+    run.mkdir(parents=True)
+    model.save(run)
+    (run / "summary.json").write_text(json.dumps({"fold": 1, "genes": genes[:1]}))
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": {"seq_len": ISM_CROP}}))
+    return {
+        "ds": open_dataset(tmp / "dataset"),
+        "path": tmp / "dataset",
+        "truth": pd.read_csv(sim.truth, sep="\t", dtype={"chrom": str}),
+        "genes": genes,
+        "run": run,
+        "tmp": tmp,
+    }
+
+
+def copy_run(src, dst, *, fold, genes):
+    import json
+    import shutil
+
+    shutil.copytree(src, dst)
+    (dst / "summary.json").write_text(json.dumps({"fold": fold, "genes": genes}))

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from core.errors import InputError
 from data_prep.genome import Window
 from variformer.analysis import chromatin, drivers, eqtl, hsv, signs
-from variformer.errors import InputError
 
 # ----------------------------------------------------------------------------- drivers
 

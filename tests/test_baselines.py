@@ -24,9 +24,9 @@ from baselines import run as bl
 from baselines.elastic_net import fit_linear
 from baselines.penalized import PATIENCE, enet_cv, stop_index
 from baselines.select import select_genes
+from core.errors import InputError
 from tests.datasets import simulated_dataset
 from variformer import cli, slurm
-from variformer.errors import InputError
 
 H2 = [0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0]
 

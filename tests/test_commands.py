@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
+from core.errors import InputError
 from tests.fakes import ROOT
 from variformer.cli import build_parser, main
-from variformer.errors import InputError
 
 
 @pytest.fixture

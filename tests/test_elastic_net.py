@@ -15,7 +15,7 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 
 from baselines.elastic_net import RIDGE_ALPHAS, fit_linear, fit_linear_many
-from variformer.errors import InputError
+from core.errors import InputError
 
 CAUSAL = {"G1": [3, 11, 17], "G2": [0, 5]}
 EFFECTS = {"G1": [0.8, -0.6, 0.5], "G2": [0.7, -0.7]}

@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.fileio import output_lock
 from variformer.cli import main as cli_main
-from variformer.fileio import output_lock
 
 VARIFORMER = [sys.executable, "-m", "variformer.cli"]
 
@@ -183,7 +183,7 @@ def test_second_writer_is_refused_with_one_line(cohort, tmp_path, capsys):
         target.parent.mkdir(parents=True, exist_ok=True)
         holder = subprocess.Popen(
             [sys.executable, "-c",
-             "import sys, time; from variformer.fileio import output_lock\n"
+             "import sys, time; from core.fileio import output_lock\n"
              "with output_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)",
              str(target)],
             stdout=subprocess.PIPE, text=True,
@@ -222,7 +222,7 @@ def test_full_disk_is_one_line_and_keeps_the_previous_output(cohort, tmp_path, c
 
 
 def test_lock_is_exclusive_and_released(tmp_path):
-    from variformer.errors import InputError
+    from core.errors import InputError
 
     target = tmp_path / "x"
     with output_lock(target) as lock:

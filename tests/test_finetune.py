@@ -15,13 +15,13 @@ import torch
 from scipy.stats import pearsonr
 from sklearn.metrics import r2_score
 
+from core.errors import InputError
 from tests.datasets import simulated_dataset
 from tests.fakes import ROOT, FakeDataset, tiny_config
 from variformer import finetune as ft
 from variformer.commands import finetune as finetune_command
 from variformer.config import Config, load_config
 from variformer.data import REFERENCE, GeneSampleDataset, VariformerDataModule
-from variformer.errors import InputError
 from variformer.model import Variformer
 from variformer.trainer import resume_checkpoint
 

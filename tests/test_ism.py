@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 from enformer_pytorch import Enformer
-from enformer_pytorch.modeling_enformer import Attention
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fakes import tiny_hparams
+from core.errors import InputError
+from tests.fakes import calibrate_, one_hot, tiny_hparams
 from variformer.analysis import ism
 from variformer.analysis.attributions import (
     gradient_x_input,
@@ -20,41 +20,10 @@ from variformer.analysis.attributions import (
     standardized_attribution,
 )
 from variformer.analysis.ism import _edited_towers
-from variformer.errors import InputError
 from variformer.model import Variformer
 from variformer.predict import CenterBins
 
 L = 1024
-
-
-def one_hot(n: int, length: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.eye(4, dtype=np.float32)[rng.integers(0, 4, size=(n, length))]
-
-
-def calibrate_(model: torch.nn.Module, length: int, seed: int = 1) -> torch.nn.Module:
-    """Make a random model depend on its whole input, as a trained one does.
-
-    BatchNorm running statistics from random sequences: with the initial ones (mean 0, var 1)
-    the signal fades through the tower (scores ~1e-6; calibrated ~1e-2). Attention output
-    weights drawn at random: enformer-pytorch initialises them to zero, so an untrained
-    transformer never mixes bins and only SNVs within ~300 bp of the TSS would matter.
-    """
-    for m in model.modules():
-        if isinstance(m, Attention):
-            torch.nn.init.normal_(m.to_out.weight, std=m.to_out.in_features**-0.5)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm1d):
-            m.momentum = None  # cumulative average
-            m.track_running_stats = True
-    model.train()
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
-    for bn in bns:
-        bn.train()
-    with torch.no_grad():
-        x = torch.from_numpy(one_hot(16, length, seed))
-        (model.forward_tower(x) if hasattr(model, "forward_tower") else model(x, head="human"))
-    return model.eval()
 
 
 @pytest.fixture(scope="module")

@@ -2,63 +2,33 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 from enformer_pytorch import Enformer
 
-from tests.datasets import simulated_dataset
-from tests.fakes import tiny_hparams
-from tests.test_ism import calibrate_
+from core.errors import InputError
+from tests.fakes import ISM_CROP as CROP
+from tests.fakes import ISM_SEQ_LEN as SEQ_LEN
+from tests.fakes import calibrate_, copy_run
 from variformer import cli
 from variformer.analysis import ism
-from variformer.analysis.ism_genes import COLUMNS, gene_snvs, write_ism_tsv
-from variformer.errors import InputError
+from variformer.analysis.gene_ism import COLUMNS, gene_snvs, write_ism_tsv
 from variformer.model import Variformer, load_enformer
 from variformer.predict import CenterBins
-
-SEQ_LEN = 4096  # the simulator's SNV density (~3.5/kb) needs a few kb for a dozen SNVs
-CROP = 2048  # the run's data.seq_len
-
-
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory):
-    from data_prep import open_dataset
-
-    tmp = tmp_path_factory.mktemp("ism_cohort")
-    _, sim = simulated_dataset(tmp, people=40, genes=2, seq_len=SEQ_LEN, seed=1)
-    genes = list(pd.read_csv(sim.truth_genes, sep="\t")["gene"])
-    torch.manual_seed(0)
-    model = calibrate_(Variformer.from_hparams(**tiny_hparams(), train_batchnorm=True), CROP)
-    run = tmp / "runs" / "G" / "fold1"
-    run.mkdir(parents=True)
-    model.save(run)
-    (run / "summary.json").write_text(json.dumps({"fold": 1, "genes": genes[:1]}))
-    (run / "config.yaml").write_text(yaml.safe_dump({"data": {"seq_len": CROP}}))
-    return {
-        "ds": open_dataset(tmp / "dataset"),
-        "path": tmp / "dataset",
-        "truth": pd.read_csv(sim.truth, sep="\t", dtype={"chrom": str}),
-        "genes": genes,
-        "run": run,
-        "tmp": tmp,
-    }
 
 
 def run_cli(*argv) -> int:
     return cli.main(["ism", *map(str, argv)])
 
 
-def test_run_over_its_genes_writes_the_pinned_columns(cohort, tmp_path, capsys):
-    ds, out = cohort["ds"], tmp_path / "ism.tsv"
-    assert run_cli("--run", cohort["run"], "--dataset", cohort["path"], "--out", out) == 0
+def test_run_over_its_genes_writes_the_pinned_columns(ism_cohort, tmp_path, capsys):
+    ds, out = ism_cohort["ds"], tmp_path / "ism.tsv"
+    assert run_cli("--run", ism_cohort["run"], "--dataset", ism_cohort["path"], "--out", out) == 0
     table = pd.read_csv(out, sep="\t", dtype={"chrom": str, "id": str})
-    assert list(table.columns) == COLUMNS
-    gene = cohort["genes"][0]  # the run's own genes only
+    assert list(table.columns) == list(COLUMNS)
+    gene = ism_cohort["genes"][0]  # the run's own genes only
     assert set(table["gene"]) == {gene} and (table["fold"] == 1).all()
     # every SNV of the run's centre crop, with ds.variants' 1-based positions
     win = ds.window(gene)
@@ -69,12 +39,12 @@ def test_run_over_its_genes_writes_the_pinned_columns(cohort, tmp_path, capsys):
     np.testing.assert_array_equal(table["pos"], inside["pos"])
     np.testing.assert_array_equal(table["alt"], inside["alt"])
     # tss_distance as the simulator's truth defines dist_to_tss
-    truth = cohort["truth"]
+    truth = ism_cohort["truth"]
     joined = table.merge(truth[truth["gene"] == gene], on=["pos", "ref", "alt"])
     assert len(joined) > 0
     np.testing.assert_array_equal(joined["tss_distance"], joined["dist_to_tss"])
     # scores: naive ISM of the saved model on the cropped reference
-    model = Variformer.load(cohort["run"])
+    model = Variformer.load(ism_cohort["run"])
     seq = ds.reference(gene)[SEQ_LEN // 2 - CROP // 2 : SEQ_LEN // 2 + CROP // 2]
     var = pd.DataFrame({"pos0": inside["pos"] - 1 - crop0, "alt": inside["alt"]})
     naive = ism(model, seq, var, method="naive", device="cpu")
@@ -83,10 +53,10 @@ def test_run_over_its_genes_writes_the_pinned_columns(cohort, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-def test_background_sample_and_bad_inputs(cohort, tmp_path, capsys):
-    ds, gene, out = cohort["ds"], cohort["genes"][0], tmp_path / "bg.tsv"
+def test_background_sample_and_bad_inputs(ism_cohort, tmp_path, capsys):
+    ds, gene, out = ism_cohort["ds"], ism_cohort["genes"][0], tmp_path / "bg.tsv"
     sample = ds.samples[int((ds.dosages(gene) == 2).sum(axis=1).argmax())]  # some hom-ALT
-    args = ("--run", cohort["run"], "--dataset", cohort["path"], "--gene", gene)
+    args = ("--run", ism_cohort["run"], "--dataset", ism_cohort["path"], "--gene", gene)
     assert run_cli(*args, "--background", sample, "--method", "naive", "--out", out) == 0
     table = pd.read_csv(out, sep="\t")
     snv = gene_snvs(ds, gene, seq_len=CROP)
@@ -103,14 +73,16 @@ def test_background_sample_and_bad_inputs(cohort, tmp_path, capsys):
         (("--batch-size", "0"), "--batch-size must be >= 1"),
     ]:
         bad = tmp_path / "bad.tsv"
-        code = run_cli("--run", cohort["run"], "--dataset", cohort["path"], *extra, "--out", bad)
+        code = run_cli(
+            "--run", ism_cohort["run"], "--dataset", ism_cohort["path"], *extra, "--out", bad
+        )
         assert code == 2 and message in capsys.readouterr().err and not bad.exists()
     assert run_cli(*args, "--out", out) == 2  # exists without --force
     assert "--force" in capsys.readouterr().err
     assert run_cli(*args, "--out", out, "--force") == 0
 
 
-def test_pretrained_enformer_track(cohort, tmp_path):
+def test_pretrained_enformer_track(ism_cohort, tmp_path):
     torch.manual_seed(2)
     enf = Enformer.from_hparams(
         dim=48,
@@ -124,14 +96,14 @@ def test_pretrained_enformer_track(cohort, tmp_path):
     calibrate_(enf, SEQ_LEN)
     enf.save_pretrained(tmp_path / "enformer", safe_serialization=False)
     out = tmp_path / "enf.tsv"
-    gene = cohort["genes"][1]
-    argv = ["--enformer", tmp_path / "enformer", "--track", 4, "--dataset", cohort["path"]]
+    gene = ism_cohort["genes"][1]
+    argv = ["--enformer", tmp_path / "enformer", "--track", 4, "--dataset", ism_cohort["path"]]
     assert run_cli(*argv, "--gene", gene, "--out", out) == 0
     table = pd.read_csv(out, sep="\t")
-    assert (table["fold"] == -1).all() and len(table) == len(cohort["ds"].variants(gene))
+    assert (table["fold"] == -1).all() and len(table) == len(ism_cohort["ds"].variants(gene))
     model = CenterBins(load_enformer(tmp_path / "enformer"), track=4, head="human")
-    snv = gene_snvs(cohort["ds"], gene)
-    naive = ism(model, cohort["ds"].reference(gene), snv, method="naive", device="cpu")
+    snv = gene_snvs(ism_cohort["ds"], gene)
+    naive = ism(model, ism_cohort["ds"].reference(gene), snv, method="naive", device="cpu")
     assert np.abs(naive).max() > 1e-6
     np.testing.assert_allclose(table["score"], naive, atol=1e-4 * np.abs(naive).max())
     assert run_cli(*argv, "--track", 6, "--out", tmp_path / "x.tsv") == 2
@@ -144,7 +116,9 @@ def test_interrupted_runs_resume_from_finished_genes(tmp_path):
         calls.append(gene)
         if gene == fail_on:
             raise KeyboardInterrupt
-        return pd.DataFrame([[gene, 0, "1", 10, ".", "A", "C", 0.1, -5, 0.25]], columns=COLUMNS)
+        return pd.DataFrame(
+            [[gene, 0, "1", 10, ".", "A", "C", 0.1, -5, 0.25]], columns=list(COLUMNS)
+        )
 
     out, genes = tmp_path / "ism.tsv", ["A", "B", "C"]
     with pytest.raises(KeyboardInterrupt):
@@ -168,34 +142,29 @@ def test_interrupted_runs_resume_from_finished_genes(tmp_path):
     assert calls == genes
 
 
-def _copy_run(src, dst, *, fold, genes):
-    import shutil
-
-    shutil.copytree(src, dst)
-    (dst / "summary.json").write_text(json.dumps({"fold": fold, "genes": genes}))
-
-
-def test_runs_root_merges_every_run_like_each_run_alone(cohort, tmp_path, capsys):
+def test_runs_root_merges_every_run_like_each_run_alone(ism_cohort, tmp_path, capsys):
     """`--runs RUNS [--fold K]` = the `--run` tables of each finished run, concatenated."""
-    g0, g1 = cohort["genes"]
+    g0, g1 = ism_cohort["genes"]
     root = tmp_path / "runs"
-    _copy_run(cohort["run"], root / g0 / "fold1", fold=1, genes=[g0])
-    _copy_run(cohort["run"], root / g1 / "fold1", fold=1, genes=[g1])
-    _copy_run(cohort["run"], root / g1 / "fold0", fold=0, genes=[g1])
+    copy_run(ism_cohort["run"], root / g0 / "fold1", fold=1, genes=[g0])
+    copy_run(ism_cohort["run"], root / g1 / "fold1", fold=1, genes=[g1])
+    copy_run(ism_cohort["run"], root / g1 / "fold0", fold=0, genes=[g1])
     (root / g0 / "fold0.partial").mkdir()  # unfinished: skipped
     singles = []
     for run in (root / g0 / "fold1", root / g1 / "fold1"):
         out = tmp_path / f"{run.parent.name}.tsv"
-        assert run_cli("--run", run, "--dataset", cohort["path"], "--out", out) == 0
+        assert run_cli("--run", run, "--dataset", ism_cohort["path"], "--out", out) == 0
         singles.append(pd.read_csv(out, sep="\t", dtype={"chrom": str, "id": str}))
     merged = tmp_path / "ism" / "variformer.tsv"
     merged.parent.mkdir()
-    assert run_cli("--runs", root, "--fold", 1, "--dataset", cohort["path"], "--out", merged) == 0
+    assert (
+        run_cli("--runs", root, "--fold", 1, "--dataset", ism_cohort["path"], "--out", merged) == 0
+    )
     table = pd.read_csv(merged, sep="\t", dtype={"chrom": str, "id": str})
     pd.testing.assert_frame_equal(table, pd.concat(singles, ignore_index=True))
     # every fold: the fold-0 run of g1 joins with its own fold
     everything = tmp_path / "all.tsv"
-    assert run_cli("--runs", root, "--dataset", cohort["path"], "--out", everything) == 0
+    assert run_cli("--runs", root, "--dataset", ism_cohort["path"], "--out", everything) == 0
     table = pd.read_csv(everything, sep="\t", dtype={"chrom": str, "id": str})
     assert sorted(set(zip(table["gene"], table["fold"]))) == sorted({(g0, 1), (g1, 1), (g1, 0)})
     g1_folds = table[table["gene"] == g1]
@@ -206,11 +175,11 @@ def test_runs_root_merges_every_run_like_each_run_alone(cohort, tmp_path, capsys
     capsys.readouterr()
 
 
-def test_runs_root_refusals(cohort, tmp_path, capsys):
-    g0, _ = cohort["genes"]
+def test_runs_root_refusals(ism_cohort, tmp_path, capsys):
+    g0, _ = ism_cohort["genes"]
     root = tmp_path / "runs"
-    _copy_run(cohort["run"], root / g0 / "fold1", fold=1, genes=[g0])
-    _copy_run(cohort["run"], root / "multi" / "fold1", fold=1, genes=[g0])
+    copy_run(ism_cohort["run"], root / g0 / "fold1", fold=1, genes=[g0])
+    copy_run(ism_cohort["run"], root / "multi" / "fold1", fold=1, genes=[g0])
     cases = [
         (["--runs", root, "--fold", 1], f"{g0} has two runs on fold 1"),
         (["--runs", root, "--fold", 2], "no finished fine-tuning run of fold 2"),
@@ -219,7 +188,7 @@ def test_runs_root_refusals(cohort, tmp_path, capsys):
     ]
     for argv, message in cases:
         out = tmp_path / "x.tsv"
-        assert run_cli(*argv, "--dataset", cohort["path"], "--out", out) == 2
+        assert run_cli(*argv, "--dataset", ism_cohort["path"], "--out", out) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
         assert not out.exists()

@@ -1,4 +1,4 @@
-"""variformer.metrics: R2/PCC against scikit-learn/scipy, the predictions schema, per-gene table."""
+"""core.metrics: R2/PCC against scikit-learn/scipy, the predictions schema, per-gene table."""
 
 from __future__ import annotations
 
@@ -13,21 +13,18 @@ from hypothesis import strategies as st
 from scipy.stats import pearsonr
 from sklearn.metrics import r2_score
 
-from variformer.errors import InputError
-from variformer.metrics import (
-    METRIC_COLUMNS,
-    PREDICTION_COLUMNS,
+from core.errors import InputError
+from core.metrics import METRIC_COLUMNS, gene_metrics, nanmean, pcc, r2, r2_pcc
+from core.tables import (
+    PREDICTIONS,
     empty_predictions,
-    gene_metrics,
-    nanmean,
-    pcc,
     predictions_table,
-    r2,
-    r2_pcc,
     read_predictions,
     validate_predictions,
     write_predictions,
 )
+
+PREDICTION_COLUMNS = PREDICTIONS.columns
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 
@@ -125,6 +122,6 @@ def test_bad_predictions_tables_are_refused(change, message):
 
 
 def test_metrics_module_does_not_import_torch():
-    code = "import sys, variformer.metrics, variformer.runs; print('torch' in sys.modules)"
+    code = "import sys, core.metrics, core.runs; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -12,8 +12,8 @@ from enformer_pytorch import Enformer
 from enformer_pytorch.modeling_enformer import Attention
 from torch import nn
 
+from core.errors import InputError
 from variformer.config import ENFORMER_HUB_ID
-from variformer.errors import InputError
 from variformer.model import Variformer
 
 TINY_YAML = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
@@ -285,7 +285,7 @@ class _Payload:
 def test_files_that_would_run_code_are_refused_not_run(tmp_path):
     import torch
 
-    from variformer.errors import InputError
+    from core.errors import InputError
     from variformer.model import Variformer
     from variformer.trainer import read_checkpoint
 

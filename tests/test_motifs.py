@@ -13,9 +13,9 @@ from Bio.Seq import Seq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.errors import InputError
 from variformer.analysis import motifs as M
 from variformer.cli import main as cli_main
-from variformer.errors import InputError
 
 BASES = "ACGT"
 UNIFORM = np.full(4, 0.25)

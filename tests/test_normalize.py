@@ -15,6 +15,7 @@ from hypothesis.extra import numpy as hnp
 from rnanorm import TMM
 from scipy import stats
 
+from core.errors import InputError
 from data_prep.annotation import read_annotation
 from data_prep.matrix_io import gene_coordinates, read_matrix, write_expression_bed
 from data_prep.normalize import (
@@ -24,7 +25,6 @@ from data_prep.normalize import (
     normalize_expression,
 )
 from data_prep.tmm import tmm_factors
-from variformer.errors import InputError
 
 # ---------------------------------------------------------------------------------- helpers
 

@@ -100,7 +100,7 @@ def test_autocast_runs_the_matmul_in_bf16():
     fp32 = nn.functional.linear(x, w, b).numpy()
     assert not np.allclose(bf16, fp32, rtol=0, atol=1e-6)
     np.testing.assert_allclose(
-        predict(lin, X, device="cpu", autocast=True), bf16, rtol=1e-2, atol=1e-2
+        predict(lin, X, device="cpu", precision="bf16-mixed"), bf16, rtol=1e-2, atol=1e-2
     )
     np.testing.assert_allclose(predict(lin, X, device="cpu"), fp32, rtol=1e-6, atol=1e-6)
 

@@ -12,60 +12,7 @@ import pytest
 from data_prep import InputError, open_dataset
 from data_prep.prep import prep_dataset
 from tests.genomes import random_sequence, write_expression_bed, write_fasta, write_gtf, write_vcf
-from variformer.cli import main as cli
-
-SAMPLES = [f"GTEX-{i:04d}" for i in range(20)]
-
-
-@pytest.fixture()
-def cohort(tmp_path: Path):
-    """Two contigs; GENE_P on + near chr1's start (window runs off it), GENE_M on - strand."""
-    rng = np.random.default_rng(1)
-    chr1 = random_sequence(rng, 3000, lowercase=0.2, n_frac=0.0)
-    chr2 = random_sequence(rng, 2000, lowercase=0.0, n_frac=0.0)
-    fasta = write_fasta(tmp_path / "ref.fa", {"chr1": chr1, "chr2": chr2})
-    # GTF is 1-based: GENE_P starts at 101 -> tss0 100; GENE_M ends at 1500 -> tss0 1499
-    gtf = write_gtf(
-        tmp_path / "genes.gtf",
-        [
-            ("chr1", 101, 900, "+", "ENSG00000000001.5", "GENE_P", "protein_coding"),
-            ("chr2", 1000, 1500, "-", "ENSG00000000002.3", "GENE_M", "protein_coding"),
-            ("chr2", 1520, 1700, "-", "ENSG00000000003.1", "LNC1", "lncRNA"),
-            ("chr2", 1540, 1800, "+", "ENSG00000000004.1", "CLOSE1", "protein_coding"),
-        ],
-    )
-    b = lambda c, p: (chr1 if c == "chr1" else chr2)[p - 1].upper()  # noqa: E731
-    alt = lambda c, p: "A" if b(c, p) != "A" else "C"  # noqa: E731
-    gts_het = ["0/1"] + ["0/0"] * 19
-    gts_hom = ["1/1", "0|1"] + ["0/0"] * 18
-    gts_multi = ["1/2", "2/2", "0/1"] + ["./."] + ["0/0"] * 16
-    others = [x for x in "ACGT" if x != b("chr2", 1490)]
-    records = [
-        ("1", 150, "rs1", b("chr1", 150), [alt("chr1", 150)], gts_het),
-        ("1", 160, "rs2", b("chr1", 160), [alt("chr1", 160)], gts_hom),
-        ("1", 170, ".", b("chr1", 170), [b("chr1", 170) + "G"], gts_het),  # indel: skipped
-        ("1", 180, "sv1", b("chr1", 180), ["<DEL>"], gts_het),  # symbolic: skipped
-        ("2", 1490, "rs3", b("chr2", 1490), others[:2], gts_multi),
-    ]
-    vcf = write_vcf(tmp_path / "cohort.vcf.gz", {"1": 3000, "2": 2000}, SAMPLES, records)
-    expr = np.arange(40, dtype=float).reshape(2, 20) / 10
-    bed = write_expression_bed(
-        tmp_path / "expr.bed.gz",
-        [("chr1", 100, "ENSG00000000001.5"), ("chr2", 1499, "ENSG00000000002.3")],
-        SAMPLES,
-        expr,
-    )
-    return {
-        "tmp": tmp_path,
-        "fasta": fasta,
-        "gtf": gtf,
-        "vcf": vcf,
-        "bed": bed,
-        "chr1": chr1,
-        "chr2": chr2,
-        "expr": expr,
-        "others": others,
-    }
+from tests.prep_cohort import SAMPLES, assert_prep_error, prep_cli
 
 
 def _prep(c, **kw):
@@ -249,40 +196,8 @@ def test_full_window_lengths(tmp_path, seq_len):
 # ---------------- bad input: one line, exit 2, nothing written ----------------
 
 
-def _cli(c, capsys, *extra, out=None, genes=("GENE_P", "GENE_M")):
-    args = [
-        "prep",
-        "--vcf",
-        str(c["vcf"]),
-        "--fasta",
-        str(c["fasta"]),
-        "--annotation",
-        str(c["gtf"]),
-        "--genes",
-        *genes,
-        "--seq-len",
-        "256",
-        "--out",
-        str(out or c["tmp"] / "out"),
-        "--quiet",
-        *extra,
-    ]
-    code = cli(args)
-    captured = capsys.readouterr()
-    return code, captured.err.strip(), captured.out
-
-
-def _assert_error(c, capsys, pattern, *extra, out=None, genes=("GENE_P", "GENE_M")):
-    code, err, _ = _cli(c, capsys, *extra, out=out, genes=genes)
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert pattern in err, err
-    assert not (c["tmp"] / "out").exists()
-    assert not any(p.name.startswith(".out.tmp") for p in c["tmp"].iterdir())
-
-
 def test_cli_success_summary(cohort, capsys):
-    code, _, out = _cli(cohort, capsys)
+    code, _, out = prep_cli(cohort, capsys)
     assert code == 0 and "2 genes, 20 people, 4 SNV alleles kept" in out
     assert "indel 1" in out and "symbolic 1" in out
 
@@ -293,8 +208,8 @@ def test_ref_mismatch_is_an_error_or_dropped(cohort, capsys):
     seq[149] = "A" if seq[149].upper() != "A" else "C"  # FASTA now disagrees with rs1's REF
     seq[159] = "A" if seq[159].upper() != "A" else "C"
     c["fasta"] = write_fasta(c["tmp"] / "ref2.fa", {"chr1": "".join(seq), "chr2": c["chr2"]})
-    _assert_error(c, capsys, "2 SNVs have a REF that disagrees with the FASTA (first: 1:150")
-    code, _, _ = _cli(c, capsys, "--drop-ref-mismatch")
+    assert_prep_error(c, capsys, "2 SNVs have a REF that disagrees with the FASTA (first: 1:150")
+    code, _, _ = prep_cli(c, capsys, "--drop-ref-mismatch")
     assert code == 0
     ds = open_dataset(c["tmp"] / "out")
     assert (
@@ -304,18 +219,18 @@ def test_ref_mismatch_is_an_error_or_dropped(cohort, capsys):
 
 
 def test_existing_output_needs_force(cohort, capsys):
-    assert _cli(cohort, capsys)[0] == 0
-    code, err, _ = _cli(cohort, capsys)
+    assert prep_cli(cohort, capsys)[0] == 0
+    code, err, _ = prep_cli(cohort, capsys)
     assert code == 2 and "already exists; pass --force" in err
-    assert _cli(cohort, capsys, "--force")[0] == 0
+    assert prep_cli(cohort, capsys, "--force")[0] == 0
 
 
 def test_missing_index_and_files(cohort, capsys):
     Path(str(cohort["vcf"]) + ".tbi").unlink()
-    _assert_error(cohort, capsys, "has no index")
-    _assert_error(dict(cohort, vcf=cohort["tmp"] / "nope.vcf.gz"), capsys, "VCF/BCF not found")
+    assert_prep_error(cohort, capsys, "has no index")
+    assert_prep_error(dict(cohort, vcf=cohort["tmp"] / "nope.vcf.gz"), capsys, "VCF/BCF not found")
     Path(str(cohort["fasta"]) + ".fai").unlink()
-    _assert_error(cohort, capsys, "has no .fai index")
+    assert_prep_error(cohort, capsys, "has no .fai index")
 
 
 def test_truncated_vcf(cohort, capsys, tmp_path):
@@ -323,15 +238,15 @@ def test_truncated_vcf(cohort, capsys, tmp_path):
     data = cohort["vcf"].read_bytes()
     bad.write_bytes(data[: len(data) - 40])
     shutil.copy(str(cohort["vcf"]) + ".tbi", str(bad) + ".tbi")
-    _assert_error(dict(cohort, vcf=bad), capsys, "truncated")
+    assert_prep_error(dict(cohort, vcf=bad), capsys, "truncated")
     plain = tmp_path / "plain.vcf.gz"
     plain.write_text("##fileformat=VCFv4.2\n")
     Path(str(plain) + ".tbi").write_text("")
-    _assert_error(dict(cohort, vcf=plain), capsys, "not bgzip-compressed")
+    assert_prep_error(dict(cohort, vcf=plain), capsys, "not bgzip-compressed")
 
 
 def test_unknown_gene_suggests(cohort, capsys):
-    _assert_error(
+    assert_prep_error(
         cohort,
         capsys,
         "gene 'GENE_Q' is not in the annotation (did you mean GENE_P",
@@ -341,13 +256,13 @@ def test_unknown_gene_suggests(cohort, capsys):
 
 def test_samples_missing_and_duplicates(cohort, capsys):
     (cohort["tmp"] / "s.txt").write_text("GTEX-0001\nNOPE-1\n")
-    _assert_error(cohort, capsys, "1 samples from", "--samples", str(cohort["tmp"] / "s.txt"))
+    assert_prep_error(cohort, capsys, "1 samples from", "--samples", str(cohort["tmp"] / "s.txt"))
     (cohort["tmp"] / "s.txt").write_text("GTEX-0001\nGTEX-0001\n")
-    _assert_error(
+    assert_prep_error(
         cohort, capsys, "lists 'GTEX-0001' twice", "--samples", str(cohort["tmp"] / "s.txt")
     )
     dup = write_vcf(cohort["tmp"] / "dup.vcf.gz", {"1": 3000}, ["A", "A"], [])
-    _assert_error(dict(cohort, vcf=dup), capsys, "duplicate sample")
+    assert_prep_error(dict(cohort, vcf=dup), capsys, "duplicate sample")
     # expression lacks a requested sample
     (cohort["tmp"] / "s.txt").write_text("GTEX-0001\n")
     bed = write_expression_bed(
@@ -356,7 +271,7 @@ def test_samples_missing_and_duplicates(cohort, capsys):
         ["GTEX-0002"],
         np.zeros((2, 1)),
     )
-    _assert_error(
+    assert_prep_error(
         cohort,
         capsys,
         "have no expression column",
@@ -368,12 +283,12 @@ def test_samples_missing_and_duplicates(cohort, capsys):
 
 
 def test_missing_genotype_policy(cohort, capsys):
-    _assert_error(cohort, capsys, "missing genotype at 2:1490", "--missing", "error")
-    assert _cli(cohort, capsys, "--missing", "ref")[0] == 0
+    assert_prep_error(cohort, capsys, "missing genotype at 2:1490", "--missing", "error")
+    assert prep_cli(cohort, capsys, "--missing", "ref")[0] == 0
 
 
 def test_bad_seq_len(cohort, capsys):
-    _assert_error(cohort, capsys, "multiple of 128", "--seq-len", "1000")
+    assert_prep_error(cohort, capsys, "multiple of 128", "--seq-len", "1000")
 
 
 def test_sample_subset_and_expression_intersection(cohort):
@@ -422,7 +337,9 @@ def test_malformed_vcf_record(cohort, capsys, tmp_path):
     (tmp_path / "bad.vcf").write_text("\n".join(text) + "\n")
     pysam.tabix_compress(str(tmp_path / "bad.vcf"), str(tmp_path / "bad.vcf.gz"))
     pysam.tabix_index(str(tmp_path / "bad.vcf.gz"), preset="vcf")
-    _assert_error(dict(cohort, vcf=tmp_path / "bad.vcf.gz"), capsys, "malformed VCF record in 1:")
+    assert_prep_error(
+        dict(cohort, vcf=tmp_path / "bad.vcf.gz"), capsys, "malformed VCF record in 1:"
+    )
 
 
 def test_interrupted_run_leaves_nothing(cohort, monkeypatch):
@@ -461,9 +378,9 @@ def test_per_chromosome_vcfs_equal_one_vcf(cohort, capsys, tmp_path):
         np.testing.assert_array_equal(a.sequences(g, SAMPLES), b.sequences(g, SAMPLES))
         assert a.variants(g).equals(b.variants(g))
     # a contig with records in two files is ambiguous; files with different samples are refused
-    _assert_error(dict(cohort), capsys, "has records in several VCFs", "--vcf", str(parts[0]))
+    assert_prep_error(dict(cohort), capsys, "has records in several VCFs", "--vcf", str(parts[0]))
     other = write_vcf(tmp_path / "other.vcf.gz", {"2": 2000}, SAMPLES[::-1], [])
-    _assert_error(dict(cohort), capsys, "different samples", "--vcf", str(other))
+    assert_prep_error(dict(cohort), capsys, "different samples", "--vcf", str(other))
 
 
 def test_cli_gene_flags_and_no_torch(cohort):

@@ -18,9 +18,9 @@ from data_prep.expression import missing_per_gene, read_expression_bed
 from data_prep.genome import encode, one_hot
 from data_prep.prep import prep_dataset
 from tests.genomes import random_sequence, write_expression_bed, write_fasta, write_gtf, write_vcf
-from tests.test_prep import SAMPLES, cohort  # noqa: F401 (cohort is a fixture)
-from tests.test_prep import _assert_error as prep_error
-from tests.test_prep import _cli as _cli_prep
+from tests.prep_cohort import SAMPLES
+from tests.prep_cohort import assert_prep_error as prep_error
+from tests.prep_cohort import prep_cli as _cli_prep
 from variformer.cli import main as cli
 
 HEADER = [
@@ -263,7 +263,7 @@ def test_stale_fasta_index_is_named(chrx):
 # ---------------- expression BED ----------------
 
 
-def test_expression_inf_and_duplicate_gene_rows(cohort, capsys):  # noqa: F811
+def test_expression_inf_and_duplicate_gene_rows(cohort, capsys):
     bed = cohort["tmp"] / "bad.bed"
     ids = [("chr1", 100, "ENSG00000000001.5"), ("chr2", 1499, "ENSG00000000002.3")]
     values = np.zeros((2, len(SAMPLES)))
@@ -379,7 +379,7 @@ def _drop_header_name(lines, k):
     return [*lines[:i], "\t".join(fields), *lines[i + 1 :]]
 
 
-def test_header_that_lost_a_sample_name_stops_prep(cohort, capsys):  # noqa: F811
+def test_header_that_lost_a_sample_name_stops_prep(cohort, capsys):
     """Deleting a middle name from #CHROM shifts every later genotype onto the wrong person;
     htslib reads it without a word (checked here), so prep must count the columns."""
     import cyvcf2
@@ -403,7 +403,7 @@ def _extra_column_on_last_contig(lines):
     return [x + "\t0|0" if i == first else x for i, x in enumerate(lines)]
 
 
-def test_extra_sample_column_on_a_later_contig_is_found_with_a_csi_index(cohort, capsys):  # noqa: F811
+def test_extra_sample_column_on_a_later_contig_is_found_with_a_csi_index(cohort, capsys):
     """The column count is checked at every contig's first record through the .csi too."""
     bad = _rewrite_vcf(cohort["vcf"], cohort["tmp"] / "later.vcf.gz", _extra_column_on_last_contig)
     Path(f"{bad}.tbi").unlink()
@@ -412,12 +412,12 @@ def test_extra_sample_column_on_a_later_contig_is_found_with_a_csi_index(cohort,
     prep_error(dict(cohort, vcf=bad), capsys, "has 21 sample columns but the #CHROM header names 20 samples")  # fmt: skip
 
 
-def test_vcf_without_records_is_refused(cohort, capsys):  # noqa: F811
+def test_vcf_without_records_is_refused(cohort, capsys):
     empty = _rewrite_vcf(cohort["vcf"], cohort["tmp"] / "empty.vcf.gz", lambda ln: [x for x in ln if x.startswith("#")])  # fmt: skip
     prep_error(dict(cohort, vcf=empty), capsys, "has no records")
 
 
-def test_contig_with_no_records_needs_allow_no_variants(cohort, capsys):  # noqa: F811
+def test_contig_with_no_records_needs_allow_no_variants(cohort, capsys):
     """Per-chromosome VCFs share one header listing every contig; leaving one out used to give
     its genes the reference sequence for everyone."""
     part = cohort["tmp"] / "chr1.vcf.gz"
@@ -432,7 +432,7 @@ def test_contig_with_no_records_needs_allow_no_variants(cohort, capsys):  # noqa
     assert "genes without variants: GENE_M" in out
 
 
-def test_stale_vcf_index_is_refused(cohort, capsys):  # noqa: F811
+def test_stale_vcf_index_is_refused(cohort, capsys):
     """Records added after indexing are invisible through the old index."""
     import os
     import shutil
@@ -494,7 +494,7 @@ def test_damaged_bgzf_never_hangs(tmp_path, damage):
     assert not (tmp_path / "out").exists()
 
 
-def test_test_samples_listing_everyone(cohort, capsys):  # noqa: F811
+def test_test_samples_listing_everyone(cohort, capsys):
     (cohort["tmp"] / "all.txt").write_text("\n".join(SAMPLES) + "\n")
     prep_error(cohort, capsys, "--test-samples lists 20 of the 20 people", "--test-samples", str(cohort["tmp"] / "all.txt"))  # fmt: skip
 
@@ -533,7 +533,7 @@ def test_filter_not_pass_is_counted_and_pass_only_skips_it(chrx, capfd):
         (chrx["tmp"] / "out").rename(chrx["tmp"] / f"pass_{engine}")
 
 
-def test_vcf_flag_takes_several_paths(cohort, capsys, tmp_path):  # noqa: F811
+def test_vcf_flag_takes_several_paths(cohort, capsys, tmp_path):
     """The README's `--vcf cohort.chr{1..22}.vcf.gz` expands to several paths after one flag."""
     parts = []
     for contig in ("1", "2"):
@@ -554,7 +554,7 @@ def test_vcf_flag_takes_several_paths(cohort, capsys, tmp_path):  # noqa: F811
 
 
 @pytest.mark.parametrize("kind", ["dangling_symlink", "read_only", "under_a_file"])
-def test_unwritable_out_fails_before_any_work(cohort, capsys, kind, monkeypatch):  # noqa: F811
+def test_unwritable_out_fails_before_any_work(cohort, capsys, kind, monkeypatch):
     import os
 
     import data_prep.prep as prep_mod
@@ -595,7 +595,7 @@ def test_header_without_gt_line_is_read_with_a_warning(chrx, capfd):
     _assert_error(chrx, capfd, sites_only, "has no GT FORMAT field (header and records)")
 
 
-def test_expression_na_is_reported_per_gene(cohort, capsys):  # noqa: F811
+def test_expression_na_is_reported_per_gene(cohort, capsys):
     values = np.arange(40, dtype=float).reshape(2, 20)
     values[1, [2, 5]] = np.nan
     bed = write_expression_bed(

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import InputError
 from variformer import cli
 from variformer.analysis import chromatin, eqtl, hsv, signs
-from variformer.errors import InputError
 from variformer.report.html import build_report
 
 MODELS = ("variformer", "enformer", "elastic_net", "ridge")

@@ -1,4 +1,4 @@
-"""variformer.runs: the run-directory contract (plan, partial, publish, read back, find)."""
+"""core.runs: the run-directory contract (plan, partial, publish, read back, find)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from variformer import runs
-from variformer.errors import InputError
-from variformer.metrics import predictions_table, write_predictions
+from core import runs
+from core.errors import InputError
+from core.tables import predictions_table, write_predictions
 
 
 def _write_run(root, name, fold, *, kind="baseline", force=False):
@@ -114,10 +114,8 @@ def test_provenance_fingerprints_inputs(tmp_path):
     json.dumps(prov)
 
 
-def test_run_name_and_fold_of():
+def test_run_name():
     assert runs.run_name(["BTNL3"]) == "BTNL3"
     assert runs.run_name(["A", "B"], name="pair") == "pair"
     digest = hashlib.sha1(b"A\nB").hexdigest()[:8]
     assert runs.run_name(["A", "B"]) == f"2genes-{digest}"
-    assert runs.fold_of("runs/G/fold12") == 12 and runs.fold_of("x/fold3.partial") == 3
-    assert runs.fold_of("runs/G") is None

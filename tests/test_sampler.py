@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import InputError
 from variformer.data import eval_batches, group_by_gene
-from variformer.errors import InputError
 from variformer.sampler import SameGeneBatchSampler
 
 

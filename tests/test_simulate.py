@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm, rankdata
 
+from core.errors import InputError
 from data_prep.normalize import inverse_normal_transform
 from data_prep.simulate import default_h2, genetics, motifs, simulate_cohort, write
-from variformer.errors import InputError
 
 PEOPLE, GENES, SEQ_LEN = 200, 4, 8192
 STATES_18 = {

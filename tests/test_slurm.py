@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 
+from core.errors import InputError
 from variformer import slurm
 from variformer.commands import slurm as slurm_command
-from variformer.errors import InputError
 
 GENES = ["BTNL3", "ZFP57", "PPIF"]
 

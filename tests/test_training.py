@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
+from core.errors import InputError
 from tests.fakes import ROOT, FakeDataset, tiny_config
 from variformer import finetune as ft
-from variformer.errors import InputError
 from variformer.loss import variformer_loss
 
 SEQ_LEN = 512

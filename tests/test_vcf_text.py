@@ -23,12 +23,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.errors import InputError
 from data_prep._htslib import htslib_errors
 from data_prep.cohort import Cohort
 from data_prep.prep import prep_dataset
 from data_prep.variants import read_window_variants
 from data_prep.vcf_text import READER_ENV, IndexedVcf, TextVcf
-from variformer.errors import InputError
 
 CONTIG_LEN = 120
 HEADER = [

@@ -2,7 +2,7 @@
 
 Each subcommand lives in the module that does the work; that module exposes
 ``add_arguments(parser)`` and ``main(args) -> int``. Errors the user can fix
-(:class:`variformer.errors.InputError`) print as one line and exit with status 2.
+(:class:`core.errors.InputError`) print as one line and exit with status 2.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

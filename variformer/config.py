@@ -18,7 +18,12 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from variformer.errors import InputError
+from core.errors import InputError
+
+#: Enformer human-head tracks the paper reads for the plain-Enformer baseline: 'CAGE:blood,
+#: adult, pool1' (the default of ``evaluate`` and ``ism``) and 'CAGE:brain, adult'
+ENFORMER_BLOOD_TRACK = 4950
+ENFORMER_BRAIN_TRACK = 4980
 
 #: the lucidrains port of the official Enformer weights (paper, Methods)
 ENFORMER_HUB_ID = "EleutherAI/enformer-official-rough"

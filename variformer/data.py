@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from variformer.errors import InputError
-from variformer.predict import crop_bounds
+from core.errors import InputError
+from data_prep.genome import crop_bounds
 from variformer.sampler import SameGeneBatchSampler
 
 #: pseudo sample id of reference-genome items

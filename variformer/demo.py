@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from variformer.errors import InputError
-from variformer.fileio import atomic_write_text, check_writable_parent
+from core.errors import InputError
+from core.fileio import atomic_write_text, check_writable_parent
 
 __all__ = ["DemoLayout", "StepFailed", "demo_commands", "run_demo", "summary_table"]
 

@@ -2,7 +2,7 @@
 
 Sources (each read from the predictions file it wrote, so every metric can be recomputed):
 
-- fine-tuning runs under ``--runs`` (:mod:`variformer.runs`, kind ``finetune``): a
+- fine-tuning runs under ``--runs`` (:mod:`core.runs`, kind ``finetune``): a
   single-gene run is model ``variformer``, a multi-gene run ``variformer_multi`` (with the
   run name appended, ``variformer_multi:<name>``, when several multi-gene runs exist); genes a
   multi-gene run held out of training (``summary.json`` ``heldout_genes``) are setting
@@ -36,16 +36,18 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from variformer.metrics import gene_metrics, nanmean
-from variformer.runs import find_runs
+from core.errors import InputError
+from core.fileio import atomic_dir, check_writable_parent
+from core.metrics import gene_metrics, nanmean
+from variformer.config import ENFORMER_BLOOD_TRACK
+from variformer.evaluation_sources import Source, gather_sources
 
 __all__ = [
     "METRICS_COLUMNS",
     "SUMMARY_COLUMNS",
     "Evaluation",
-    "Source",
-    "collect",
     "evaluate",
+    "evaluate_to_directory",
     "summarize",
     "write_evaluation",
 ]
@@ -69,68 +71,6 @@ class Evaluation(NamedTuple):
     summary: pd.DataFrame  # SUMMARY_COLUMNS
     predictions: pd.DataFrame  # PREDICTIONS_COLUMNS, every person's prediction behind metrics
     missing: pd.DataFrame  # gene, fold, model, setting: the gene-folds a model lacks
-
-
-class Source(NamedTuple):
-    model: str
-    setting: str
-    fold: int
-    train_fraction: float
-    predictions: pd.DataFrame  # schema columns
-    source: str  # path of the predictions file (or a description)
-
-
-# ---------------------------------------------------------------- reading sources
-
-
-def _train_fraction(run) -> float:
-    data = (run.config or {}).get("data") or (run.summary.get("config") or {}).get("data") or {}
-    value = data.get("train_fraction", 1.0)
-    return float(1.0 if value is None else value)
-
-
-def _finetune_sources(runs: str | os.PathLike) -> list[Source]:
-    found = list(find_runs(runs, kind="finetune"))
-    multi_names = sorted({r.name for r in found if len(r.summary.get("genes", [])) > 1})
-    sources = []
-    for run in found:
-        genes = list(run.summary.get("genes", []))
-        heldout = set(run.summary.get("heldout_genes", []) or [])
-        if len(genes) > 1:
-            model = "variformer_multi"
-            if len(multi_names) > 1:
-                model += f":{run.name}"
-        else:
-            model = "variformer"
-        fraction = _train_fraction(run)
-        in_heldout = run.predictions["gene"].isin(heldout)
-        for setting, mask in (("hop", ~in_heldout), ("hogp", in_heldout)):
-            rows = run.predictions[mask]
-            if len(rows):
-                path = str(run.path / "predictions.tsv")
-                sources.append(Source(model, setting, int(run.fold), fraction, rows, path))
-    return sources
-
-
-def _baseline_sources(baselines: str | os.PathLike) -> list[Source]:
-    sources = []
-    for run in find_runs(baselines, kind="baseline"):
-        model = str(run.summary.get("model", Path(run.path).parents[1].name))
-        path = str(run.path / "predictions.tsv")
-        sources.append(Source(model, "hop", int(run.fold), 1.0, run.predictions, path))
-    return sources
-
-
-def collect(
-    *, runs: str | os.PathLike | None = None, baselines: str | os.PathLike | None = None
-) -> list[Source]:
-    """Every predictions table under ``runs`` (fine-tuning) and ``baselines``."""
-    sources = []
-    if runs is not None:
-        sources += _finetune_sources(runs)
-    if baselines is not None:
-        sources += _baseline_sources(baselines)
-    return sources
 
 
 # ---------------------------------------------------------------- assembling the tables
@@ -328,3 +268,64 @@ def write_evaluation(
         plt.close(fig)
         made.append(f"{name}.png")
     return made
+
+
+def evaluate_to_directory(
+    dataset,
+    out: str | os.PathLike,
+    *,
+    runs: str | os.PathLike | None = None,
+    baselines: str | os.PathLike | None = None,
+    enformer: str | os.PathLike | None = None,
+    track: int = ENFORMER_BLOOD_TRACK,
+    folds: Sequence[int] | None = None,
+    genes: Sequence[str] | None = None,
+    test_dataset=None,
+    batch_size: int = 4,
+    device: Any = None,
+    figure_gene: str | None = None,
+    force: bool = False,
+    log: Any = None,
+) -> tuple[Evaluation, list[str]]:
+    """``variformer evaluate``: gather every source, evaluate, publish ``out`` whole.
+
+    Parameters
+    ----------
+    dataset : GeneDataset
+        The dataset the models were trained on; ``test_dataset`` another cohort (optional).
+    out : path
+        The evaluation directory to create (replaced only with ``force``).
+    runs, baselines, enformer, track, folds, genes, batch_size, device
+        As for :func:`variformer.evaluation_sources.gather_sources`.
+    figure_gene : str, optional
+        Gene of the observed-vs-predicted figure.
+
+    Returns
+    -------
+    (Evaluation, list of str)
+        The tables, and the figure file names written under ``out/figures``.
+
+    Raises
+    ------
+    InputError
+        Nothing to evaluate, ``out`` exists without ``force``, or no predictions were found.
+    """
+    if not (runs or baselines or enformer):
+        raise InputError("nothing to evaluate: pass --runs, --baselines and/or --enformer")
+    out = Path(out)
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists; pass --force to overwrite it")
+    check_writable_parent(out)
+    with atomic_dir(out, force=force) as tmp:
+        sources = gather_sources(
+            dataset, tmp, runs=runs, baselines=baselines, enformer=enformer, track=track,
+            folds=folds, genes=genes, test_dataset=test_dataset, batch_size=batch_size,
+            device=device, log=log,
+        )  # fmt: skip
+        result = evaluate(sources, folds=folds, genes=genes)
+        if result.metrics.empty:
+            raise InputError(
+                "found no predictions to evaluate (no finished runs under --runs/--baselines)"
+            )
+        figures = write_evaluation(result, tmp, figure_gene=figure_gene)
+    return result, figures

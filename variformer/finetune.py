@@ -1,10 +1,10 @@
 """Fine-tune Enformer on personal genomes of one fold, for one or more genes.
 
-A run follows the run-directory contract (:mod:`variformer.runs`): it is trained in
+A run follows the run-directory contract (:mod:`core.runs`): it is trained in
 ``<out>/<gene or gene-set name>/fold<k>.partial/`` and renamed to ``fold<k>/`` when everything
 is written. It holds ``best.ckpt`` (best tune monitor), ``last.ckpt`` (the last epoch, written
 every epoch), ``metrics.csv`` (per-epoch tune metrics, per-step train loss), ``tensorboard/``
-(if installed), ``predictions.tsv`` (tune and test people, :data:`variformer.metrics.PREDICTION_COLUMNS`),
+(if installed), ``predictions.tsv`` (tune and test people, :data:`core.tables.PREDICTIONS`),
 ``summary.json`` and ``config.yaml``. An interrupted run (SIGTERM, SLURM preemption/requeue,
 Ctrl-C, or a hard kill) keeps its checkpoints in the partial directory and the same command
 resumes from the newest: epoch counter, optimizer state, early-stopping count and best score.
@@ -25,17 +25,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
-from variformer import runs
+from core import runs
+from core.errors import InputError
+from core.fileio import output_lock
+from core.metrics import gene_metrics, nanmean
+from core.tables import empty_predictions, predictions_table, write_predictions
 from variformer.config import Config, load_config
-from variformer.errors import InputError
-from variformer.fileio import output_lock
-from variformer.metrics import (
-    empty_predictions,
-    gene_metrics,
-    nanmean,
-    predictions_table,
-    write_predictions,
-)
 from variformer.trainer import (
     build_trainer,
     quiet_lightning,
@@ -244,7 +239,7 @@ def predict_tune_and_test(model, dm, *, config: Config, device=None) -> pd.DataF
     Returns
     -------
     pd.DataFrame
-        :data:`variformer.metrics.PREDICTION_COLUMNS`; split-major, then gene, then people in
+        :data:`core.tables.PREDICTIONS`; split-major, then gene, then people in
         split order.
     """
     from variformer.predict import predict_people

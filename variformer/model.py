@@ -35,8 +35,8 @@ from enformer_pytorch.finetune import HeadAdapterWrapper
 from enformer_pytorch.modeling_enformer import Attention, AttentionPool
 from torch import nn
 
+from core.errors import InputError
 from variformer.config import ENFORMER_HUB_ID
-from variformer.errors import InputError
 
 __all__ = [
     "LocalStage",

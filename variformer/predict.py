@@ -1,18 +1,23 @@
 """The one place for batched model inference, and wrappers that reduce binned output to genes.
 
-Evaluation, in-silico mutagenesis and attributions all call :func:`predict` (people of a
-gene dataset: :func:`predict_people`, which builds only the crop the model sees): it picks the
-device, switches the model to eval mode (and back), batches, runs under ``no_grad`` (and bf16
-autocast on CUDA), and returns float32 numpy on the CPU.
+Evaluation, in-silico mutagenesis and attributions all run the model inside
+:func:`inference_context`, the one place that picks the device, switches the model to eval
+mode (and back), turns autograd off (on for input gradients) and sets the precision
+(:data:`PRECISIONS`; one switch for every caller). :func:`predict` batches inputs through it
+and returns float32 numpy on the CPU; :func:`predict_people` builds only the crop of a gene
+dataset the model sees.
 
 Enformer's binned output becomes a per-gene value through small wrapper modules rather than
 flags: :class:`CenterBins` sums the centre bins of one track, as the paper does for the plain
-Enformer baseline (track 4950 'CAGE:blood, adult, pool1', bins 191-193 of 384).
+Enformer baseline (track :data:`~variformer.config.ENFORMER_BLOOD_TRACK` 'CAGE:blood, adult, pool1', bins 191-193
+of 384); :func:`load_enformer_track` loads pre-trained Enformer so wrapped.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,12 +25,27 @@ import pandas as pd
 import torch
 from torch import nn
 
-from variformer.errors import InputError
+from core.errors import InputError
+from data_prep.genome import crop_bounds
+from variformer.config import ENFORMER_BLOOD_TRACK, ENFORMER_BRAIN_TRACK
 
 if TYPE_CHECKING:
     from data_prep.dataset import GeneDatasetLike
 
-__all__ = ["CenterBins", "crop_bounds", "predict", "predict_people", "resolve_device"]
+__all__ = [
+    "PRECISIONS",
+    "CenterBins",
+    "inference_context",
+    "load_enformer_track",
+    "model_dtype",
+    "predict",
+    "predict_people",
+    "resolve_device",
+]
+
+#: inference precisions: ``"auto"`` (bf16-mixed on CUDA, 32-bit elsewhere), ``"32"`` and
+#: ``"bf16-mixed"`` (bf16 autocast, on any device)
+PRECISIONS = ("auto", "32", "bf16-mixed")
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -56,11 +76,58 @@ def _batches(X, batch_size: int) -> Iterator[torch.Tensor]:
             yield _to_tensor(chunk[start : start + batch_size])
 
 
-def _model_dtype(model: nn.Module) -> torch.dtype:
+def model_dtype(model: nn.Module) -> torch.dtype:
     for p in model.parameters():
         if p.is_floating_point():
             return p.dtype
     return torch.float32
+
+
+def autocast_enabled(device: torch.device, precision: str = "auto") -> bool:
+    """Whether ``precision`` (one of :data:`PRECISIONS`) runs bf16 autocast on ``device``."""
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision == "bf16-mixed" or (precision == "auto" and device.type == "cuda")
+
+
+@contextmanager
+def inference_context(
+    model: nn.Module,
+    device: str | torch.device | None = None,
+    *,
+    precision: str = "auto",
+    grad: bool = False,
+) -> Iterator[torch.device]:
+    """Run ``model`` for inference: on ``device``, in eval mode, without autograd; yields the device.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Moved to the device (and left there: repeated calls should not copy the weights back
+        and forth); each submodule's train/eval mode is restored on exit.
+    device : str or torch.device, optional
+        Default: CUDA if available, else the CPU (:func:`resolve_device`).
+    precision : {"auto", "32", "bf16-mixed"}, default "auto"
+        bf16 autocast with ``"bf16-mixed"``, and with ``"auto"`` on CUDA.
+    grad : bool, default False
+        Keep autograd on (input gradients); ``"auto"`` then means 32-bit on every device.
+    """
+    dev = resolve_device(device)
+    if grad and precision == "auto":
+        precision = "32"
+    use_autocast = autocast_enabled(dev, precision)
+    modes = [(m, m.training) for m in model.modules()]
+    model.to(dev)
+    try:
+        model.eval()
+        with (
+            torch.set_grad_enabled(grad),
+            torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_autocast),
+        ):
+            yield dev
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 def predict(
@@ -70,7 +137,7 @@ def predict(
     batch_size: int = 32,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
-    autocast: bool | None = None,
+    precision: str = "auto",
 ) -> np.ndarray:
     """Run ``model`` over ``X`` in batches and return its outputs as float32 numpy.
 
@@ -79,8 +146,7 @@ def predict(
     model : torch.nn.Module
         Maps a float tensor of shape (b, L, 4) to a tensor of shape (b,) or (b, ...), e.g. a
         :class:`~variformer.model.Variformer` or a :class:`CenterBins`-wrapped Enformer.
-        It is moved to ``device`` (and stays there: repeated calls should not copy the weights
-        back and forth); each submodule's train/eval mode is restored on return.
+        Run inside :func:`inference_context` (it stays on ``device``).
     X : np.ndarray or torch.Tensor, shape=(n, L, 4), or an iterable of such arrays
         Sequences, or batches of sequences (e.g. a generator over genes or people); batches
         larger than ``batch_size`` are split.
@@ -89,8 +155,8 @@ def predict(
         Default: CUDA if available, else the CPU.
     dtype : torch.dtype, optional
         Dtype the inputs are cast to; default: the model's parameter dtype.
-    autocast : bool, optional
-        Run under bf16 autocast; default: on for CUDA, off for the CPU.
+    precision : {"auto", "32", "bf16-mixed"}, default "auto"
+        As for :func:`inference_context`: bf16 autocast on CUDA unless ``"32"``.
 
     Returns
     -------
@@ -99,50 +165,21 @@ def predict(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    dev = resolve_device(device)
-    use_autocast = dev.type == "cuda" if autocast is None else bool(autocast)
-    modes = [(m, m.training) for m in model.modules()]
-    model.to(dev)
-    in_dtype = _model_dtype(model) if dtype is None else dtype
     outputs: list[np.ndarray] = []
-    try:
-        model.eval()
-        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_autocast):
-            for batch in _batches(X, batch_size):
-                out = model(batch.to(device=dev, dtype=in_dtype, non_blocking=True))
-                if not isinstance(out, torch.Tensor):
-                    raise TypeError(
-                        f"model returned {type(out).__name__}, not a tensor; wrap it (e.g. "
-                        "CenterBins(enformer, head='human', track=4950)) to get one value per sequence"
-                    )
-                outputs.append(out.float().cpu().numpy())
-    finally:
-        for module, training in modes:
-            module.training = training
+    with inference_context(model, device, precision=precision) as dev:
+        in_dtype = model_dtype(model) if dtype is None else dtype
+        for batch in _batches(X, batch_size):
+            out = model(batch.to(device=dev, dtype=in_dtype, non_blocking=True))
+            if not isinstance(out, torch.Tensor):
+                raise TypeError(
+                    f"model returned {type(out).__name__}, not a tensor; wrap it (e.g. "
+                    f"CenterBins(enformer, head='human', track={ENFORMER_BLOOD_TRACK})) to get "
+                    "one value per sequence"
+                )
+            outputs.append(out.float().cpu().numpy())
     if not outputs:
         return np.zeros((0,), dtype=np.float32)
     return np.concatenate(outputs, axis=0)
-
-
-def crop_bounds(window_len: int, seq_len: int | None = None) -> tuple[int, int]:
-    """0-based half-open ``(start, end)`` of the ``seq_len`` crop of a window, TSS-centred.
-
-    The TSS at index ``window_len // 2`` of the window stays at index ``seq_len // 2`` of the
-    crop. ``seq_len=None`` is the whole window.
-
-    Raises
-    ------
-    InputError
-        If ``seq_len`` exceeds the window.
-    """
-    window_len = int(window_len)
-    seq_len = window_len if seq_len is None else int(seq_len)
-    if not 1 <= seq_len <= window_len:
-        raise InputError(
-            f"seq_len={seq_len} does not fit the dataset's {window_len} bp windows; lower it"
-        )
-    start = window_len // 2 - seq_len // 2
-    return start, start + seq_len
 
 
 def predict_people(
@@ -220,8 +257,8 @@ class CenterBins(nn.Module):
         Bins summed: ``c - n // 2`` to ``c - n // 2 + n - 1`` (0-based) with ``c = n_bins // 2``,
         i.e. bins 191, 192, 193 of 384 for 49,152 bp inputs, as in the paper.
     track : int, optional
-        Track (last axis) to keep, e.g. 4950 'CAGE:blood, adult, pool1' or 4980 'CAGE:brain,
-        adult' of Enformer's human head; None keeps all tracks.
+        Track (last axis) to keep, e.g. :data:`~variformer.config.ENFORMER_BLOOD_TRACK` or
+        :data:`~variformer.config.ENFORMER_BRAIN_TRACK` of Enformer's human head; None keeps all tracks.
     head : str, optional
         Passed as ``model(x, head=head)``, e.g. ``"human"`` for enformer-pytorch's Enformer.
 
@@ -298,3 +335,28 @@ class CenterBins(nn.Module):
         if self.track is not None:
             out = out[..., self.track]
         return out.sum(dim=1)
+
+
+def load_enformer_track(
+    source: str | os.PathLike, *, track: int = ENFORMER_BLOOD_TRACK, n_bins: int = 3
+) -> CenterBins:
+    """Pre-trained Enformer reduced to one value per sequence: ``track`` of the human head,
+    summed over the ``n_bins`` centre bins (:class:`CenterBins`), as the paper's baseline.
+
+    Raises
+    ------
+    InputError
+        The weights cannot be loaded, or the human head has no track ``track``.
+    """
+    from variformer.model import load_enformer
+
+    enformer = load_enformer(source)
+    heads = dict(getattr(enformer.config, "output_heads", {}) or {})
+    if "human" not in heads:
+        raise InputError(f"Enformer {source} has no human output head (heads: {sorted(heads)})")
+    if not 0 <= track < int(heads["human"]):
+        raise InputError(
+            f"--track {track} is not a track of Enformer's human head (0..{int(heads['human']) - 1}); "
+            f"{ENFORMER_BLOOD_TRACK} is CAGE blood, {ENFORMER_BRAIN_TRACK} CAGE brain"
+        )
+    return CenterBins(enformer, n=n_bins, track=track, head="human")

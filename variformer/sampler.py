@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from torch.utils.data import Sampler
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 
 class SameGeneBatchSampler(Sampler[list[int]]):

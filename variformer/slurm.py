@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from variformer.errors import InputError
-from variformer.fileio import atomic_write_text, check_writable_parent
+from core.errors import InputError
+from core.fileio import atomic_write_text, check_writable_parent
 
 TEMPLATE_NAME = "finetune_array.sbatch"
 

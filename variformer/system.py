@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.metrics import nanmean, r2_pcc
 from variformer.data import group_by_gene
 from variformer.loss import variformer_loss
-from variformer.metrics import nanmean, r2_pcc
 
 #: above this many genes, per-gene tune metrics are not logged (only their means)
 MAX_GENE_METRICS = 100

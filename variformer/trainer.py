@@ -25,8 +25,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
+from core.errors import InputError
 from variformer.config import Config
-from variformer.errors import InputError
 
 __all__ = [
     "BatchSeed",

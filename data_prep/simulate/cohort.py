@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from core.errors import InputError
+from core.fileio import atomic_dir
 from data_prep.simulate import motifs, write
 from data_prep.simulate.genetics import (
     design_gene,
@@ -19,8 +21,6 @@ from data_prep.simulate.genetics import (
     simulate_sites,
 )
 from data_prep.simulate.layout import background, layout
-from variformer.errors import InputError
-from variformer.fileio import atomic_dir
 
 __all__ = ["SimulationSummary", "default_h2", "simulate_cohort"]
 
@@ -85,7 +85,7 @@ def simulate_cohort(
     ----------
     out : str or Path
         Output directory; must not exist unless ``force``. Built privately and published by
-        :func:`variformer.fileio.atomic_dir`, so a failure leaves nothing behind.
+        :func:`core.fileio.atomic_dir`, so a failure leaves nothing behind.
     people : int
         Number of diploid people (>= 10).
     genes : int
@@ -151,6 +151,8 @@ def simulate_cohort(
         values[g.name], beta, q, h2_real = phenotypes(g, causals, shares, st, people, rng)
         for c, b, f in zip(causals, beta, q):
             pos0 = int(st.pos0[c.site])
+            # the truth the analyses are tested against keeps its own transcription of the
+            # TSS distance (data_prep.genome.tss_distance is the code under test)
             dist = (pos0 - g.tss0) * (1 if g.strand == "+" else -1)
             snv = (g.chrom, pos0 + 1, *st.alleles[c.site], float(b), float(min(f, 1 - f)), dist)
             truth_rows.append((g.name, g.gene_id, *snv, c.motif, c.effect, g.h2, c.site))

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from core.errors import InputError
 from data_prep.normalize import inverse_normal_transform
 from data_prep.simulate import motifs
-from variformer.errors import InputError
 
 if TYPE_CHECKING:
     from data_prep.simulate.layout import Gene

@@ -1,7 +1,7 @@
 """``variformer analyze``: every analysis for every model, written as tidy TSVs in one directory.
 
 Reads a dataset, ISM tables, baselines and optional annotations, and writes into ``out`` (built
-privately and published only when complete, :func:`variformer.fileio.atomic_dir`):
+privately and published only when complete, :func:`core.fileio.atomic_dir`):
 
 ==========================  ============================================================
 ``hsvs.tsv``                top-k SNVs per gene and model (:mod:`~variformer.analysis.hsv`)
@@ -31,10 +31,19 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from core.errors import InputError
+from core.fileio import atomic_dir
+from core.tables import read_predictions
 from data_prep import open_dataset
-from variformer.analysis import chromatin, drivers, eqtl, hsv, inputs, signs
-from variformer.errors import InputError
-from variformer.fileio import atomic_dir
+from variformer.analysis import chromatin, drivers, eqtl, hsv, signs
+from variformer.analysis.weights import (
+    collect_baseline_summary,
+    collect_coefficients,
+    collect_ism,
+    collect_predictions,
+    fold_weights,
+    model_weights,
+)
 
 __all__ = ["Analysis", "analyze"]
 
@@ -157,9 +166,9 @@ def analyze(
     if out.exists() and not force:
         raise InputError(f"{out} already exists; pass --force to overwrite it")
     notes: list[str] = []
-    ism_df = inputs.read_ism(ism)
-    summary = inputs.read_baseline_summary(baselines)
-    coefs = inputs.read_coefficients(baselines)
+    ism_df = collect_ism(ism)
+    summary = collect_baseline_summary(baselines)
+    coefs = collect_coefficients(baselines)
     if genes is not None:
         unknown = [g for g in genes if g not in set(ds.genes)]
         if unknown:
@@ -169,12 +178,12 @@ def analyze(
     not_in_ds = sorted(set(ism_df["gene"]) - set(ds.genes))
     if not_in_ds:
         notes.append(f"ISM genes not in the dataset (ignored): {', '.join(not_in_ds)}")
-    weights = inputs.model_weights(ism_df, coefs, ds)
+    weights = model_weights(ism_df, coefs, ds)
     if weights.empty:
         raise InputError(
             "no ISM score or coefficient matches a dataset gene; check --ism, --baselines and --dataset"
         )
-    per_fold = inputs.fold_weights(ism_df, coefs)
+    per_fold = fold_weights(ism_df, coefs)
     gene_list = [g for g in ds.genes if g in set(weights["gene"])]
 
     k = hsv.hsv_counts(summary, model=hsv_model)
@@ -185,15 +194,11 @@ def analyze(
     hsv_tests = hsv.compare_hsvs(hsvs)
     jaccard = hsv.hsv_jaccard(hsvs)
 
-    preds = [inputs.read_predictions(baselines)]
+    preds = [collect_predictions(baselines)]
     if runs is not None:
-        preds.append(inputs.read_predictions(runs, model="variformer"))
+        preds.append(collect_predictions(runs, model="variformer"))
     for model, path in predictions:
-        preds.append(
-            _expand_folds(
-                inputs._read_tsv(Path(path), inputs.PRED_COLUMNS, "predictions"), model, ds
-            )
-        )
+        preds.append(_expand_folds(read_predictions(path), model, ds))
     preds = pd.concat(preds, ignore_index=True)
     drv, drv_summary = drivers.dataset_drivers(per_fold, preds, ds)
     missing = sorted(set(drv_summary.loc[drv_summary["status"] == "no predictions", "model"]))
@@ -239,8 +244,8 @@ def analyze(
         )
     attr = None
     if attributions and runs is not None:
-        from variformer.analysis.attribution_table import attribution_table
-        from variformer.runs import find_runs
+        from core.runs import find_runs
+        from variformer.analysis.attribution_profiles import attribution_table
 
         attr = attribution_table(
             list(find_runs(runs, kind="finetune")), ds, hsvs, drv,

@@ -16,9 +16,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from variformer.analysis.ism import _check_sequence, inference_mode, ism, variant_edits
-from variformer.errors import InputError
-from variformer.predict import _model_dtype
+from core.errors import InputError
+from variformer.analysis.ism import check_sequence, ism, variant_edits
+from variformer.predict import inference_context, model_dtype
 
 __all__ = [
     "ScreenResult",
@@ -44,8 +44,8 @@ def _gradients(
     if X.ndim != 3 or X.shape[-1] != 4:
         raise InputError(f"sequences must have shape (n, length, 4), got {X.shape}")
     grads, outs = [], []
-    with inference_mode(model, device, grad=True) as dev:
-        dtype = _model_dtype(model)
+    with inference_context(model, device, grad=True) as dev:
+        dtype = model_dtype(model)
         for lo in range(0, len(X), batch_size):
             x = torch.from_numpy(X[lo : lo + batch_size]).to(dev, dtype).requires_grad_(True)
             y = _forward_with_grad(model, x)
@@ -199,7 +199,7 @@ def screen_then_confirm(
     """
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
-    seq = _check_sequence(sequence)
+    seq = check_sequence(sequence)
     pos0, alt = variant_edits(seq, variants)
     n_confirm = min(len(pos0), 2 * k if n_confirm is None else int(n_confirm))
     grads, _ = _gradients(model, seq[None], batch_size=1, device=device)

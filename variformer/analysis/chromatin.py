@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from variformer.errors import InputError
-from variformer.fileio import open_text
+from core.errors import InputError
+from core.fileio import open_text
 
 __all__ = ["chromatin_enrichment", "read_chromhmm"]
 

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from data_prep.genome import tss_distance
 from data_prep.keys import KEY_COLUMNS, normalize_keys
-from variformer.analysis.inputs import tss_distance
 
 __all__ = ["dataset_drivers", "forward_drivers"]
 

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from core.errors import InputError
+from data_prep.genome import tss_distance
 from data_prep.keys import KEY_COLUMNS, normalize_keys, strip_chr
-from variformer.analysis.inputs import tss_distance
-from variformer.errors import InputError
 
 __all__ = ["eqtl_auroc", "matched_negatives", "read_finemap", "read_truth"]
 

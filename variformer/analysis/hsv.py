@@ -3,7 +3,7 @@
 As in the paper (Methods, "Selection of HSVs"): k is the gene's number of non-zero elastic-net
 coefficients, so every model contributes the same number of SNVs per gene. Weights are ISM scores
 (ALT - REF prediction) for neural models and coefficients for linear ones (see
-:func:`variformer.analysis.inputs.model_weights`). Models are then compared by the TSS distance
+:func:`variformer.analysis.weights.model_weights`). Models are then compared by the TSS distance
 and MAF of their HSVs (Mann-Whitney U and Kolmogorov-Smirnov, ``scipy.stats``; the paper's Figs.
 2b and 3d) and by the Jaccard index of their HSV sets.
 """
@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from core.errors import InputError
 from data_prep.keys import KEY_COLUMNS
-from variformer.errors import InputError
 
 __all__ = ["compare_hsvs", "hsv_counts", "hsv_jaccard", "select_hsvs"]
 

@@ -21,15 +21,13 @@ The fast path needs the split forward that :class:`variformer.Variformer` and
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from variformer.errors import InputError
-from variformer.predict import _model_dtype, predict, resolve_device
+from core.errors import InputError
+from variformer.predict import inference_context, model_dtype, predict
 
 __all__ = ["BASES", "ism", "variant_edits"]
 
@@ -79,7 +77,8 @@ def variant_edits(sequence: np.ndarray, variants: pd.DataFrame) -> tuple[np.ndar
     return pos0, alt.to_numpy(dtype=np.int64)
 
 
-def _check_sequence(sequence) -> np.ndarray:
+def check_sequence(sequence) -> np.ndarray:
+    """``sequence`` as float32, checked to have shape (length, 4)."""
     seq = np.asarray(sequence, dtype=np.float32)
     if seq.ndim != 2 or seq.shape[1] != 4:
         raise InputError(f"sequence must have shape (length, 4), got {seq.shape}")
@@ -94,6 +93,7 @@ def ism(
     method: str = "fast",
     batch_size: int = 16,
     device: str | torch.device | None = None,
+    precision: str = "auto",
 ) -> np.ndarray:
     """ISM scores of SNVs: prediction(ALT alone in ``sequence``) - prediction(``sequence``).
 
@@ -113,7 +113,9 @@ def ism(
     batch_size : int, default 16
         Variants per forward.
     device : str or torch.device, optional
-        Default: CUDA if available, else the CPU. bf16 autocast on CUDA.
+        Default: CUDA if available, else the CPU.
+    precision : {"auto", "32", "bf16-mixed"}, default "auto"
+        As for :func:`variformer.predict.inference_context` (``"auto"``: bf16 autocast on CUDA).
 
     Returns
     -------
@@ -126,7 +128,7 @@ def ism(
     InputError
         Malformed ``sequence`` or ``variants``, or an unknown ``method``.
     """
-    seq = _check_sequence(sequence)
+    seq = check_sequence(sequence)
     pos0, alt = variant_edits(seq, variants)
     if method not in ("fast", "naive"):
         raise InputError(f"method must be 'fast' or 'naive', got {method!r}")
@@ -137,7 +139,9 @@ def ism(
     if len(todo) == 0:
         return scores
     run = _fast_scores if method == "fast" else _naive_scores
-    scores[todo] = run(model, seq, pos0[todo], alt[todo], batch_size=batch_size, device=device)
+    scores[todo] = run(
+        model, seq, pos0[todo], alt[todo], batch_size=batch_size, device=device, precision=precision
+    )
     return scores
 
 
@@ -154,39 +158,15 @@ def _edited_batches(seq: np.ndarray, pos0: np.ndarray, alt: np.ndarray, batch_si
         yield batch
 
 
-def _naive_scores(model, seq, pos0, alt, *, batch_size, device) -> np.ndarray:
-    ref = predict(model, seq[None], batch_size=1, device=device)
-    alts = predict(
-        model, _edited_batches(seq, pos0, alt, batch_size), batch_size=batch_size, device=device
-    )
+def _naive_scores(model, seq, pos0, alt, *, batch_size, device, precision) -> np.ndarray:
+    ref = predict(model, seq[None], batch_size=1, device=device, precision=precision)
+    edited = _edited_batches(seq, pos0, alt, batch_size)
+    alts = predict(model, edited, batch_size=batch_size, device=device, precision=precision)
     return (alts - ref).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------
 # fast: cache the local stages, recompute slices around each edit
-
-
-@contextmanager
-def inference_mode(model: nn.Module, device: str | torch.device | None, *, grad: bool = False):
-    """Move ``model`` to the device in eval mode (restored on exit); yields the device.
-
-    The same conventions as :func:`variformer.predict.predict`; ``grad=True`` keeps autograd on
-    (input gradients) and never autocasts.
-    """
-    dev = resolve_device(device)
-    modes = [(m, m.training) for m in model.modules()]
-    model.to(dev)
-    use_autocast = dev.type == "cuda" and not grad
-    try:
-        model.eval()
-        with (
-            torch.set_grad_enabled(grad),
-            torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_autocast),
-        ):
-            yield dev
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 def _split_forward(model: nn.Module):
@@ -249,10 +229,10 @@ def _splice_(x: torch.Tensor, starts: torch.Tensor, vals: torch.Tensor, at: torc
 
 
 def _edited_towers(model, seq, pos0, alt, *, batch_size, dev):
-    """Yield (batch start, conv-tower outputs of the edited windows) under inference mode."""
+    """Yield (batch start, conv-tower outputs of the edited windows); inside an inference context."""
     stages = _split_forward(model)
     geo = _Geometry(stages, seq.shape[0])
-    dtype = _model_dtype(model)
+    dtype = model_dtype(model)
     h = torch.from_numpy(seq).to(dev, dtype).T[None]  # (1, 4, L)
     cache = [h]  # cache[i]: the window's input to stage i; cache[-1]: the tower output
     for st in stages:
@@ -279,8 +259,8 @@ def _edited_towers(model, seq, pos0, alt, *, batch_size, dev):
         yield lo, tower
 
 
-def _fast_scores(model, seq, pos0, alt, *, batch_size, device) -> np.ndarray:
-    with inference_mode(model, device) as dev:
+def _fast_scores(model, seq, pos0, alt, *, batch_size, device, precision) -> np.ndarray:
+    with inference_context(model, device, precision=precision) as dev:
         towers = _edited_towers(model, seq, pos0, alt, batch_size=batch_size, dev=dev)
         _, ref_tower = next(towers)
         ref = model.forward_from_tower(ref_tower).float()

@@ -40,7 +40,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 __all__ = [
     "COLUMNS",
@@ -189,7 +189,7 @@ def read_meme(path, *, nsites: int = 20) -> tuple[MotifMatrix, ...]:
     InputError
         Missing file, a non-DNA alphabet, a malformed matrix, or no motifs.
     """
-    from variformer.fileio import open_text
+    from core.fileio import open_text
 
     path = Path(path)
     if not path.is_file():
@@ -683,7 +683,7 @@ def read_variant_table(path) -> pd.DataFrame:
     InputError
         Missing file or columns.
     """
-    from variformer.fileio import open_text
+    from core.fileio import open_text
 
     path = Path(path)
     if not path.is_file():

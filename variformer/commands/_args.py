@@ -1,7 +1,8 @@
 """Options shared by several subcommands, so each flag means one thing everywhere.
 
 - genes: ``--gene X``, ``--genes X Y ...`` or ``--genes-file F`` (one per line, ``#`` comments);
-- folds: ``--fold K`` or ``--folds 0 1 2`` (default: every fold of the dataset);
+- folds: ``--fold FOLD`` (:func:`add_fold_argument`, in every command that takes one fold) or
+  ``--folds 0 1 2`` (default: every fold of the dataset);
 - ``--progress/--no-progress``: progress bars (default: only when stderr is a terminal).
 """
 
@@ -10,9 +11,11 @@ from __future__ import annotations
 import argparse
 
 __all__ = [
+    "add_fold_argument",
     "add_fold_arguments",
     "add_gene_arguments",
     "add_progress_argument",
+    "add_track_argument",
     "folds_from_args",
     "genes_from_args",
     "parse_devices",
@@ -54,6 +57,19 @@ def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_track_argument(parser: argparse.ArgumentParser) -> None:
+    """``--track``: the Enformer human-head track summed over the 3 centre bins (one default)."""
+    from variformer.config import ENFORMER_BLOOD_TRACK, ENFORMER_BRAIN_TRACK
+
+    parser.add_argument(
+        "--track",
+        type=int,
+        default=ENFORMER_BLOOD_TRACK,
+        help=f"CAGE track of Enformer's human head, summed over the 3 centre bins "
+        f"({ENFORMER_BLOOD_TRACK} blood, {ENFORMER_BRAIN_TRACK} brain; default {ENFORMER_BLOOD_TRACK})",
+    )
+
+
 def parse_devices(value: str) -> int | str | list[int]:
     """``--devices``: a count (``8``), device ids (``0,1``) or ``auto``."""
     if value.isdigit():
@@ -63,10 +79,22 @@ def parse_devices(value: str) -> int | str | list[int]:
     return value
 
 
+def add_fold_argument(
+    parser: argparse.ArgumentParser | argparse._ActionsContainer,
+    help: str = "cross-validation fold",
+    *,
+    required: bool = False,
+    default: int | None = None,
+) -> None:
+    """``--fold FOLD``: one cross-validation fold, the same flag in every command."""
+    parser.add_argument("--fold", type=int, metavar="FOLD", required=required, default=default,
+                        help=help)  # fmt: skip
+
+
 def add_fold_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the mutually exclusive ``--fold K`` and ``--folds 0 1 2`` options."""
+    """Add the mutually exclusive ``--fold FOLD`` and ``--folds 0 1 2`` options."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--fold", type=int, metavar="K", help="one cross-validation fold")
+    add_fold_argument(group, "one cross-validation fold")
     group.add_argument(
         "--folds", nargs="+", type=int, metavar="K", help="folds (default: all of the dataset)"
     )

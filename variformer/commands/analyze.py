@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

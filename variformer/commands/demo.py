@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from variformer.commands._args import add_progress_argument
+from variformer.commands._args import add_fold_argument, add_progress_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,9 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="fine-tune only this gene (default: every simulated gene, one tiny model each)",
     )
-    p.add_argument(
-        "--fold",
-        type=int,
+    add_fold_argument(
+        p,
         default=0,
         help="cross-validation fold the models are fine-tuned and reported on (default 0; "
         "the elastic nets run on all 3 folds)",

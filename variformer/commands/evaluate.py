@@ -13,7 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from variformer.commands._args import add_gene_arguments, add_progress_argument, genes_from_args
+from variformer.commands._args import (
+    add_gene_arguments,
+    add_progress_argument,
+    add_track_argument,
+    genes_from_args,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--enformer", metavar="ID|DIR", help="score pre-trained Enformer (hub id or local dir)"
     )
-    parser.add_argument(
-        "--track",
-        type=int,
-        default=4950,
-        help="CAGE track of Enformer's human head (4950 blood, 4980 brain; default 4950)",
-    )
+    add_track_argument(parser)
     parser.add_argument("--folds", nargs="+", type=int, help="folds (default: all found)")
     add_gene_arguments(parser, required=False, what="genes (default: those of the runs)")
     parser.add_argument(
@@ -48,41 +48,17 @@ def _log(line: str) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from data_prep import open_dataset
-    from variformer.errors import InputError
-    from variformer.evaluate import evaluate, write_evaluation
-    from variformer.fileio import atomic_dir, check_writable_parent
-    from variformer.scoring import gather_sources
+    from variformer.evaluate import evaluate_to_directory
 
-    if not (args.runs or args.baselines or args.enformer):
-        raise InputError("nothing to evaluate: pass --runs, --baselines and/or --enformer")
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise InputError(f"{out} already exists; pass --force to overwrite it")
-    check_writable_parent(out)
     ds = open_dataset(args.dataset)
     ds2 = open_dataset(args.test_dataset) if args.test_dataset else None
-    genes = genes_from_args(args) or None
-    with atomic_dir(out, force=args.force) as tmp:
-        sources = gather_sources(
-            ds,
-            tmp,
-            runs=args.runs,
-            baselines=args.baselines,
-            enformer=args.enformer,
-            track=args.track,
-            folds=args.folds,
-            genes=genes,
-            test_dataset=ds2,
-            batch_size=args.batch_size,
-            device=args.device,
-            log=_log,
-        )
-        result = evaluate(sources, folds=args.folds, genes=genes)
-        if result.metrics.empty:
-            raise InputError(
-                "found no predictions to evaluate (no finished runs under --runs/--baselines)"
-            )
-        figures = write_evaluation(result, tmp, figure_gene=args.figure_gene)
+    out = Path(args.out)
+    result, figures = evaluate_to_directory(
+        ds, out, runs=args.runs, baselines=args.baselines, enformer=args.enformer,
+        track=args.track, folds=args.folds, genes=genes_from_args(args) or None,
+        test_dataset=ds2, batch_size=args.batch_size, device=args.device,
+        figure_gene=args.figure_gene, force=args.force, log=_log,
+    )  # fmt: skip
     metrics = result.metrics
     ok = metrics[metrics["status"] == "ok"]
     print(

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from variformer.commands._args import (
+    add_fold_argument,
     add_gene_arguments,
     add_progress_argument,
     genes_from_args,
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset", required=True, help="dataset directory written by `variformer prep`"
     )
     add_gene_arguments(parser, what="train genes (several: one multi-gene model)")
-    parser.add_argument("--fold", type=int, required=True, help="cross-validation fold")
+    add_fold_argument(parser, required=True)
     parser.add_argument(
         "--config",
         help="YAML config file, or a preset name: `tiny` (CPU preset), `default` "

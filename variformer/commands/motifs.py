@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,9 +112,9 @@ def _variant_table(args, ds, genes):
 
 def main(args: argparse.Namespace) -> int:
     """Run ``variformer motifs``; returns the exit status."""
+    from core.fileio import atomic_write_text, check_writable_parent
     from data_prep import open_dataset
     from variformer.analysis import motifs as M
-    from variformer.fileio import atomic_write_text, check_writable_parent
 
     out = Path(args.out)
     if out.exists() and not args.force:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from variformer.commands._args import add_fold_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baselines", required=True, help="baselines directory BL")
     parser.add_argument("--model", default="elastic_net", help="model under BL (elastic_net)")
-    parser.add_argument("--fold", type=int, default=0, help="fold whose test R2 is used (0)")
+    add_fold_argument(parser, "fold whose test R2 is used (0)", default=0)
     parser.add_argument(
         "--pool-genes-file", help="genes to draw train genes from (default: all in BL)"
     )
@@ -30,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from baselines.run import read_summary
     from baselines.select import select_genes
+    from core.errors import InputError
+    from core.fileio import atomic_dir
     from data_prep.listfile import read_list
-    from variformer.errors import InputError
-    from variformer.fileio import atomic_dir
 
     table = read_summary(args.baselines, args.model)
     table = table[table["fold"] == args.fold]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from variformer.metrics import pcc, r2
+from core.metrics import pcc, r2
 
 __all__ = [
     "MODEL_COLORS",

@@ -19,8 +19,8 @@ from typing import NamedTuple
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from variformer.errors import InputError
-from variformer.fileio import atomic_dir
+from core.errors import InputError
+from core.fileio import atomic_dir
 from variformer.report import analysis_figures as af
 
 __all__ = ["ReportSummary", "build_report"]

@@ -6,20 +6,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.test_ism_cli import CROP, SEQ_LEN, _copy_run, cohort  # noqa: F401
-from variformer.analysis.attribution_table import ATTRIBUTION_COLUMNS, attribution_table
+from core.runs import find_runs
+from tests.fakes import ISM_CROP as CROP
+from tests.fakes import ISM_SEQ_LEN as SEQ_LEN
+from tests.fakes import copy_run
+from variformer.analysis.attribution_profiles import ATTRIBUTION_COLUMNS, attribution_table
 from variformer.analysis.attributions import gradient_x_input, standardized_attribution
-from variformer.analysis.ism_genes import gene_snvs
+from variformer.analysis.gene_ism import gene_snvs
 from variformer.model import Variformer
-from variformer.runs import find_runs
 
 
 @pytest.fixture(scope="module")
-def table(cohort, tmp_path_factory):  # noqa: F811
-    ds, (g0, _g1) = cohort["ds"], cohort["genes"]
+def table(ism_cohort, tmp_path_factory):
+    ds, (g0, _g1) = ism_cohort["ds"], ism_cohort["genes"]
     root = tmp_path_factory.mktemp("attr") / "runs"
-    _copy_run(cohort["run"], root / g0 / "fold1", fold=1, genes=[g0])
-    _copy_run(cohort["run"], root / g0 / "fold0", fold=0, genes=[g0])
+    copy_run(ism_cohort["run"], root / g0 / "fold1", fold=1, genes=[g0])
+    copy_run(ism_cohort["run"], root / g0 / "fold0", fold=0, genes=[g0])
     snvs = gene_snvs(ds, g0, seq_len=CROP)
     assert len(snvs) >= 6
     hsvs = snvs.iloc[[1, 4]].assign(model="variformer", gene=g0)
@@ -49,9 +51,9 @@ def test_columns_groups_and_folds(table):
     assert set(t["offset"]) <= set(range(-5, 6))
 
 
-def test_values_are_the_standardized_track_at_the_snv_and_its_flanks(table, cohort):  # noqa: F811
-    ds, t, g0 = cohort["ds"], table["t"], table["gene"]
-    model = Variformer.load(cohort["run"])
+def test_values_are_the_standardized_track_at_the_snv_and_its_flanks(table, ism_cohort):
+    ds, t, g0 = ism_cohort["ds"], table["t"], table["gene"]
+    model = Variformer.load(ism_cohort["run"])
     start = SEQ_LEN // 2 - CROP // 2
     ref = ds.reference(g0)[start : start + CROP][None]
     people = list(ds.split(1)["test"])[:4]
@@ -87,8 +89,8 @@ def test_controls_are_matched_non_targets(table):
             assert len(controls) <= 3 * len(targets)
 
 
-def test_no_runs_for_the_genes_gives_an_empty_table(table, cohort):  # noqa: F811
+def test_no_runs_for_the_genes_gives_an_empty_table(table, ism_cohort):
     empty = attribution_table(
-        table["runs"], cohort["ds"], table["hsvs"].iloc[:0], table["drivers"].iloc[:0]
+        table["runs"], ism_cohort["ds"], table["hsvs"].iloc[:0], table["drivers"].iloc[:0]
     )
     assert empty.empty and list(empty.columns) == ATTRIBUTION_COLUMNS

@@ -22,13 +22,14 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from core.errors import InputError
+from data_prep.genome import crop_bounds
 from variformer.analysis.attributions import (
     gradient_x_input,
     matched_controls,
     standardized_attribution,
 )
-from variformer.analysis.ism_genes import gene_snvs, window_start
-from variformer.errors import InputError
+from variformer.analysis.gene_ism import gene_snvs
 
 __all__ = ["ATTRIBUTION_COLUMNS", "attribution_table"]
 
@@ -101,7 +102,7 @@ def attribution_table(
 
     Parameters
     ----------
-    runs : iterable of variformer.runs.Run
+    runs : iterable of core.runs.Run
         Finished fine-tuning runs (their ``best.ckpt``/``model.pt`` is loaded).
     dataset : data_prep.GeneDataset
     hsvs, drivers : pd.DataFrame
@@ -142,12 +143,10 @@ def attribution_table(
         test = list(dataset.split(fold)["test"])[:max_people] if fold >= 0 else []
         for gene in genes:
             variants = gene_snvs(dataset, gene, seq_len=seq_len).reset_index(drop=True)
-            start, length = window_start(dataset, seq_len)
-            backgrounds = {"reference": dataset.reference(gene)[start : start + length][None]}
+            start, end = crop_bounds(dataset.seq_len, seq_len)
+            backgrounds = {"reference": dataset.reference(gene)[start:end][None]}
             if test:
-                backgrounds["personal"] = dataset.sequences(
-                    gene, test, start=start, end=start + length
-                )
+                backgrounds["personal"] = dataset.sequences(gene, test, start=start, end=end)
             targets = {
                 "hsv": _rows_of(variants, hsvs[hsvs["gene"] == gene]),
                 "driver": _rows_of(

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from variformer.errors import InputError
+from core.errors import InputError
 
 __all__ = [
     "atomic_dir",

@@ -4,7 +4,8 @@ Pre-trained Enformer (:func:`score_enformer`, through the one inference path
 :func:`variformer.predict.predict_people`) and models trained on one cohort applied to
 another (:func:`cross_cohort_baseline`, :func:`cross_cohort_run`). :func:`gather_sources`
 reads every finished run, scores what was asked, writes those new predictions as files inside
-the evaluation directory and returns everything as :class:`variformer.evaluate.Source` s.
+the evaluation directory and returns everything as :class:`Source` s. :func:`collect` reads the predictions of finished runs
+and baselines.
 """
 
 from __future__ import annotations
@@ -12,22 +13,102 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from variformer.errors import InputError
-from variformer.evaluate import Source, collect
-from variformer.metrics import predictions_table, write_predictions
-from variformer.runs import find_runs, provenance, write_summary
+from core.runs import find_runs, provenance, write_summary
+from core.tables import predictions_table, write_predictions
+from variformer.config import ENFORMER_BLOOD_TRACK
 
 __all__ = [
+    "Source",
+    "collect",
     "cross_cohort_baseline",
     "cross_cohort_run",
     "gather_sources",
-    "load_enformer_track",
+    "multi_gene_names",
+    "run_label",
     "score_enformer",
+    "train_fraction",
 ]
+
+
+class Source(NamedTuple):
+    """One predictions table to evaluate: a model's predictions in one setting and fold."""
+
+    model: str
+    setting: str
+    fold: int
+    train_fraction: float
+    predictions: pd.DataFrame  # schema columns
+    source: str  # path of the predictions file (or a description)
+
+
+# ---------------------------------------------------------------- finished runs
+
+
+def train_fraction(run) -> float:
+    """The fraction of the fold's train people a fine-tuning run used (1.0: all of them)."""
+    data = (run.config or {}).get("data") or (run.summary.get("config") or {}).get("data") or {}
+    value = data.get("train_fraction", 1.0)
+    return float(1.0 if value is None else value)
+
+
+def run_label(run, multi_names: Sequence[str]) -> str:
+    """A fine-tuning run's model name: ``variformer`` for a single-gene run,
+    ``variformer_multi`` for a multi-gene one (``variformer_multi:<name>`` when ``multi_names``,
+    the names of every multi-gene run evaluated together, has several)."""
+    if len(run.summary.get("genes", [])) <= 1:
+        return "variformer"
+    return "variformer_multi" + (f":{run.name}" if len(multi_names) > 1 else "")
+
+
+def multi_gene_names(runs) -> list[str]:
+    """Names of the multi-gene runs among ``runs``."""
+    return sorted({r.name for r in runs if len(r.summary.get("genes", [])) > 1})
+
+
+def _finetune_sources(runs: str | os.PathLike) -> list[Source]:
+    found = list(find_runs(runs, kind="finetune"))
+    multi_names = multi_gene_names(found)
+    sources = []
+    for run in found:
+        heldout = set(run.summary.get("heldout_genes", []) or [])
+        model = run_label(run, multi_names)
+        fraction = train_fraction(run)
+        in_heldout = run.predictions["gene"].isin(heldout)
+        for setting, mask in (("hop", ~in_heldout), ("hogp", in_heldout)):
+            rows = run.predictions[mask]
+            if len(rows):
+                path = str(run.path / "predictions.tsv")
+                sources.append(Source(model, setting, int(run.fold), fraction, rows, path))
+    return sources
+
+
+def _baseline_sources(baselines: str | os.PathLike) -> list[Source]:
+    sources = []
+    for run in find_runs(baselines, kind="baseline"):
+        model = str(run.summary.get("model", Path(run.path).parents[1].name))
+        path = str(run.path / "predictions.tsv")
+        sources.append(Source(model, "hop", int(run.fold), 1.0, run.predictions, path))
+    return sources
+
+
+def collect(
+    *, runs: str | os.PathLike | None = None, baselines: str | os.PathLike | None = None
+) -> list[Source]:
+    """Every predictions table under ``runs`` (fine-tuning) and ``baselines``."""
+    sources = []
+    if runs is not None:
+        sources += _finetune_sources(runs)
+    if baselines is not None:
+        sources += _baseline_sources(baselines)
+    return sources
+
+
+# ---------------------------------------------------------------- models scored here
 
 
 def _people(ds, gene: str, names: Sequence[str]) -> list[str]:
@@ -110,10 +191,11 @@ def cross_cohort_baseline(run, ds2) -> pd.DataFrame:
     pd.DataFrame
         The predictions schema, split ``test``.
     """
-    from baselines.run import COEFFICIENTS, read_coefficients
+    from baselines.run import COEFFICIENTS_TSV
+    from core.tables import read_coefficients
 
     gene = str(run.summary["gene"])
-    coef = read_coefficients(run.path / COEFFICIENTS)
+    coef = read_coefficients(run.path / COEFFICIENTS_TSV)
     intercept = float(run.summary["intercept"])
     expression = ds2.expression(gene)
     people = list(expression.index)
@@ -172,30 +254,6 @@ def cross_cohort_run(run, ds2, *, batch_size: int = 4, device=None) -> pd.DataFr
     )
 
 
-def load_enformer_track(source: str | os.PathLike, *, track: int = 4950, n_bins: int = 3):
-    """Pre-trained Enformer reduced to one value per sequence: ``track`` of the human head,
-    summed over the ``n_bins`` centre bins (:class:`variformer.predict.CenterBins`).
-
-    Raises
-    ------
-    InputError
-        The weights cannot be loaded, or the human head has no track ``track``.
-    """
-    from variformer.model import load_enformer
-    from variformer.predict import CenterBins
-
-    enformer = load_enformer(source)
-    heads = dict(getattr(enformer.config, "output_heads", {}) or {})
-    if "human" not in heads:
-        raise InputError(f"Enformer {source} has no human output head (heads: {sorted(heads)})")
-    if not 0 <= track < int(heads["human"]):
-        raise InputError(
-            f"--track {track} is not a track of Enformer's human head (0..{int(heads['human']) - 1}); "
-            "4950 is CAGE blood, 4980 CAGE brain"
-        )
-    return CenterBins(enformer, n=n_bins, track=track, head="human")
-
-
 def _write_run(directory: Path, predictions: pd.DataFrame, summary: dict) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     write_predictions(predictions, directory / "predictions.tsv")
@@ -210,7 +268,7 @@ def gather_sources(
     runs: str | os.PathLike | None = None,
     baselines: str | os.PathLike | None = None,
     enformer: str | os.PathLike | None = None,
-    track: int = 4950,
+    track: int = ENFORMER_BLOOD_TRACK,
     folds: Sequence[int] | None = None,
     genes: Sequence[str] | None = None,
     test_dataset=None,
@@ -267,6 +325,8 @@ def gather_sources(
 
     model = None
     if enformer is not None:
+        from variformer.predict import load_enformer_track
+
         model = load_enformer_track(enformer, track=track)
         say(
             f"scoring Enformer {enformer} (human track {track}, 3 centre bins) on {len(genes)} genes"
@@ -320,17 +380,12 @@ def _cross_cohort(
                 )
     if runs is not None:
         finetuned = list(find_runs(runs, kind="finetune"))
-        multi = sorted({r.name for r in finetuned if len(r.summary.get("genes", [])) > 1})
+        multi = multi_gene_names(finetuned)
         for run in finetuned:
             if run.fold not in fold_list:
                 continue
-            names = run.summary.get("genes", [])
-            label = (
-                "variformer"
-                if len(names) == 1
-                else "variformer_multi" + (f":{run.name}" if len(multi) > 1 else "")
-            )
-            fraction = float(((run.config or {}).get("data") or {}).get("train_fraction") or 1.0)
+            label = run_label(run, multi)
+            fraction = train_fraction(run)
             frame = cross_cohort_run(run, ds2, batch_size=batch_size, device=device)
             tables.setdefault((label, run.fold, fraction), []).append(
                 frame[frame["gene"].isin(wanted)]

@@ -5,7 +5,7 @@ Layout (one directory per model x fold)::
     <root>/<name>/fold<k>/          a finished run (``name``: a gene, a gene set, a model name)
         summary.json                always: kind, name, fold, metrics, provenance (see below)
         predictions.tsv             models: sample, gene, split, observed, predicted
-                                    (:data:`variformer.metrics.PREDICTION_COLUMNS`)
+                                    (:data:`core.tables.PREDICTIONS`)
         config.yaml                 the settings the run used
         ...                         kind-specific files (best.ckpt, last.ckpt, coefficients.tsv)
     <root>/<name>/fold<k>.partial/  the same run while it is being written or was interrupted
@@ -17,8 +17,8 @@ Life of a run:
    says whether an interrupted ``.partial`` directory exists;
 2. :func:`open_partial` creates (or reuses, when resuming) ``fold<k>.partial/``;
 3. the producer writes its files there (:func:`write_summary`, :func:`write_config`,
-   :func:`variformer.metrics.write_predictions`), ``summary.json`` last;
-4. :func:`publish_run` renames it to ``fold<k>/`` (:func:`variformer.fileio.publish_dir`).
+   :func:`core.tables.write_predictions`), ``summary.json`` last;
+4. :func:`publish_run` renames it to ``fold<k>/`` (:func:`core.fileio.publish_dir`).
 
 A directory is a complete run exactly when it is not ``.partial`` and holds ``summary.json``;
 :func:`read_run` reads one back as a :class:`Run`, :func:`find_runs` yields every complete run
@@ -36,7 +36,6 @@ import json
 import math
 import os
 import platform
-import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -47,9 +46,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from variformer.errors import InputError
-from variformer.fileio import atomic_write_text, check_writable_parent, publish_dir
-from variformer.metrics import empty_predictions, read_predictions
+from core.errors import InputError
+from core.fileio import atomic_write_text, check_writable_parent, publish_dir
+from core.tables import empty_predictions, read_predictions
 
 __all__ = [
     "CONFIG",
@@ -60,7 +59,6 @@ __all__ = [
     "RunPaths",
     "find_runs",
     "fingerprint",
-    "fold_of",
     "json_safe",
     "open_partial",
     "plan_run",
@@ -78,7 +76,6 @@ SUMMARY = "summary.json"
 PREDICTIONS = "predictions.tsv"
 CONFIG = "config.yaml"
 PARTIAL_SUFFIX = ".partial"
-_FOLD_DIR = re.compile(r"fold(\d+)")
 _PACKAGES = ("variformer", "torch", "lightning", "enformer-pytorch", "numpy", "pandas")
 _PACKAGES += ("scikit-learn", "scipy")
 
@@ -135,7 +132,7 @@ def plan_run(
     force : bool
         Allow replacing a finished run (it is replaced only when the new one is published).
     check : bool
-        Check that the output location is writable (:func:`variformer.fileio.check_writable_parent`).
+        Check that the output location is writable (:func:`core.fileio.check_writable_parent`).
 
     Returns
     -------
@@ -160,7 +157,7 @@ def plan_run(
 
 def _check_creatable(path: Path) -> None:
     """Refuse a ``path`` that could not be created, creating nothing (probes its nearest
-    existing ancestor with :func:`variformer.fileio.check_writable_parent`)."""
+    existing ancestor with :func:`core.fileio.check_writable_parent`)."""
     child = path
     while not (child.parent.exists() or child.parent.is_symlink()) and child.parent != child:
         child = child.parent
@@ -339,9 +336,3 @@ def find_runs(root: str | os.PathLike, *, kind: str | None = None) -> Iterator[R
         run = read_run(summary_path.parent)
         if kind is None or run.kind == kind:
             yield run
-
-
-def fold_of(path: str | os.PathLike) -> int | None:
-    """The fold ``k`` of a directory named ``fold<k>`` (or ``fold<k>.partial``), else None."""
-    m = _FOLD_DIR.fullmatch(Path(path).name.removesuffix(PARTIAL_SUFFIX))
-    return int(m.group(1)) if m else None

@@ -1,13 +1,14 @@
-"""Read the inputs of ``variformer analyze`` into tidy tables: ISM scores, baselines, predictions.
+"""Every model's SNV weights as one table, from the inputs of ``variformer analyze``.
 
-Contracts (decided once for the pipeline; ``pos`` is always 1-based):
+The inputs are read through the one table layer (:mod:`core.tables`); this module walks their
+directory layouts and stacks them (``pos`` is always 1-based):
 
-- ISM tables ``ISM_DIR/<model>.tsv``, model = file stem: ``gene, fold, chrom, pos, id, ref, alt,
-  maf, tss_distance, score`` (``fold`` -1 for a model without folds, e.g. pre-trained Enformer).
-- Baselines ``BL/<model>/summary.tsv`` (``gene, fold, model, test_r2, test_pcc, n_train, n_test,
-  n_snvs, n_nonzero``), ``BL/<model>/<gene>/fold<k>/coefficients.tsv`` (``chrom, pos, id, ref,
-  alt, coef``) and ``.../predictions.tsv`` (``sample, gene, split, observed, predicted``).
-- Fine-tuning runs ``RUNS/<gene or gene set>/fold<k>/predictions.tsv`` (the same schema).
+- ISM tables ``ISM_DIR/<model>.tsv``, model = file stem (:data:`core.tables.ISM`; ``fold`` -1
+  for a model without folds, e.g. pre-trained Enformer);
+- baselines ``BL/<model>/summary.tsv`` (:data:`core.tables.BASELINE_SUMMARY`),
+  ``BL/<model>/<gene>/fold<k>/coefficients.tsv`` (:data:`core.tables.COEFFICIENTS`) and
+  ``.../predictions.tsv`` (:data:`core.tables.PREDICTIONS`);
+- fine-tuning runs ``RUNS/<gene or gene set>/fold<k>/predictions.tsv`` (the same schema).
 
 Every model, ISM-scored or linear, becomes rows of one *weights* table (:func:`model_weights`):
 ``model, gene, chrom, pos, id, ref, alt, maf, tss_distance, weight`` with the weight averaged
@@ -19,60 +20,51 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from core.errors import InputError
+from core.tables import (
+    BASELINE_SUMMARY,
+    COEFFICIENTS,
+    ISM,
+    PREDICTIONS,
+    empty_table,
+    read_coefficients,
+    read_ism,
+    read_predictions,
+    read_table,
+)
+from data_prep.genome import tss_distance
 from data_prep.keys import KEY_COLUMNS, normalize_keys
-from variformer.errors import InputError
 
 __all__ = [
-    "ISM_COLUMNS",
     "WEIGHT_COLUMNS",
+    "collect_baseline_summary",
+    "collect_coefficients",
+    "collect_ism",
+    "collect_predictions",
     "fold_weights",
     "model_weights",
-    "read_baseline_summary",
-    "read_coefficients",
-    "read_ism",
-    "read_predictions",
-    "tss_distance",
 ]
 
-ISM_COLUMNS = ("gene", "fold", "chrom", "pos", "id", "ref", "alt", "maf", "tss_distance", "score")
-SUMMARY_COLUMNS = ("gene", "fold", "model", "n_nonzero")
-COEF_COLUMNS = ("chrom", "pos", "id", "ref", "alt", "coef")
-PRED_COLUMNS = ("sample", "gene", "split", "observed", "predicted")
 WEIGHT_COLUMNS = (
     "model", "gene", "chrom", "pos", "id", "ref", "alt", "maf", "tss_distance", "weight",
 )  # fmt: skip
 _FOLD_DIR = re.compile(r"^fold(\d+)$")
-_DTYPES = {"chrom": str, "id": str, "ref": str, "alt": str, "gene": str, "sample": str}
 
 
-def _read_tsv(path: Path, required, what: str) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, sep="\t", dtype=_DTYPES, keep_default_na=False, na_values=[""])
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read {what} {path}: {err}") from None
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise InputError(
-            f"{what} {path} lacks column(s) {', '.join(missing)}; expected {', '.join(required)}"
-        )
-    return df
-
-
-def read_ism(ism_dir) -> pd.DataFrame:
+def collect_ism(ism_dir) -> pd.DataFrame:
     """Every ``<model>.tsv`` under ``ism_dir``, stacked with a ``model`` column (= file stem).
 
     Returns
     -------
     pd.DataFrame
-        ``model`` + :data:`ISM_COLUMNS`; ``pos`` 1-based.
+        ``model`` + the :data:`core.tables.ISM` columns; ``pos`` 1-based.
 
     Raises
     ------
     InputError
-        ``ism_dir`` is not a directory, holds no ``.tsv``, or a table lacks a column.
+        ``ism_dir`` is not a directory, holds no ``.tsv``, or a table breaks the schema.
     """
     ism_dir = Path(ism_dir)
     if not ism_dir.is_dir():
@@ -80,12 +72,8 @@ def read_ism(ism_dir) -> pd.DataFrame:
     paths = sorted(p for p in ism_dir.glob("*.tsv") if not p.name.startswith("."))
     if not paths:
         raise InputError(f"--ism {ism_dir} holds no <model>.tsv ISM table; run `variformer ism`")
-    frames = []
-    for p in paths:
-        df = _read_tsv(p, ISM_COLUMNS, "ISM table")
-        frames.append(normalize_keys(df[list(ISM_COLUMNS)]).assign(model=p.stem))
-    out = pd.concat(frames, ignore_index=True)
-    return out[["model", *ISM_COLUMNS]]
+    frames = [normalize_keys(read_ism(p)).assign(model=p.stem) for p in paths]
+    return pd.concat(frames, ignore_index=True)[["model", *ISM.columns]]
 
 
 def _fold_dirs(gene_dir: Path):
@@ -95,14 +83,12 @@ def _fold_dirs(gene_dir: Path):
             yield int(m.group(1)), d
 
 
-def read_baseline_summary(baselines) -> pd.DataFrame:
+def collect_baseline_summary(baselines) -> pd.DataFrame:
     """``BL/*/summary.tsv`` stacked: one row per model, gene and fold (``n_nonzero`` among them)."""
     bl = Path(baselines)
     if not bl.is_dir():
         raise InputError(f"--baselines {bl} is not a directory; run `variformer baselines`")
-    frames = [
-        _read_tsv(p, SUMMARY_COLUMNS, "baseline summary") for p in sorted(bl.glob("*/summary.tsv"))
-    ]
+    frames = [read_table(p, BASELINE_SUMMARY) for p in sorted(bl.glob("*/summary.tsv"))]
     if not frames:
         raise InputError(
             f"--baselines {bl} holds no <model>/summary.tsv; run `variformer baselines`"
@@ -110,7 +96,7 @@ def read_baseline_summary(baselines) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def read_coefficients(baselines) -> pd.DataFrame:
+def collect_coefficients(baselines) -> pd.DataFrame:
     """Every ``BL/<model>/<gene>/fold<k>/coefficients.tsv``: ``model, gene, fold`` + coefficients."""
     bl = Path(baselines)
     frames = []
@@ -119,17 +105,15 @@ def read_coefficients(baselines) -> pd.DataFrame:
             for fold, d in _fold_dirs(gene_dir):
                 path = d / "coefficients.tsv"
                 if path.is_file():
-                    df = normalize_keys(
-                        _read_tsv(path, COEF_COLUMNS, "coefficients")[list(COEF_COLUMNS)]
-                    )
+                    df = normalize_keys(read_coefficients(path))
                     frames.append(df.assign(model=model_dir.name, gene=gene_dir.name, fold=fold))
-    cols = ["model", "gene", "fold", *COEF_COLUMNS]
+    cols = ["model", "gene", "fold", *COEFFICIENTS.columns]
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        return empty_table(cols)
     return pd.concat(frames, ignore_index=True)[cols]
 
 
-def read_predictions(root, *, model: str | None = None) -> pd.DataFrame:
+def collect_predictions(root, *, model: str | None = None) -> pd.DataFrame:
     """Per-person predictions under ``root`` (``<model>/<gene>/fold<k>/`` or ``<run>/fold<k>/``).
 
     Parameters
@@ -152,24 +136,15 @@ def read_predictions(root, *, model: str | None = None) -> pd.DataFrame:
         m = _FOLD_DIR.match(path.parent.name)
         if m is None or any(p.startswith(".") or p.endswith(".partial") for p in rel):
             continue  # unfinished runs keep their predictions in fold<k>.partial/
-        df = _read_tsv(path, PRED_COLUMNS, "predictions")[list(PRED_COLUMNS)]
+        df = read_predictions(path)[list(PREDICTIONS.columns)]
         name = model if model is not None else rel[0]
         frames.append(df.assign(model=name, fold=int(m.group(1))))
-    cols = ["model", "fold", *PRED_COLUMNS]
+    cols = ["model", "fold", *PREDICTIONS.columns]
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        return empty_table(cols)
     return pd.concat(frames, ignore_index=True)[cols].drop_duplicates(
         ["model", "fold", "sample", "gene"]
     )
-
-
-def tss_distance(pos1, window) -> np.ndarray:
-    """Strand-aware distance to the TSS: ``(pos1 - 1 - tss0)``, negated on the minus strand.
-
-    Negative = upstream. ``pos1`` is 1-based; ``window`` has ``tss0`` (0-based) and ``strand``.
-    """
-    d = np.asarray(pos1, dtype=np.int64) - 1 - int(window.tss0)
-    return -d if window.strand == "-" else d
 
 
 def model_weights(
@@ -180,9 +155,9 @@ def model_weights(
     Parameters
     ----------
     ism : pd.DataFrame or None
-        :func:`read_ism` output.
+        :func:`collect_ism` output.
     coefficients : pd.DataFrame or None
-        :func:`read_coefficients` output (every baseline model: elastic net, lasso, ridge).
+        :func:`collect_coefficients` output (every baseline model: elastic net, lasso, ridge).
     dataset : data_prep.GeneDataset
         Gives MAF and TSS distance of coefficient rows (ISM tables carry their own).
 
@@ -224,7 +199,7 @@ def model_weights(
             )
             frames.append(merged.assign(gene=gene))
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in WEIGHT_COLUMNS})
+        return empty_table(WEIGHT_COLUMNS)
     out = pd.concat(frames, ignore_index=True)[list(WEIGHT_COLUMNS)]
     out["tss_distance"] = out["tss_distance"].astype("int64")
     return out.reset_index(drop=True)
@@ -242,7 +217,7 @@ def fold_weights(ism: pd.DataFrame | None, coefficients: pd.DataFrame | None) ->
     if coefficients is not None and len(coefficients):
         frames.append(coefficients.rename(columns={"coef": "weight"})[cols])
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        return empty_table(cols)
     out = pd.concat(frames, ignore_index=True)
     out["fold"] = out["fold"].astype(int)
     return out

@@ -16,6 +16,7 @@ published atomically once every gene is done.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -28,22 +29,16 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from core.errors import InputError
+from core.fileio import atomic_write_text, check_writable_parent, output_lock
+from core.tables import ISM, empty_table, read_ism, write_table
+from data_prep.genome import crop_bounds, tss_distance
 from variformer.analysis.ism import BASES, ism
-from variformer.errors import InputError
-from variformer.fileio import atomic_write_text, check_writable_parent, output_lock
 
 __all__ = ["COLUMNS", "gene_snvs", "ism_table", "write_ism_tsv"]
 
-COLUMNS = ["gene", "fold", "chrom", "pos", "id", "ref", "alt", "maf", "tss_distance", "score"]
-
-
-def window_start(ds: Any, seq_len: int | None) -> tuple[int, int]:
-    """(crop start within the dataset window, crop length) for a centre crop of ``seq_len``."""
-    full = int(ds.seq_len)
-    length = full if seq_len is None else int(seq_len)
-    if not 0 < length <= full:
-        raise InputError(f"seq_len {length} does not fit the dataset's {full}-bp windows")
-    return full // 2 - length // 2, length
+#: the ISM table's columns (:data:`core.tables.ISM`)
+COLUMNS = ISM.columns
 
 
 def gene_snvs(ds: Any, gene: str, *, seq_len: int | None = None) -> pd.DataFrame:
@@ -68,13 +63,13 @@ def gene_snvs(ds: Any, gene: str, *, seq_len: int | None = None) -> pd.DataFrame
     InputError
         If a REF allele disagrees with the reference window (wrong coordinates).
     """
-    start, length = window_start(ds, seq_len)
+    start, end = crop_bounds(ds.seq_len, seq_len)
+    length = end - start
     win = ds.window(gene)
     var = ds.variants(gene).copy()
     pos0_window = var["pos"].to_numpy(dtype=np.int64) - 1 - int(win.start0)
     var["pos0"] = pos0_window - start
-    strand = 1 if win.strand == "+" else -1
-    var["tss_distance"] = (var["pos"].to_numpy(dtype=np.int64) - 1 - int(win.tss0)) * strand
+    var["tss_distance"] = tss_distance(var["pos"], win)
     keep = (var["pos0"] >= 0) & (var["pos0"] < length) & var["alt"].astype(str).isin(list(BASES))
     var = var[keep].reset_index(drop=True)
     ref = ds.reference(gene)[start : start + length]
@@ -120,17 +115,17 @@ def ism_table(
     method, batch_size, device
         As for :func:`variformer.analysis.ism`.
     """
-    start, length = window_start(ds, seq_len)
+    start, end = crop_bounds(ds.seq_len, seq_len)
     var = gene_snvs(ds, gene, seq_len=seq_len)
     if background is None:
-        seq = ds.reference(gene)[start : start + length]
+        seq = ds.reference(gene)[start:end]
     else:
         if background not in set(ds.samples):
             raise InputError(f"--background {background} is not a sample of the dataset")
-        seq = ds.sequences(gene, [background], start=start, end=start + length)[0]
+        seq = ds.sequences(gene, [background], start=start, end=end)[0]
     scores = ism(model, seq, var, method=method, batch_size=batch_size, device=device)
     out = var.assign(gene=gene, fold=int(fold), score=scores)
-    return out[COLUMNS]
+    return out[list(COLUMNS)]
 
 
 def _progress(iterable, *, total: int, show: bool):
@@ -198,22 +193,23 @@ def _write_ism_tsv(out: Path, genes, table, *, settings, force, progress, log) -
         gene = item if isinstance(item, str) else item[-1]
         done = partial / f"{i:05d}.tsv"
         if done.is_file():
-            frame = pd.read_csv(done, sep="\t", dtype={"chrom": str, "id": str})
-            if list(frame.columns) == COLUMNS and (frame["gene"] == gene).all():
-                frames.append(frame)
-                continue
+            with contextlib.suppress(InputError):  # a damaged leftover is recomputed
+                frame = read_ism(done)
+                if (frame["gene"] == gene).all():
+                    frames.append(frame)
+                    continue
         t0 = time.perf_counter()
         frame = table(item)
-        atomic_write_text(done, frame.to_csv(sep="\t", index=False))
-        frames.append(pd.read_csv(done, sep="\t", dtype={"chrom": str, "id": str}))
+        write_table(frame, done, ISM)
+        frames.append(read_ism(done))
         if not show:
             log(
                 f"ism: {gene}: {len(frame)} SNVs in {time.perf_counter() - t0:.1f} s "
                 f"({i + 1}/{len(genes)})"
             )
-    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    result = pd.concat(frames, ignore_index=True) if frames else empty_table(COLUMNS)
     if out.is_dir() and not out.is_symlink():
         shutil.rmtree(out)  # --force over a directory; a file is replaced atomically below
-    atomic_write_text(out, result.to_csv(sep="\t", index=False))
+    write_table(result, out, ISM)
     shutil.rmtree(partial, ignore_errors=True)
     return result

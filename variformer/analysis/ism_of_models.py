@@ -1,0 +1,193 @@
+"""ISM tables of whole models: one fine-tuning run, every run under a runs root, or Enformer.
+
+What ``variformer ism`` does, as functions that tests and the demo call directly: pick the
+(model, gene) pairs, check them against the dataset, and write one resumable ISM TSV through
+:func:`variformer.analysis.gene_ism.write_ism_tsv`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pandas as pd
+
+from core.errors import InputError
+from core.runs import Run, find_runs, read_run
+from variformer.analysis.gene_ism import ism_table, write_ism_tsv
+from variformer.config import ENFORMER_BLOOD_TRACK
+
+__all__ = ["IsmOptions", "IsmResult", "ism_of_enformer", "ism_of_run", "ism_of_runs"]
+
+
+class IsmOptions(NamedTuple):
+    """How every gene is scored (see :func:`variformer.analysis.ism`)."""
+
+    background: str | None = None  # a sample id: that person's sequence instead of the reference
+    method: str = "fast"
+    batch_size: int = 16
+    device: Any = None
+    force: bool = False
+    progress: bool | None = None
+
+
+DEFAULT_OPTIONS = IsmOptions()
+
+
+class IsmResult(NamedTuple):
+    """The published table and what went into it."""
+
+    table: pd.DataFrame
+    n_genes: int
+    n_runs: int
+
+
+def _run_setting(run: Run) -> tuple[int, list[str] | None, int | None]:
+    """(fold, genes, data.seq_len) of a fine-tuning run; fold -1 for a run without folds."""
+    return (
+        -1 if run.fold is None else run.fold,
+        list(run.summary.get("genes") or []) or None,
+        (run.config.get("data") or {}).get("seq_len"),
+    )
+
+
+def _check(ds, genes: Sequence[str], background: str | None, dataset: Any) -> None:
+    unknown = [g for g in genes if g not in set(ds.genes)]
+    if unknown:
+        raise InputError(
+            f"gene(s) {', '.join(unknown[:5])} not in the dataset {dataset}; see its genes.tsv"
+        )
+    if background is not None and background not in set(ds.samples):
+        raise InputError(f"--background {background} is not a sample of {dataset}")
+
+
+def _write(model, ds, genes, out, *, fold, seq_len, source: dict, opt: IsmOptions) -> IsmResult:
+    table = partial(
+        ism_table, model, ds, fold=fold, seq_len=seq_len, background=opt.background,
+        method=opt.method, batch_size=opt.batch_size, device=opt.device,
+    )  # fmt: skip
+    settings = {
+        **source,
+        "dataset": str(Path(ds.path).resolve()),
+        "background": opt.background,
+        "genes": list(genes),
+    }
+    result = write_ism_tsv(
+        out, list(genes), table, settings=settings, force=opt.force, progress=opt.progress
+    )
+    return IsmResult(result, len(genes), 1)
+
+
+def ism_of_run(
+    run_dir: str | os.PathLike,
+    ds,
+    out,
+    *,
+    genes: Sequence[str] | None = None,
+    options: IsmOptions = DEFAULT_OPTIONS,
+) -> IsmResult:
+    """ISM of one fine-tuning run on its genes (or ``genes``), into the TSV ``out``."""
+    from variformer.model import Variformer
+
+    run_dir = Path(run_dir).expanduser()
+    fold, run_genes, seq_len = _run_setting(read_run(run_dir))
+    genes = list(dict.fromkeys(genes or run_genes or list(ds.genes)))
+    _check(ds, genes, options.background, ds.path)
+    model = Variformer.load(run_dir)
+    source = {"run": str(run_dir.resolve())}
+    return _write(model, ds, genes, out, fold=fold, seq_len=seq_len, source=source, opt=options)
+
+
+def ism_of_enformer(
+    weights: str | os.PathLike,
+    ds,
+    out,
+    *,
+    track: int = ENFORMER_BLOOD_TRACK,
+    genes: Sequence[str] | None = None,
+    options: IsmOptions = DEFAULT_OPTIONS,
+) -> IsmResult:
+    """ISM of pre-trained Enformer (``track``, 3 centre bins) on ``genes`` (default: all)."""
+    from variformer.predict import load_enformer_track
+
+    genes = list(dict.fromkeys(genes or list(ds.genes)))
+    _check(ds, genes, options.background, ds.path)
+    model = load_enformer_track(weights, track=track)
+    source = {"enformer": os.fspath(weights), "track": track}
+    return _write(model, ds, genes, out, fold=-1, seq_len=None, source=source, opt=options)
+
+
+def ism_of_runs(
+    runs: str | os.PathLike,
+    ds,
+    out,
+    *,
+    fold: int | None = None,
+    genes: Sequence[str] | None = None,
+    options: IsmOptions = DEFAULT_OPTIONS,
+) -> IsmResult:
+    """Every finished run under ``runs`` (of ``fold``, or of every fold), each on its genes.
+
+    A gene may have one run per fold; two runs of one gene on one fold are refused.
+    """
+    from variformer.model import Variformer
+
+    found = [r for r in find_runs(runs, kind="finetune") if fold is None or r.fold == fold]
+    if not found:
+        which = "" if fold is None else f" of fold {fold}"
+        raise InputError(
+            f"no finished fine-tuning run{which} under {runs}; run `variformer finetune` first"
+        )
+    wanted = set(genes or []) or None
+    known = set(ds.genes)
+    settings = {str(run.path): _run_setting(run) for run in found}
+    tasks: list[tuple[str, str]] = []  # (run dir, gene)
+    seen: dict[tuple[str, int], str] = {}
+    for run in found:
+        run_fold, run_genes, _ = settings[str(run.path)]
+        for gene in run_genes or list(ds.genes):
+            if wanted is not None and gene not in wanted:
+                continue
+            if gene not in known:
+                raise InputError(
+                    f"run {run.path} has gene {gene}, which is not in the dataset {ds.path}"
+                )
+            if (gene, run_fold) in seen:
+                raise InputError(
+                    f"{gene} has two runs on fold {run_fold} ({seen[gene, run_fold]} and "
+                    f"{run.path}); score one with --run, or pass --genes to leave the gene out"
+                )
+            seen[gene, run_fold] = str(run.path)
+            tasks.append((str(run.path), gene))
+    if wanted is not None:
+        missing = sorted(wanted - {g for _, g in tasks})
+        if missing:
+            raise InputError(f"no finished run under {runs} has gene(s) {', '.join(missing[:5])}")
+    _check(ds, [], options.background, ds.path)
+    loaded: dict[str, Any] = {}
+
+    def table(task: tuple[str, str]) -> pd.DataFrame:
+        run_dir, gene = task
+        if run_dir not in loaded:
+            loaded.clear()  # one model in memory at a time
+            loaded[run_dir] = Variformer.load(run_dir)
+        run_fold, _, seq_len = settings[run_dir]
+        return ism_table(
+            loaded[run_dir], ds, gene, fold=run_fold, seq_len=seq_len,
+            background=options.background, method=options.method,
+            batch_size=options.batch_size, device=options.device,
+        )  # fmt: skip
+
+    stamp = {
+        "runs": [str(Path(r).resolve()) for r, _ in tasks],
+        "dataset": str(Path(ds.path).resolve()),
+        "background": options.background,
+        "genes": [g for _, g in tasks],
+    }
+    result = write_ism_tsv(
+        out, tasks, table, settings=stamp, force=options.force, progress=options.progress
+    )
+    return IsmResult(result, len(tasks), len(found))
