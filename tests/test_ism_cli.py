@@ -17,8 +17,9 @@ from tests.test_ism import calibrate_
 from variformer import cli
 from variformer.analysis import ism
 from variformer.analysis.ism_genes import COLUMNS, gene_snvs, write_ism_tsv
+from variformer.enformer import load_enformer
 from variformer.errors import InputError
-from variformer.model import Variformer, load_enformer
+from variformer.model import Variformer
 from variformer.predict import CenterBins
 
 SEQ_LEN = 4096  # the simulator's SNV density (~3.5/kb) needs a few kb for a dozen SNVs

@@ -181,7 +181,7 @@ def load_enformer_track(source: str | os.PathLike, *, track: int = 4950, n_bins:
     InputError
         The weights cannot be loaded, or the human head has no track ``track``.
     """
-    from variformer.model import load_enformer
+    from variformer.enformer import load_enformer
     from variformer.predict import CenterBins
 
     enformer = load_enformer(source)

@@ -90,7 +90,7 @@ def main(args: argparse.Namespace) -> int:
         source = {"run": str(run_dir.resolve())}
         default_genes = info["genes"] or list(ds.genes)
     else:
-        from variformer.model import load_enformer
+        from variformer.enformer import load_enformer
         from variformer.predict import CenterBins
 
         enformer = load_enformer(args.enformer)
