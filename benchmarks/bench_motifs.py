@@ -17,7 +17,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from variformer.analysis import motifs as M
+from variformer.analysis.motifs.matrices import load_jaspar
+from variformer.analysis.motifs.pvalues import background_probs, cached_table, prepared
+from variformer.analysis.motifs.scan import motif_disruption
 
 
 def _snvs(rng, seq: np.ndarray, n: int) -> pd.DataFrame:
@@ -61,7 +63,7 @@ def main() -> None:
     seq_str = "".join(np.array(list("ACGT"))[seq])
     v = _snvs(rng, seq, args.snvs)
     t0 = time.perf_counter()
-    motifs = M.load_jaspar(2024)
+    motifs = load_jaspar(2024)
     t_load = time.perf_counter() - t0
     rows = [
         (
@@ -71,15 +73,15 @@ def main() -> None:
         )
     ]
     for bg in ("uniform", "window"):
-        M._cached_table.cache_clear()
+        cached_table.cache_clear()
         t0 = time.perf_counter()
-        hits = M.motif_disruption(seq, v, motifs, background=bg)
+        hits = motif_disruption(seq, v, motifs, background=bg)
         cold = time.perf_counter() - t0
         t0 = time.perf_counter()
-        M.motif_disruption(seq, v, motifs, background=bg)
+        motif_disruption(seq, v, motifs, background=bg)
         warm = time.perf_counter() - t0
-        bg_p = M.background_probs(bg, seq)
-        n_sf = sum(M._prepared(m, bg_p, 0.8, 0.01)[2].sf.size for m in motifs)
+        bg_p = background_probs(bg, seq)
+        n_sf = sum(prepared(m, bg_p, 0.8, 0.01)[2].sf.size for m in motifs)
         rows.append(
             (
                 f"{args.snvs} SNVs x {len(motifs)} matrices, {bg}, cold",
@@ -96,7 +98,7 @@ def main() -> None:
         )
     sub = v.iloc[: args.bio_snvs]
     t0 = time.perf_counter()
-    M.motif_disruption(seq, sub, motifs)
+    motif_disruption(seq, sub, motifs)
     ours = time.perf_counter() - t0
     bio = _biopython(seq_str, sub, motifs)
     rows.append((f"{len(sub)} SNVs: this module (scores + p-values), warm", f"{ours:.2f} s", ""))
@@ -108,8 +110,8 @@ def main() -> None:
         )
     )
     # accuracy of the 0.01-bit tables against 0.001-bit ones, on the same SNVs
-    a = M.motif_disruption(seq, v, motifs, show_neutral=True)
-    b = M.motif_disruption(seq, v, motifs, granularity=0.001, show_neutral=True)
+    a = motif_disruption(seq, v, motifs, show_neutral=True)
+    b = motif_disruption(seq, v, motifs, granularity=0.001, show_neutral=True)
     both = a.merge(b, on=["pos", "alt", "matrix_id", "strand"], suffixes=("", "_fine"))
     err = np.abs(np.log10(both[["ref_p", "alt_p"]].to_numpy(float)))
     err = np.abs(err - np.abs(np.log10(both[["ref_p_fine", "alt_p_fine"]].to_numpy(float))))

@@ -12,6 +12,9 @@ sequence is built on demand from those. Layout::
                     bit 0 = haplotype 1 carries ALT, bit 1 = haplotype 2)
     expression.tsv  optional: genes x samples targets (rows in genes.tsv order)
     splits.tsv      sample, fold<k> (train/tune/test/-), train_rank<k> (nested downsampling order)
+
+Written by :func:`data_prep.dataset_writer.write_dataset`; read by :class:`GeneDataset`, whose
+person-major carrier index (:mod:`data_prep.person_index`) builds sequences batch by batch.
 """
 
 from __future__ import annotations
@@ -20,17 +23,21 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
 from core.errors import InputError
-from data_prep.genome import ONE_HOT, Window, encode
+from data_prep.genome import ONE_HOT, Window
+from data_prep.person_index import PersonIndex, person_index
 
 FORMAT = "variformer-dataset"
 VERSION = 1
 SPLIT_NAMES = ("train", "tune", "test")
+
+# one-hot rows as single 16-byte items (np.take moves a whole row per base)
+_ONE_HOT_ROWS = np.ascontiguousarray(ONE_HOT).view(np.complex128).ravel()
 
 
 @runtime_checkable
@@ -232,9 +239,9 @@ class GeneDataset:
             raise InputError(f"sample {err.args[0]!r} is not in the dataset {self.path}") from None
 
     @property
-    def _index(self) -> _PersonIndex:
+    def _index(self) -> PersonIndex:
         if not hasattr(self, "_person_index"):
-            self._person_index = _person_index(
+            self._person_index = person_index(
                 self._carriers,
                 var_start=self._genes["var_start"].to_numpy(np.int64),
                 n_variants=self._genes["n_variants"].to_numpy(np.int64),
@@ -368,174 +375,3 @@ class GeneDataset:
         keep = math.ceil(train_fraction * len(train) - 1e-9)
         result["train"] = list(train["sample"].iloc[:keep])
         return result
-
-
-def _codes(bases: pd.Series) -> np.ndarray:
-    return encode("".join(bases)) if len(bases) else np.zeros(0, np.uint8)
-
-
-# one-hot rows as single 16-byte items (np.take moves a whole row per base)
-_ONE_HOT_ROWS = np.ascontiguousarray(ONE_HOT).view(np.complex128).ravel()
-# allele weight of a carrier code: bit 0 = haplotype 1 carries ALT, bit 1 = haplotype 2
-_WEIGHT = np.array([0.0, 0.5, 0.5, 1.0], dtype=np.float32)
-
-
-class _PersonIndex(NamedTuple):
-    """The carriers turned person-major, so a batch costs O(its people's alleles), not O(gene).
-
-    ``variant[lo[s, g]:hi[s, g]]`` are the (global) variants that person ``s`` carries in
-    gene ``g``, with ``code`` alongside; ``site`` is each variant's 0-based window offset and
-    ``delta`` its one-hot change per unit of allele weight (ALT one-hot minus the reference
-    window's one-hot at the site).
-    """
-
-    lo: np.ndarray  # int64 (n_samples, n_genes)
-    hi: np.ndarray  # int64 (n_samples, n_genes)
-    variant: np.ndarray  # int32 (nnz,), person-major, ascending within a person
-    code: np.ndarray  # uint8 (nnz,)
-    site: np.ndarray  # int64 (n_variants_total,)
-    delta: np.ndarray  # float32 (n_variants_total, 4)
-
-    def add_alleles_(self, out: np.ndarray, row: int, idx: np.ndarray, *, start: int) -> None:
-        """Add the allele weights of people ``idx`` in gene ``row`` to ``out`` (in place).
-
-        ``out`` : float32, C-contiguous, shape=(len(idx), L, 4), holding the reference of
-        window positions ``[start, start + L)``.
-        """
-        lo, hi = self.lo[idx, row], self.hi[idx, row]
-        lens = hi - lo
-        total = int(lens.sum())
-        if not total:
-            return
-        # positions of every person's entries, concatenated (no Python loop over people)
-        first = np.cumsum(lens) - lens
-        pos = np.repeat(lo - first, lens) + np.arange(total)
-        v = self.variant[pos]
-        length = out.shape[1]
-        offset = self.site[v] - start
-        at = np.repeat(np.arange(len(idx), dtype=np.int64) * length, lens) + offset
-        inside = (offset >= 0) & (offset < length)
-        if not inside.all():  # a crop: drop the alleles outside it
-            v, at, pos = v[inside], at[inside], pos[inside]
-        vals = self.delta[v] * _WEIGHT[self.code[pos]][:, None]
-        flat = (at[:, None] * 4 + np.arange(4)).ravel()
-        # add.at, not +=: a person can carry two ALTs of one multi-allelic site
-        np.add.at(out.reshape(-1), flat, vals.ravel())
-
-
-def _person_index(
-    carriers, *, var_start, n_variants, start0, pos1, alt, reference, n_samples
-) -> _PersonIndex:
-    """Transpose the variant-major carrier CSR to person-major (O(nnz), once per open dataset)."""
-    from scipy.sparse import csr_matrix
-
-    indptr, sample, code = carriers
-    n_var = len(indptr) - 1
-    by_person = csr_matrix((code, sample, indptr), shape=(n_var, n_samples)).tocsc()
-    variant = by_person.indices.astype(np.int32, copy=False)
-    ptr = by_person.indptr
-    n_genes = len(var_start)
-    lo = np.empty((n_samples, n_genes), dtype=np.int64)
-    hi = np.empty((n_samples, n_genes), dtype=np.int64)
-    for s in range(n_samples):  # variants ascend within a person: gene blocks are ranges
-        mine = variant[ptr[s] : ptr[s + 1]]
-        lo[s] = ptr[s] + np.searchsorted(mine, var_start)
-        hi[s] = ptr[s] + np.searchsorted(mine, var_start + n_variants)
-    order = np.argsort(var_start, kind="stable")
-    gene_of = np.repeat(order, n_variants[order])
-    site = pos1 - 1 - start0[gene_of]
-    ref_at_site = np.asarray(reference[gene_of, site]) if n_var else np.zeros(0, np.uint8)
-    delta = ONE_HOT[_codes(alt)] - ONE_HOT[ref_at_site]
-    return _PersonIndex(lo, hi, variant, by_person.data.astype(np.uint8, copy=False), site, delta)
-
-
-class CarrierCSR(NamedTuple):
-    """One gene's carriers, variant-major and sparse (what ``carriers.npz`` stores)."""
-
-    counts: np.ndarray  # shape=(V,), int64: carriers per variant
-    sample: np.ndarray  # shape=(nnz,), int32: carrier rows, ascending within a variant
-    code: np.ndarray  # shape=(nnz,), uint8: bit 0 haplotype 1 carries ALT, bit 1 haplotype 2
-
-
-def carrier_csr(carriers) -> CarrierCSR:
-    """A dense (n_samples, V) uint8 carrier matrix as :class:`CarrierCSR` (a CSR passes through).
-
-    Prep converts each gene as soon as it is read, so memory holds the sparse carriers of the
-    genes done so far, not their dense matrices.
-    """
-    if isinstance(carriers, CarrierCSR):
-        return carriers
-    c = np.asarray(carriers)
-    v, s = np.nonzero(c.T)  # row-major over (variant, sample): samples ascend per variant
-    return CarrierCSR(
-        np.bincount(v, minlength=c.shape[1]).astype(np.int64),
-        s.astype(np.int32),
-        c.T[v, s].astype(np.uint8),
-    )
-
-
-def _write_carriers(path: Path, genes: list[CarrierCSR]) -> None:
-    """``carriers.npz`` (indptr, sample, code) streamed gene by gene, zlib level 1.
-
-    The same arrays ``np.savez_compressed`` would write (``np.load`` reads them), without ever
-    holding the concatenated ``sample``/``code`` arrays in memory.
-    """
-    import zipfile
-
-    counts = np.concatenate([g.counts for g in genes]) if genes else np.zeros(0, np.int64)
-    indptr = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    nnz = int(indptr[-1])
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        with zf.open("indptr.npy", "w", force_zip64=True) as fh:
-            np.lib.format.write_array(fh, indptr, allow_pickle=False)
-        for name, dtype in (("sample", np.int32), ("code", np.uint8)):
-            with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
-                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                          "fortran_order": False, "shape": (nnz,)}  # fmt: skip
-                np.lib.format.write_array_header_2_0(fh, header)
-                for g in genes:
-                    fh.write(np.ascontiguousarray(getattr(g, name), dtype=dtype).tobytes())
-
-
-def write_dataset(
-    tmp_dir: Path,
-    *,
-    seq_len: int,
-    samples: list[str],
-    genes: pd.DataFrame,
-    reference: np.ndarray,
-    variants: pd.DataFrame,
-    carriers: list[np.ndarray],
-    expression: pd.DataFrame | None,
-    splits: pd.DataFrame,
-    n_folds: int,
-    info: dict,
-) -> None:
-    """Write every dataset file into ``tmp_dir``; ``dataset.json`` goes last.
-
-    ``tmp_dir`` is a private directory (:func:`core.fileio.atomic_dir`) renamed into
-    place once complete, so a dataset with a ``dataset.json`` is always whole.
-
-    Parameters
-    ----------
-    carriers : list of np.ndarray (each shape=(n_samples, V_gene), uint8) or CarrierCSR
-        Per gene, in ``genes`` order; concatenated along variants into the CSR file.
-    """
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    genes.to_csv(tmp_dir / "genes.tsv", sep="\t", index=False)
-    np.save(tmp_dir / "reference.npy", reference)
-    variants.to_csv(tmp_dir / "variants.tsv", sep="\t", index=False)
-    _write_carriers(tmp_dir / "carriers.npz", [carrier_csr(c) for c in carriers])
-    if expression is not None:
-        expression.to_csv(tmp_dir / "expression.tsv", sep="\t", float_format="%.8g")
-    splits.to_csv(tmp_dir / "splits.tsv", sep="\t", index=False)
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "seq_len": seq_len,
-        "n_folds": n_folds,
-        "samples": samples,
-        **info,
-    }
-    (tmp_dir / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")

@@ -19,7 +19,7 @@ from core.errors import InputError
 from core.fileio import atomic_dir, check_writable_parent
 from data_prep.annotation import drop_close_tss, read_annotation, resolve_genes
 from data_prep.cohort import Cohort
-from data_prep.dataset import carrier_csr, write_dataset
+from data_prep.dataset_writer import carrier_csr, write_dataset
 from data_prep.expression import missing_per_gene
 from data_prep.genome import ContigMap, open_fasta
 from data_prep.people import People, select_people

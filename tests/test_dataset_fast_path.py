@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_prep import open_dataset
-from data_prep.dataset import write_dataset
+from data_prep.dataset_writer import write_dataset
 from data_prep.genome import ONE_HOT
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
@@ -160,14 +160,14 @@ def test_loader_workers_share_the_index_built_once(small_dataset, tmp_path, monk
 
         pytest.skip("workers are not forked here")
     log = tmp_path / "builds.txt"
-    real = dsmod._person_index
+    real = dsmod.person_index
 
     def counted(*a, **k):
         with open(log, "a") as fh:
             fh.write(f"{os.getpid()}\n")
         return real(*a, **k)
 
-    monkeypatch.setattr(dsmod, "_person_index", counted)
+    monkeypatch.setattr(dsmod, "person_index", counted)
     ds = open_dataset(small_dataset)
     batches = {}
     for workers in (0, 2):

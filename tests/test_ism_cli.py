@@ -15,7 +15,8 @@ from tests.fakes import calibrate_, copy_run
 from variformer import cli
 from variformer.analysis import ism
 from variformer.analysis.gene_ism import COLUMNS, gene_snvs, write_ism_tsv
-from variformer.model import Variformer, load_enformer
+from variformer.enformer import load_enformer
+from variformer.model import Variformer
 from variformer.predict import CenterBins
 
 

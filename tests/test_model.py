@@ -239,18 +239,18 @@ def test_train_batchnorm_round_trips_and_makes_random_init_see_its_input(tmp_pat
 
 def test_unreachable_hub_looks_in_the_cache_only_and_fails_at_once(tmp_path, monkeypatch):
     """No HF_HUB_OFFLINE set, but no network: no download retries, one clear line."""
-    import variformer.model as vm
+    import variformer.enformer as ve
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(vm, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(ve, "_hub_reachable", lambda timeout=3.0: False)
     seen = {}
-    real = vm.Enformer.from_pretrained
+    real = ve.Enformer.from_pretrained
 
     def spy(source, **kwargs):
         seen.update(kwargs)
         return real(source, **kwargs)
 
-    monkeypatch.setattr(vm.Enformer, "from_pretrained", spy)
+    monkeypatch.setattr(ve.Enformer, "from_pretrained", spy)
     with pytest.raises(InputError, match="offline") as err:
         Variformer.from_pretrained("some-lab/some-enformer", cache_dir=tmp_path / "empty")
     assert seen["local_files_only"] is True and "\n" not in str(err.value)
@@ -259,7 +259,7 @@ def test_unreachable_hub_looks_in_the_cache_only_and_fails_at_once(tmp_path, mon
 def test_hub_reachability_is_one_short_connection_attempt(monkeypatch):
     import socket
 
-    import variformer.model as vm
+    import variformer.enformer as ve
 
     calls = []
 
@@ -268,7 +268,7 @@ def test_hub_reachability_is_one_short_connection_attempt(monkeypatch):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(socket, "create_connection", refuse)
-    assert vm._hub_reachable(timeout=0.5) is False
+    assert ve._hub_reachable(timeout=0.5) is False
     assert calls == [(("huggingface.co", 443), 0.5)]
 
 

@@ -14,7 +14,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import InputError
-from variformer.analysis import motifs as M
+from variformer.analysis.motifs.matrices import MotifMatrix, load_jaspar, read_meme
+from variformer.analysis.motifs.pvalues import (
+    background_probs,
+    encode_sequence,
+    log_odds,
+    pvalue_table,
+)
+from variformer.analysis.motifs.scan import (
+    COLUMNS,
+    KEYS,
+    dataset_motif_disruption,
+    motif_disruption,
+)
+from variformer.analysis.motifs.summary import summarize_disruption
 from variformer.cli import main as cli_main
 
 BASES = "ACGT"
@@ -24,10 +37,10 @@ SKEWED = np.array([0.3, 0.2, 0.2, 0.3])  # strand-symmetric, AT-rich
 
 @pytest.fixture(scope="module")
 def jaspar():
-    return {m.matrix_id: m for m in M.load_jaspar(2024)}
+    return {m.matrix_id: m for m in load_jaspar(2024)}
 
 
-def _bio_pssm(motif: M.MotifMatrix, bg, pseudocount=0.8):
+def _bio_pssm(motif: MotifMatrix, bg, pseudocount=0.8):
     """The same matrix as a Biopython PSSM: counts + pseudocount * bg, log2 odds vs bg."""
     counts = {b: [float(x) for x in motif.counts[:, i]] for i, b in enumerate(BASES)}
     fpm = bio_motifs.matrix.FrequencyPositionMatrix(BASES, counts)
@@ -50,33 +63,28 @@ def _brute_sf(lo: np.ndarray, bg) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_log_odds_and_pvalue_hand_computed():
-    motif = M.MotifMatrix("T1", "toy", np.array([[8, 0, 0, 0], [0, 8, 0, 0], [0, 0, 4, 4]]))
-    lo = M.log_odds(motif)
+    motif = MotifMatrix("T1", "toy", np.array([[8, 0, 0, 0], [0, 8, 0, 0], [0, 0, 4, 4]]))
+    lo = log_odds(motif)
     # p = (count + 0.8 * 0.25) / (8 + 0.8), log2(p / 0.25)
     hi, zero, half = np.log2(8.2 / 8.8 / 0.25), np.log2(0.2 / 8.8 / 0.25), np.log2(4.2 / 8.8 / 0.25)
     np.testing.assert_allclose(lo[0], [hi, zero, zero, zero])
     np.testing.assert_allclose(lo[2], [zero, zero, half, half])
-    table = M.pvalue_table(lo)
+    table = pvalue_table(lo)
     # ACG and ACT both score the maximum: 2 of the 64 3-mers
     assert table.pvalue([[0, 1, 2]])[0] == pytest.approx(2 / 64)
     assert table.pvalue([[0, 1, 3]])[0] == pytest.approx(2 / 64)
     # A-C- with a G/T last (2) vs A-C-A: the 3rd column then scores 'zero'; ACA, ACC, + 2 above
     assert table.pvalue([[0, 1, 0]])[0] == pytest.approx(4 / 64)
     assert table.pvalue([[3, 3, 0]])[0] == pytest.approx(1.0)  # the minimum score
-    s = M.score_sequence("ACGT", lo)
-    np.testing.assert_allclose(s[0, 0], 2 * hi + half)  # + strand ACG
-    # - strand of window 1 (CGT) reads ACG: the maximum
-    np.testing.assert_allclose(s[1, 1], 2 * hi + half)
-    assert s.shape == (2, 2)
 
 
 def test_snv_at_window_edges_hand_computed():
-    motif = M.MotifMatrix("T1", "toy", np.array([[8, 0, 0, 0], [0, 8, 0, 0], [0, 0, 8, 0]]))
-    lo = M.log_odds(motif)
+    motif = MotifMatrix("T1", "toy", np.array([[8, 0, 0, 0], [0, 8, 0, 0], [0, 0, 8, 0]]))
+    lo = log_odds(motif)
     hi, zero = lo[0, 0], lo[0, 1]
     seq = "ACGTTTTTTTTTTCGT"  # ACG at the left edge on +, CGT (ACG on -) at the right edge
     v = pd.DataFrame({"pos": [1, len(seq)], "ref": ["A", "T"], "alt": ["G", "C"]})
-    out = M.motif_disruption(seq, v, [motif], pvalue=1.0, show_neutral=True)
+    out = motif_disruption(seq, v, [motif], pvalue=1.0, show_neutral=True)
     first = out[(out["pos"] == 1) & (out["strand"] == "+")].iloc[0]
     # only one + window overlaps position 1 (windows off the sequence are not scored)
     assert first["ref_score"] == pytest.approx(3 * hi)
@@ -96,18 +104,11 @@ def test_snv_at_window_edges_hand_computed():
 
 
 @pytest.mark.parametrize("bg", [UNIFORM, SKEWED], ids=["uniform", "skewed"])
-def test_scores_match_biopython_both_strands(jaspar, bg):
-    rng = np.random.default_rng(0)
-    seq = _random_seq(rng, 300)
+def test_log_odds_match_biopython(jaspar, bg):
     for mid in ("MA0080.7", "MA0139.2", "MA0035.5", "MA0108.3"):
         motif = jaspar[mid]
         pssm = _bio_pssm(motif, bg)
-        np.testing.assert_allclose(M.log_odds(motif, bg), np.array([pssm[b] for b in BASES]).T)
-        ours = M.score_sequence(seq, M.log_odds(motif, bg))
-        np.testing.assert_allclose(ours[:, 0], pssm.calculate(Seq(seq)), atol=1e-4)
-        np.testing.assert_allclose(
-            ours[:, 1], pssm.reverse_complement().calculate(Seq(seq)), atol=1e-4
-        )
+        np.testing.assert_allclose(log_odds(motif, bg), np.array([pssm[b] for b in BASES]).T)
 
 
 def _bio_sf(dist, score: float) -> float:
@@ -122,8 +123,8 @@ def test_pvalues_match_biopython_score_distribution(jaspar, mid):
     pssm = _bio_pssm(motif, bg)
     bg_dict = {b: float(bg[i]) for i, b in enumerate(BASES)}
     dist = pssm.distribution(background=bg_dict, precision=400)
-    lo = M.log_odds(motif, bg)
-    table = M.pvalue_table(lo, bg)
+    lo = log_odds(motif, bg)
+    table = pvalue_table(lo, bg)
     w = motif.width
     tol = w * (dist.step + table.granularity)  # both discretizations, worst case
     rng = np.random.default_rng(1)
@@ -149,7 +150,7 @@ def _matrices(draw):
     )
     at = draw(st.floats(0.1, 0.4))
     bg = draw(st.sampled_from([UNIFORM, np.array([at, 0.5 - at, 0.5 - at, at])]))
-    return M.MotifMatrix("H", "h", np.array(counts, dtype=float)), bg
+    return MotifMatrix("H", "h", np.array(counts, dtype=float)), bg
 
 
 @settings(max_examples=40, deadline=None)
@@ -157,8 +158,8 @@ def _matrices(draw):
 def test_pvalues_exact_against_enumeration(mb, granularity, seed):
     """p is exact for the rounded matrix, so the true P(S >= s) brackets it within w*g."""
     motif, bg = mb
-    lo = M.log_odds(motif, bg)
-    table = M.pvalue_table(lo, bg, granularity=granularity)
+    lo = log_odds(motif, bg)
+    table = pvalue_table(lo, bg, granularity=granularity)
     scores, probs = _brute_sf(lo, bg)
     assert table.sf[0] == pytest.approx(1.0)
     assert np.all(np.diff(table.sf) <= 1e-15)  # a survival function
@@ -183,7 +184,7 @@ def test_pvalues_exact_against_enumeration(mb, granularity, seed):
 # ---------------------------------------------------------------- the disruption scan
 
 
-def _reference_scan(seq: str, variants: pd.DataFrame, motif: M.MotifMatrix, bg):
+def _reference_scan(seq: str, variants: pd.DataFrame, motif: MotifMatrix, bg):
     """motifbreakR's max-window rule, written with Biopython's PSSM on explicit strings."""
     pssm = _bio_pssm(motif, bg)
     rc = pssm.reverse_complement()
@@ -210,8 +211,8 @@ def test_scan_matches_reference_and_threshold_is_a_filter(jaspar, background):
     alt = [BASES[(BASES.index(b) + int(rng.integers(1, 4))) % 4] for b in ref]
     v = pd.DataFrame({"chrom": "chr1", "pos": pos, "ref": ref, "alt": alt})
     motifs = [jaspar[m] for m in ("MA0080.7", "MA0139.2", "MA0108.3")]
-    full = M.motif_disruption(seq, v, motifs, pvalue=1.0, background=background, show_neutral=True)
-    bg = M.background_probs(background, seq)
+    full = motif_disruption(seq, v, motifs, pvalue=1.0, background=background, show_neutral=True)
+    bg = background_probs(background, seq)
     assert background == "uniform" or not np.allclose(bg, 0.25)
     for motif in motifs:
         expect = _reference_scan(seq, v, motif, bg)
@@ -226,15 +227,17 @@ def test_scan_matches_reference_and_threshold_is_a_filter(jaspar, background):
             assert start0 <= r.pos - 1 < start0 + motif.width
             allele = r.ref if r.ref_score >= r.alt_score else r.alt
             word = seq[start0 : r.pos - 1] + allele + seq[r.pos : start0 + motif.width]
-            lo = M.log_odds(motif, bg)
-            s = M.score_sequence(word, lo)[0, 0 if r.strand == "+" else 1]
+            codes = np.array([BASES.index(b) for b in word])
+            if r.strand == "-":
+                codes = 3 - codes[::-1]  # the reverse complement, in motif orientation
+            s = log_odds(motif, bg)[np.arange(motif.width), codes].sum()
             assert s == pytest.approx(max(r.ref_score, r.alt_score))
     # the default run is exactly the rows of the full run that pass the filters
-    hits = M.motif_disruption(seq, v, motifs, background=background)
+    hits = motif_disruption(seq, v, motifs, background=background)
     keep = full[(np.minimum(full["ref_p"], full["alt_p"]) < 5e-5) & (full["effect"] != "neutral")]
     assert len(hits) > 0 and 66 in set(hits["pos"])
     pd.testing.assert_frame_equal(hits, keep.reset_index(drop=True), check_dtype=False)
-    assert list(hits.columns[: len(M.COLUMNS)]) == M.COLUMNS
+    assert list(hits.columns[: len(COLUMNS)]) == COLUMNS
 
 
 def _revcomp_case(seq: str, v: pd.DataFrame):
@@ -265,12 +268,12 @@ def test_reverse_complement_symmetry_and_labels(seq, snvs, background):
         rows[p] = (seq[p - 1], BASES[(BASES.index(seq[p - 1]) + shift) % 4])
     v = pd.DataFrame([(p, r, a) for p, (r, a) in rows.items()], columns=["pos", "ref", "alt"])
     toy = [
-        M.MotifMatrix("A3", "a", np.array([[9, 0, 1, 0], [0, 9, 0, 1], [1, 1, 8, 0]])),
-        M.MotifMatrix("B5", "b", np.array([[5, 5, 0, 0], [0, 0, 0, 10], [10, 0, 0, 0]] * 2)[:5]),
+        MotifMatrix("A3", "a", np.array([[9, 0, 1, 0], [0, 9, 0, 1], [1, 1, 8, 0]])),
+        MotifMatrix("B5", "b", np.array([[5, 5, 0, 0], [0, 0, 0, 10], [10, 0, 0, 0]] * 2)[:5]),
     ]
     kw = dict(pvalue=0.2, background=background, show_neutral=True)
-    a = M.motif_disruption(seq, v, toy, **kw)
-    b = M.motif_disruption(*_revcomp_case(seq, v), toy, **kw)
+    a = motif_disruption(seq, v, toy, **kw)
+    b = motif_disruption(*_revcomp_case(seq, v), toy, **kw)
     b = b.assign(
         pos=len(seq) + 1 - b["pos"],
         strand=b["strand"].map({"+": "-", "-": "+"}),
@@ -296,18 +299,18 @@ def test_reverse_complement_symmetry_and_labels(seq, snvs, background):
 
 
 def test_windows_with_n_are_not_scored():
-    motif = M.MotifMatrix("T1", "toy", np.array([[6, 0, 2, 0], [0, 6, 0, 2], [2, 0, 6, 0]]))
+    motif = MotifMatrix("T1", "toy", np.array([[6, 0, 2, 0], [0, 6, 0, 2], [2, 0, 6, 0]]))
     v = pd.DataFrame({"pos": [3], "ref": ["G"], "alt": ["T"]})
-    out = M.motif_disruption("ANGTACGT", v, [motif], pvalue=1.0, show_neutral=True)
+    out = motif_disruption("ANGTACGT", v, [motif], pvalue=1.0, show_neutral=True)
     plus = out[out["strand"] == "+"].iloc[0]
     # windows ANG and NGT hold an N; only GTA scores, for both alleles
-    lo = M.log_odds(motif)
+    lo = log_odds(motif)
     assert plus["ref_score"] == pytest.approx(lo[0, 2] + lo[1, 3] + lo[2, 0])
     assert plus["motif_start"] == 3
 
 
 def test_bad_input_is_one_clear_error():
-    motif = M.MotifMatrix("T1", "toy", np.array([[8, 0, 0, 0], [0, 8, 0, 0]]))
+    motif = MotifMatrix("T1", "toy", np.array([[8, 0, 0, 0], [0, 8, 0, 0]]))
     seq = "ACGTACGT"
     cases = [
         (pd.DataFrame({"pos": [2], "ref": ["A"], "alt": ["G"]}), "disagrees with the window"),
@@ -317,14 +320,14 @@ def test_bad_input_is_one_clear_error():
     ]
     for v, msg in cases:
         with pytest.raises(InputError, match=msg):
-            M.motif_disruption(seq, v, [motif])
+            motif_disruption(seq, v, [motif])
     ok = pd.DataFrame({"pos": [1], "ref": ["A"], "alt": ["G"]})
     with pytest.raises(InputError, match="pvalue"):
-        M.motif_disruption(seq, ok, [motif], pvalue=0)
+        motif_disruption(seq, ok, [motif], pvalue=0)
     with pytest.raises(InputError, match="background"):
-        M.motif_disruption(seq, ok, [motif], background="genome")
+        motif_disruption(seq, ok, [motif], background="genome")
     with pytest.raises(InputError, match="JASPAR release"):
-        M.load_jaspar(1999)
+        load_jaspar(1999)
 
 
 def test_one_hot_input_and_window_background():
@@ -332,14 +335,14 @@ def test_one_hot_input_and_window_background():
     seq = _random_seq(rng, 50)
     oh = np.eye(4, dtype=np.float32)[[BASES.index(b) for b in seq]]
     oh[10] = 0.5 * (oh[10] + np.eye(4)[0])  # a het row is not a base
-    codes = M.encode_sequence(oh)
+    codes = encode_sequence(oh)
     assert codes[10] == 4 and "".join("ACGTN"[c] for i, c in enumerate(codes) if i != 10) == (
         seq[:10] + seq[11:]
     )
     counts = np.bincount(codes[codes < 4], minlength=4)
     at = (counts[0] + counts[3] + 1) / (counts.sum() + 2) / 2  # one pseudo-count per base pair
     at = round(at * 200) / 200  # on the 0.005 grid
-    np.testing.assert_allclose(M.background_probs("window", oh), [at, 0.5 - at, 0.5 - at, at])
+    np.testing.assert_allclose(background_probs("window", oh), [at, 0.5 - at, 0.5 - at, at])
 
 
 # ---------------------------------------------------------------- MEME files
@@ -376,7 +379,7 @@ letter-probability matrix: alength= 4 w= 1
 def test_read_meme_matches_biopython(tmp_path):
     path = tmp_path / "m.meme"
     path.write_text(MEME)
-    ours = M.read_meme(path)
+    ours = read_meme(path)
     assert [(m.matrix_id, m.tf) for m in ours] == [
         ("SPI1_HUMAN.H11MO.0.A", "SPI1"),
         ("MA0004.1", "Arnt"),
@@ -402,7 +405,7 @@ def test_read_meme_errors(tmp_path, text, msg):
     path = tmp_path / "bad.meme"
     path.write_text(text)
     with pytest.raises(InputError, match=msg):
-        M.read_meme(path)
+        read_meme(path)
 
 
 # ---------------------------------------------------------------- summary
@@ -424,7 +427,7 @@ def test_summarize_disruption_hand_counted():
             for p in ps
         ]
     )
-    s = M.summarize_disruption(hits, hsvs).set_index("model")
+    s = summarize_disruption(hits, hsvs).set_index("model")
     assert s.loc[
         "enet", ["n_hsvs", "n_disrupting", "n_hits", "n_increase", "n_decrease"]
     ].tolist() == [2, 1, 2, 1, 1]
@@ -464,12 +467,12 @@ def test_planted_motif_breaking_snvs_are_flagged(cohort, jaspar):
     planted strand, at the planted site); every motif-creating one makes it. Matrices too short
     to ever reach p < 5e-5 (7-mers: at best 4**-7 = 6.1e-5) cannot be called and are skipped."""
     truth = cohort["truth"]
-    hits = M.dataset_motif_disruption(cohort["ds"], cohort["genes"], list(jaspar.values()))
+    hits = dataset_motif_disruption(cohort["ds"], cohort["genes"], list(jaspar.values()))
     planted = cohort["planted"].set_index(["gene", "causal_pos1"])
     checked = {"break": 0, "create": 0}
     for r in truth[truth["motif_effect"].isin(["break", "create"])].itertuples():
         mid = r.motif.split(":")[0]
-        best_p = M.pvalue_table(M.log_odds(jaspar[mid])).sf[-1]
+        best_p = pvalue_table(log_odds(jaspar[mid])).sf[-1]
         if best_p >= 5e-5:
             continue
         site = planted.loc[(r.gene, str(r.pos))]
@@ -505,19 +508,19 @@ def test_cli_all_snvs_and_hsv_table(cohort, capsys, tmp_path):
     assert code == 0, err
     assert "in 1 genes" in text
     table = pd.read_csv(out, sep="\t", dtype={"chrom": str})
-    assert list(table.columns[: len(M.COLUMNS)]) == M.COLUMNS
+    assert list(table.columns[: len(COLUMNS)]) == COLUMNS
     assert set(table["gene"]) == {gene}
     # the same through an HSV table in an analysis directory (two models share one SNV)
     an = tmp_path / "AN"
     an.mkdir()
-    snvs = table[M.KEYS].drop_duplicates().head(2)
+    snvs = table[KEYS].drop_duplicates().head(2)
     hsv = pd.concat([snvs.assign(model="enet"), snvs.head(1).assign(model="variformer")])
     hsv.to_csv(an / "hsvs.tsv", sep="\t", index=False)
     out2 = tmp_path / "hsv.tsv"
     code, err, _ = _run(capsys, "--dataset", cohort["ds"], "--analysis", an, "--out", out2)
     assert code == 0, err
     again = pd.read_csv(out2, sep="\t", dtype={"chrom": str})
-    expect = table.merge(snvs, on=M.KEYS)
+    expect = table.merge(snvs, on=KEYS)
     pd.testing.assert_frame_equal(again, expect)
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_prep import InputError, open_dataset
-from data_prep.dataset import write_dataset
+from data_prep.dataset_writer import write_dataset
 from data_prep.splits import make_splits
 
 

@@ -307,14 +307,14 @@ class CenterBins(nn.Module):
         return self.model
 
     def local_stages(self) -> list:
-        """The wrapped Enformer's local blocks (see :func:`variformer.model.enformer_local_stages`)."""
-        from variformer.model import enformer_local_stages
+        """The wrapped Enformer's local blocks (see :func:`variformer.enformer.enformer_local_stages`)."""
+        from variformer.enformer import enformer_local_stages
 
         return enformer_local_stages(self._enformer())
 
     def forward_tower(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and conv tower of the wrapped Enformer: (B, L, 4) -> (B, C, L // 128)."""
-        from variformer.model import enformer_tower
+        from variformer.enformer import enformer_tower
 
         return enformer_tower(self._enformer(), x)
 
@@ -323,7 +323,7 @@ class CenterBins(nn.Module):
 
         ``forward_from_tower(forward_tower(x))`` equals ``forward(x)`` in eval mode.
         """
-        from variformer.model import enformer_embeddings_from_tower
+        from variformer.enformer import enformer_embeddings_from_tower
 
         enformer = self._enformer()
         if self.head is None:
@@ -348,7 +348,7 @@ def load_enformer_track(
     InputError
         The weights cannot be loaded, or the human head has no track ``track``.
     """
-    from variformer.model import load_enformer
+    from variformer.enformer import load_enformer
 
     enformer = load_enformer(source)
     heads = dict(getattr(enformer.config, "output_heads", {}) or {})

@@ -77,7 +77,7 @@ def _genes(args, ds) -> list[str]:
 
 def _variant_table(args, ds, genes):
     """None for every SNV of the windows, else the table to scan (SNVs only)."""
-    from variformer.analysis.motifs import is_snv, read_variant_table
+    from variformer.analysis.motifs.variants import is_snv, read_variant_table
 
     if args.variants == "all":
         return None
@@ -114,7 +114,8 @@ def main(args: argparse.Namespace) -> int:
     """Run ``variformer motifs``; returns the exit status."""
     from core.fileio import atomic_write_text, check_writable_parent
     from data_prep import open_dataset
-    from variformer.analysis import motifs as M
+    from variformer.analysis.motifs.matrices import load_motifs
+    from variformer.analysis.motifs.scan import KEYS, dataset_motif_disruption
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -124,12 +125,12 @@ def main(args: argparse.Namespace) -> int:
     genes = _genes(args, ds)
     variants = _variant_table(args, ds, genes)
     t0 = time.perf_counter()
-    matrices = M.load_motifs(jaspar_release=args.jaspar_release, meme=args.meme)
+    matrices = load_motifs(jaspar_release=args.jaspar_release, meme=args.meme)
     source = (
         args.meme or f"JASPAR{str(args.jaspar_release).removeprefix('JASPAR')} CORE vertebrates"
     )
     print(f"motifs: {len(matrices)} matrices from {source}")
-    hits = M.dataset_motif_disruption(
+    hits = dataset_motif_disruption(
         ds,
         genes,
         matrices,
@@ -142,7 +143,7 @@ def main(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
     )
     atomic_write_text(out, hits.to_csv(sep="\t", index=False, float_format="%.6g"))
-    n_snv = hits[M.KEYS].drop_duplicates().shape[0]
+    n_snv = hits[KEYS].drop_duplicates().shape[0]
     took = time.perf_counter() - t0
     print(
         f"wrote {out}: {len(hits)} hits at {n_snv} SNVs in {len(genes)} genes "

@@ -1,0 +1,352 @@
+"""The motif disruption scan: which SNVs break or create motifs, in one window or a dataset.
+
+For REF and ALT, both strands, the best-scoring window that overlaps each SNV, its exact
+p-value (:mod:`variformer.analysis.motifs.pvalues`) and motifbreakR's ``snpEff`` effect;
+:func:`motif_disruption` scans one sequence, :func:`dataset_motif_disruption` the reference
+windows of a ``variformer prep`` dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.errors import InputError
+from variformer.analysis.motifs.matrices import BASES
+from variformer.analysis.motifs.pvalues import (
+    DEFAULT_GRANULARITY,
+    DEFAULT_PSEUDOCOUNT,
+    N_CODE,
+    background_probs,
+    encode_sequence,
+    prepared,
+    reverse_complement,
+)
+
+__all__ = ["COLUMNS", "KEYS", "dataset_motif_disruption", "motif_disruption"]
+
+STRONG, WEAK = 0.7, 0.4  # motifbreakR's snpEff thresholds on |P[ref] - P[alt]|
+KEYS = ["gene", "chrom", "pos", "ref", "alt"]
+COLUMNS = [
+    *KEYS,
+    "matrix_id",
+    "tf",
+    "strand",
+    "ref_score",
+    "alt_score",
+    "ref_p",
+    "alt_p",
+    "delta",
+    "effect",
+    "direction",
+    "motif_start",
+    "motif_pos",
+    "allele_diff",
+    "ic",
+]
+
+
+def _variant_frame(variants) -> pd.DataFrame:
+    df = pd.DataFrame(variants).copy()
+    missing = [c for c in ("pos", "ref", "alt") if c not in df.columns]
+    if missing:
+        raise InputError(f"the variant table needs columns pos, ref, alt (missing {missing})")
+    df["ref"] = df["ref"].astype(str).str.upper()
+    df["alt"] = df["alt"].astype(str).str.upper()
+    bad = ~(df["ref"].isin(list(BASES)) & df["alt"].isin(list(BASES)) & (df["ref"] != df["alt"]))
+    if bad.any():
+        r = df[bad].iloc[0]
+        raise InputError(
+            f"variant at pos {r['pos']} ({r['ref']}>{r['alt']}) is not a SNV; "
+            f"motif scanning takes single-base A/C/G/T changes only (drop indels first)"
+        )
+    df["pos"] = pd.to_numeric(df["pos"], errors="raise").astype(np.int64)
+    return df.reset_index(drop=True)
+
+
+def motif_disruption(
+    sequence,
+    variants,
+    motifs,
+    *,
+    start0: int = 0,
+    chrom: str | None = None,
+    gene: str | None = None,
+    pvalue: float = 5e-5,
+    background="uniform",
+    pseudocount: float = DEFAULT_PSEUDOCOUNT,
+    granularity: float = DEFAULT_GRANULARITY,
+    show_neutral: bool = False,
+) -> pd.DataFrame:
+    """Motifs that SNVs break or create: REF vs ALT over every window overlapping each SNV.
+
+    Parameters
+    ----------
+    sequence : str, codes shape=(L,), or one-hot shape=(L, 4)
+        The reference window, forward strand; ``sequence[i]`` is genome position ``start0 + i``
+        (0-based).
+    variants : pd.DataFrame
+        Columns ``pos`` (1-based), ``ref``, ``alt`` (single bases); ``chrom`` and ``gene``
+        are kept when present (else filled from ``chrom`` / ``gene``). Every SNV must lie in
+        the window and its REF must equal the window's base.
+    motifs : sequence of MotifMatrix
+    start0 : int
+        0-based genome coordinate of ``sequence[0]``.
+    pvalue : float
+        A hit needs REF or ALT to reach ``p < pvalue`` (motifbreakR / the paper: 5e-5).
+    background : "uniform", "window" or 4 probabilities (A, C, G, T)
+    pseudocount : float
+        Added to each column's counts, split by the background (TFBSTools: 0.8).
+    granularity : float
+        Bits per step of the discretized p-value tables.
+    show_neutral : bool
+        Keep hits whose SNV column barely prefers either allele (``|allele_diff| < 0.4``).
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per (SNV, matrix, strand) hit, columns :data:`COLUMNS`: ``ref_score`` /
+        ``alt_score`` (bits, best window per allele and strand; NaN if every window has an N),
+        ``ref_p`` / ``alt_p``, ``delta = alt_score - ref_score``, ``effect``
+        (strong / weak / neutral), ``direction`` (increase / decrease / none by the sign of
+        ``delta``), ``motif_start`` (1-based genome start of the hit window: the better
+        allele's best window), ``motif_pos`` (1-based SNV position within the motif, motif
+        orientation), ``allele_diff = P[ref] - P[alt]`` at that position (strand-aware) and
+        ``ic`` (its information content, bits). Sorted by gene, pos, alt, min p.
+
+    Raises
+    ------
+    InputError
+        A non-SNV, a SNV outside the window, or a REF that disagrees with the window.
+    """
+    codes = encode_sequence(sequence)
+    df = _variant_frame(variants)
+    for col, value in (("gene", gene), ("chrom", chrom)):
+        if col not in df.columns:
+            df[col] = value if value is not None else "."
+    _check_options(pvalue)
+    bg = background_probs(background, codes)
+    wmax = max((m.width for m in motifs), default=1)
+    ctx, ref_c, alt_c = _contexts(codes, df, int(start0), wmax)
+    options = dict(
+        pvalue=pvalue, pseudocount=pseudocount, granularity=granularity, show_neutral=show_neutral
+    )
+    return _scan(df, ctx, ref_c, alt_c, motifs, bg, **options)
+
+
+def _check_options(pvalue: float) -> None:
+    if not 0 < pvalue <= 1:
+        raise InputError(f"pvalue must lie in (0, 1], got {pvalue}")
+
+
+def _contexts(codes: np.ndarray, df: pd.DataFrame, start0: int, wmax: int):
+    """The ``2 * wmax - 1`` window bases around each SNV (SNV at ``wmax - 1``, N beyond the
+    window), and the REF / ALT codes; checks that every SNV lies in the window with its REF."""
+    idx = df["pos"].to_numpy() - 1 - start0
+    outside = (idx < 0) | (idx >= codes.shape[0])
+    if outside.any():
+        r = df[outside].iloc[0]
+        raise InputError(
+            f"variant {r['chrom']}:{r['pos']} lies outside the window "
+            f"[{start0 + 1}, {start0 + codes.shape[0]}] (1-based); pass the window that holds it"
+        )
+    ref_c = np.array([BASES.index(b) for b in df["ref"]], dtype=np.int64)
+    alt_c = np.array([BASES.index(b) for b in df["alt"]], dtype=np.int64)
+    wrong = codes[idx] != ref_c
+    if wrong.any():
+        k = int(np.flatnonzero(wrong)[0])
+        seen = "ACGTN"[codes[idx[k]]]
+        raise InputError(
+            f"variant {df['chrom'][k]}:{df['pos'][k]} REF {df['ref'][k]} disagrees with the "
+            f"window's base {seen}; check that the variants and the window use the same genome"
+        )
+    padded = np.concatenate([np.full(wmax, N_CODE), codes, np.full(wmax, N_CODE)])
+    ctx = padded[(idx + wmax)[:, None] + np.arange(-(wmax - 1), wmax)[None, :]]
+    return ctx, ref_c, alt_c
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+
+
+def _scan(df, ctx, ref_c, alt_c, motifs, bg, *, pvalue, pseudocount, granularity, show_neutral):
+    """Hits of every matrix at the SNVs of ``df`` (contexts from :func:`_contexts`)."""
+    if len(df) == 0 or len(motifs) == 0:
+        return _empty()
+    wmax = (ctx.shape[1] + 1) // 2
+    snv0 = df["pos"].to_numpy() - 1
+    parts: dict[str, list] = {}
+    for motif in motifs:
+        probs, lo, table = prepared(motif, bg, float(pseudocount), float(granularity))
+        w = motif.width
+        sub = ctx[:, wmax - w : wmax + w - 1]  # (n, 2w-1), SNV at w-1
+        for strand, found in _scan_one(probs, lo, table, sub, ref_c, alt_c, bg, pvalue):
+            found["matrix_id"] = np.full(len(found["row"]), motif.matrix_id, dtype=object)
+            found["tf"] = np.full(len(found["row"]), motif.tf, dtype=object)
+            found["strand"] = np.full(len(found["row"]), strand, dtype=object)
+            # genome start (0-based) of window k is the SNV's position - (w - 1) + k
+            found["motif_start"] = snv0[found["row"]] - (w - 1) + found.pop("window") + 1
+            for key, values in found.items():
+                parts.setdefault(key, []).append(values)
+    if not parts:
+        return _empty()
+    hits = pd.DataFrame({k: np.concatenate(v) for k, v in parts.items()})
+    mag = hits["allele_diff"].abs().to_numpy()
+    hits["effect"] = np.where(mag >= STRONG, "strong", np.where(mag >= WEAK, "weak", "neutral"))
+    delta = hits["delta"].to_numpy()
+    hits["direction"] = np.where(delta > 0, "increase", np.where(delta < 0, "decrease", "none"))
+    if not show_neutral:
+        hits = hits[hits["effect"] != "neutral"]
+    v = df.iloc[hits["row"].to_numpy()].reset_index(drop=True)
+    hits = hits.drop(columns="row").reset_index(drop=True)
+    extra = [c for c in df.columns if c not in KEYS]
+    out = pd.concat([v[KEYS], hits[COLUMNS[len(KEYS) :]], v[extra]], axis=1)
+    return _sorted(out)
+
+
+def _sorted(out: pd.DataFrame) -> pd.DataFrame:
+    minp = np.minimum(out["ref_p"].to_numpy(float), out["alt_p"].to_numpy(float))
+    out = out.assign(_minp=minp)
+    out = out.sort_values(["gene", "pos", "alt", "_minp", "matrix_id", "strand"], kind="stable")
+    return out.drop(columns="_minp").reset_index(drop=True)
+
+
+def _scan_one(probs, lo, table, ctx, ref_c, alt_c, bg, pvalue):
+    """Hits of one matrix at every SNV, per strand: yields ``(strand, dict of arrays)``.
+
+    ``ctx`` holds the ``2w - 1`` bases around each SNV (the SNV at ``w - 1``); window ``k``
+    is ``ctx[:, k:k+w]`` and holds the SNV at its column ``w - 1 - k``.
+    """
+    w = lo.shape[0]
+    n = ctx.shape[0]
+    rows = np.arange(n)
+    k = np.arange(w)
+    # codes of every window, as flat indices into a (w, 5) matrix: column j, base b -> 5j + b
+    flat_idx = ctx[:, k[:, None] + k[None, :]] + 5 * k[None, None, :]  # (n, w, w)
+    for strand, flip in (("+", False), ("-", True)):
+        m = np.full((w, 5), -np.inf)
+        m[:, :4] = lo
+        mi = np.full((w, 5), -np.inf)
+        mi[:, :4] = table.int_lo
+        if flip:
+            m, mi = reverse_complement(m), reverse_complement(mi)
+        ref_s = m.ravel().take(flat_idx).sum(axis=2)  # (n, w)
+        col = w - 1 - k  # the SNV's column in window k; ALT changes only that term
+        change = m[col[None, :], alt_c[:, None]] - m[col[None, :], ref_c[:, None]]
+        with np.errstate(invalid="ignore"):
+            alt_s = ref_s + change  # -inf stays -inf (an N elsewhere in the window)
+        best_r, best_a = ref_s.argmax(axis=1), alt_s.argmax(axis=1)
+        r_score, a_score = ref_s[rows, best_r], alt_s[rows, best_a]
+        r_int = mi.ravel().take(flat_idx[rows, best_r]).sum(axis=1)
+        a_int = mi.ravel().take(flat_idx[rows, best_a]).sum(axis=1)
+        a_int = a_int + mi[w - 1 - best_a, alt_c] - mi[w - 1 - best_a, ref_c]
+        r_p, a_p = table.pvalue_int(r_int), table.pvalue_int(a_int)
+        hit = np.flatnonzero((r_p < pvalue) | (a_p < pvalue))
+        if hit.size == 0:
+            continue
+        r_score, a_score = r_score[hit], a_score[hit]
+        win = np.where(r_score >= a_score, best_r[hit], best_a[hit])
+        # motif-orientation column of the SNV and the alleles as the motif reads them
+        if flip:
+            mpos, rb, ab = win, 3 - ref_c[hit], 3 - alt_c[hit]
+        else:
+            mpos, rb, ab = w - 1 - win, ref_c[hit], alt_c[hit]
+        r_score = np.where(np.isfinite(r_score), r_score, np.nan)
+        a_score = np.where(np.isfinite(a_score), a_score, np.nan)
+        yield (
+            strand,
+            {
+                "row": hit,
+                "ref_score": r_score,
+                "alt_score": a_score,
+                "ref_p": r_p[hit],
+                "alt_p": a_p[hit],
+                "delta": a_score - r_score,
+                "window": win,
+                "motif_pos": mpos + 1,
+                "allele_diff": probs[mpos, rb] - probs[mpos, ab],
+                "ic": (probs[mpos] * np.log2(probs[mpos] / bg)).sum(axis=1),
+            },
+        )
+
+
+def dataset_motif_disruption(
+    dataset,
+    genes,
+    motifs,
+    *,
+    variants=None,
+    pvalue: float = 5e-5,
+    background="uniform",
+    pseudocount: float = DEFAULT_PSEUDOCOUNT,
+    granularity: float = DEFAULT_GRANULARITY,
+    show_neutral: bool = False,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """:func:`motif_disruption` over the reference windows of a ``variformer prep`` dataset.
+
+    Parameters
+    ----------
+    dataset : data_prep.GeneDataset or path
+    genes : list of str
+    motifs : sequence of MotifMatrix
+    variants : None or pd.DataFrame
+        None: every SNV of each gene's window (``dataset.variants``). A table (an HSV table or
+        any ``chrom, pos, ref, alt`` table): a row with a ``gene`` column goes to that gene;
+        without one, to every listed gene whose window holds it. Rows are deduplicated on
+        ``gene, chrom, pos, ref, alt`` (an HSV table lists a SNV once per model); the other
+        columns are dropped, join them back on those keys.
+    progress : bool
+        A progress bar over the genes.
+
+    Returns
+    -------
+    pd.DataFrame
+        :data:`COLUMNS`, the genes one after another.
+    """
+    from data_prep import open_dataset
+
+    ds = open_dataset(dataset) if isinstance(dataset, (str, Path)) else dataset
+    from tqdm.auto import tqdm
+
+    _check_options(pvalue)
+    wmax = max((m.width for m in motifs), default=1)
+    # SNVs of windows with the same background are scanned together, one pass per matrix
+    groups: dict[tuple, list] = {}
+    for gene in tqdm(genes, desc="motifs", unit="gene", disable=not progress):
+        win = ds.window(gene)
+        if variants is None:
+            v = ds.variants(gene)
+        elif "gene" in variants.columns:
+            v = variants[variants["gene"].astype(str) == gene]
+        else:
+            inside = (
+                (variants["chrom"].astype(str) == win.chrom)
+                & (variants["pos"] > win.start0)
+                & (variants["pos"] <= win.end0)
+            )
+            v = variants[inside]
+        v = _variant_frame(v.assign(gene=gene)[KEYS].drop_duplicates())
+        codes = encode_sequence(ds.reference(gene))
+        bg = background_probs(background, codes)
+        ctx, ref_c, alt_c = _contexts(codes, v, win.start0, wmax)
+        groups.setdefault(tuple(bg), []).append((v, ctx, ref_c, alt_c))
+    options = dict(
+        pvalue=pvalue, pseudocount=pseudocount, granularity=granularity, show_neutral=show_neutral
+    )
+    frames = [
+        _scan(
+            pd.concat([g[0] for g in group], ignore_index=True),
+            np.concatenate([g[1] for g in group]),
+            np.concatenate([g[2] for g in group]),
+            np.concatenate([g[3] for g in group]),
+            motifs,
+            np.asarray(bg),
+            **options,
+        )
+        for bg, group in groups.items()
+    ]
+    frames = [f for f in frames if len(f)]
+    return _sorted(pd.concat(frames, ignore_index=True)) if frames else _empty()
