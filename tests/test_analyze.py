@@ -17,13 +17,14 @@ def cohort(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def analysis(cohort):
-    from variformer.analysis.analyze import analyze
+    from variformer.analysis.analyze import AnalysisInputs, analyze
 
     sim = cohort.sim
-    return analyze(
-        cohort.dataset, cohort.ism, cohort.baselines, out=cohort.root / "an", runs=cohort.runs,
+    inputs = AnalysisInputs(
+        cohort.dataset, cohort.ism, cohort.baselines, runs=cohort.runs,
         finemap=sim.finemap, chromhmm=[sim.chromhmm], truth=sim.truth,
     )  # fmt: skip
+    return analyze(inputs, out=cohort.root / "an")
 
 
 def test_outputs_and_contract_columns(analysis):

@@ -26,8 +26,10 @@ Per-gene auROC tables sit beside the model tables (``*_auroc_genes.tsv``).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import pandas as pd
 
@@ -45,7 +47,10 @@ from variformer.analysis.weights import (
     model_weights,
 )
 
-__all__ = ["Analysis", "analyze"]
+if TYPE_CHECKING:
+    from data_prep.dataset import GeneDataset
+
+__all__ = ["Analysis", "AnalysisInputs", "AnalysisOptions", "analyze"]
 
 
 class Analysis(NamedTuple):
@@ -72,7 +77,8 @@ def _write(df: pd.DataFrame, path: Path) -> None:
     df.to_csv(path, sep="\t", index=False, float_format="%.6g", na_rep="NA")
 
 
-def _motif_tables(ds, genes, hsvs, drivers_df, *, jaspar_release, meme, pvalue, background, notes):
+def _motif_tables(ds, genes, hsvs, drivers_df, opt: AnalysisOptions, notes: list[str]):
+    """``motifs.tsv`` and ``motif_summary.tsv`` (None, None without the motifs module)."""
     try:
         from variformer.analysis import motifs
     except ImportError:
@@ -80,11 +86,11 @@ def _motif_tables(ds, genes, hsvs, drivers_df, *, jaspar_release, meme, pvalue, 
             "motifs: skipped (variformer.analysis.motifs is not installed in this version)"
         )
         return None, None
-    pwms = motifs.load_motifs(jaspar_release=jaspar_release, meme=meme)
+    pwms = motifs.load_motifs(jaspar_release=opt.jaspar_release, meme=opt.meme)
     keys = ["gene", "chrom", "pos", "ref", "alt"]
     variants = pd.concat([hsvs[keys], drivers_df[keys]], ignore_index=True).drop_duplicates()
     hits = motifs.dataset_motif_disruption(
-        ds, genes, pwms, variants=variants, pvalue=pvalue, background=background
+        ds, genes, pwms, variants=variants, pvalue=opt.motif_pvalue, background=opt.motif_background
     )
     summary = [motifs.summarize_disruption(hits, hsvs).assign(variants="hsv")]
     if len(drivers_df):
@@ -94,61 +100,71 @@ def _motif_tables(ds, genes, hsvs, drivers_df, *, jaspar_release, meme, pvalue, 
     return hits, summary[["variants", *[c for c in summary.columns if c != "variants"]]]
 
 
-def analyze(
-    dataset,
-    ism,
-    baselines,
-    *,
-    out,
-    finemap=None,
-    finemap_tissue: str | None = None,
-    chromhmm=(),
-    truth=None,
-    runs=None,
-    predictions=(),
-    genes=None,
-    hsv_model: str = "elastic_net",
-    sign_threshold: float = 0.05,
-    n_negatives: int = 5,
-    motif_pvalue: float = 5e-5,
-    motif_background: str = "uniform",
-    jaspar_release=2024,
-    meme=None,
-    motifs: bool = True,
-    attributions: bool = True,
-    attribution_flank: int = 100,
-    device=None,
-    seed: int = 0,
-    force: bool = False,
-) -> Analysis:
-    """Run every analysis and publish the tables in ``out``.
+@dataclass(frozen=True)
+class AnalysisInputs:
+    """What :func:`analyze` reads.
 
-    Parameters
+    Attributes
     ----------
     dataset : path or GeneDataset
+        ``variformer prep`` output.
     ism : path
         Directory of ``<model>.tsv`` ISM tables (model = file stem).
     baselines : path
         ``variformer baselines`` output (``<model>/summary.tsv`` and per gene/fold tables).
-    out : path
-        New directory (replaced only with ``force``).
-    finemap : path, optional
-        GTEx CAVIAR high-confidence table -> ``eqtl_auroc.tsv``.
-    chromhmm : list of path
-        ChromHMM segmentation BEDs, one per annotation sample -> ``chromatin.tsv``.
-    truth : path, optional
-        Simulated ``truth.tsv`` -> ``truth_auroc.tsv``.
     runs : path, optional
         Fine-tuning runs directory: its test-people predictions give Variformer's drivers
-        (the model named ``variformer``).
-    predictions : list of (model, path)
+        (the model named ``variformer``), its models the attributions.
+    predictions : sequence of (model, path)
         More per-person prediction tables (``sample, gene, split, observed, predicted`` and
         optionally ``fold``; without ``fold`` the rows serve every fold), e.g. pre-trained
         Enformer's.
-    genes : list of str, optional
+    finemap : path, optional
+        GTEx CAVIAR high-confidence table -> ``eqtl_auroc.tsv``.
+    finemap_tissue : str, optional
+        Keep only this ``TISSUE`` of ``finemap`` (default: every row).
+    chromhmm : sequence of path
+        ChromHMM segmentation BEDs, one per annotation sample -> ``chromatin.tsv``.
+    truth : path, optional
+        Simulated ``truth.tsv`` -> ``truth_auroc.tsv``.
+    genes : sequence of str, optional
         Restrict to these genes (default: every gene with weights).
-    hsv_model : str
+    """
+
+    dataset: str | Path | GeneDataset
+    ism: str | Path
+    baselines: str | Path
+    runs: str | Path | None = None
+    predictions: Sequence[tuple[str, str | Path]] = ()
+    finemap: str | Path | None = None
+    finemap_tissue: str | None = None
+    chromhmm: Sequence[str | Path] = ()
+    truth: str | Path | None = None
+    genes: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """How :func:`analyze` runs (the defaults are the paper's).
+
+    Attributes
+    ----------
+    hsv_model : str, default "elastic_net"
         Baseline whose ``n_nonzero`` sets the HSV count per gene.
+    sign_threshold : float, default 0.05
+        |elastic-net coefficient| above which an SNV counts in the sign agreement.
+    n_negatives : int, default 5
+        Distance-matched negative SNVs per positive in the auROC tables.
+    motifs : bool, default True
+        Scan HSVs and drivers for motif disruption -> ``motifs.tsv``, ``motif_summary.tsv``.
+    motif_pvalue : float, default 5e-5
+        p-value of a motif hit (REF or ALT).
+    motif_background : {"uniform", "window"}, default "uniform"
+        PWM background: uniform, or each window's base composition.
+    jaspar_release : int or str, default 2024
+        JASPAR release (pyjaspar, offline).
+    meme : path, optional
+        MEME motif file (e.g. HOCOMOCO) instead of JASPAR.
     attributions : bool, default True
         With ``runs``: gradient x input of each run's model around Variformer's HSVs and
         drivers and matched controls -> ``attributions.tsv`` (Fig. S10).
@@ -156,107 +172,109 @@ def analyze(
         Bases either side of each SNV in ``attributions.tsv``.
     device : str, optional
         Torch device for the attributions (default: a GPU if there is one).
+    seed : int, default 0
+        Seed of the negative sampling and the attribution controls.
+    """
+
+    hsv_model: str = "elastic_net"
+    sign_threshold: float = 0.05
+    n_negatives: int = 5
+    motifs: bool = True
+    motif_pvalue: float = 5e-5
+    motif_background: str = "uniform"
+    jaspar_release: int | str = 2024
+    meme: str | Path | None = None
+    attributions: bool = True
+    attribution_flank: int = 100
+    device: str | None = None
+    seed: int = 0
+
+
+def analyze(
+    inputs: AnalysisInputs,
+    *,
+    out: str | Path,
+    options: AnalysisOptions = AnalysisOptions(),
+    force: bool = False,
+) -> Analysis:
+    """Run every analysis and publish the tables in ``out``.
+
+    Parameters
+    ----------
+    inputs : AnalysisInputs
+        The dataset, ISM tables, baselines and optional annotations.
+    out : path
+        New directory (replaced only with ``force``).
+    options : AnalysisOptions
+        HSV model, thresholds, motif and attribution settings, seed.
+    force : bool, default False
+        Replace ``out`` if it exists.
 
     Returns
     -------
     Analysis
+
+    Raises
+    ------
+    InputError
+        ``out`` exists without ``force``, a gene is not in the dataset, or no ISM score or
+        coefficient matches a dataset gene.
+
+    Examples
+    --------
+    >>> inputs = AnalysisInputs("DS", "ISM", "BL", runs="RUNS", finemap="caviar.txt")
+    >>> analyze(inputs, out="AN", options=AnalysisOptions(motifs=False))  # doctest: +SKIP
     """
-    ds = open_dataset(dataset) if isinstance(dataset, str | Path) else dataset
+    inp, opt = inputs, options
+    ds = open_dataset(inp.dataset) if isinstance(inp.dataset, str | Path) else inp.dataset
     out = Path(out)
     if out.exists() and not force:
         raise InputError(f"{out} already exists; pass --force to overwrite it")
     notes: list[str] = []
-    ism_df = collect_ism(ism)
-    summary = collect_baseline_summary(baselines)
-    coefs = collect_coefficients(baselines)
-    if genes is not None:
-        unknown = [g for g in genes if g not in set(ds.genes)]
-        if unknown:
-            raise InputError(f"gene(s) {', '.join(unknown)} not in the dataset {ds.path}")
-        ism_df = ism_df[ism_df["gene"].isin(genes)]
-        coefs = coefs[coefs["gene"].isin(genes)]
-    not_in_ds = sorted(set(ism_df["gene"]) - set(ds.genes))
-    if not_in_ds:
-        notes.append(f"ISM genes not in the dataset (ignored): {', '.join(not_in_ds)}")
-    weights = model_weights(ism_df, coefs, ds)
-    if weights.empty:
-        raise InputError(
-            "no ISM score or coefficient matches a dataset gene; check --ism, --baselines and --dataset"
-        )
-    per_fold = fold_weights(ism_df, coefs)
+    weights, per_fold, summary = _weights(inp, ds, notes)
     gene_list = [g for g in ds.genes if g in set(weights["gene"])]
 
-    k = hsv.hsv_counts(summary, model=hsv_model)
+    k = hsv.hsv_counts(summary, model=opt.hsv_model)
     no_k = [g for g in gene_list if g not in k.index]
     if no_k:
-        notes.append(f"no {hsv_model} n_nonzero for {', '.join(no_k)}: no HSVs there")
+        notes.append(f"no {opt.hsv_model} n_nonzero for {', '.join(no_k)}: no HSVs there")
     hsvs = hsv.select_hsvs(weights, k)
     hsv_tests = hsv.compare_hsvs(hsvs)
     jaccard = hsv.hsv_jaccard(hsvs)
 
-    preds = [collect_predictions(baselines)]
-    if runs is not None:
-        preds.append(collect_predictions(runs, model="variformer"))
-    for model, path in predictions:
-        preds.append(_expand_folds(read_predictions(path), model, ds))
-    preds = pd.concat(preds, ignore_index=True)
-    drv, drv_summary = drivers.dataset_drivers(per_fold, preds, ds)
+    drv, drv_summary = drivers.dataset_drivers(per_fold, _predictions(inp, ds), ds)
     missing = sorted(set(drv_summary.loc[drv_summary["status"] == "no predictions", "model"]))
     if missing:
         notes.append(
             f"drivers: no per-person predictions for {', '.join(missing)} (pass --runs or "
             "--predictions MODEL=FILE); their rows in driver_summary.tsv say 'no predictions'"
         )
-    sign = signs.sign_agreement(weights, threshold=sign_threshold)
+    sign = signs.sign_agreement(weights, threshold=opt.sign_threshold)
     if sign.empty:
         notes.append("sign agreement: no elastic_net coefficients above the threshold")
 
     hits = motif_summary = None
-    if motifs:
-        hits, motif_summary = _motif_tables(
-            ds,
-            gene_list,
-            hsvs,
-            drv,
-            jaspar_release=jaspar_release,
-            meme=meme,
-            pvalue=motif_pvalue,
-            background=motif_background,
-            notes=notes,
-        )
+    if opt.motifs:
+        hits, motif_summary = _motif_tables(ds, gene_list, hsvs, drv, opt, notes)
     chrom_df = None
-    if chromhmm:
-        ann = {Path(p).name: chromatin.read_chromhmm(p) for p in chromhmm}
+    if inp.chromhmm:
+        ann = {Path(p).name: chromatin.read_chromhmm(p) for p in inp.chromhmm}
         windows = {g: ds.window(g) for g in gene_list}
         chrom_df = chromatin.chromatin_enrichment(hsvs, windows, ann)
     else:
         notes.append("chromatin: skipped (no --chromhmm)")
     eq = eq_genes = None
-    if finemap is not None:
-        fm = eqtl.read_finemap(finemap, ds, tissue=finemap_tissue)
-        eq, eq_genes = eqtl.eqtl_auroc(weights, fm, ds, n_negatives=n_negatives, seed=seed)
+    if inp.finemap is not None:
+        fm = eqtl.read_finemap(inp.finemap, ds, tissue=inp.finemap_tissue)
+        eq, eq_genes = eqtl.eqtl_auroc(weights, fm, ds, n_negatives=opt.n_negatives, seed=opt.seed)
     else:
         notes.append("eQTL auROC: skipped (no --finemap)")
     tr = tr_genes = None
-    if truth is not None:
+    if inp.truth is not None:
         tr, tr_genes = eqtl.eqtl_auroc(
-            weights, eqtl.read_truth(truth), ds, n_negatives=n_negatives, seed=seed
+            weights, eqtl.read_truth(inp.truth), ds, n_negatives=opt.n_negatives, seed=opt.seed
         )
-    attr = None
-    if attributions and runs is not None:
-        from core.runs import find_runs
-        from variformer.analysis.attribution_profiles import attribution_table
-
-        attr = attribution_table(
-            list(find_runs(runs, kind="finetune")), ds, hsvs, drv,
-            flank=attribution_flank, seed=seed, device=device,
-        )  # fmt: skip
-        if attr.empty:
-            notes.append(
-                "attributions: no fine-tuned run has a gene with Variformer HSVs or drivers"
-            )
-    elif attributions:
-        notes.append("attributions: skipped (no --runs, so no model to take gradients of)")
+    attr = _attributions(inp, opt, ds, hsvs, drv, notes)
 
     with atomic_dir(out, force=force) as tmp:
         tables = {
@@ -269,20 +287,79 @@ def analyze(
         for name, df in tables.items():
             if df is not None:
                 _write(df, tmp / f"{name}.tsv")
-        meta = {
-            "dataset": str(ds.path), "ism": str(ism), "baselines": str(baselines),
-            "finemap": None if finemap is None else str(finemap),
-            "chromhmm": [str(p) for p in chromhmm], "truth": None if truth is None else str(truth),
-            "runs": None if runs is None else str(runs), "models": sorted(weights["model"].unique()),
-            "genes": gene_list, "hsv_model": hsv_model, "seed": seed, "notes": notes,
-            "simulated": truth is not None or _simulated(ds),
-            "variformer_model": _run_model(runs),
-        }  # fmt: skip
+        meta = _meta(inp, opt, ds, weights, gene_list, notes)
         (tmp / "analysis.json").write_text(json.dumps(meta, indent=1) + "\n")
     return Analysis(
         out, weights, hsvs, hsv_tests, jaccard, drv, drv_summary, sign, hits, motif_summary,
         chrom_df, eq, tr, notes, attr,
     )  # fmt: skip
+
+
+def _weights(inp: AnalysisInputs, ds, notes: list[str]):
+    """The SNV weights of every model (fold-averaged and per fold) and the baseline summary."""
+    ism_df = collect_ism(inp.ism)
+    summary = collect_baseline_summary(inp.baselines)
+    coefs = collect_coefficients(inp.baselines)
+    if inp.genes is not None:
+        unknown = [g for g in inp.genes if g not in set(ds.genes)]
+        if unknown:
+            raise InputError(f"gene(s) {', '.join(unknown)} not in the dataset {ds.path}")
+        ism_df = ism_df[ism_df["gene"].isin(inp.genes)]
+        coefs = coefs[coefs["gene"].isin(inp.genes)]
+    not_in_ds = sorted(set(ism_df["gene"]) - set(ds.genes))
+    if not_in_ds:
+        notes.append(f"ISM genes not in the dataset (ignored): {', '.join(not_in_ds)}")
+    weights = model_weights(ism_df, coefs, ds)
+    if weights.empty:
+        raise InputError(
+            "no ISM score or coefficient matches a dataset gene; check --ism, --baselines and --dataset"
+        )
+    return weights, fold_weights(ism_df, coefs), summary
+
+
+def _predictions(inp: AnalysisInputs, ds) -> pd.DataFrame:
+    """Per-person predictions of the baselines, the runs (``variformer``) and ``predictions``."""
+    preds = [collect_predictions(inp.baselines)]
+    if inp.runs is not None:
+        preds.append(collect_predictions(inp.runs, model="variformer"))
+    for model, path in inp.predictions:
+        preds.append(_expand_folds(read_predictions(path), model, ds))
+    return pd.concat(preds, ignore_index=True)
+
+
+def _attributions(inp: AnalysisInputs, opt: AnalysisOptions, ds, hsvs, drv, notes: list[str]):
+    """``attributions.tsv`` from the fine-tuned runs' models (None without runs or with
+    ``opt.attributions`` off)."""
+    attr = None
+    if opt.attributions and inp.runs is not None:
+        from core.runs import find_runs
+        from variformer.analysis.attribution_profiles import attribution_table
+
+        attr = attribution_table(
+            list(find_runs(inp.runs, kind="finetune")), ds, hsvs, drv,
+            flank=opt.attribution_flank, seed=opt.seed, device=opt.device,
+        )  # fmt: skip
+        if attr.empty:
+            notes.append(
+                "attributions: no fine-tuned run has a gene with Variformer HSVs or drivers"
+            )
+    elif opt.attributions:
+        notes.append("attributions: skipped (no --runs, so no model to take gradients of)")
+    return attr
+
+
+def _meta(inp: AnalysisInputs, opt: AnalysisOptions, ds, weights, genes, notes) -> dict:
+    """``analysis.json``: the inputs, models, genes and notes."""
+    finemap, truth, runs = inp.finemap, inp.truth, inp.runs
+    return {
+        "dataset": str(ds.path), "ism": str(inp.ism), "baselines": str(inp.baselines),
+        "finemap": None if finemap is None else str(finemap),
+        "chromhmm": [str(p) for p in inp.chromhmm], "truth": None if truth is None else str(truth),
+        "runs": None if runs is None else str(runs), "models": sorted(weights["model"].unique()),
+        "genes": genes, "hsv_model": opt.hsv_model, "seed": opt.seed, "notes": notes,
+        "simulated": truth is not None or _simulated(ds),
+        "variformer_model": _run_model(runs),
+    }  # fmt: skip
 
 
 def _expand_folds(df: pd.DataFrame, model: str, ds) -> pd.DataFrame:

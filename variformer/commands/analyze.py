@@ -80,18 +80,21 @@ def _predictions(items) -> list[tuple[str, str]]:
 
 
 def main(args) -> int:
-    from variformer.analysis.analyze import analyze
+    from variformer.analysis.analyze import AnalysisInputs, AnalysisOptions, analyze
 
-    res = analyze(
-        args.dataset, args.ism, args.baselines, out=args.out, finemap=args.finemap,
+    inputs = AnalysisInputs(
+        dataset=args.dataset, ism=args.ism, baselines=args.baselines, runs=args.runs,
+        predictions=_predictions(args.predictions), finemap=args.finemap,
         finemap_tissue=args.finemap_tissue, chromhmm=args.chromhmm, truth=args.truth,
-        runs=args.runs, predictions=_predictions(args.predictions), genes=_genes(args),
-        hsv_model=args.hsv_model, jaspar_release=args.jaspar_release, meme=args.meme,
-        motif_pvalue=args.motif_pvalue,
-        motif_background=args.motif_background, motifs=not args.no_motifs,
-        attributions=not args.no_attributions, attribution_flank=args.attribution_flank,
-        device=args.device, seed=args.seed, force=args.force,
+        genes=_genes(args),
     )  # fmt: skip
+    options = AnalysisOptions(
+        hsv_model=args.hsv_model, motifs=not args.no_motifs, motif_pvalue=args.motif_pvalue,
+        motif_background=args.motif_background, jaspar_release=args.jaspar_release,
+        meme=args.meme, attributions=not args.no_attributions,
+        attribution_flank=args.attribution_flank, device=args.device, seed=args.seed,
+    )  # fmt: skip
+    res = analyze(inputs, out=args.out, options=options, force=args.force)
     print(summary_text(res))
     return 0
 

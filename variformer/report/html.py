@@ -4,7 +4,8 @@ Reads TSVs only (never a model): ``EVAL/metrics.tsv`` from ``variformer evaluate
 tables of ``variformer analyze``. Every figure is embedded as a base64 PNG (the page works
 offline, with no external asset) and also written beside the page as ``fig_<name>.png``. A
 figure whose table is missing is replaced by a sentence saying what is missing and which command
-makes it.
+makes it. The page is a header ("About these results") followed by the sections of
+:mod:`variformer.report.sections`, rendered in order.
 """
 
 from __future__ import annotations
@@ -17,33 +18,26 @@ from pathlib import Path
 from typing import NamedTuple
 
 import matplotlib.pyplot as plt
-import pandas as pd
 
 from core.errors import InputError
 from core.fileio import atomic_dir
-from variformer.report import analysis_figures as af
+from variformer.report.sections import (
+    TABLES,
+    ReportInputs,
+    Section,
+    build_sections,
+    read_output_table,
+)
 
 __all__ = ["ReportSummary", "build_report"]
 
-MAX_ROWS = 40  # rows of each table shown on the page (the TSVs hold the rest)
-
 
 class ReportSummary(NamedTuple):
+    """What :func:`build_report` wrote."""
+
     out: Path
     figures: list[str]  # PNG file names written
     missing: list[str]  # what could not be shown, and why
-
-
-def _read(directory: Path | None, name: str) -> pd.DataFrame | None:
-    if directory is None:
-        return None
-    path = directory / name
-    if not path.is_file():
-        return None
-    try:
-        return pd.read_csv(path, sep="\t", dtype={"chrom": str, "gene": str}, keep_default_na=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read {path}: {err}") from None
 
 
 def _png(fig) -> bytes:
@@ -51,50 +45,6 @@ def _png(fig) -> bytes:
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return buf.getvalue()
-
-
-def _table(df: pd.DataFrame | None, source: str) -> str:
-    if df is None or df.empty:
-        return ""
-    shown = df.head(MAX_ROWS)
-    note = f"{len(df)} rows" if len(df) <= MAX_ROWS else f"first {MAX_ROWS} of {len(df)} rows"
-    body = shown.to_html(
-        index=False, float_format=lambda v: f"{v:.4g}", na_rep="NA", border=0, classes="tab"
-    )
-    return f"<details><summary>Table: {html.escape(source)} ({note})</summary>{body}</details>"
-
-
-def _metrics_genes(
-    metrics: pd.DataFrame | None, hsvs: pd.DataFrame | None, n: int = 2
-) -> list[str]:
-    """Genes for the weight tracks: best Variformer (else elastic-net) test R2, else most HSVs."""
-    if metrics is not None and len(metrics) and {"model", "gene", "r2"} <= set(metrics.columns):
-        m = metrics
-        if hsvs is not None:
-            m = m[m["gene"].isin(set(hsvs["gene"]))]
-        if "split" in m.columns:
-            m = m[m["split"] == "test"]
-        for model in ("variformer", "elastic_net"):
-            r2 = m[m["model"] == model].groupby("gene")["r2"].mean().sort_values(ascending=False)
-            if len(r2):
-                return list(r2.index[:n])
-    if hsvs is not None and len(hsvs):
-        return list(hsvs.groupby("gene").size().sort_values(ascending=False).index[:n])
-    return []
-
-
-def _fig1(metrics: pd.DataFrame, summary: pd.DataFrame | None):
-    """Fig. 1b: the evaluation figure of ``variformer.report.figures`` when it and
-    ``EVAL/summary.tsv`` are there (R2 and PCC), else R2 from ``metrics.tsv``."""
-    need = {"setting", "model", "r2", "pcc", "elastic_net_r2", "elastic_net_pcc"}
-    if summary is not None and need <= set(summary.columns):
-        try:
-            from variformer.report.figures import versus_elastic_net
-        except ImportError:
-            pass
-        else:
-            return versus_elastic_net(summary)
-    return af.r2_vs_elastic_net(metrics)
 
 
 def _about(meta: dict, metrics, missing: list[str]) -> str:
@@ -185,236 +135,17 @@ def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSumm
     meta = (
         json.loads((an / "analysis.json").read_text()) if (an / "analysis.json").is_file() else {}
     )
-    t = {
-        name: _read(an, f"{name}.tsv")
-        for name in (
-            "weights",
-            "hsvs",
-            "hsv_tests",
-            "hsv_jaccard",
-            "drivers",
-            "driver_summary",
-            "sign_agreement",
-            "motifs",
-            "motif_summary",
-            "chromatin",
-            "eqtl_auroc",
-            "eqtl_auroc_genes",
-            "truth_auroc",
-            "truth_auroc_genes",
-            "attributions",
-        )
-    }
+    t = {name: read_output_table(an, f"{name}.tsv") for name in TABLES}
     if t["hsvs"] is None and t["weights"] is None:
         raise InputError(
             f"--analysis {an} has neither hsvs.tsv nor weights.tsv; is it a `variformer analyze` output?"
         )
-    metrics = _read(ev, "metrics.tsv")
-    missing: list[str] = []
-    sections: list[tuple[str, str, list[tuple[str, object]], str]] = []
-
-    def need(name: str, why: str, title: str) -> bool:
-        if t.get(name) is None:
-            missing.append(f"{name}.tsv ({why})")
-            msg = f"Missing: {name}.tsv is not in the analysis directory ({why})."
-            sections.append((title, "", [], f'<p class="missing">{html.escape(msg)}</p>'))
-            return False
-        return True
-
-    # Fig. 1
-    fig1 = []
-    if metrics is None:
-        missing.append("Fig. 1 per-gene R2 (no --eval with metrics.tsv; run `variformer evaluate`)")
-    else:
-        fig1 = [("r2_vs_elastic_net", _fig1(metrics, _read(ev, "summary.tsv")))]
-    sections.append(
-        (
-            "Fig. 1 - Per-gene R2 against elastic net",
-            "Test R2 on held-out people, mean over folds; dashed line y = x.",
-            fig1,
-            _table(metrics, "EVAL/metrics.tsv"),
-        )
-    )
-    if metrics is None:
-        sections[-1] = (
-            *sections[-1][:3],
-            '<p class="missing">Missing: no --eval directory with metrics.tsv; run `variformer evaluate` and pass --eval.</p>',
-        )
-    # Fig. 2a
-    figs = []
-    if t["weights"] is not None and t["hsvs"] is not None:
-        for g in _metrics_genes(metrics, t["hsvs"]):
-            figs.append(
-                (f"weights_{g}", af.weights_along_window(t["weights"], t["hsvs"], t["motifs"], g))
-            )
-        if t["motifs"] is None:
-            missing.append("motif hits in Fig. 2a (no motifs.tsv)")
-    else:
-        missing.append("Fig. 2a (weights.tsv or hsvs.tsv missing)")
-    sections.append(
-        (
-            "Fig. 2a - SNV weights along the window",
-            "Each dot is an SNV; coloured dots are the model's HSVs (top-k by |weight|, k = elastic-net non-zero count).",
-            figs,
-            _table(t["hsvs"], "hsvs.tsv"),
-        )
-    )
-    # Fig. 2b
-    if t["hsvs"] is not None:
-        sections.append(
-            (
-                "Fig. 2b - HSV distance to the TSS",
-                "Cumulative distribution of |distance to TSS| of each model's HSVs.",
-                [("hsv_tss_distance", af.hsv_tss_distance(t["hsvs"]))],
-                _table(t["hsv_tests"], "hsv_tests.tsv")
-                + _table(t["hsv_jaccard"], "hsv_jaccard.tsv"),
-            )
-        )
-    # Fig. 2c
-    if t["weights"] is not None and need(
-        "sign_agreement", "run `variformer analyze`", "Fig. 2c - Direction of effect vs elastic net"
-    ):
-        sections.append(
-            (
-                "Fig. 2c - Direction of effect vs elastic net",
-                "Only SNVs with non-zero elastic-net coefficients; agreement and Fisher's exact test over SNVs with |coefficient| > 0.05.",
-                [("sign_scatter", af.sign_scatter(t["weights"], t["sign_agreement"]))],
-                _table(t["sign_agreement"], "sign_agreement.tsv"),
-            )
-        )
-    # Fig. 3a
-    if need(
-        "chromatin",
-        "analyze ran without --chromhmm",
-        "Fig. 3a - Chromatin-state enrichment of HSVs",
-    ):
-        sections.append(
-            (
-                "Fig. 3a - Chromatin-state enrichment of HSVs",
-                "Observed vs expected HSVs per ChromHMM state (expected from the state's share of each window), averaged over annotation samples, pooled over genes.",
-                [("chromatin", af.chromatin_enrichment(t["chromatin"]))],
-                _table(
-                    t["chromatin"][t["chromatin"]["gene"] == "all"], "chromatin.tsv (gene = all)"
-                ),
-            )
-        )
-    # Fig. 3b
-    if need("motif_summary", "no motif scan in analyze", "Fig. 3b - Motif disruption"):
-        sections.append(
-            (
-                "Fig. 3b - Motif disruption",
-                "HSVs (and drivers) with a JASPAR motif hit (p < 5e-5 for REF or ALT), split into increased / decreased motif scores.",
-                [("motif_rates", af.motif_rates(t["motif_summary"]))],
-                _table(t["motif_summary"], "motif_summary.tsv") + _table(t["motifs"], "motifs.tsv"),
-            )
-        )
-    # Fig. 3c
-    if need(
-        "eqtl_auroc_genes",
-        "analyze ran without --finemap",
-        "Fig. 3c - Fine-mapped eQTLs: auROC / auPR",
-    ):
-        sections.append(
-            (
-                "Fig. 3c - Fine-mapped eQTLs: auROC / auPR",
-                "Positives: CAVIAR high-confidence SNVs; 5 distance-matched negatives each; score |weight|. Dots are genes, bars the mean; dashed: a random scorer.",
-                [
-                    (
-                        "eqtl_auroc",
-                        af.auroc_distributions(
-                            t["eqtl_auroc_genes"],
-                            title="Fine-mapped eQTLs vs distance-matched SNVs",
-                        ),
-                    )
-                ],
-                _table(t["eqtl_auroc"], "eqtl_auroc.tsv"),
-            )
-        )
-    if t["truth_auroc_genes"] is not None:
-        sections.append(
-            (
-                "Fig. 3c (truth) - True causal SNVs: auROC / auPR",
-                "The same with the simulated truth's causal SNVs as positives.",
-                [
-                    (
-                        "truth_auroc",
-                        af.auroc_distributions(
-                            t["truth_auroc_genes"],
-                            title="True causal SNVs vs distance-matched SNVs",
-                        ),
-                    )
-                ],
-                _table(t["truth_auroc"], "truth_auroc.tsv"),
-            )
-        )
-    # Fig. 3d
-    if t["hsvs"] is not None:
-        sections.append(
-            (
-                "Fig. 3d - HSV minor allele frequency",
-                "MAF of each model's HSVs; Mann-Whitney U p-values between models.",
-                [("hsv_maf", af.hsv_maf(t["hsvs"], t["hsv_tests"]))],
-                "",
-            )
-        )
-    # Drivers
-    if need("driver_summary", "run `variformer analyze`", "Drivers"):
-        sections.append(
-            (
-                "Drivers",
-                "Forward-selected SNVs whose weighted dosages approximate each model's test-people predictions.",
-                [],
-                _table(t["driver_summary"], "driver_summary.tsv")
-                + _table(t["drivers"], "drivers.tsv"),
-            )
-        )
-    # Fig. S10
-    if t["attributions"] is not None:
-        sections.append(
-            (
-                "Fig. S10 - Attributions around HSVs / drivers vs controls",
-                "Standardized gradient x input (|.|, max over bases, z-scored over the window) around "
-                "each model's HSVs and drivers (solid) and matched control SNVs (dashed: same "
-                "window, TSS distance within 2.5 kb, MAF within 0.5% for HSVs and 10% for "
-                "drivers); mean over SNVs and 95% interval; top row on the reference window, "
-                "bottom row on the test people's personal windows (mean over people).",
-                [("attributions", af.attribution_profiles(t["attributions"]))],
-                "",
-            )
-        )
-    else:
-        missing.append("Fig. S10 (no attributions.tsv in the analysis directory)")
-        msg = "Missing: no attributions.tsv (model, group, offset, attribution) in the analysis directory."
-        sections.append(
-            (
-                "Fig. S10 - Attributions around HSVs / drivers vs controls",
-                "",
-                [],
-                f'<p class="missing">{msg}</p>',
-            )
-        )
-
-    written = []
+    metrics = read_output_table(ev, "metrics.tsv")
+    sections = build_sections(ReportInputs(t, metrics, ev))
+    missing = [m for s in sections for m in s.missing]
+    written: list[str] = []
     with atomic_dir(out, force=force) as tmp:
-        parts = []
-        for title, desc, figs, tables in sections:
-            block = [f"<h2>{html.escape(title)}</h2>"]
-            if desc:
-                block.append(f'<p class="desc">{html.escape(desc)}</p>')
-            for name, fig in figs:
-                if fig is None:
-                    block.append(f'<p class="missing">{html.escape(name)}: no rows to plot.</p>')
-                    missing.append(f"{name} (empty table)")
-                    continue
-                data = _png(fig)
-                (tmp / f"fig_{name}.png").write_bytes(data)
-                written.append(f"fig_{name}.png")
-                b64 = base64.b64encode(data).decode()
-                block.append(
-                    f'<p><img alt="{html.escape(title)}" src="data:image/png;base64,{b64}"></p>'
-                )
-            block.append(tables)
-            parts.append("\n".join(block))
+        parts = [_render(s, tmp, written, missing) for s in sections]
         page = [
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
             "<title>Variformer report</title>",
@@ -427,3 +158,25 @@ def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSumm
         ]
         (tmp / "index.html").write_text("\n".join(page))
     return ReportSummary(Path(out), written, missing)
+
+
+def _render(section: Section, tmp: Path, written: list[str], missing: list[str]) -> str:
+    """The HTML of one section; writes its figures as ``tmp/fig_<name>.png`` (names appended to
+    ``written``) and appends figures with no rows to ``missing``."""
+    block = [f"<h2>{html.escape(section.title)}</h2>"]
+    if section.desc:
+        block.append(f'<p class="desc">{html.escape(section.desc)}</p>')
+    for name, fig in section.figures:
+        if fig is None:
+            block.append(f'<p class="missing">{html.escape(name)}: no rows to plot.</p>')
+            missing.append(f"{name} (empty table)")
+            continue
+        data = _png(fig)
+        (tmp / f"fig_{name}.png").write_bytes(data)
+        written.append(f"fig_{name}.png")
+        b64 = base64.b64encode(data).decode()
+        block.append(
+            f'<p><img alt="{html.escape(section.title)}" src="data:image/png;base64,{b64}"></p>'
+        )
+    block.append(section.tables + section.caveat)
+    return "\n".join(block)

@@ -1,0 +1,334 @@
+"""The sections of the ``variformer report`` page, as data.
+
+Each figure of the page is one small function of :class:`ReportInputs` that returns a
+:class:`Section` (its title, description, figures, tables and caveat, and what it could not
+show) or None when the section is left out. :data:`SECTIONS` lists them in page order;
+:func:`variformer.report.html.build_report` renders them.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+from core.errors import InputError
+from variformer.report import analysis_figures as af
+
+__all__ = ["SECTIONS", "TABLES", "ReportInputs", "Section", "build_sections"]
+
+MAX_ROWS = 40  # rows of each table shown on the page (the TSVs hold the rest)
+
+TABLES = (
+    "weights",
+    "hsvs",
+    "hsv_tests",
+    "hsv_jaccard",
+    "drivers",
+    "driver_summary",
+    "sign_agreement",
+    "motifs",
+    "motif_summary",
+    "chromatin",
+    "eqtl_auroc",
+    "eqtl_auroc_genes",
+    "truth_auroc",
+    "truth_auroc_genes",
+    "attributions",
+)
+"""The ``variformer analyze`` tables the report reads (``<name>.tsv``)."""
+
+
+class Section(NamedTuple):
+    """One block of the page, rendered in this order.
+
+    Attributes
+    ----------
+    title : str
+        The ``<h2>`` heading (also the figures' alt text).
+    desc : str
+        One paragraph under the heading ("" for none).
+    figures : tuple of (str, Figure or None)
+        ``(name, figure)``: written as ``fig_<name>.png`` and embedded; None says "no rows to plot".
+    tables : str
+        HTML of the collapsible tables under the figures.
+    caveat : str
+        HTML after the tables: what is missing and which command makes it.
+    missing : tuple of str
+        What the section could not show, for the page's "Not shown" list.
+    """
+
+    title: str
+    desc: str = ""
+    figures: tuple[tuple[str, object], ...] = ()
+    tables: str = ""
+    caveat: str = ""
+    missing: tuple[str, ...] = ()
+
+
+class ReportInputs(NamedTuple):
+    """What the sections draw from.
+
+    Attributes
+    ----------
+    tables : dict of str to DataFrame or None
+        The :data:`TABLES` of the analysis directory (None where a file is absent).
+    metrics : DataFrame or None
+        ``EVAL/metrics.tsv``.
+    eval_dir : Path or None
+        The ``variformer evaluate`` directory (``summary.tsv`` for Fig. 1).
+    """
+
+    tables: dict[str, pd.DataFrame | None]
+    metrics: pd.DataFrame | None
+    eval_dir: Path | None
+
+
+def read_output_table(directory: Path | None, name: str) -> pd.DataFrame | None:
+    """An evaluation or analysis output ``directory/name`` (read as written: these tables are
+    made by this toolkit and shown, not computed on), or None when there is no such file."""
+    if directory is None:
+        return None
+    path = directory / name
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path, sep="\t", dtype={"chrom": str, "gene": str}, keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read {path}: {err}") from None
+
+
+def _table(df: pd.DataFrame | None, source: str) -> str:
+    if df is None or df.empty:
+        return ""
+    shown = df.head(MAX_ROWS)
+    note = f"{len(df)} rows" if len(df) <= MAX_ROWS else f"first {MAX_ROWS} of {len(df)} rows"
+    body = shown.to_html(
+        index=False, float_format=lambda v: f"{v:.4g}", na_rep="NA", border=0, classes="tab"
+    )
+    return f"<details><summary>Table: {html.escape(source)} ({note})</summary>{body}</details>"
+
+
+def _absent(name: str, why: str, title: str) -> Section:
+    """The section in place of one whose table ``name.tsv`` is not in the analysis directory."""
+    msg = f"Missing: {name}.tsv is not in the analysis directory ({why})."
+    return Section(
+        title, caveat=f'<p class="missing">{html.escape(msg)}</p>', missing=(f"{name}.tsv ({why})",)
+    )
+
+
+def _metrics_genes(
+    metrics: pd.DataFrame | None, hsvs: pd.DataFrame | None, n: int = 2
+) -> list[str]:
+    """Genes for the weight tracks: best Variformer (else elastic-net) test R2, else most HSVs."""
+    if metrics is not None and len(metrics) and {"model", "gene", "r2"} <= set(metrics.columns):
+        m = metrics
+        if hsvs is not None:
+            m = m[m["gene"].isin(set(hsvs["gene"]))]
+        if "split" in m.columns:
+            m = m[m["split"] == "test"]
+        for model in ("variformer", "elastic_net"):
+            r2 = m[m["model"] == model].groupby("gene")["r2"].mean().sort_values(ascending=False)
+            if len(r2):
+                return list(r2.index[:n])
+    if hsvs is not None and len(hsvs):
+        return list(hsvs.groupby("gene").size().sort_values(ascending=False).index[:n])
+    return []
+
+
+def _fig1(metrics: pd.DataFrame, summary: pd.DataFrame | None):
+    """Fig. 1b: the evaluation figure of ``variformer.report.figures`` when it and
+    ``EVAL/summary.tsv`` are there (R2 and PCC), else R2 from ``metrics.tsv``."""
+    need = {"setting", "model", "r2", "pcc", "elastic_net_r2", "elastic_net_pcc"}
+    if summary is not None and need <= set(summary.columns):
+        try:
+            from variformer.report.figures import versus_elastic_net
+        except ImportError:
+            pass
+        else:
+            return versus_elastic_net(summary)
+    return af.r2_vs_elastic_net(metrics)
+
+
+def fig1(inp: ReportInputs) -> Section:
+    """Fig. 1: per-gene test R2 against elastic net (``EVAL/metrics.tsv``)."""
+    title = "Fig. 1 - Per-gene R2 against elastic net"
+    desc = "Test R2 on held-out people, mean over folds; dashed line y = x."
+    if inp.metrics is None:
+        return Section(
+            title,
+            desc,
+            caveat='<p class="missing">Missing: no --eval directory with metrics.tsv; run `variformer evaluate` and pass --eval.</p>',
+            missing=("Fig. 1 per-gene R2 (no --eval with metrics.tsv; run `variformer evaluate`)",),
+        )
+    fig = _fig1(inp.metrics, read_output_table(inp.eval_dir, "summary.tsv"))
+    return Section(
+        title, desc, (("r2_vs_elastic_net", fig),), _table(inp.metrics, "EVAL/metrics.tsv")
+    )
+
+
+def fig2a(inp: ReportInputs) -> Section:
+    """Fig. 2a: SNV weights along the window of the best genes, HSVs and motif hits marked."""
+    t, figs, missing = inp.tables, [], []
+    if t["weights"] is not None and t["hsvs"] is not None:
+        for g in _metrics_genes(inp.metrics, t["hsvs"]):
+            figs.append(
+                (f"weights_{g}", af.weights_along_window(t["weights"], t["hsvs"], t["motifs"], g))
+            )
+        if t["motifs"] is None:
+            missing.append("motif hits in Fig. 2a (no motifs.tsv)")
+    else:
+        missing.append("Fig. 2a (weights.tsv or hsvs.tsv missing)")
+    return Section(
+        "Fig. 2a - SNV weights along the window",
+        "Each dot is an SNV; coloured dots are the model's HSVs (top-k by |weight|, k = elastic-net non-zero count).",
+        tuple(figs),
+        _table(t["hsvs"], "hsvs.tsv"),
+        missing=tuple(missing),
+    )
+
+
+def fig2b(inp: ReportInputs) -> Section | None:
+    """Fig. 2b: distance of the HSVs to the TSS."""
+    t = inp.tables
+    if t["hsvs"] is None:
+        return None
+    return Section(
+        "Fig. 2b - HSV distance to the TSS",
+        "Cumulative distribution of |distance to TSS| of each model's HSVs.",
+        (("hsv_tss_distance", af.hsv_tss_distance(t["hsvs"])),),
+        _table(t["hsv_tests"], "hsv_tests.tsv") + _table(t["hsv_jaccard"], "hsv_jaccard.tsv"),
+    )
+
+
+def fig2c(inp: ReportInputs) -> Section | None:
+    """Fig. 2c: direction of effect against elastic net."""
+    t, title = inp.tables, "Fig. 2c - Direction of effect vs elastic net"
+    if t["weights"] is None:
+        return None
+    if t["sign_agreement"] is None:
+        return _absent("sign_agreement", "run `variformer analyze`", title)
+    return Section(
+        title,
+        "Only SNVs with non-zero elastic-net coefficients; agreement and Fisher's exact test over SNVs with |coefficient| > 0.05.",
+        (("sign_scatter", af.sign_scatter(t["weights"], t["sign_agreement"])),),
+        _table(t["sign_agreement"], "sign_agreement.tsv"),
+    )
+
+
+def fig3a(inp: ReportInputs) -> Section:
+    """Fig. 3a: ChromHMM state enrichment of the HSVs."""
+    t, title = inp.tables, "Fig. 3a - Chromatin-state enrichment of HSVs"
+    if t["chromatin"] is None:
+        return _absent("chromatin", "analyze ran without --chromhmm", title)
+    return Section(
+        title,
+        "Observed vs expected HSVs per ChromHMM state (expected from the state's share of each window), averaged over annotation samples, pooled over genes.",
+        (("chromatin", af.chromatin_enrichment(t["chromatin"])),),
+        _table(t["chromatin"][t["chromatin"]["gene"] == "all"], "chromatin.tsv (gene = all)"),
+    )
+
+
+def fig3b(inp: ReportInputs) -> Section:
+    """Fig. 3b: motif disruption by HSVs and drivers."""
+    t, title = inp.tables, "Fig. 3b - Motif disruption"
+    if t["motif_summary"] is None:
+        return _absent("motif_summary", "no motif scan in analyze", title)
+    return Section(
+        title,
+        "HSVs (and drivers) with a JASPAR motif hit (p < 5e-5 for REF or ALT), split into increased / decreased motif scores.",
+        (("motif_rates", af.motif_rates(t["motif_summary"])),),
+        _table(t["motif_summary"], "motif_summary.tsv") + _table(t["motifs"], "motifs.tsv"),
+    )
+
+
+def fig3c(inp: ReportInputs) -> Section:
+    """Fig. 3c: auROC / auPR of fine-mapped eQTLs against distance-matched SNVs."""
+    t, title = inp.tables, "Fig. 3c - Fine-mapped eQTLs: auROC / auPR"
+    if t["eqtl_auroc_genes"] is None:
+        return _absent("eqtl_auroc_genes", "analyze ran without --finemap", title)
+    fig = af.auroc_distributions(
+        t["eqtl_auroc_genes"], title="Fine-mapped eQTLs vs distance-matched SNVs"
+    )
+    return Section(
+        title,
+        "Positives: CAVIAR high-confidence SNVs; 5 distance-matched negatives each; score |weight|. Dots are genes, bars the mean; dashed: a random scorer.",
+        (("eqtl_auroc", fig),),
+        _table(t["eqtl_auroc"], "eqtl_auroc.tsv"),
+    )
+
+
+def fig3c_truth(inp: ReportInputs) -> Section | None:
+    """Fig. 3c with the simulated truth's causal SNVs as positives (only with ``truth``)."""
+    t = inp.tables
+    if t["truth_auroc_genes"] is None:
+        return None
+    fig = af.auroc_distributions(
+        t["truth_auroc_genes"], title="True causal SNVs vs distance-matched SNVs"
+    )
+    return Section(
+        "Fig. 3c (truth) - True causal SNVs: auROC / auPR",
+        "The same with the simulated truth's causal SNVs as positives.",
+        (("truth_auroc", fig),),
+        _table(t["truth_auroc"], "truth_auroc.tsv"),
+    )
+
+
+def fig3d(inp: ReportInputs) -> Section | None:
+    """Fig. 3d: minor allele frequency of the HSVs."""
+    t = inp.tables
+    if t["hsvs"] is None:
+        return None
+    return Section(
+        "Fig. 3d - HSV minor allele frequency",
+        "MAF of each model's HSVs; Mann-Whitney U p-values between models.",
+        (("hsv_maf", af.hsv_maf(t["hsvs"], t["hsv_tests"])),),
+    )
+
+
+def drivers(inp: ReportInputs) -> Section:
+    """The driver tables (no figure)."""
+    t = inp.tables
+    if t["driver_summary"] is None:
+        return _absent("driver_summary", "run `variformer analyze`", "Drivers")
+    return Section(
+        "Drivers",
+        "Forward-selected SNVs whose weighted dosages approximate each model's test-people predictions.",
+        tables=_table(t["driver_summary"], "driver_summary.tsv")
+        + _table(t["drivers"], "drivers.tsv"),
+    )
+
+
+def fig_s10(inp: ReportInputs) -> Section:
+    """Fig. S10: standardized attributions around HSVs / drivers against matched controls."""
+    t, title = inp.tables, "Fig. S10 - Attributions around HSVs / drivers vs controls"
+    if t["attributions"] is None:
+        msg = "Missing: no attributions.tsv (model, group, offset, attribution) in the analysis directory."
+        return Section(
+            title,
+            caveat=f'<p class="missing">{msg}</p>',
+            missing=("Fig. S10 (no attributions.tsv in the analysis directory)",),
+        )
+    return Section(
+        title,
+        "Standardized gradient x input (|.|, max over bases, z-scored over the window) around "
+        "each model's HSVs and drivers (solid) and matched control SNVs (dashed: same "
+        "window, TSS distance within 2.5 kb, MAF within 0.5% for HSVs and 10% for "
+        "drivers); mean over SNVs and 95% interval; top row on the reference window, "
+        "bottom row on the test people's personal windows (mean over people).",
+        (("attributions", af.attribution_profiles(t["attributions"])),),
+    )
+
+
+SECTIONS: tuple[Callable[[ReportInputs], Section | None], ...] = (
+    fig1, fig2a, fig2b, fig2c, fig3a, fig3b, fig3c, fig3c_truth, fig3d, drivers, fig_s10,
+)  # fmt: skip
+"""The section builders in page order."""
+
+
+def build_sections(inp: ReportInputs) -> list[Section]:
+    """Every section shown on the page, in order (builders returning None are left out)."""
+    return [s for build in SECTIONS if (s := build(inp)) is not None]
