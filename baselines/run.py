@@ -38,11 +38,14 @@ from core.fileio import output_lock
 from core.metrics import pcc, r2
 from core.runs import (
     SUMMARY,
+    check_inputs,
+    dataset_fingerprints,
     find_runs,
     open_partial,
     plan_run,
     provenance,
     publish_run,
+    record_inputs,
     run_path,
     write_config,
     write_summary,
@@ -97,8 +100,19 @@ def _picklable(dataset):
     return os.fspath(path) if isinstance(path, (str, os.PathLike)) else dataset
 
 
+def _inputs(fingerprints, gene: str, fold: int, options: dict) -> dict:
+    """What a gene-fold's fit is made from (:func:`core.runs.record_inputs`)."""
+    return {"dataset": fingerprints, "genes": [gene], "fold": int(fold), "config": options}
+
+
 def _fit_gene(
-    dataset, gene: str, folds: Sequence[int], root: Path, options: dict, force: bool
+    dataset,
+    gene: str,
+    folds: Sequence[int],
+    root: Path,
+    options: dict,
+    force: bool,
+    fingerprints: dict | None,
 ) -> list[dict]:
     """Fit and publish every fold of one gene (one joblib task); returns their summary rows."""
     ds = _open(dataset)
@@ -119,6 +133,7 @@ def _fit_gene(
             )
             write_table(coefficients, work / COEFFICIENTS_TSV, COEFFICIENTS)
             write_config(work, options)
+            record_inputs(work, _inputs(fingerprints, gene, fold, options))
             tune = fit.predictions[fit.predictions["split"] == "tune"]
             row = {
                 "gene": gene,
@@ -234,9 +249,17 @@ def run_baselines(
 
     todo: dict[str, list[int]] = {}
     skipped = []
+    fingerprints = dataset_fingerprints(ds)
     for gene in genes:
         for fold in folds:
-            if not force and (run_path(root, gene, fold) / SUMMARY).is_file():
+            published = run_path(root, gene, fold)
+            if not force and (published / SUMMARY).is_file():
+                # skipped as done only if made from these inputs: a rebuilt dataset (new
+                # splits) or other options would leave a stale fit among the new ones
+                check_inputs(
+                    published, _inputs(fingerprints, gene, fold, options),
+                    advice="pass --force to refit it, or choose another --out",
+                )  # fmt: skip
                 skipped.append((gene, fold))
             else:
                 plan_run(root, gene, fold, force=force)  # refuse an unwritable --out before work
@@ -246,7 +269,9 @@ def run_baselines(
 
     fitted = []
     source = _picklable(dataset)
-    for rows in _progress(_map(source, todo, root, options, force, jobs), len(todo), progress):
+    for rows in _progress(
+        _map(source, todo, root, options, force, jobs, fingerprints), len(todo), progress
+    ):
         fitted += [(r["gene"], r["fold"]) for r in rows]
         if log and rows:
             metrics = ", ".join(f"fold{r['fold']} R2={r['test_r2']:.3f}" for r in rows)
@@ -255,16 +280,18 @@ def run_baselines(
     return BaselineRun(root=root, summary=summary, fitted=fitted, skipped=skipped)
 
 
-def _map(source, todo: dict, root: Path, options: dict, force: bool, jobs: int) -> Iterator[list]:
+def _map(
+    source, todo: dict, root: Path, options: dict, force: bool, jobs: int, fingerprints
+) -> Iterator[list]:
     if jobs == 1 or len(todo) <= 1:
         for gene, gene_folds in todo.items():
-            yield _fit_gene(source, gene, gene_folds, root, options, force)
+            yield _fit_gene(source, gene, gene_folds, root, options, force, fingerprints)
         return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
     yield from parallel(
-        delayed(_fit_gene)(source, gene, gene_folds, root, options, force)
+        delayed(_fit_gene)(source, gene, gene_folds, root, options, force, fingerprints)
         for gene, gene_folds in todo.items()
     )
 

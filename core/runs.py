@@ -48,15 +48,19 @@ import yaml
 
 from core.errors import InputError
 from core.fileio import atomic_write_text, check_writable_parent, publish_dir
+from core.manifest import check_same, config_differences, file_digest
 from core.tables import empty_predictions, read_predictions
 
 __all__ = [
     "CONFIG",
+    "INPUTS",
     "PARTIAL_SUFFIX",
     "PREDICTIONS",
     "SUMMARY",
     "Run",
     "RunPaths",
+    "check_inputs",
+    "dataset_fingerprints",
     "find_runs",
     "fingerprint",
     "json_safe",
@@ -64,7 +68,9 @@ __all__ = [
     "plan_run",
     "provenance",
     "publish_run",
+    "read_inputs",
     "read_run",
+    "record_inputs",
     "run_name",
     "run_path",
     "versions",
@@ -75,6 +81,8 @@ __all__ = [
 SUMMARY = "summary.json"
 PREDICTIONS = "predictions.tsv"
 CONFIG = "config.yaml"
+#: what a run was made from (:func:`record_inputs`), written when it starts
+INPUTS = "inputs.json"
 PARTIAL_SUFFIX = ".partial"
 _PACKAGES = ("variformer", "torch", "lightning", "enformer-pytorch", "numpy", "pandas")
 _PACKAGES += ("scikit-learn", "scipy")
@@ -226,6 +234,72 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+# ---------------------------------------------------------------- inputs of a run
+
+
+def dataset_fingerprints(dataset: Any) -> dict[str, str] | None:
+    """The content fingerprints of a dataset's parts (``GeneDataset.fingerprints``), or None
+    for an in-memory dataset that has none."""
+    found = getattr(dataset, "fingerprints", None)
+    return dict(found) if isinstance(found, Mapping) else None
+
+
+def record_inputs(directory: str | os.PathLike, inputs: Mapping[str, Any]) -> Path:
+    """Write ``inputs.json``: what the run in ``directory`` is made from (dataset
+    fingerprints, genes, fold, the resolved config), before any work, so that a resume can
+    check it (:func:`check_inputs`)."""
+    text = json.dumps(json_safe(dict(inputs)), indent=1, sort_keys=True) + "\n"
+    return atomic_write_text(Path(directory) / INPUTS, text)
+
+
+def read_inputs(directory: str | os.PathLike) -> dict | None:
+    """The recorded ``inputs.json`` of a run directory; None when it has none (an older run)."""
+    path = Path(directory) / INPUTS
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(
+            f"{path} is not valid JSON ({err}); pass --force to redo the run"
+        ) from None
+
+
+def check_inputs(directory: str | os.PathLike, current: Mapping[str, Any], *, advice: str) -> None:
+    """Refuse to reuse the run in ``directory`` (resume it, or skip it as done) unless it was
+    made from ``current``: the same dataset parts, genes, fold and config.
+
+    Raises
+    ------
+    InputError
+        One line naming the run, what differs (the dataset part with both fingerprints, or
+        the config keys) and ``advice``.
+    """
+    directory = Path(directory)
+    recorded = read_inputs(directory)
+    current = json_safe(dict(current))
+    if recorded is None:
+        raise InputError(
+            f"{directory} records no input fingerprints (made by an older version), so it cannot "
+            f"be checked against the current inputs; {advice}"
+        )
+    check_same(
+        recorded.get("dataset") or {}, current.get("dataset") or {},
+        what="the dataset", where=directory, advice=advice,
+    )  # fmt: skip
+    for key in ("genes", "fold", "model"):
+        if key in recorded and key in current and recorded[key] != current[key]:
+            raise InputError(
+                f"{directory} was made for {key} {recorded[key]}, not {current[key]}; {advice}"
+            )
+    changed = config_differences(recorded.get("config") or {}, current.get("config") or {})
+    if changed:
+        shown = ", ".join(changed[:6]) + (
+            f" and {len(changed) - 6} more" if len(changed) > 6 else ""
+        )
+        raise InputError(f"{directory} was made with another config ({shown} differ); {advice}")
+
+
 # ---------------------------------------------------------------- provenance
 
 
@@ -241,7 +315,8 @@ def versions() -> dict[str, str | None]:
 
 
 def fingerprint(path: str | os.PathLike) -> str:
-    """SHA-256 of a file, or of a dataset directory's ``dataset.json``.
+    """SHA-256 of a file (:func:`core.manifest.file_digest`), or of a dataset directory's
+    ``dataset.json``.
 
     Raises
     ------
@@ -249,15 +324,7 @@ def fingerprint(path: str | os.PathLike) -> str:
         If the path does not exist, or is a directory without ``dataset.json``.
     """
     path = Path(path)
-    if path.is_dir():
-        path = path / "dataset.json"
-    if not path.is_file():
-        raise InputError(f"cannot fingerprint {path}: no such file")
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path / "dataset.json" if path.is_dir() else path)
 
 
 def provenance(inputs: Mapping[str, Any] | None = None) -> dict:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
+from core.manifest import digest_files, digest_value
 from data_prep.genome import ONE_HOT, Window
 from data_prep.person_index import PersonIndex, person_index
 
@@ -118,6 +119,7 @@ class GeneDataset:
                 f"{self.path}: unsupported dataset format {meta.get('format')} v{meta.get('version')}"
             )
         self.meta = meta
+        self._fingerprints: dict[str, str] | None = None
         self.seq_len: int = int(meta["seq_len"])
         self.samples: list[str] = list(meta["samples"])
         self.n_folds: int = int(meta["n_folds"])
@@ -134,6 +136,32 @@ class GeneDataset:
         self._checked(self._check_variants, "variants.tsv")
         self._checked(self._check_carriers, "carriers.npz")
         self._checked(lambda: self._read_splits(), "splits.tsv")
+
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        """Content fingerprints of the dataset's parts (:mod:`core.manifest`), computed once.
+
+        ``windows`` (genes.tsv, reference.npy, variants.tsv, carriers.npz: every person's
+        sequence), ``samples`` (the people, in order), ``splits`` (splits.tsv), ``targets``
+        (expression.tsv), ``config`` (seq_len, folds, engine and prep options) and
+        ``dataset`` (all of them). A run, a baseline or an ISM table records these; a later
+        step refuses inputs whose fingerprints no longer match.
+        """
+        if self._fingerprints is None:
+            # in the order a mismatch is best explained by (core.manifest.check_same)
+            parts = {
+                "splits": digest_files(self.path, ["splits.tsv"]),
+                "samples": digest_value(self.samples),
+                "targets": digest_files(self.path, ["expression.tsv"]),
+                "windows": digest_files(
+                    self.path, ["genes.tsv", "reference.npy", "variants.tsv", "carriers.npz"]
+                ),
+                "config": digest_value(
+                    {k: self.meta.get(k) for k in ("seq_len", "n_folds", "engine", "options")}
+                ),
+            }
+            self._fingerprints = {**parts, "dataset": digest_value(parts)}
+        return dict(self._fingerprints)
 
     # ---- checks on open: every file is there and has the size its neighbours imply ----
     def _checked(self, check, name: str):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -127,6 +128,20 @@ def finetune(
     L.seed_everything(config.training.seed, workers=True, verbose=False)
     dm = build_datamodule(dataset, genes=genes, fold=fold, config=config)
     dm.setup("fit")  # fail on unknown genes / missing people before building the model
+    inputs = {
+        "dataset": runs.dataset_fingerprints(dm.ds),
+        "genes": genes,
+        "fold": int(fold),
+        "config": config.to_dict(),
+    }
+    if force:
+        resume, previous_s = None, 0.0  # --force starts the run again, from scratch
+    elif resume is not None:
+        # a half-done run continues only on the inputs it started with: a rebuilt dataset
+        # (new splits would put test people in training) or a changed config is refused
+        runs.check_inputs(
+            paths.partial, inputs, advice="pass --force to start the run again from scratch"
+        )
     model = build_model(config)
     with contextlib.ExitStack() as stack:
         # only now that the inputs and weights are known to be good does the run directory appear
@@ -134,7 +149,10 @@ def finetune(
             # one writer per run: a second process on the same run is refused, not mixed in
             paths.final.parent.mkdir(parents=True, exist_ok=True)
             stack.enter_context(output_lock(paths.final))
+            if force and paths.resuming:
+                shutil.rmtree(paths.partial)  # its checkpoints belong to the run being replaced
             runs.open_partial(paths)
+            runs.record_inputs(paths.partial, inputs)
             runs.write_config(paths.partial, config.to_dict(), resuming=resume is not None)
         trainer = build_trainer(
             config,

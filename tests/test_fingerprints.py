@@ -1,0 +1,168 @@
+"""Outputs are tied to the inputs they were made from: a rebuilt dataset or a changed config
+is refused where a run would resume, or a published fit be skipped, on stale inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+
+import lightning as L
+import pandas as pd
+import pytest
+
+from core.errors import InputError
+from core.manifest import config_differences
+from data_prep import open_dataset
+from data_prep.prep import prep_dataset
+from tests.datasets import simulated_dataset
+from tests.fakes import tiny_config
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """One simulated cohort prepped twice: split seeds 0 and 1 (same windows, other splits)."""
+    tmp = tmp_path_factory.mktemp("fingerprints")
+    first, sim = simulated_dataset(tmp, people=40, genes=1, seq_len=2048)
+    gene = str(pd.read_csv(sim.truth_genes, sep="\t")["gene"].iloc[0])
+    other = tmp / "dataset_seed1"
+    prep_dataset(
+        vcfs=[sim.vcf], fasta=sim.fasta, annotation=sim.gtf, genes=[gene],
+        expression=sim.expression, seq_len=2048, out=other, seed=1, progress=False,
+    )  # fmt: skip
+    return {"seed0": first, "seed1": other, "gene": gene, "tmp": tmp}
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_dataset_fingerprints_follow_content_not_path(cohort, tmp_path):
+    a = open_dataset(cohort["seed0"]).fingerprints
+    copy = shutil.copytree(cohort["seed0"], tmp_path / "copy")
+    assert open_dataset(copy).fingerprints == a  # content, not where it lives
+    b = open_dataset(cohort["seed1"]).fingerprints
+    # the two preps share their windows, people and targets (byte-identical files) ...
+    for name in ("reference.npy", "carriers.npz", "variants.tsv", "expression.tsv"):
+        assert _sha(cohort["seed0"] / name) == _sha(cohort["seed1"] / name)
+    assert (a["windows"], a["samples"], a["targets"]) == (b["windows"], b["samples"], b["targets"])
+    # ... but not their splits (and the seed is part of the prep config)
+    assert _sha(cohort["seed0"] / "splits.tsv") != _sha(cohort["seed1"] / "splits.tsv")
+    assert a["splits"] != b["splits"] and a["config"] != b["config"]
+    assert a["dataset"] != b["dataset"]
+    # one changed byte in one file changes its part
+    target = copy / "expression.tsv"
+    text = target.read_text()
+    target.write_text(text.replace("0", "1", 1))
+    c = open_dataset(copy).fingerprints
+    assert c["targets"] != a["targets"] and c["windows"] == a["windows"]
+
+
+class _SigtermAfterEpoch(L.Callback):
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == 0:
+            os.kill(os.getpid(), signal.SIGTERM)  # Lightning saves last.ckpt and stops
+
+
+def _interrupted_run(dataset, out, gene, config):
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from variformer import finetune as ft
+
+    with pytest.raises(SIGTERMException):
+        ft.finetune(
+            dataset, genes=[gene], fold=0, config=config, out=out, callbacks=[_SigtermAfterEpoch()]
+        )
+    partial = out / gene / "fold0.partial"
+    assert (partial / "last.ckpt").is_file()
+    return partial
+
+
+def test_resume_on_a_rebuilt_dataset_or_another_config_is_refused(cohort, tmp_path):
+    from variformer import finetune as ft
+
+    gene = cohort["gene"]
+    data = shutil.copytree(cohort["seed0"], tmp_path / "data")
+    config = tiny_config("training.max_epochs=2", "training.early_stopping=false")
+    partial = _interrupted_run(data, tmp_path / "runs", gene, config)
+    recorded = json.loads((partial / "inputs.json").read_text())
+    assert recorded["fold"] == 0 and recorded["genes"] == [gene]
+    assert recorded["dataset"] == open_dataset(data).fingerprints
+    checkpoint = _sha(partial / "last.ckpt")
+
+    # the dataset is rebuilt in place with other splits: resuming would train on test people
+    shutil.rmtree(data)
+    shutil.copytree(cohort["seed1"], data)
+    with pytest.raises(
+        InputError, match=r"with other splits, config \(splits \w+ then, \w+ now"
+    ) as e:
+        ft.finetune(data, genes=[gene], fold=0, config=config, out=tmp_path / "runs")
+    assert "--force" in str(e.value) and "\n" not in str(e.value)
+    assert _sha(partial / "last.ckpt") == checkpoint  # refused before touching the run
+
+    # back to the dataset it started on, but another learning rate: the keys are named
+    shutil.rmtree(data)
+    shutil.copytree(cohort["seed0"], data)
+    other = tiny_config(
+        "training.max_epochs=2", "training.early_stopping=false", "training.learning_rate=0.01"
+    )
+    with pytest.raises(InputError, match=r"another config \(training\.learning_rate differ\)"):
+        ft.finetune(data, genes=[gene], fold=0, config=other, out=tmp_path / "runs")
+
+    # --force starts again from scratch, on the current inputs
+    result = ft.finetune(
+        data, genes=[gene], fold=0, config=other, out=tmp_path / "runs", force=True
+    )
+    assert result.summary["epochs"] == 2 and not partial.exists()
+    final = json.loads((result.run_dir / "inputs.json").read_text())
+    assert final["config"]["training"]["learning_rate"] == 0.01
+
+
+def test_a_run_without_recorded_inputs_is_not_resumed_blindly(cohort, tmp_path):
+    from variformer import finetune as ft
+
+    gene = cohort["gene"]
+    config = tiny_config("training.max_epochs=2", "training.early_stopping=false")
+    partial = _interrupted_run(cohort["seed0"], tmp_path / "runs", gene, config)
+    (partial / "inputs.json").unlink()  # as an older version left it
+    with pytest.raises(InputError, match="records no input fingerprints"):
+        ft.finetune(cohort["seed0"], genes=[gene], fold=0, config=config, out=tmp_path / "runs")
+
+
+def test_baselines_skip_a_published_fit_only_on_the_same_inputs(cohort, tmp_path):
+    from baselines.run import run_baselines
+
+    gene, data = cohort["gene"], shutil.copytree(cohort["seed0"], tmp_path / "data")
+    first = run_baselines(data, genes=[gene], folds=[0], out=tmp_path / "BL")
+    assert first.fitted == [(gene, 0)]
+    again = run_baselines(data, genes=[gene], folds=[0], out=tmp_path / "BL")
+    assert again.skipped == [(gene, 0)] and again.fitted == []  # same inputs: resumed past
+
+    fit = tmp_path / "BL" / "elastic_net" / gene / "fold0"
+    before = {p.name: _sha(p) for p in fit.iterdir() if p.is_file()}
+    shutil.rmtree(data)
+    shutil.copytree(cohort["seed1"], data)
+    with pytest.raises(InputError, match=r"other splits, config .* pass --force to refit it"):
+        run_baselines(data, genes=[gene], folds=[0], out=tmp_path / "BL")
+    with pytest.raises(InputError, match=r"another config \(cv differ\)"):
+        run_baselines(cohort["seed0"], genes=[gene], folds=[0], out=tmp_path / "BL", cv=3)
+    assert {p.name: _sha(p) for p in fit.iterdir() if p.is_file()} == before
+    refit = run_baselines(data, genes=[gene], folds=[0], out=tmp_path / "BL", force=True)
+    assert refit.fitted == [(gene, 0)]
+    recorded = json.loads((fit / "inputs.json").read_text())["dataset"]
+    assert recorded == open_dataset(data).fingerprints
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ({"x": 1, "y": {"z": 2}}, {"x": 1, "y": {"z": 2}}, []),
+        ({"x": 1, "y": {"z": 2}}, {"x": 1, "y": {"z": 3}}, ["y.z"]),
+        ({"x": 1}, {"x": 1, "w": None}, ["w"]),
+        ({"t": {"a": 1, "b": 2}}, {"t": {"b": 2}}, ["t.a"]),
+    ],
+)
+def test_config_differences_names_dotted_keys(a, b, expected):
+    assert config_differences(a, b) == expected
