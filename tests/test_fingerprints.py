@@ -166,3 +166,29 @@ def test_baselines_skip_a_published_fit_only_on_the_same_inputs(cohort, tmp_path
 )
 def test_config_differences_names_dotted_keys(a, b, expected):
     assert config_differences(a, b) == expected
+
+
+def test_evaluate_refuses_runs_of_another_dataset_and_two_runs_of_one_gene_fold(
+    cohort, tmp_path, capsys
+):
+    from variformer import finetune as ft
+    from variformer.cli import main
+
+    gene = cohort["gene"]
+    config = tiny_config("training.max_epochs=1", "training.early_stopping=false")
+    ft.finetune(cohort["seed0"], genes=[gene], fold=0, config=config, out=tmp_path / "runs")
+    argv = ["evaluate", "--runs", str(tmp_path / "runs"), "--folds", "0"]
+    # the same people and folds: evaluated
+    assert main([*argv, "--dataset", str(cohort["seed0"]), "--out", str(tmp_path / "E0")]) == 0
+    capsys.readouterr()
+    # a dataset with other splits: the run's fold 0 test people are not this fold 0's
+    assert main([*argv, "--dataset", str(cohort["seed1"]), "--out", str(tmp_path / "E1")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "other splits" in err and "fold0" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "E1").exists()
+    # a second run of the same gene and fold (another name) would be averaged in: refused
+    shutil.copytree(tmp_path / "runs" / gene / "fold0", tmp_path / "runs" / "again" / "fold0")
+    assert main([*argv, "--dataset", str(cohort["seed0"]), "--out", str(tmp_path / "E2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"two results for {gene} fold 0" in err and "again" in err, err
+    assert not (tmp_path / "E2").exists()

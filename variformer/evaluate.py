@@ -100,6 +100,21 @@ def _metrics_rows(source: Source, genes: set | None) -> list[dict]:
     return rows
 
 
+def _refuse_duplicates(metrics: pd.DataFrame) -> None:
+    """Two predictions tables for one model, setting, gene, fold and train fraction would be
+    averaged or mixed downstream: refuse them, naming both files."""
+    key = ["model", "setting", "gene", "fold", "train_fraction", "split"]
+    dup = metrics.duplicated(key, keep=False)
+    if dup.any():
+        rows = metrics[dup].sort_values(key, kind="stable")
+        first = rows.iloc[0]
+        files = sorted(set(rows.loc[(rows[key] == first[key]).all(axis=1), "source"]))
+        raise InputError(
+            f"{first['model']} has two results for {first['gene']} fold {first['fold']} "
+            f"({' and '.join(files)}); keep one of them (move the other out of --runs/--baselines)"
+        )
+
+
 def _missing(metrics: pd.DataFrame, folds: Sequence[int] | None) -> pd.DataFrame:
     """Gene-folds a model lacks within the grid it is expected to cover.
 
@@ -209,6 +224,7 @@ def evaluate(
             )[list(PREDICTIONS_COLUMNS)]
         )
     metrics = pd.DataFrame(rows, columns=list(METRICS_COLUMNS))
+    _refuse_duplicates(metrics)
     missing = _missing(metrics, folds)
     if len(missing):
         gap = missing.assign(

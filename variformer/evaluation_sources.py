@@ -18,12 +18,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from core.runs import find_runs, provenance, write_summary
+from core.manifest import check_same
+from core.runs import dataset_fingerprints, find_runs, provenance, read_inputs, write_summary
 from core.tables import predictions_table, write_predictions
 from variformer.config import ENFORMER_BLOOD_TRACK
 
 __all__ = [
     "Source",
+    "check_sources_match",
     "collect",
     "cross_cohort_baseline",
     "cross_cohort_run",
@@ -47,6 +49,10 @@ class Source(NamedTuple):
 
 
 # ---------------------------------------------------------------- finished runs
+
+#: dataset parts a finished run must share with the dataset it is evaluated on (its prep
+#: config may differ: only content matters)
+_MATCHED_PARTS = ("splits", "samples", "targets", "windows")
 
 
 def train_fraction(run) -> float:
@@ -94,6 +100,28 @@ def _baseline_sources(baselines: str | os.PathLike) -> list[Source]:
         path = str(run.path / "predictions.tsv")
         sources.append(Source(model, "hop", int(run.fold), 1.0, run.predictions, path))
     return sources
+
+
+def check_sources_match(sources: Sequence[Source], ds) -> int:
+    """Refuse runs and baselines made from another dataset than ``ds`` (other splits, people,
+    targets or windows: their folds would be paired with the wrong people).
+
+    Returns the number of runs that record no fingerprints (made by an older version).
+    """
+    current = dataset_fingerprints(ds)
+    unchecked = 0
+    for directory in dict.fromkeys(str(Path(s.source).parent) for s in sources):
+        recorded = read_inputs(directory)
+        if recorded is None or current is None:
+            unchecked += recorded is None
+            continue
+        wanted = {k: v for k, v in current.items() if k in _MATCHED_PARTS}
+        check_same(
+            recorded.get("dataset") or {}, wanted, what="the dataset", where=directory,
+            advice=f"evaluate it with the dataset it was made from, or re-run it on "
+            f"{getattr(ds, 'path', 'this dataset')}",
+        )  # fmt: skip
+    return unchecked
 
 
 def collect(
@@ -314,6 +342,12 @@ def gather_sources(
     for gene in genes or []:
         ds.window(gene)  # unknown gene -> InputError
     sources = collect(runs=runs, baselines=baselines)
+    unchecked = check_sources_match(sources, ds)
+    if unchecked:
+        say(
+            f"{unchecked} run(s) record no input fingerprints (made by an older version): "
+            "they could not be checked against --dataset"
+        )
     say(
         f"read {len(sources)} predictions tables from {', '.join(str(p) for p in (runs, baselines) if p)}"
     )
