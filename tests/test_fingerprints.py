@@ -192,3 +192,47 @@ def test_evaluate_refuses_runs_of_another_dataset_and_two_runs_of_one_gene_fold(
     err = capsys.readouterr().err.strip()
     assert f"two results for {gene} fold 0" in err and "again" in err, err
     assert not (tmp_path / "E2").exists()
+
+
+def test_an_interrupted_ism_never_reuses_scores_of_a_model_since_retrained(
+    ism_cohort, tmp_path, monkeypatch
+):
+    """The resume cache of ``ism --runs`` is keyed by the weights' checksum, not the path."""
+    import torch
+
+    from tests.fakes import copy_run
+    from variformer.analysis import ism_of_models as im
+    from variformer.model import Variformer
+
+    g0, g1 = ism_cohort["genes"]
+    root = tmp_path / "runs"
+    copy_run(ism_cohort["run"], root / g0 / "fold1", fold=1, genes=[g0])
+    copy_run(ism_cohort["run"], root / g1 / "fold1", fold=1, genes=[g1])
+    ds, out = ism_cohort["ds"], tmp_path / "ism.tsv"
+
+    real = im.ism_table
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed after the first gene was kept
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(im, "ism_table", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        im.ism_of_runs(root, ds, out)
+    assert len(list(tmp_path.glob(".ism.tsv.partial/0*.tsv"))) == 1
+    monkeypatch.setattr(im, "ism_table", real)
+
+    # the first gene's run is retrained (other weights) before the rerun
+    run = root / g0 / "fold1"
+    model = Variformer.load(run)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.save(run)
+    resumed = im.ism_of_runs(root, ds, out).table
+    fresh = im.ism_of_runs(root, ds, tmp_path / "fresh.tsv").table
+    pd.testing.assert_frame_equal(resumed, fresh)
+    assert (out.read_bytes()) == (tmp_path / "fresh.tsv").read_bytes()

@@ -48,7 +48,7 @@ from variformer.enformer import (
     load_enformer,
 )
 
-__all__ = ["Variformer"]
+__all__ = ["Variformer", "model_checksum", "model_file"]
 
 # Enformer's TF positional "gamma" features were precomputed for 1536 bins (196,608 bp) only.
 _TF_GAMMA_BINS = 1536
@@ -231,16 +231,7 @@ class Variformer(nn.Module):
         Files are read with ``torch.load(weights_only=True)``: tensors and plain containers only,
         so a file that carries pickled code is refused instead of run.
         """
-        file = Path(path).expanduser()
-        if file.is_dir():
-            found = [file / f for f in RUN_DIR_FILES if (file / f).is_file()]
-            if not found:
-                raise InputError(
-                    f"{file} holds none of {', '.join(RUN_DIR_FILES)}; pass a run directory or a checkpoint file"
-                )
-            file = found[0]
-        if not file.is_file():
-            raise InputError(f"no such model file or run directory: {file}")
+        file = model_file(path)
         try:
             # weights_only: tensors and plain containers only, so a tampered file cannot run code
             payload = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
@@ -431,3 +422,33 @@ class Variformer(nn.Module):
         """
         emb = enformer_embeddings_from_tower(self.enformer, h, center=1)
         return self.adapter.to_tracks(emb)[:, 0, 0]
+
+
+def model_file(path: str | os.PathLike) -> Path:
+    """The file :meth:`Variformer.load` reads: ``path`` itself, or a run directory's
+    ``model.pt`` (else ``best.ckpt``).
+
+    Raises
+    ------
+    InputError
+        Neither exists.
+    """
+    file = Path(path).expanduser()
+    if file.is_dir():
+        found = [file / f for f in RUN_DIR_FILES if (file / f).is_file()]
+        if not found:
+            raise InputError(
+                f"{file} holds none of {', '.join(RUN_DIR_FILES)}; pass a run directory or a checkpoint file"
+            )
+        file = found[0]
+    if not file.is_file():
+        raise InputError(f"no such model file or run directory: {file}")
+    return file
+
+
+def model_checksum(path: str | os.PathLike) -> str:
+    """SHA-256 of the model file of ``path`` (:func:`model_file`): what a cached result of the
+    model (an ISM table being resumed) is keyed by, so a retrained model is never mixed in."""
+    from core.manifest import file_digest
+
+    return file_digest(model_file(path))

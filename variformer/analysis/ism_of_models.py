@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from core.errors import InputError
-from core.runs import Run, find_runs, read_run
+from core.runs import Run, dataset_fingerprints, find_runs, read_run
 from variformer.analysis.gene_ism import ism_table, write_ism_tsv
 from variformer.config import ENFORMER_BLOOD_TRACK
 
@@ -72,6 +72,7 @@ def _write(model, ds, genes, out, *, fold, seq_len, source: dict, opt: IsmOption
     settings = {
         **source,
         "dataset": str(Path(ds.path).resolve()),
+        "dataset_fingerprint": (dataset_fingerprints(ds) or {}).get("dataset"),
         "background": opt.background,
         "genes": list(genes),
     }
@@ -90,14 +91,14 @@ def ism_of_run(
     options: IsmOptions = DEFAULT_OPTIONS,
 ) -> IsmResult:
     """ISM of one fine-tuning run on its genes (or ``genes``), into the TSV ``out``."""
-    from variformer.model import Variformer
+    from variformer.model import Variformer, model_checksum
 
     run_dir = Path(run_dir).expanduser()
     fold, run_genes, seq_len = _run_setting(read_run(run_dir))
     genes = list(dict.fromkeys(genes or run_genes or list(ds.genes)))
     _check(ds, genes, options.background, ds.path)
     model = Variformer.load(run_dir)
-    source = {"run": str(run_dir.resolve())}
+    source = {"run": str(run_dir.resolve()), "model": model_checksum(run_dir)}
     return _write(model, ds, genes, out, fold=fold, seq_len=seq_len, source=source, opt=options)
 
 
@@ -133,7 +134,7 @@ def ism_of_runs(
 
     A gene may have one run per fold; two runs of one gene on one fold are refused.
     """
-    from variformer.model import Variformer
+    from variformer.model import Variformer, model_checksum
 
     found = [r for r in find_runs(runs, kind="finetune") if fold is None or r.fold == fold]
     if not found:
@@ -183,7 +184,10 @@ def ism_of_runs(
 
     stamp = {
         "runs": [str(Path(r).resolve()) for r, _ in tasks],
+        # finished genes are reused only for the same weights: a retrained run is rescored
+        "models": [model_checksum(r) for r, _ in tasks],
         "dataset": str(Path(ds.path).resolve()),
+        "dataset_fingerprint": (dataset_fingerprints(ds) or {}).get("dataset"),
         "background": options.background,
         "genes": [g for _, g in tasks],
     }
