@@ -68,7 +68,7 @@ class Schema(NamedTuple):
     text : tuple of str
         Columns read as text, never as numbers or missing values.
     numeric : tuple of str
-        Columns that must be numeric (missing values allowed unless also in ``finite``).
+        Columns that must be numeric: NaN allowed (unless also in ``finite``), never inf.
     finite : tuple of str
         Numeric columns whose every value must be a finite number.
     integer : tuple of str
@@ -123,11 +123,17 @@ BASELINE_SUMMARY = Schema(
     numeric=("test_r2", "test_pcc"),  # NA where a fit's predictions are constant
     finite=("fold", "n_train", "n_test", "n_snvs", "n_nonzero"),
     integer=("fold", "n_train", "n_test", "n_snvs", "n_nonzero"),
+    unique=("gene", "fold", "model"),
 )
 
 
 def _numeric(schema: Schema) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*schema.numeric, *schema.finite, *schema.integer)))
+
+
+def _nan_allowed(schema: Schema) -> Schema:
+    """``schema`` with its finite columns relaxed to numeric (NaN allowed, inf still not)."""
+    return schema._replace(numeric=(*schema.numeric, *schema.finite), finite=())
 
 
 def empty_table(columns: Sequence[str]) -> pd.DataFrame:
@@ -188,12 +194,13 @@ def _checked_numbers(values: pd.Series, column: str, schema: Schema, where: str)
             )
         values = parsed
     array = values.to_numpy(dtype=np.float64)
-    if column in schema.finite and not np.isfinite(array).all():
-        bad = ~np.isfinite(array)
+    # NaN may stand for "undefined" where the schema allows it; infinity never is a result
+    bad = ~np.isfinite(array) if column in schema.finite else np.isinf(array)
+    if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
             f"{where}: column {column} holds {array[row]} in row {row + 1} "
-            f"({int(bad.sum())} such row(s)); every value must be a finite number"
+            f"({int(bad.sum())} such row(s)); its values must be finite numbers"
         )
     if column in schema.integer:
         finite = np.isfinite(array)
@@ -236,10 +243,11 @@ def write_table(
 ) -> None:
     """Check ``frame`` and write it as TSV at full precision (values read back bit-exact).
 
-    ``check_finite=False`` writes non-finite values as they are (the reader still refuses
-    them): for an output whose NaN is itself the finding, e.g. a diverged model's predictions.
+    ``check_finite=False`` writes NaN as ``NA`` (the reader still refuses it where the schema
+    wants finite numbers): for an output whose NaN is itself the finding, e.g. a diverged
+    model's predictions.
     """
-    checked = schema if check_finite else schema._replace(finite=())
+    checked = schema if check_finite else _nan_allowed(schema)
     frame = validate_table(frame, checked)
     atomic_write_text(path, frame.to_csv(sep="\t", index=False, na_rep="NA"))
 
@@ -290,7 +298,7 @@ def empty_predictions() -> pd.DataFrame:
 
 def validate_predictions(frame: pd.DataFrame, *, where: str = "predictions") -> pd.DataFrame:
     """Check a predictions table, finite values not required (see :func:`validate_table`)."""
-    return validate_table(frame, PREDICTIONS._replace(finite=()), where=where).astype(
+    return validate_table(frame, _nan_allowed(PREDICTIONS), where=where).astype(
         {"observed": np.float64, "predicted": np.float64}
     )
 
