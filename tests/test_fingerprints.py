@@ -236,3 +236,20 @@ def test_an_interrupted_ism_never_reuses_scores_of_a_model_since_retrained(
     fresh = im.ism_of_runs(root, ds, tmp_path / "fresh.tsv").table
     pd.testing.assert_frame_equal(resumed, fresh)
     assert (out.read_bytes()) == (tmp_path / "fresh.tsv").read_bytes()
+
+
+def test_analysis_refuses_two_runs_of_one_gene_and_fold(tmp_path):
+    from core.tables import predictions_table, write_predictions
+    from variformer.analysis.weights import collect_predictions
+
+    table = predictions_table(["a", "b"], gene="G", split="test", observed=[1, 2], predicted=[1, 3])
+    for run in ("G/fold0", "G/fold1", "G_again/fold1"):
+        (tmp_path / run).mkdir(parents=True)
+        write_predictions(table, tmp_path / run / "predictions.tsv")
+    with pytest.raises(
+        InputError, match=r"variformer has two runs for G fold 1 \(.*G/fold1 and .*G_again/fold1\)"
+    ):
+        collect_predictions(tmp_path, model="variformer")
+    (tmp_path / "G_again" / "fold1").rename(tmp_path / "G_again" / "fold2")
+    got = collect_predictions(tmp_path, model="variformer")
+    assert sorted(set(got["fold"])) == [0, 1, 2] and len(got) == 6

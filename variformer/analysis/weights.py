@@ -131,20 +131,26 @@ def collect_predictions(root, *, model: str | None = None) -> pd.DataFrame:
     if not root.is_dir():
         raise InputError(f"{root} is not a directory of runs or baselines")
     frames = []
+    seen: dict[tuple[str, int, str], Path] = {}  # (model, fold, gene) -> its predictions file
     for path in sorted(root.rglob("predictions.tsv")):
         rel = path.relative_to(root).parts
         m = _FOLD_DIR.match(path.parent.name)
         if m is None or any(p.startswith(".") or p.endswith(".partial") for p in rel):
             continue  # unfinished runs keep their predictions in fold<k>.partial/
         df = read_predictions(path)[list(PREDICTIONS.columns)]
-        name = model if model is not None else rel[0]
-        frames.append(df.assign(model=name, fold=int(m.group(1))))
+        name, fold = model if model is not None else rel[0], int(m.group(1))
+        for gene in dict.fromkeys(df["gene"]):
+            if (name, fold, gene) in seen:
+                raise InputError(
+                    f"{name} has two runs for {gene} fold {fold} ({seen[name, fold, gene].parent} "
+                    f"and {path.parent}); keep one of them under {root}"
+                )
+            seen[name, fold, gene] = path
+        frames.append(df.assign(model=name, fold=fold))
     cols = ["model", "fold", *PREDICTIONS.columns]
     if not frames:
         return empty_table(cols)
-    return pd.concat(frames, ignore_index=True)[cols].drop_duplicates(
-        ["model", "fold", "sample", "gene"]
-    )
+    return pd.concat(frames, ignore_index=True)[cols]
 
 
 def model_weights(
