@@ -7,6 +7,8 @@ figures are drawn from the written tables.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from scipy import stats
@@ -221,22 +223,58 @@ def test_enformer_track_and_centre_bins(setup, tmp_path, capsys):
     assert not (tmp_path / "F").exists()
 
 
+def _renamed_cohort(sim, out, rename: dict) -> tuple:
+    """The simulated VCF and expression BED with people renamed (``rename``: old -> new id)."""
+    import gzip
+
+    import pysam
+    import pysam.bcftools
+
+    out.mkdir()
+    names = out / "names.txt"
+    names.write_text("".join(f"{old} {new}\n" for old, new in rename.items()))
+    vcf = out / "cohort.vcf.gz"
+    # bcftools reheader writes the (still bgzipped) VCF to stdout: pysam returns it as bytes
+    vcf.write_bytes(pysam.bcftools.reheader("-s", str(names), str(sim / "cohort.vcf.gz")))
+    pysam.tabix_index(str(vcf), preset="vcf", force=True)
+    with gzip.open(sim / "expression.bed.gz", "rt") as fh:
+        header, *rows = fh.read().splitlines()
+    header = "\t".join(rename.get(c, c) for c in header.split("\t"))
+    plain = out / "expression.bed"
+    plain.write_text("\n".join([header, *rows]) + "\n")
+    bed = pysam.tabix_index(str(plain), preset="bed", force=True)
+    return vcf, Path(bed)
+
+
 def test_cross_cohort_predictions_equal_the_in_cohort_ones_for_the_same_people(setup, tmp_path):
-    """DS2 = DS's fold-0 test people prepared on their own: every model trained on DS must
-    predict them exactly as it did inside DS (same genotypes, same windows, same model)."""
+    """DS2 = DS's fold-0 test people, under other ids, prepared on their own: every model
+    trained on DS must predict them exactly as it did inside DS (same genotypes, same windows,
+    same model). Under their own ids they would be refused: the cohorts would share people."""
     from data_prep import open_dataset
     from data_prep.prep import prep_dataset
 
     root, dataset, genes = setup
     ds = open_dataset(dataset)
     test0 = list(ds.split(0)["test"])
-    (tmp_path / "people.txt").write_text("\n".join(test0) + "\n")
     sim = root / "sim"
-    prep_dataset(
-        vcfs=[sim / "cohort.vcf.gz"], fasta=sim / "ref.fa", annotation=sim / "genes.gtf",
-        genes=genes, expression=sim / "expression.bed.gz", seq_len=SEQ_LEN,
-        out=tmp_path / "ds2", samples_file=tmp_path / "people.txt", seed=0, progress=False,
+    prep_kw = dict(
+        fasta=sim / "ref.fa", annotation=sim / "genes.gtf", genes=genes, seq_len=SEQ_LEN,
+        samples_file=tmp_path / "people.txt", seed=0, progress=False,
     )  # fmt: skip
+    (tmp_path / "people.txt").write_text("\n".join(test0) + "\n")
+    prep_dataset(
+        vcfs=[sim / "cohort.vcf.gz"], expression=sim / "expression.bed.gz",
+        out=tmp_path / "same_ids", **prep_kw,
+    )  # fmt: skip
+    shared = ["evaluate", "--dataset", str(dataset), "--baselines", str(root / "BL"),
+              "--test-dataset", str(tmp_path / "same_ids"), "--out", str(tmp_path / "E0")]  # fmt: skip
+    assert cli.main(shared) == 2 and not (tmp_path / "E0").exists()
+
+    rename = {s: f"other-{s}" for s in ds.samples}
+    vcf, bed = _renamed_cohort(sim, tmp_path / "renamed", rename)
+    (tmp_path / "people.txt").write_text("\n".join(rename[s] for s in test0) + "\n")
+    prep_dataset(vcfs=[vcf], expression=bed, out=tmp_path / "ds2", **prep_kw)
+    back = {new: old for old, new in rename.items()}
     out = tmp_path / "EVAL"
     argv = ["evaluate", "--dataset", str(dataset), "--runs", str(root / "runs"), "--baselines",
             str(root / "BL"), "--test-dataset", str(tmp_path / "ds2"), "--out", str(out)]  # fmt: skip
@@ -247,7 +285,8 @@ def test_cross_cohort_predictions_equal_the_in_cohort_ones_for_the_same_people(s
     checked = 0
     for row in cross[cross["status"] == "ok"].itertuples():
         theirs = pd.read_csv(out / row.source, sep="\t") if not str(row.source).startswith("/") else pd.read_csv(row.source, sep="\t")  # fmt: skip
-        theirs = theirs[theirs["gene"] == row.gene].set_index("sample")
+        theirs = theirs[theirs["gene"] == row.gene]
+        theirs = theirs.assign(sample=theirs["sample"].map(back)).set_index("sample")
         assert set(theirs.index) == set(test0)
         # the same model inside DS: its own predictions file for this gene and fold
         inside = metrics[(metrics["model"] == row.model) & (metrics["gene"] == row.gene)
