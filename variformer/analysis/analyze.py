@@ -258,9 +258,16 @@ def analyze(
         hits, motif_summary = _motif_tables(ds, gene_list, hsvs, drv, opt, notes)
     chrom_df = None
     if inp.chromhmm:
-        ann = {Path(p).name: chromatin.read_chromhmm(p) for p in inp.chromhmm}
         windows = {g: ds.window(g) for g in gene_list}
-        chrom_df = chromatin.chromatin_enrichment(hsvs, windows, ann)
+        contigs = {w.chrom for w in windows.values()}
+        ann = {}
+        for path in inp.chromhmm:
+            seg, note = chromatin.harmonize_contigs(
+                chromatin.read_chromhmm(path), contigs, name=Path(path).name
+            )
+            ann[Path(path).name] = seg
+            notes += [note] if note else []
+        chrom_df = chromatin.chromatin_enrichment(hsvs, windows, ann, notes=notes)
     else:
         notes.append("chromatin: skipped (no --chromhmm)")
     eq = eq_genes = None

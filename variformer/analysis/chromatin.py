@@ -20,7 +20,7 @@ import pandas as pd
 from core.errors import InputError
 from core.fileio import open_text
 
-__all__ = ["chromatin_enrichment", "read_chromhmm"]
+__all__ = ["chromatin_enrichment", "harmonize_contigs", "read_chromhmm"]
 
 COLUMNS = (
     "model", "gene", "state", "observed", "expected", "log2_ratio", "n_hsvs", "n_samples",
@@ -35,7 +35,8 @@ def read_chromhmm(path) -> pd.DataFrame:
     Raises
     ------
     InputError
-        The file is missing, has fewer than 4 columns, or non-integer coordinates.
+        The file is missing, has fewer than 4 columns, non-integer coordinates, a segment
+        with start >= end or start < 0, or two segments that overlap.
     """
     path = Path(path)
     if not path.is_file():
@@ -49,12 +50,48 @@ def read_chromhmm(path) -> pd.DataFrame:
             if len(f) < 4:
                 raise InputError(f"{path}:{n}: a ChromHMM BED line needs chrom, start, end, state")
             try:
-                rows.append((f[0], int(f[1]), int(f[2]), f[3]))
+                start, end = int(f[1]), int(f[2])
             except ValueError:
                 raise InputError(
                     f"{path}:{n}: start/end are not integers: {line.strip()!r}"
                 ) from None
-    return pd.DataFrame(rows, columns=["chrom", "start0", "end0", "state"])
+            if start < 0 or start >= end:
+                raise InputError(
+                    f"{path}:{n}: a segment needs 0 <= start < end, got {start}-{end}; "
+                    "is the file a BED (0-based, half-open)?"
+                )
+            rows.append((f[0], start, end, f[3], n))
+    seg = pd.DataFrame(rows, columns=["chrom", "start0", "end0", "state", "line"])
+    seg = seg.sort_values(["chrom", "start0"], kind="stable")
+    prev_end = seg.groupby("chrom")["end0"].shift()
+    overlap = seg["start0"] < prev_end
+    if overlap.any():
+        row = seg[overlap].iloc[0]
+        raise InputError(
+            f"{path}:{row['line']}: segment {row['chrom']}:{row['start0']}-{row['end0']} overlaps "
+            "the one before it; one ChromHMM sample assigns each base one state (pass each "
+            "sample's segmentation as its own --chromhmm file)"
+        )
+    return seg.drop(columns="line").reset_index(drop=True)
+
+
+def harmonize_contigs(seg: pd.DataFrame, contigs, *, name: str = "") -> tuple[pd.DataFrame, str]:
+    """Rename a segmentation's contigs to the dataset's spelling ('chr1' vs '1', 'chrM' vs
+    'MT'); returns the table and a note saying which renaming was applied ('' if none)."""
+    from data_prep.genome import canonical_contig
+
+    spelling = {canonical_contig(c): c for c in contigs}
+    mapping = {
+        c: spelling[canonical_contig(c)]
+        for c in seg["chrom"].unique()
+        if canonical_contig(c) in spelling and spelling[canonical_contig(c)] != c
+    }
+    if not mapping:
+        return seg, ""
+    shown = ", ".join(f"{a} -> {b}" for a, b in list(mapping.items())[:3])
+    more = f" and {len(mapping) - 3} more" if len(mapping) > 3 else ""
+    note = f"chromatin: {name} contigs renamed to the dataset's ({shown}{more})"
+    return seg.assign(chrom=seg["chrom"].replace(mapping)), note
 
 
 def _state_order(states) -> list[str]:
@@ -86,7 +123,12 @@ def _sample_counts(seg: pd.DataFrame, window, pos0: np.ndarray):
 
 
 def chromatin_enrichment(
-    hsvs: pd.DataFrame, windows: dict, annotations: dict, *, pseudocount: float = 0.5
+    hsvs: pd.DataFrame,
+    windows: dict,
+    annotations: dict,
+    *,
+    pseudocount: float = 0.5,
+    notes: list[str] | None = None,
 ) -> pd.DataFrame:
     """Observed vs expected HSVs per model, gene and chromatin state, averaged over samples.
 
@@ -100,6 +142,9 @@ def chromatin_enrichment(
         sample name -> :func:`read_chromhmm` table.
     pseudocount : float
         Added to observed and expected before the log2 ratio.
+    notes : list of str, optional
+        Receives "no annotation for gene X" for each gene whose window no sample annotates
+        (such a gene has no rows: nothing can be enriched in it).
 
     Returns
     -------
@@ -117,12 +162,18 @@ def chromatin_enrichment(
         pos0 = h["pos"].to_numpy(np.int64) - 1
         obs = pd.Series(0.0, index=states)
         exp = pd.Series(0.0, index=states)
+        annotated = 0
         for seg in annotations.values():
             bp, state_of = _sample_counts(seg, win, pos0)
             counts = pd.Series(state_of[state_of != None]).value_counts()  # noqa: E711
             obs = obs.add(counts, fill_value=0.0)
             if bp.sum() > 0:
+                annotated += 1
                 exp = exp.add(bp / bp.sum() * len(h), fill_value=0.0)
+        if not annotated:
+            if notes is not None and f"chromatin: no annotation for gene {gene}" not in notes:
+                notes.append(f"chromatin: no annotation for gene {gene}")
+            continue
         k = len(annotations)
         for state in states:
             rows.append((model, gene, state, obs[state] / k, exp[state] / k, len(h), k))
