@@ -1,8 +1,9 @@
 """Reference windows and their coordinates, one-hot encoding, contig-name harmonization.
 
 The coordinate helpers every stage shares live here, once: :func:`tss_window` (the
-TSS-centred window), :func:`crop_bounds` (the TSS-centred crop of a window that a model sees)
-and :func:`tss_distance` (a variant's signed distance to the TSS).
+TSS-centred window), :func:`crop_bounds` (the TSS-centred crop of a window that a model sees),
+:func:`tss_distance` (a variant's signed distance to the TSS) and :func:`in_window` (whether a
+variant lies in a window, whatever the contig spelling).
 
 Codes: A=0, C=1, G=2, T=3, anything else (N, IUPAC ambiguity codes) = 4, which one-hot
 encodes as all zeros. Windows are 0-based half-open and padded with N beyond contig ends.
@@ -72,6 +73,15 @@ def tss_distance(pos1, window) -> np.ndarray:
     """
     d = np.asarray(pos1, dtype=np.int64) - 1 - int(window.tss0)
     return -d if window.strand == "-" else d
+
+
+def in_window(chrom, pos1, window) -> np.ndarray:
+    """Which variants (``chrom``, 1-based ``pos1``: arrays) lie inside ``window``, whatever
+    the contig spelling ('chr1' and '1' are one contig, see :func:`canonical_contig`)."""
+    key = canonical_contig(str(window.chrom))
+    same = np.array([canonical_contig(str(c)) == key for c in chrom], dtype=bool)
+    pos1 = np.asarray(pos1, dtype=np.int64)
+    return same & (pos1 > int(window.start0)) & (pos1 <= int(window.end0))
 
 
 def encode(seq: str) -> np.ndarray:

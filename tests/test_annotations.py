@@ -70,3 +70,37 @@ def test_an_unannotated_window_is_said_and_never_enriched(tmp_path):
     notes: list[str] = []
     out = chromatin.chromatin_enrichment(HSVS, WINDOWS, {"s": seg}, notes=notes)
     assert out.empty and notes == ["chromatin: no annotation for gene G"]
+
+
+def test_motif_variants_honour_the_chromosome_column(small_dataset):
+    """A variant table spelled 'chr1' finds the SNVs of a dataset spelled '1' (and the other
+    way round); a row whose chrom/pos is not in its gene's window is refused, not scanned at
+    a wrong place."""
+    import numpy as np
+
+    from data_prep import open_dataset
+    from data_prep.genome import canonical_contig
+    from variformer.analysis.motifs.matrices import MotifMatrix
+    from variformer.analysis.motifs.scan import dataset_motif_disruption
+
+    ds = open_dataset(small_dataset)
+    gene = ds.genes[0]
+    v = ds.variants(gene)[["chrom", "pos", "ref", "alt"]].head(5).copy()
+    other = (
+        "chr" + v["chrom"].astype(str)
+        if not str(v["chrom"].iloc[0]).startswith("chr")
+        else v["chrom"].str[3:]
+    )
+    motif = [MotifMatrix("M1", "TF", np.eye(4)[[0, 1, 2, 3, 0, 1]] * 10 + 1)]
+    same = dataset_motif_disruption(ds, [gene], motif, variants=v, pvalue=0.5, show_neutral=True)
+    spelled = dataset_motif_disruption(
+        ds, [gene], motif, variants=v.assign(chrom=other), pvalue=0.5, show_neutral=True
+    )
+    assert len(same) > 0
+    pd.testing.assert_frame_equal(same.drop(columns="chrom"), spelled.drop(columns="chrom"))
+    assert {canonical_contig(str(c)) for c in spelled["chrom"]} == {
+        canonical_contig(str(c)) for c in v["chrom"]
+    }
+    wrong = v.assign(gene=gene, chrom="99")
+    with pytest.raises(InputError, match=rf"variant 99:\d+ is listed for {gene}, whose window is"):
+        dataset_motif_disruption(ds, [gene], motif, variants=wrong)

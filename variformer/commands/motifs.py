@@ -100,11 +100,11 @@ def _variant_table(args, ds, genes):
     if "gene" in table.columns:
         table = table[table["gene"].astype(str).isin(genes)]
     else:
+        from data_prep.genome import in_window
+
         inside = np.zeros(len(table), dtype=bool)
         for g in genes:
-            w = ds.window(g)
-            pos = table["pos"].to_numpy()
-            inside |= (table["chrom"].to_numpy() == w.chrom) & (pos > w.start0) & (pos <= w.end0)
+            inside |= in_window(table["chrom"], table["pos"], ds.window(g))
         if not inside.all():
             print(f"motifs: {path}: {int((~inside).sum())} SNVs lie in none of the gene windows")
     return table

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
+from data_prep.genome import in_window
 from variformer.analysis.motifs.matrices import BASES
 from variformer.analysis.motifs.pvalues import (
     DEFAULT_GRANULARITY,
@@ -321,13 +322,15 @@ def dataset_motif_disruption(
             v = ds.variants(gene)
         elif "gene" in variants.columns:
             v = variants[variants["gene"].astype(str) == gene]
+            off = ~in_window(v["chrom"], v["pos"], win)
+            if off.any():
+                row = v[off].iloc[0]
+                raise InputError(
+                    f"variant {row['chrom']}:{row['pos']} is listed for {gene}, whose window is "
+                    f"{win.chrom}:{win.start0 + 1}-{win.end0}; fix its chrom/pos or gene column"
+                )
         else:
-            inside = (
-                (variants["chrom"].astype(str) == win.chrom)
-                & (variants["pos"] > win.start0)
-                & (variants["pos"] <= win.end0)
-            )
-            v = variants[inside]
+            v = variants[in_window(variants["chrom"], variants["pos"], win)]
         v = _variant_frame(v.assign(gene=gene)[KEYS].drop_duplicates())
         codes = encode_sequence(ds.reference(gene))
         bg = background_probs(background, codes)
