@@ -70,6 +70,7 @@ def test_background_sample_and_bad_inputs(ism_cohort, tmp_path, capsys):
     # errors: one line, exit 2, nothing written
     for extra, message in [
         (("--gene", "NOPE"), "not in the dataset"),
+        (("--gene", ism_cohort["genes"][1]), "was not trained on"),
         (("--background", "NOBODY"), "not a sample"),
         (("--batch-size", "0"), "--batch-size must be >= 1"),
     ]:

@@ -95,8 +95,15 @@ def ism_of_run(
 
     run_dir = Path(run_dir).expanduser()
     fold, run_genes, seq_len = _run_setting(read_run(run_dir))
-    genes = list(dict.fromkeys(genes or run_genes or list(ds.genes)))
+    asked = list(dict.fromkeys(genes or []))
+    genes = asked or list(dict.fromkeys(run_genes or list(ds.genes)))
     _check(ds, genes, options.background, ds.path)
+    foreign = [g for g in asked if run_genes and g not in set(run_genes)]
+    if foreign:
+        raise InputError(
+            f"{run_dir} was not trained on {', '.join(foreign[:5])} (its genes: "
+            f"{', '.join(run_genes[:5])}); its scores there would describe no learned effect"
+        )
     model = Variformer.load(run_dir)
     source = {"run": str(run_dir.resolve()), "model": model_checksum(run_dir)}
     return _write(model, ds, genes, out, fold=fold, seq_len=seq_len, source=source, opt=options)
