@@ -71,3 +71,32 @@ def test_walkthrough_runs_exactly_as_printed(tmp_path):
                  "EVAL/metrics.tsv", "ISM/variformer.tsv", "AN/hsvs.tsv", "AN/truth_auroc.tsv",
                  "AN/attributions.tsv", "REPORT/index.html"):  # fmt: skip
         assert (tmp_path / path).is_file(), path
+
+
+def test_offline_weights_recipe_runs_as_printed(tmp_path):
+    """The README's one-line download-and-save of Enformer's weights, with the hub download
+    swapped for a tiny Enformer (no network here): it saves, and `load_enformer` reads it back."""
+    lines = [
+        line
+        for block in _bash_blocks(README.read_text())
+        for line in _commands(block)
+        if "save_pretrained" in line
+    ]
+    assert len(lines) == 1, lines
+    words = shlex.split(lines[0])
+    assert words[:2] == ["python", "-c"]
+    hub = "Enformer.from_pretrained('EleutherAI/enformer-official-rough')"
+    assert hub in words[2]
+    tiny = (
+        "Enformer.from_hparams(dim=48, depth=1, heads=2, attn_dim_key=8, dim_divisible_by=4, "
+        "output_heads={'human': 6}, target_length=-1)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", words[2].replace(hub, tiny)],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    from variformer.enformer import load_enformer
+
+    enformer = load_enformer(tmp_path / "weights" / "enformer")
+    assert enformer.dim == 48 and dict(enformer.config.output_heads) == {"human": 6}
