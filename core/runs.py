@@ -53,6 +53,7 @@ from core.tables import empty_predictions, read_predictions
 
 __all__ = [
     "CONFIG",
+    "FAILED",
     "INPUTS",
     "PARTIAL_SUFFIX",
     "PREDICTIONS",
@@ -75,6 +76,7 @@ __all__ = [
     "run_path",
     "versions",
     "write_config",
+    "write_failure",
     "write_summary",
 ]
 
@@ -83,6 +85,8 @@ PREDICTIONS = "predictions.tsv"
 CONFIG = "config.yaml"
 #: what a run was made from (:func:`record_inputs`), written when it starts
 INPUTS = "inputs.json"
+#: why an unfinished run stopped for good (:func:`write_failure`)
+FAILED = "failed.json"
 PARTIAL_SUFFIX = ".partial"
 _PACKAGES = ("variformer", "torch", "lightning", "enformer-pytorch", "numpy", "pandas")
 _PACKAGES += ("scikit-learn", "scipy")
@@ -250,6 +254,12 @@ def record_inputs(directory: str | os.PathLike, inputs: Mapping[str, Any]) -> Pa
     check it (:func:`check_inputs`)."""
     text = json.dumps(json_safe(dict(inputs)), indent=1, sort_keys=True) + "\n"
     return atomic_write_text(Path(directory) / INPUTS, text)
+
+
+def write_failure(directory: str | os.PathLike, reason: str) -> Path:
+    """Record in a ``.partial`` run why it stopped for good (``failed.json``: status, reason)."""
+    text = json.dumps({"status": "failed", "reason": reason}, indent=1) + "\n"
+    return atomic_write_text(Path(directory) / FAILED, text)
 
 
 def read_inputs(directory: str | os.PathLike) -> dict | None:

@@ -253,3 +253,27 @@ def test_analysis_refuses_two_runs_of_one_gene_and_fold(tmp_path):
     (tmp_path / "G_again" / "fold1").rename(tmp_path / "G_again" / "fold2")
     got = collect_predictions(tmp_path, model="variformer")
     assert sorted(set(got["fold"])) == [0, 1, 2] and len(got) == 6
+
+
+def test_a_diverging_run_stops_as_failed_with_its_reason(tmp_path, capsys):
+    """A learning rate far too high: one line, exit 2, failed.json beside the checkpoints, and
+    the run is not resumed (or published) until it is started again with --force."""
+    from tests.fakes import FakeDataset
+    from variformer import finetune as ft
+
+    ds = FakeDataset(genes=("G0",), n_samples=40, seq_len=2048)
+    bad = tiny_config("training.max_epochs=3", "training.learning_rate=1e6")
+    with pytest.raises(
+        InputError, match=r"training diverged by epoch \d+: \d+ tune predictions"
+    ) as e:
+        ft.finetune(ds, genes=["G0"], fold=0, config=bad, out=tmp_path)
+    assert "lower training.learning_rate" in str(e.value) and "\n" not in str(e.value)
+    partial = tmp_path / "G0" / "fold0.partial"
+    failed = json.loads((partial / "failed.json").read_text())
+    assert failed["status"] == "failed" and "diverged" in failed["reason"]
+    assert not (tmp_path / "G0" / "fold0").exists()
+    with pytest.raises(InputError, match=r"stopped as failed .*re-run it with --force"):
+        ft.finetune(ds, genes=["G0"], fold=0, config=bad, out=tmp_path)
+    good = tiny_config("training.max_epochs=1")
+    done = ft.finetune(ds, genes=["G0"], fold=0, config=good, out=tmp_path, force=True)
+    assert done.run_dir == tmp_path / "G0" / "fold0" and not (done.run_dir / "failed.json").exists()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import shutil
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from core.fileio import output_lock
 from core.metrics import gene_metrics, nanmean
 from core.tables import empty_predictions, predictions_table, write_predictions
 from variformer.config import Config, load_config
+from variformer.system import TrainingDiverged
 from variformer.trainer import (
     build_trainer,
     quiet_lightning,
@@ -136,6 +138,9 @@ def finetune(
     }
     if force:
         resume, previous_s = None, 0.0  # --force starts the run again, from scratch
+    elif (paths.partial / runs.FAILED).is_file():
+        reason = json.loads((paths.partial / runs.FAILED).read_text()).get("reason", "")
+        raise InputError(f"{paths.partial} stopped as failed ({reason}); re-run it with --force")
     elif resume is not None:
         # a half-done run continues only on the inputs it started with: a rebuilt dataset
         # (new splits would put test people in training) or a changed config is refused
@@ -164,12 +169,20 @@ def finetune(
             progress=progress,
         )
         with quiet_lightning():
-            trainer.fit(
-                build_system(model, dm, config),
-                datamodule=dm,
-                ckpt_path=str(resume) if resume else None,
-                weights_only=True,  # tensors and plain containers only: no code runs from a file
-            )
+            try:
+                trainer.fit(
+                    build_system(model, dm, config),
+                    datamodule=dm,
+                    ckpt_path=str(resume) if resume else None,
+                    weights_only=True,  # tensors and plain containers only: no code from a file
+                )
+            except TrainingDiverged as err:
+                # the run ends as failed, its reason on record; its checkpoints are not resumed
+                runs.write_failure(paths.partial, str(err))
+                raise InputError(
+                    f"{err}; the run stopped as failed (see {paths.partial / runs.FAILED}): "
+                    "lower training.learning_rate (or clip gradients harder) and re-run with --force"
+                ) from None
 
         best = _best_checkpoint(trainer, paths.partial)
         if trainer.global_rank != 0:

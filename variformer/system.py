@@ -23,12 +23,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.errors import InputError
 from core.metrics import nanmean, r2_pcc
 from variformer.data import group_by_gene
 from variformer.loss import variformer_loss
 
 #: above this many genes, per-gene tune metrics are not logged (only their means)
 MAX_GENE_METRICS = 100
+
+
+class TrainingDiverged(InputError):
+    """The model's predictions became NaN or infinite (a learning rate too high for the data)."""
 
 
 class VariformerSystem(L.LightningModule):
@@ -128,6 +133,11 @@ class VariformerSystem(L.LightningModule):
         per_gene: dict[str, float] = {}
         r2s, pccs, held_pccs = [], [], []
         names = [*genes, *heldout]
+        if not np.isfinite(rows[:, 2]).all():
+            raise TrainingDiverged(
+                f"training diverged by epoch {self.current_epoch + 1}: "
+                f"{int((~np.isfinite(rows[:, 2])).sum())} tune predictions are not finite"
+            )
         for g, sel in enumerate(group_by_gene(gene_index, len(names))):
             name = names[g]
             if not len(sel):
