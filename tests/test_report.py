@@ -104,6 +104,18 @@ def test_report_says_what_is_missing(tmp_path, capsys):
     assert "The cohort is simulated" not in page
     assert len(_images(page)) >= 3  # weights tracks, TSS distance, MAF still drawn
     assert "Fig. S10" in out  # no attributions.tsv: said, not drawn
+    assert "analysis.json is missing" in page and "analysis.json is missing" in out
+    assert "tiny test model" in page  # the caveats it cannot check are said, not dropped
+
+
+def test_report_refuses_a_corrupt_analysis_record(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    _tables(tmp_path / "an", rng)
+    (tmp_path / "an" / "analysis.json").write_text('{"models": [')
+    code = cli.main(["report", "--analysis", str(tmp_path / "an"), "--out", str(tmp_path / "rep")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "analysis.json is not valid JSON" in err and len(err.splitlines()) == 1
+    assert "Traceback" not in err and not (tmp_path / "rep").exists()
 
 
 def test_report_refuses_bad_inputs(tmp_path, capsys):

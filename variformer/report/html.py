@@ -47,8 +47,31 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _about(meta: dict, metrics, missing: list[str]) -> str:
+def _read_meta(an: Path) -> dict | None:
+    """``analysis.json`` of the analysis directory; None when there is none."""
+    path = an / "analysis.json"
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(
+            f"{path} is not valid JSON ({err}); re-run `variformer analyze` to rewrite it"
+        ) from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{path} is not an analysis record; re-run `variformer analyze`")
+    return meta
+
+
+def _about(meta: dict, metrics, missing: list[str], *, unknown: bool = False) -> str:
     items = []
+    if unknown:
+        items.append(
+            "<b>analysis.json is missing</b>, so this page cannot say which inputs, models and "
+            "genes the analysis used, what it skipped and why, whether the cohort was simulated "
+            "or whether the fine-tuned model was a tiny test model: read the tables with that "
+            "in mind, and re-run <code>variformer analyze</code> to restore the record."
+        )
     if meta.get("simulated"):
         items.append(
             "<b>The cohort is simulated</b> (<code>variformer simulate</code>): genotypes, expression, "
@@ -132,9 +155,7 @@ def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSumm
     ev = Path(eval) if eval is not None else None
     if ev is not None and not ev.is_dir():
         raise InputError(f"--eval {ev} is not a directory; run `variformer evaluate` first")
-    meta = (
-        json.loads((an / "analysis.json").read_text()) if (an / "analysis.json").is_file() else {}
-    )
+    meta = _read_meta(an)
     t = {name: read_output_table(an, f"{name}.tsv") for name in TABLES}
     if t["hsvs"] is None and t["weights"] is None:
         raise InputError(
@@ -143,6 +164,8 @@ def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSumm
     metrics = read_output_table(ev, "metrics.tsv")
     sections = build_sections(ReportInputs(t, metrics, ev))
     missing = [m for s in sections for m in s.missing]
+    if meta is None:
+        missing.insert(0, f"the analysis's own record ({an / 'analysis.json'} is missing)")
     written: list[str] = []
     with atomic_dir(out, force=force) as tmp:
         parts = [_render(s, tmp, written, missing) for s in sections]
@@ -152,7 +175,7 @@ def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSumm
             f"<style>{_CSS}</style></head><body>",
             "<h1>Variformer: evaluation and analysis</h1>",
             "<h2>About these results</h2>",
-            _about(meta, metrics, missing),
+            _about(meta or {}, metrics, missing, unknown=meta is None),
             *parts,
             "</body></html>",
         ]
