@@ -134,7 +134,7 @@ def test_cli_summary_and_errors(cohort, capsys, tmp_path):
     bad.mkdir()
     (bad / "m.tsv").write_text("gene\tscore\nA\t1\n")
     code, _, err = _run([*base, "--ism", str(bad), "--out", str(out2)], capsys)
-    assert code == 2 and "lacks column(s)" in err and not out2.exists()
+    assert code == 2 and "lacks the column(s)" in err and not out2.exists()
     code, _, err = _run(
         [*base, "--ism", str(cohort.ism), "--predictions", "x", "--out", str(out2)], capsys
     )
