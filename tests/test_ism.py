@@ -19,7 +19,7 @@ from variformer.analysis.attributions import (
     screen_then_confirm,
     standardized_attribution,
 )
-from variformer.analysis.ism import _edited_towers
+from variformer.analysis.mutagenesis import _edited_towers
 from variformer.model import Variformer
 from variformer.predict import CenterBins
 

@@ -61,3 +61,19 @@ def test_no_test_file_imports_another():
         if name.startswith("tests.test_")
     ]
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_ism_function_is_never_shadowed_by_a_module():
+    """``from variformer.analysis import ism`` is the function whatever was imported before."""
+    import subprocess
+    import sys
+
+    code = (
+        "import variformer.analysis.gene_ism, variformer.analysis.attributions\n"
+        "from variformer.analysis import ism\n"
+        "import inspect; print(inspect.isfunction(ism), ism.__name__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.split() == ["True", "ism"]

@@ -4,7 +4,7 @@
 off, no target crop). The split forward runs the trunk's local part (stem and conv tower,
 :func:`enformer_local_stages`, :func:`enformer_tower`) apart from the rest (transformer, crop,
 final pointwise block: :func:`enformer_embeddings_from_tower`), so fast ISM
-(:mod:`variformer.analysis.ism`) can recompute a short slice of the tower around an edit.
+(:mod:`variformer.analysis.mutagenesis`) can recompute a short slice of the tower around an edit.
 :class:`variformer.model.Variformer` and :class:`variformer.predict.CenterBins` build on these.
 """
 
@@ -155,7 +155,7 @@ class LocalStage(NamedTuple):
 
     ``module`` maps (B, C, n) to (B, C', n // pool) in eval mode, and output ``j`` depends only
     on inputs ``pool * j - radius`` to ``pool * j + pool - 1 + radius`` (zero-padded at the
-    sequence ends). Fast ISM (:mod:`variformer.analysis.ism`) recomputes a stage on a short
+    sequence ends). Fast ISM (:mod:`variformer.analysis.mutagenesis`) recomputes a stage on a short
     slice around an edit instead of on the whole window.
     """
 

@@ -1,6 +1,9 @@
 """Analyses of trained models and datasets: ISM, HSVs, drivers, motifs, enrichment, auROC.
 
-``ism`` is imported lazily so that ``import variformer.analysis`` stays cheap.
+``ism`` (the function, from :mod:`variformer.analysis.mutagenesis`) is imported lazily so that
+``import variformer.analysis`` stays cheap. No submodule is named ``ism``: importing it would
+rebind the package attribute to the module, and ``from variformer.analysis import ism`` would
+then return a module or a function depending on what was imported first.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ __all__ = ["ism"]
 
 def __getattr__(name: str) -> Any:
     if name == "ism":
-        from variformer.analysis.ism import ism
+        from variformer.analysis.mutagenesis import ism
 
         globals()["ism"] = ism
         return ism

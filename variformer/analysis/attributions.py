@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from core.errors import InputError
-from variformer.analysis.ism import check_sequence, ism, variant_edits
+from variformer.analysis.mutagenesis import check_sequence, ism, variant_edits
 from variformer.predict import inference_context, model_dtype
 
 __all__ = [

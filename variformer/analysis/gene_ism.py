@@ -33,7 +33,7 @@ from core.errors import InputError
 from core.fileio import atomic_write_text, check_writable_parent, output_lock
 from core.tables import ISM, empty_table, read_ism, write_table
 from data_prep.genome import crop_bounds, tss_distance
-from variformer.analysis.ism import BASES, ism
+from variformer.analysis.mutagenesis import BASES, ism
 
 __all__ = ["COLUMNS", "gene_snvs", "ism_table", "write_ism_tsv"]
 
