@@ -47,9 +47,15 @@ def _log(line: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from core.fileio import check_out_apart
     from data_prep import open_dataset
     from variformer.evaluate import evaluate_to_directory
 
+    check_out_apart(args.out, {
+        "--dataset": args.dataset, "--test-dataset": args.test_dataset, "--runs": args.runs,
+        "--baselines": args.baselines, "--enformer": args.enformer,
+        "--genes-file": args.genes_file,
+    })  # fmt: skip
     ds = open_dataset(args.dataset)
     ds2 = open_dataset(args.test_dataset) if args.test_dataset else None
     out = Path(args.out)
