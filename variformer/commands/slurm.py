@@ -162,8 +162,11 @@ def _add_baselines_arguments(sub) -> None:
 
 
 def _main_baselines(args: argparse.Namespace) -> int:
+    from baselines.elastic_net import check_linear_options
     from variformer.slurm import write_baselines_array
 
+    # refused here, not in every array task
+    check_linear_options(model=args.model, l1_ratio=args.l1_ratio, cv=args.cv)
     extra: list[str] = []
     for flag, value in (
         ("--l1-ratio", args.l1_ratio),
