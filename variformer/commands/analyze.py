@@ -89,6 +89,10 @@ def main(args) -> int:
         "--finemap": args.finemap, "--chromhmm": args.chromhmm, "--truth": args.truth,
         "--meme": args.meme, "--genes-file": args.genes_file,
     })  # fmt: skip
+    if args.device is not None:  # refused now, not after the analyses, at the attributions
+        from variformer.predict import check_device
+
+        check_device(args.device)
     inputs = AnalysisInputs(
         dataset=args.dataset, ism=args.ism, baselines=args.baselines, runs=args.runs,
         predictions=_predictions(args.predictions), finemap=args.finemap,

@@ -66,6 +66,10 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.fold is not None and not args.runs:
         raise InputError("--fold goes with --runs (a --run directory has its own fold)")
+    if args.device is not None:  # refused now, not at the first forward
+        from variformer.predict import check_device
+
+        check_device(args.device)
     ds = open_dataset(args.dataset)
     genes = genes_from_args(args) or None
     options = im.IsmOptions(
