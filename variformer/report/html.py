@@ -109,6 +109,24 @@ summary{cursor:pointer;color:#345;font-size:0.95em;margin:4px 0} code{background
 """
 
 
+def _read_meta(path: Path) -> dict:
+    """``analysis.json`` (empty when absent); a damaged one is refused in one line."""
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(
+            f"{path} is not valid JSON ({err}); re-run `variformer analyze` to rewrite it"
+        ) from None
+    if not isinstance(meta, dict):
+        raise InputError(
+            f"{path} holds a JSON {type(meta).__name__}, not an object; re-run `variformer "
+            "analyze` to rewrite it"
+        )
+    return meta
+
+
 def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSummary:
     """Write ``out/index.html`` (self-contained) and ``out/fig_*.png`` from the tables.
 
@@ -124,7 +142,8 @@ def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSumm
     Raises
     ------
     InputError
-        ``analysis`` (or ``eval``) is not a directory, or a table cannot be read.
+        ``analysis`` (or ``eval``) is not a directory, its ``analysis.json`` is not a JSON
+        object, or a table cannot be read.
     """
     an = Path(analysis)
     if not an.is_dir():
@@ -132,9 +151,7 @@ def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSumm
     ev = Path(eval) if eval is not None else None
     if ev is not None and not ev.is_dir():
         raise InputError(f"--eval {ev} is not a directory; run `variformer evaluate` first")
-    meta = (
-        json.loads((an / "analysis.json").read_text()) if (an / "analysis.json").is_file() else {}
-    )
+    meta = _read_meta(an / "analysis.json")
     t = {name: read_output_table(an, f"{name}.tsv") for name in TABLES}
     if t["hsvs"] is None and t["weights"] is None:
         raise InputError(
