@@ -43,6 +43,8 @@ MODELS = ("elastic_net", "lasso", "ridge")
 ENGINES = ("gram", "sklearn")
 MAX_ITER = 2000  # the paper raised scikit-learn's default (1000) to 2000
 RIDGE_ALPHAS = np.logspace(-2, 5, 29)  # RidgeCV's default (0.1, 1, 10) is too narrow for SNPs
+#: inner CV folds: KFold needs 2; past 20 each held-out fold is a handful of people
+CV_RANGE = (2, 20)
 
 
 class LinearFit(NamedTuple):
@@ -61,6 +63,37 @@ class LinearFit(NamedTuple):
     predictions: pd.DataFrame  # sample, gene, split ('tune'/'test'), observed, predicted
     alpha: float  # the penalty chosen by inner CV on train people (NaN without variants)
     intercept: float  # prediction = intercept + dosages @ coefficients
+
+
+def check_linear_options(
+    *, model: str, l1_ratio: float | None = None, cv: int | None = None
+) -> None:
+    """Refuse options the fit would fail on deep inside scikit-learn (with a traceback).
+
+    Parameters
+    ----------
+    model : {"elastic_net", "lasso", "ridge"}
+        Only the elastic net reads ``l1_ratio`` (lasso is 1, ridge has none), so only there
+        is it checked: the contract for the other two is unchanged.
+    l1_ratio : float, optional
+        Elastic-net mixing, in (0, 1]: 0 would be ridge (whose penalty grid is undefined
+        here; use ``model="ridge"``) and NaN is no mixing at all. None: not checked.
+    cv : int, optional
+        Inner CV folds, in :data:`CV_RANGE`. None: not checked.
+
+    Raises
+    ------
+    InputError
+        One line saying the valid range.
+    """
+    if model == "elastic_net" and l1_ratio is not None and not 0.0 < l1_ratio <= 1.0:
+        # NaN fails the comparison too
+        raise InputError(
+            f"--l1-ratio must be in (0, 1] (1 = lasso; for ridge use --model ridge), got {l1_ratio}"
+        )
+    low, high = CV_RANGE
+    if cv is not None and not low <= cv <= high:
+        raise InputError(f"--cv must be between {low} and {high} inner folds, got {cv}")
 
 
 def variant_keys(variants: pd.DataFrame) -> list[str]:
@@ -139,12 +172,14 @@ def fit_linear(
     Raises
     ------
     InputError
-        Unknown ``model`` or ``engine``, or fewer than 2 train people with expression.
+        Unknown ``model`` or ``engine``, ``l1_ratio`` or ``cv`` out of range
+        (:func:`check_linear_options`), or fewer than 2 train people with expression.
     """
     if model not in MODELS:
         raise InputError(f"unknown linear model {model!r}; choose one of {', '.join(MODELS)}")
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    check_linear_options(model=model, l1_ratio=l1_ratio, cv=cv)
     expression = ds.expression(gene)
     split = ds.split(fold, train_fraction=train_fraction)
     train = _with_expression(split["train"], expression)

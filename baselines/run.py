@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from baselines.elastic_net import MODELS, fit_linear
+from baselines.elastic_net import MODELS, check_linear_options, fit_linear
 from baselines.penalized import PATIENCE
 from core.errors import InputError
 from core.fileio import output_lock
@@ -216,12 +216,14 @@ def run_baselines(
     Raises
     ------
     InputError
-        Unknown model, gene or fold; a dataset without expression; ``jobs < 1``.
+        Unknown model, gene or fold; a dataset without expression; ``jobs < 1``;
+        ``l1_ratio`` or ``cv`` out of range (:func:`baselines.elastic_net.check_linear_options`).
     """
     if model not in MODELS:
         raise InputError(f"unknown linear model {model!r}; choose one of {', '.join(MODELS)}")
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
+    check_linear_options(model=model, l1_ratio=l1_ratio, cv=cv)  # before opening anything
     ds = _open(dataset)
     if not getattr(ds, "has_expression", True):
         raise InputError(

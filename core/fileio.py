@@ -7,7 +7,9 @@ complete, so an interrupted run never leaves something that looks finished:
 - :func:`atomic_write_text` / :func:`atomic_write_bytes` - one file, via a temporary sibling;
 - :func:`publish_dir` - move an already-built directory (e.g. a ``.partial`` run) into place;
 - :func:`output_lock` - one writer at a time for outputs built in a shared, resumable place
-  (a ``.partial`` run, ISM's finished genes): a second process is refused, not mixed in.
+  (a ``.partial`` run, ISM's finished genes): a second process is refused, not mixed in;
+- :func:`check_out_apart` - an output that is, contains or lies inside an input is refused
+  before anything is written, so ``--force`` can never delete what a command reads.
 
 A path that exists is replaced only with ``force=True`` (the old one is renamed aside first and
 removed after the new one is in place). No torch here: ``data_prep`` and ``baselines`` use it.
@@ -19,7 +21,7 @@ import contextlib
 import gzip
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -29,6 +31,7 @@ __all__ = [
     "atomic_dir",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_out_apart",
     "check_writable_parent",
     "open_text",
     "output_lock",
@@ -42,6 +45,88 @@ def open_text(path: str | os.PathLike) -> IO[str]:
     with open(path, "rb") as fh:
         magic = fh.read(2)
     return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)
+
+
+PathLike = str | os.PathLike
+
+
+def _real(path: PathLike) -> Path:
+    """``path`` with ``~``, ``..`` and every symlink resolved (a missing tail is kept as is)."""
+    return Path(os.path.realpath(os.path.expanduser(os.fspath(path))))
+
+
+def _shown(path: PathLike, real: Path) -> str:
+    """``path`` as given, and where it really is when links or ``..`` make that differ."""
+    given = os.fspath(path)
+    plain = Path(os.path.abspath(os.path.expanduser(given)))
+    return given if plain == real else f"{given} (= {real})"
+
+
+def _paths(value: PathLike | Iterable[PathLike] | None) -> list[PathLike]:
+    if value is None:
+        return []
+    if isinstance(value, str | os.PathLike):
+        return [value]
+    return [v for v in value if v is not None]
+
+
+def check_out_apart(
+    out: PathLike,
+    inputs: Mapping[str, PathLike | Iterable[PathLike] | None],
+    *,
+    flag: str = "--out",
+) -> None:
+    """Refuse an output that is the same place as an input, lies inside one, or contains one.
+
+    Replacing an output (``--force``) removes it first, and writing into an input's directory
+    mixes outputs into it; so an output that overlaps an input could destroy the user's data.
+    Paths are compared after resolving ``~``, ``..`` and symlinks (of ``out``'s existing
+    parents too, so a new ``out`` under a link into an input is caught). Call it before any
+    work and before anything is written or removed.
+
+    Parameters
+    ----------
+    out : path
+        The output (a directory or a file; need not exist yet).
+    inputs : mapping of str to path, paths or None
+        Each input by the flag that named it (``{"--dataset": ..., "--vcf": [...]}``). None
+        and paths that do not exist are skipped: there is nothing there to destroy (the
+        command's reader reports a missing input), and names such as a hub id or a config
+        preset are not paths.
+    flag : str, default "--out"
+        The output's flag, for the message.
+
+    Raises
+    ------
+    InputError
+        One line naming both paths and what to do.
+
+    Examples
+    --------
+    >>> check_out_apart("data/EVAL", {"--dataset": "data"})  # doctest: +SKIP
+    Traceback (most recent call last):
+    core.errors.InputError: --out data/EVAL lies inside --dataset data; an output must not ...
+    >>> check_out_apart("data2", {"--dataset": "data"})  # a sibling with a common prefix: fine
+    """
+    target = _real(out)
+    for name, value in inputs.items():
+        for path in _paths(value):
+            if not os.path.exists(os.path.expanduser(os.fspath(path))):
+                continue
+            real = _real(path)
+            if real == target:
+                relation = "is the same path as"
+            elif real in target.parents:
+                relation = "lies inside"
+            elif target in real.parents:
+                relation = "contains"
+            else:
+                continue
+            raise InputError(
+                f"{flag} {_shown(out, target)} {relation} {name} {_shown(path, real)}; an "
+                f"output must not overlap an input (--force would delete it): give {flag} a "
+                "path outside every input (nothing was written)"
+            )
 
 
 def check_writable_parent(out: str | os.PathLike) -> Path:

@@ -92,15 +92,17 @@ def test_refusals(tmp_path, capsys):
     assert cli_main(["demo", "--out", str(tmp_path / "exists")]) == 2
     assert "pass --force" in capsys.readouterr().err
     assert cli_main(["demo", "--out", str(tmp_path / "small"), "--people", "5"]) == 2
-    assert "at least 10 people" in capsys.readouterr().err
+    assert "at least 30 people" in capsys.readouterr().err
     assert not (tmp_path / "small").exists()
     assert cli_main(["demo", "--out", str(tmp_path / "g"), "--genes", "3", "--gene", "GSTM3"]) == 2
     assert "--gene GSTM3 is not in the demo cohort (BTNL3, ZFP57, PPIF)" in capsys.readouterr().err
     assert not (tmp_path / "g").exists()
-    # a failing step: its own one-line message, its exit status, nothing more
+    # a failing step: its own one-line message, its exit status, nothing more (an unknown
+    # config key is refused before the first step; a batch larger than the train people is
+    # found only by finetune)
     argv = ["demo", "--out", str(tmp_path / "bad"), "--people", "40", "--genes", "1",
-            "--seq-len", "2048", "training.no_such_key=1"]  # fmt: skip
+            "--seq-len", "2048", "data.batch_size=1000"]  # fmt: skip
     assert cli_main(argv) == 2
     errors = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
     assert len(errors) == 1, errors  # (stderr also has the steps' one-line-per-fit logs)
-    assert errors[0].startswith("variformer finetune: error:") and "no_such_key" in errors[0]
+    assert errors[0].startswith("variformer finetune: error:") and "batch_size" in errors[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -273,6 +274,12 @@ def _validate(config: Config) -> None:
         raise InputError(
             f"training.precision must be one of {', '.join(_PRECISIONS)}, got {t.precision!r}"
         )
+    # the optimizer and Lightning refuse these only once training starts, with a traceback;
+    # a learning rate of 0 stays allowed (a frozen model: the tests' fixed-weights runs)
+    for key in ("learning_rate", "weight_decay", "gradient_clip_val"):
+        value = getattr(t, key)
+        if not (math.isfinite(value) and value >= 0):
+            raise InputError(f"training.{key} must be a number >= 0, got {value}")
     if not 0.0 <= t.alpha <= 1.0:
         raise InputError(f"training.alpha must be in [0, 1], got {t.alpha}")
     if not 0.0 < d.train_fraction <= 1.0:

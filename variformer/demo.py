@@ -179,30 +179,22 @@ def run_demo(
     Raises
     ------
     InputError
-        ``out`` exists without ``force``, or the gene is not simulated.
+        ``out`` exists without ``force``, or an option no step could run with
+        (:func:`_check_options`); both before any step starts.
     StepFailed
         A step's command failed; it has printed its own one-line message.
     """
     from variformer.cli import main as cli_main
 
+    n_folds = 3
+    _check_options(people=people, genes=genes, seq_len=seq_len, gene=gene, fold=fold,
+                   n_folds=n_folds, config=config, overrides=overrides)  # fmt: skip
     lay = DemoLayout(out)
     if lay.out.exists() and not force:
         raise InputError(f"{lay.out} already exists; pass --force to run the demo again there")
     check_writable_parent(lay.out)
-    if people < 10:
-        raise InputError(f"--people {people}: the demo needs at least 10 people for 3 folds")
-    if genes < 1:
-        raise InputError(f"--genes {genes}: simulate at least one gene")
-    if gene is not None:
-        from data_prep.simulate.layout import gene_names
-
-        if gene not in gene_names(genes):
-            raise InputError(
-                f"--gene {gene} is not in the demo cohort ({', '.join(gene_names(genes))})"
-            )
     lay.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    n_folds = 3
     opts = dict(
         people=people, genes=genes, seq_len=seq_len, fold=fold, n_folds=n_folds,
         config=config or "tiny", overrides=tuple(overrides), seed=seed, force=force,
@@ -232,6 +224,38 @@ def run_demo(
         ),
     )  # fmt: skip
     return table
+
+
+#: the fewest people the demo runs with: each fold's train people (80 %) must fill the tiny
+#: config's micro-batch of 16, and 10 % test people must be enough for an R2
+MIN_PEOPLE = 30
+
+
+def _check_options(*, people, genes, seq_len, gene, fold, n_folds, config, overrides) -> None:
+    """Refuse, before the first step, what a later step would fail on after minutes of work."""
+    from variformer.config import load_config
+
+    if people < MIN_PEOPLE:
+        raise InputError(
+            f"--people {people}: the demo needs at least {MIN_PEOPLE} people (3 folds, and "
+            "enough train people per fold for the tiny model's batches)"
+        )
+    if genes < 1:
+        raise InputError(f"--genes {genes}: simulate at least one gene")
+    if seq_len < 1024 or seq_len % 128:
+        raise InputError(
+            f"--seq-len {seq_len}: the demo needs a multiple of 128 (Enformer's bin) >= 1024"
+        )
+    if not 0 <= fold < n_folds:
+        raise InputError(f"--fold {fold}: the demo's dataset has folds 0..{n_folds - 1}")
+    if gene is not None:
+        from data_prep.simulate.layout import gene_names
+
+        if gene not in gene_names(genes):
+            raise InputError(
+                f"--gene {gene} is not in the demo cohort ({', '.join(gene_names(genes))})"
+            )
+    load_config(config or "tiny", overrides=overrides)  # a bad key or value: now, not at finetune
 
 
 def _run_steps(steps, cli_main, *, start: int, total: int | None) -> None:

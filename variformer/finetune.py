@@ -36,6 +36,7 @@ from variformer.config import Config, load_config
 from variformer.system import TrainingDiverged
 from variformer.trainer import (
     build_trainer,
+    check_hardware,
     quiet_lightning,
     read_checkpoint,
     resolve_monitor,
@@ -112,11 +113,14 @@ def finetune(
     ------
     InputError
         On a finished run without ``force``, an output location that cannot be written,
-        unknown genes, too few people, bad options, unreadable weights or a corrupt checkpoint.
+        unknown genes, too few people, bad options, an accelerator or devices this machine
+        lacks (:func:`variformer.trainer.check_hardware`), unreadable weights or a corrupt
+        checkpoint.
     """
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     started = time.monotonic()
+    check_hardware(accelerator, devices)
     config = _apply_model_options(
         config or load_config(), pretrained=pretrained, random_init=random_init
     )

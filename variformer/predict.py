@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PRECISIONS",
     "CenterBins",
+    "check_device",
     "inference_context",
     "load_enformer_track",
     "model_dtype",
@@ -53,6 +54,40 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def check_device(device: str | torch.device | None) -> torch.device:
+    """``--device`` checked against this machine at a command's start (None: the default).
+
+    Torch would fail only at the first forward, after the inputs are read (for ISM or
+    attributions, minutes in), and in a traceback.
+
+    Raises
+    ------
+    InputError
+        Not a torch device, CUDA (or MPS) not available here, or a CUDA index this machine
+        does not have.
+    """
+    try:
+        dev = resolve_device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(
+            f"--device {device} is not a torch device; use cpu, cuda or cuda:N"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(
+                f"--device {device}: CUDA is not available here; use --device cpu, or leave "
+                "--device out (a GPU is used when there is one)"
+            )
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise InputError(
+                f"--device {device}: this machine has {n} CUDA device(s), cuda:0..cuda:{n - 1}"
+            )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device {device}: MPS is not available here; use --device cpu")
+    return dev
 
 
 def _to_tensor(batch: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -162,9 +197,14 @@ def predict(
     -------
     np.ndarray, shape=(n,) or (n, ...), float32
         The model's outputs in input order; shape (0,) when X is empty.
+
+    Raises
+    ------
+    InputError
+        ``batch_size < 1`` (a user's ``--batch-size``).
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
     outputs: list[np.ndarray] = []
     with inference_context(model, device, precision=precision) as dev:
         in_dtype = model_dtype(model) if dtype is None else dtype

@@ -34,6 +34,7 @@ __all__ = [
     "SaveOnInterrupt",
     "WallClock",
     "build_trainer",
+    "check_hardware",
     "cluster_environment",
     "in_slurm_job",
     "quiet_lightning",
@@ -65,6 +66,65 @@ def resolve_precision(config: Config, *, accelerator: str = "auto") -> str:
 
     on_cuda = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
     return "bf16-mixed" if on_cuda else "32-true"
+
+
+def check_hardware(accelerator: Any = "auto", devices: int | str | list = "auto") -> None:
+    """Refuse an accelerator this machine lacks, or devices it cannot give, before any work.
+
+    Lightning finds out only when the Trainer is built (after the dataset is read and the run
+    directory made) and says so in a traceback; this says it in one line at the start.
+
+    Parameters
+    ----------
+    accelerator : str
+        ``auto``, ``cpu``, ``gpu``, or a Lightning accelerator name (``cuda``, ``mps``,
+        ``tpu``); an Accelerator object is left to Lightning.
+    devices : int, str or list of int
+        A count >= 1 (-1: all), device ids, or ``auto`` (as ``--devices`` is parsed).
+
+    Raises
+    ------
+    InputError
+        An unknown or unavailable accelerator, a device count < 1, or more CUDA devices
+        (or a higher device id) than this machine has.
+    """
+    import torch
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)
+    bad_count = isinstance(devices, int) and devices < 1 and devices != -1
+    bad_ids = isinstance(devices, list) and (not devices or min(devices) < 0)
+    if bad_count or bad_ids or (isinstance(devices, str) and devices != "auto"):
+        raise InputError(
+            f"--devices must be a count >= 1, device ids (0,1) or auto, got {devices!r}"
+        )
+    if not isinstance(accelerator, str):
+        return
+    name = accelerator.lower()
+    known = {"auto", "gpu", *AcceleratorRegistry.available_accelerators()}
+    if name not in known:
+        raise InputError(
+            f"unknown --accelerator {accelerator}; choose one of {', '.join(sorted(known))}"
+        )
+    cuda = torch.cuda.is_available()
+    mps = AcceleratorRegistry["mps"]["accelerator"].is_available()
+    if name in ("gpu", "cuda") and not cuda and not (name == "gpu" and mps):
+        raise InputError(
+            f"--accelerator {accelerator}: CUDA is not available here; use --accelerator cpu "
+            "(or auto), or run on a machine with a GPU"
+        )
+    if name not in ("auto", "gpu") and not AcceleratorRegistry[name]["accelerator"].is_available():
+        raise InputError(
+            f"--accelerator {accelerator} is not available on this machine; use auto, cpu or gpu"
+        )
+    if cuda and name in ("auto", "gpu", "cuda"):
+        n = torch.cuda.device_count()
+        wanted = max(devices) + 1 if isinstance(devices, list) else devices
+        if isinstance(wanted, int) and wanted > n:
+            raise InputError(
+                f"--devices {devices}: this machine has {n} CUDA device(s); ask for at most {n}"
+            )
 
 
 def build_trainer(

@@ -80,8 +80,19 @@ def _predictions(items) -> list[tuple[str, str]]:
 
 
 def main(args) -> int:
+    from core.fileio import check_out_apart
     from variformer.analysis.analyze import AnalysisInputs, AnalysisOptions, analyze
 
+    check_out_apart(args.out, {
+        "--dataset": args.dataset, "--ism": args.ism, "--baselines": args.baselines,
+        "--runs": args.runs, "--predictions": [p for _, p in _predictions(args.predictions)],
+        "--finemap": args.finemap, "--chromhmm": args.chromhmm, "--truth": args.truth,
+        "--meme": args.meme, "--genes-file": args.genes_file,
+    })  # fmt: skip
+    if args.device is not None:  # refused now, not after the analyses, at the attributions
+        from variformer.predict import check_device
+
+        check_device(args.device)
     inputs = AnalysisInputs(
         dataset=args.dataset, ism=args.ism, baselines=args.baselines, runs=args.runs,
         predictions=_predictions(args.predictions), finemap=args.finemap,

@@ -52,7 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from baselines.run import run_baselines
+    from core.fileio import check_out_apart
 
+    check_out_apart(args.out, {"--dataset": args.dataset})  # BL accumulates models and runs
     result = run_baselines(
         args.dataset,
         out=args.out,

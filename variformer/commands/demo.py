@@ -59,8 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``variformer demo``; returns the exit status."""
+    from core.fileio import check_out_apart
     from variformer.demo import StepFailed, run_demo
 
+    check_out_apart(args.out, {"--config": args.config})  # a preset name is no path: skipped
     try:
         table = _run(args, run_demo)
     except StepFailed as err:  # the step printed its own one-line error

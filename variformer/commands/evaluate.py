@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.errors import InputError
 from variformer.commands._args import (
     add_gene_arguments,
     add_progress_argument,
@@ -47,9 +48,21 @@ def _log(line: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from core.fileio import check_out_apart
     from data_prep import open_dataset
     from variformer.evaluate import evaluate_to_directory
 
+    check_out_apart(args.out, {
+        "--dataset": args.dataset, "--test-dataset": args.test_dataset, "--runs": args.runs,
+        "--baselines": args.baselines, "--enformer": args.enformer,
+        "--genes-file": args.genes_file,
+    })  # fmt: skip
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.device is not None:  # refused now, not at the first forward
+        from variformer.predict import check_device
+
+        check_device(args.device)
     ds = open_dataset(args.dataset)
     ds2 = open_dataset(args.test_dataset) if args.test_dataset else None
     out = Path(args.out)

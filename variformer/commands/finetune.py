@@ -80,10 +80,14 @@ def main(args: argparse.Namespace) -> int:
     """Run ``variformer finetune``; returns the exit status."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    from core.fileio import check_out_apart
     from data_prep.listfile import read_list
     from variformer.config import load_config
     from variformer.finetune import finetune
 
+    # --out is a runs root that accumulates runs (and may hold genes files, configs): only
+    # the dataset must stay apart from it
+    check_out_apart(args.out, {"--dataset": args.dataset})
     overrides = list(args.overrides)
     if args.tune_genes_file:
         tune = read_list(args.tune_genes_file, what="tune genes")

@@ -54,13 +54,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from core.fileio import check_out_apart
     from data_prep import open_dataset
     from variformer.analysis import ism_of_models as im
 
+    check_out_apart(args.out, {
+        "--dataset": args.dataset, "--run": args.run, "--runs": args.runs,
+        "--enformer": args.enformer, "--genes-file": args.genes_file,
+    })  # fmt: skip
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.fold is not None and not args.runs:
         raise InputError("--fold goes with --runs (a --run directory has its own fold)")
+    if args.device is not None:  # refused now, not at the first forward
+        from variformer.predict import check_device
+
+        check_device(args.device)
     ds = open_dataset(args.dataset)
     genes = genes_from_args(args) or None
     options = im.IsmOptions(

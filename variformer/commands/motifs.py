@@ -112,12 +112,17 @@ def _variant_table(args, ds, genes):
 
 def main(args: argparse.Namespace) -> int:
     """Run ``variformer motifs``; returns the exit status."""
-    from core.fileio import atomic_write_text, check_writable_parent
+    from core.fileio import atomic_write_text, check_out_apart, check_writable_parent
     from data_prep import open_dataset
     from variformer.analysis.motifs.matrices import load_motifs
     from variformer.analysis.motifs.scan import KEYS, dataset_motif_disruption
 
     out = Path(args.out)
+    variants = None if args.variants in ("hsv", "all") else args.variants
+    check_out_apart(out, {
+        "--dataset": args.dataset, "--analysis": args.analysis, "--variants": variants,
+        "--meme": args.meme, "--genes-file": args.genes_file,
+    })  # fmt: skip
     if out.exists() and not args.force:
         raise InputError(f"{out} already exists; pass --force to replace it")
     check_writable_parent(out)

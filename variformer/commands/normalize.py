@@ -42,8 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``variformer normalize``; prints what was written and returns the exit status."""
+    from core.fileio import check_out_apart
     from data_prep.normalize import normalize_files
 
+    check_out_apart(args.out, {
+        "--tpm": args.tpm, "--counts": args.counts, "--annotation": args.annotation,
+        "--samples": args.samples,
+    })  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         s = normalize_files(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core.fileio import check_out_apart
 from data_prep.prep import ENGINES, prep_dataset
 from variformer.commands._args import add_gene_arguments, add_progress_argument, genes_from_args
 
@@ -109,6 +110,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``variformer prep``; prints the summary and returns the exit status."""
+    check_out_apart(args.out, {
+        "--vcf": args.vcf, "--fasta": args.fasta, "--annotation": args.annotation,
+        "--expression": args.expression, "--samples": args.samples,
+        "--test-samples": args.test_samples, "--genes-file": args.genes_file,
+    })  # fmt: skip
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     s = prep_dataset(
         vcfs=args.vcf,

@@ -13,8 +13,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
+    from core.fileio import check_out_apart
     from variformer.report.html import build_report
 
+    check_out_apart(args.out, {"--analysis": args.analysis, "--eval": args.eval})
     res = build_report(analysis=args.analysis, eval=args.eval, out=args.out, force=args.force)
     print(f"report -> {res.out / 'index.html'} ({len(res.figures)} figures)")
     for m in res.missing:

@@ -33,9 +33,13 @@ def main(args: argparse.Namespace) -> int:
     from baselines.run import read_summary
     from baselines.select import select_genes
     from core.errors import InputError
-    from core.fileio import atomic_dir
+    from core.fileio import atomic_dir, check_out_apart
     from data_prep.listfile import read_list
 
+    check_out_apart(args.out, {
+        "--baselines": args.baselines, "--pool-genes-file": args.pool_genes_file,
+        "--test-pool-genes-file": args.test_pool_genes_file,
+    })  # fmt: skip
     table = read_summary(args.baselines, args.model)
     table = table[table["fold"] == args.fold]
     if table.empty:

@@ -9,6 +9,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from core.fileio import check_out_apart
 from variformer.commands._args import add_gene_arguments, genes_from_args
 
 
@@ -64,6 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``variformer slurm finetune`` (or ``baselines``); returns the exit status."""
+    # --out is a root the tasks accumulate runs in, as for finetune and baselines: only the
+    # dataset must stay apart from it (and from the job directory)
+    check_out_apart(args.out, {"--dataset": args.dataset})
+    if args.job_dir:
+        check_out_apart(args.job_dir, {"--dataset": args.dataset}, flag="--job-dir")
     if args.slurm_command == "baselines":
         return _main_baselines(args)
     from variformer.config import load_config, resolve_config_path
@@ -156,8 +162,11 @@ def _add_baselines_arguments(sub) -> None:
 
 
 def _main_baselines(args: argparse.Namespace) -> int:
+    from baselines.elastic_net import check_linear_options
     from variformer.slurm import write_baselines_array
 
+    # refused here, not in every array task
+    check_linear_options(model=args.model, l1_ratio=args.l1_ratio, cv=args.cv)
     extra: list[str] = []
     for flag, value in (
         ("--l1-ratio", args.l1_ratio),

@@ -59,7 +59,10 @@ def _read_meta(an: Path) -> dict | None:
             f"{path} is not valid JSON ({err}); re-run `variformer analyze` to rewrite it"
         ) from None
     if not isinstance(meta, dict):
-        raise InputError(f"{path} is not an analysis record; re-run `variformer analyze`")
+        raise InputError(
+            f"{path} holds a JSON {type(meta).__name__}, not an object; re-run `variformer "
+            "analyze` to rewrite it"
+        )
     return meta
 
 
@@ -147,7 +150,8 @@ def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSumm
     Raises
     ------
     InputError
-        ``analysis`` (or ``eval``) is not a directory, or a table cannot be read.
+        ``analysis`` (or ``eval``) is not a directory, its ``analysis.json`` is not a JSON
+        object, or a table cannot be read.
     """
     an = Path(analysis)
     if not an.is_dir():
