@@ -61,6 +61,7 @@ __all__ = [
     "Run",
     "RunPaths",
     "check_inputs",
+    "check_made_from",
     "dataset_fingerprints",
     "find_runs",
     "fingerprint",
@@ -254,6 +255,41 @@ def record_inputs(directory: str | os.PathLike, inputs: Mapping[str, Any]) -> Pa
     check it (:func:`check_inputs`)."""
     text = json.dumps(json_safe(dict(inputs)), indent=1, sort_keys=True) + "\n"
     return atomic_write_text(Path(directory) / INPUTS, text)
+
+
+#: dataset parts a finished run must share with the dataset it is read against (its prep
+#: config may differ: only content matters)
+MATCHED_PARTS = ("splits", "samples", "targets", "windows")
+
+
+def check_made_from(directory: str | os.PathLike, dataset: Any, *, verb: str) -> bool:
+    """Refuse a finished run (or fit) made from another dataset than ``dataset``: other splits,
+    people, targets or windows would pair its folds and predictions with the wrong people.
+
+    Parameters
+    ----------
+    verb : str
+        What is being done with the run, for the advice ("evaluate", "score", "analyze").
+
+    Returns
+    -------
+    bool
+        True if checked; False when the run records no fingerprints (an older version) or the
+        dataset has none (in memory), so nothing could be compared.
+    """
+    recorded = read_inputs(directory)
+    current = dataset_fingerprints(dataset)
+    if recorded is None or current is None:
+        return False
+    check_same(
+        recorded.get("dataset") or {},
+        {k: v for k, v in current.items() if k in MATCHED_PARTS},
+        what="the dataset",
+        where=directory,
+        advice=f"{verb} it with the dataset it was made from, or re-run it on "
+        f"{getattr(dataset, 'path', 'this dataset')}",
+    )
+    return True
 
 
 def write_failure(directory: str | os.PathLike, reason: str) -> Path:

@@ -277,3 +277,27 @@ def test_a_diverging_run_stops_as_failed_with_its_reason(tmp_path, capsys):
     good = tiny_config("training.max_epochs=1")
     done = ft.finetune(ds, genes=["G0"], fold=0, config=good, out=tmp_path, force=True)
     assert done.run_dir == tmp_path / "G0" / "fold0" and not (done.run_dir / "failed.json").exists()
+
+
+def test_ism_and_analysis_refuse_runs_of_another_dataset(cohort, tmp_path):
+    from baselines.run import run_baselines
+    from variformer import finetune as ft
+    from variformer.analysis.ism_of_models import ism_of_run, ism_of_runs
+    from variformer.analysis.weights import collect_predictions
+
+    gene = cohort["gene"]
+    config = tiny_config("training.max_epochs=1", "training.early_stopping=false")
+    run = ft.finetune(cohort["seed0"], genes=[gene], fold=0, config=config, out=tmp_path / "runs")
+    run_baselines(cohort["seed0"], genes=[gene], folds=[0], out=tmp_path / "BL")
+    other = open_dataset(cohort["seed1"])
+    with pytest.raises(InputError, match=r"other splits.*score it with the dataset it was made"):
+        ism_of_runs(tmp_path / "runs", other, tmp_path / "a.tsv")
+    with pytest.raises(InputError, match="other splits"):
+        ism_of_run(run.run_dir, other, tmp_path / "b.tsv")
+    with pytest.raises(InputError, match=r"other splits.*analyze it with"):
+        collect_predictions(tmp_path / "BL", dataset=other)
+    with pytest.raises(InputError, match="other splits"):
+        collect_predictions(tmp_path / "runs", model="variformer", dataset=other)
+    assert not list(tmp_path.glob("*.tsv")) and not list(tmp_path.glob(".*.partial"))
+    same = open_dataset(cohort["seed0"])
+    assert len(collect_predictions(tmp_path / "BL", dataset=same)) > 0

@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
-from core.manifest import check_same
-from core.runs import dataset_fingerprints, find_runs, provenance, read_inputs, write_summary
+from core.runs import check_made_from, find_runs, provenance, write_summary
 from core.tables import predictions_table, write_predictions
 from data_prep.keys import normalize_keys
 from variformer.config import ENFORMER_BLOOD_TRACK
@@ -52,10 +51,6 @@ class Source(NamedTuple):
 
 
 # ---------------------------------------------------------------- finished runs
-
-#: dataset parts a finished run must share with the dataset it is evaluated on (its prep
-#: config may differ: only content matters)
-_MATCHED_PARTS = ("splits", "samples", "targets", "windows")
 
 
 def train_fraction(run) -> float:
@@ -106,25 +101,10 @@ def _baseline_sources(baselines: str | os.PathLike) -> list[Source]:
 
 
 def check_sources_match(sources: Sequence[Source], ds) -> int:
-    """Refuse runs and baselines made from another dataset than ``ds`` (other splits, people,
-    targets or windows: their folds would be paired with the wrong people).
-
-    Returns the number of runs that record no fingerprints (made by an older version).
-    """
-    current = dataset_fingerprints(ds)
-    unchecked = 0
-    for directory in dict.fromkeys(str(Path(s.source).parent) for s in sources):
-        recorded = read_inputs(directory)
-        if recorded is None or current is None:
-            unchecked += recorded is None
-            continue
-        wanted = {k: v for k, v in current.items() if k in _MATCHED_PARTS}
-        check_same(
-            recorded.get("dataset") or {}, wanted, what="the dataset", where=directory,
-            advice=f"evaluate it with the dataset it was made from, or re-run it on "
-            f"{getattr(ds, 'path', 'this dataset')}",
-        )  # fmt: skip
-    return unchecked
+    """Refuse runs and baselines made from another dataset than ``ds``
+    (:func:`core.runs.check_made_from`); returns how many record no fingerprints."""
+    directories = dict.fromkeys(str(Path(s.source).parent) for s in sources)
+    return sum(not check_made_from(d, ds, verb="evaluate") for d in directories)
 
 
 def collect(

@@ -326,9 +326,9 @@ def _weights(inp: AnalysisInputs, ds, notes: list[str]):
 
 def _predictions(inp: AnalysisInputs, ds) -> pd.DataFrame:
     """Per-person predictions of the baselines, the runs (``variformer``) and ``predictions``."""
-    preds = [collect_predictions(inp.baselines)]
+    preds = [collect_predictions(inp.baselines, dataset=ds)]
     if inp.runs is not None:
-        preds.append(collect_predictions(inp.runs, model="variformer"))
+        preds.append(collect_predictions(inp.runs, model="variformer", dataset=ds))
     for model, path in inp.predictions:
         preds.append(_expand_folds(read_predictions(path), model, ds))
     return pd.concat(preds, ignore_index=True)

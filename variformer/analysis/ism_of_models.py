@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from core.errors import InputError
-from core.runs import Run, dataset_fingerprints, find_runs, read_run
+from core.runs import Run, check_made_from, dataset_fingerprints, find_runs, read_run
 from variformer.analysis.gene_ism import ism_table, write_ism_tsv
 from variformer.config import ENFORMER_BLOOD_TRACK
 
@@ -95,6 +95,7 @@ def ism_of_run(
 
     run_dir = Path(run_dir).expanduser()
     fold, run_genes, seq_len = _run_setting(read_run(run_dir))
+    check_made_from(run_dir, ds, verb="score")
     asked = list(dict.fromkeys(genes or []))
     genes = asked or list(dict.fromkeys(run_genes or list(ds.genes)))
     _check(ds, genes, options.background, ds.path)
@@ -151,6 +152,8 @@ def ism_of_runs(
         )
     wanted = set(genes or []) or None
     known = set(ds.genes)
+    for run in found:
+        check_made_from(run.path, ds, verb="score")
     settings = {str(run.path): _run_setting(run) for run in found}
     tasks: list[tuple[str, str]] = []  # (run dir, gene)
     seen: dict[tuple[str, int], str] = {}

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import InputError
+from core.runs import check_made_from
 from core.tables import (
     BASELINE_SUMMARY,
     COEFFICIENTS,
@@ -113,7 +114,7 @@ def collect_coefficients(baselines) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[cols]
 
 
-def collect_predictions(root, *, model: str | None = None) -> pd.DataFrame:
+def collect_predictions(root, *, model: str | None = None, dataset=None) -> pd.DataFrame:
     """Per-person predictions under ``root`` (``<model>/<gene>/fold<k>/`` or ``<run>/fold<k>/``).
 
     Parameters
@@ -121,6 +122,8 @@ def collect_predictions(root, *, model: str | None = None) -> pd.DataFrame:
     root : path
         A baselines directory (``model=None``: the model is the first directory level) or a
         fine-tuning runs directory (pass ``model``, e.g. ``"variformer"``).
+    dataset : GeneDataset, optional
+        Refuse runs made from another dataset (:func:`core.runs.check_made_from`).
 
     Returns
     -------
@@ -137,6 +140,8 @@ def collect_predictions(root, *, model: str | None = None) -> pd.DataFrame:
         m = _FOLD_DIR.match(path.parent.name)
         if m is None or any(p.startswith(".") or p.endswith(".partial") for p in rel):
             continue  # unfinished runs keep their predictions in fold<k>.partial/
+        if dataset is not None:
+            check_made_from(path.parent, dataset, verb="analyze")
         df = read_predictions(path)[list(PREDICTIONS.columns)]
         name, fold = model if model is not None else rel[0], int(m.group(1))
         for gene in dict.fromkeys(df["gene"]):
