@@ -215,6 +215,7 @@ def test_layout_and_summary_columns(published, cohort):
             assert sorted(p.name for p in d.iterdir()) == [
                 "coefficients.tsv",
                 "config.yaml",
+                "inputs.json",
                 "predictions.tsv",
                 "summary.json",
             ]
