@@ -35,17 +35,15 @@ from baselines.elastic_net import MODELS, check_linear_options, fit_linear
 from baselines.penalized import PATIENCE
 from core.errors import InputError
 from core.fileio import output_lock
+from core.manifest import check_inputs, dataset_fingerprints, record_inputs
 from core.metrics import pcc, r2
 from core.runs import (
     SUMMARY,
-    check_inputs,
-    dataset_fingerprints,
     find_runs,
     open_partial,
     plan_run,
     provenance,
     publish_run,
-    record_inputs,
     run_path,
     write_config,
     write_summary,
@@ -101,7 +99,7 @@ def _picklable(dataset):
 
 
 def _inputs(fingerprints, gene: str, fold: int, options: dict) -> dict:
-    """What a gene-fold's fit is made from (:func:`core.runs.record_inputs`)."""
+    """What a gene-fold's fit is made from (:func:`core.manifest.record_inputs`)."""
     return {"dataset": fingerprints, "genes": [gene], "fold": int(fold), "config": options}
 
 

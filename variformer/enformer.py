@@ -20,9 +20,9 @@ from enformer_pytorch.modeling_enformer import Attention, AttentionPool
 from torch import nn
 
 from core.errors import InputError
+from core.runs import RUN_DIR_FILES
 
 __all__ = [
-    "RUN_DIR_FILES",
     "LocalStage",
     "enformer_embeddings_from_tower",
     "enformer_local_stages",
@@ -32,7 +32,6 @@ __all__ = [
 
 # File names looked for, in this order, when Variformer.load is given a directory
 # (load_enformer names them when such a directory is passed to it instead).
-RUN_DIR_FILES = ("model.pt", "best.ckpt")
 
 
 def _is_offline() -> bool:

@@ -29,7 +29,7 @@ the ones it lacks: reported, never guessed.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,6 +39,7 @@ import pandas as pd
 from core.errors import InputError
 from core.fileio import atomic_dir, check_writable_parent
 from core.metrics import gene_metrics, nanmean
+from data_prep.keys import normalize_keys
 from variformer.config import ENFORMER_BLOOD_TRACK
 from variformer.evaluation_sources import Source, gather_sources
 
@@ -46,6 +47,7 @@ __all__ = [
     "METRICS_COLUMNS",
     "SUMMARY_COLUMNS",
     "Evaluation",
+    "check_cohorts_apart",
     "evaluate",
     "evaluate_to_directory",
     "summarize",
@@ -332,6 +334,8 @@ def evaluate_to_directory(
     if out.exists() and not force:
         raise InputError(f"{out} already exists; pass --force to overwrite it")
     check_writable_parent(out)
+    if test_dataset is not None:
+        check_cohorts_apart(dataset, test_dataset, genes or dataset.genes, log or (lambda _: None))
     with atomic_dir(out, force=force) as tmp:
         sources = gather_sources(
             dataset, tmp, runs=runs, baselines=baselines, enformer=enformer, track=track,
@@ -345,3 +349,25 @@ def evaluate_to_directory(
             )
         figures = write_evaluation(result, tmp, figure_gene=figure_gene)
     return result, figures
+
+
+def check_cohorts_apart(ds, ds2, genes: Sequence[str], say: Callable[[str], None]) -> None:
+    """A cross-cohort test needs other people: refuse shared samples; warn per gene when fewer
+    than half of the test cohort's SNVs are SNVs of the training cohort (the models never saw
+    the rest, so the test measures little of what they learned)."""
+    shared = sorted(set(ds.samples) & set(ds2.samples))
+    if shared:
+        raise InputError(
+            f"the test cohort {getattr(ds2, 'path', '')} shares {len(shared)} people with the "
+            f"training cohort {getattr(ds, 'path', '')} (e.g. {shared[0]}); a cross-cohort "
+            "test needs people the models were not trained or tuned on"
+        )
+    keys = ["chrom", "pos", "ref", "alt"]
+    for gene in (g for g in genes if g in set(ds2.genes) and g in set(ds.genes)):
+        test = set(map(tuple, normalize_keys(ds2.variants(gene))[keys].itertuples(index=False)))
+        train = set(map(tuple, normalize_keys(ds.variants(gene))[keys].itertuples(index=False)))
+        if test and len(test & train) < 0.5 * len(test):
+            say(
+                f"warning: only {len(test & train) / len(test):.0%} of {gene}'s {len(test)} SNVs "
+                "in the test cohort are SNVs of the training cohort"
+            )

@@ -18,15 +18,13 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from core.errors import InputError
-from core.runs import check_made_from, find_runs, provenance, write_summary
+from core.manifest import check_made_from
+from core.runs import find_runs, provenance, write_summary
 from core.tables import predictions_table, write_predictions
-from data_prep.keys import normalize_keys
 from variformer.config import ENFORMER_BLOOD_TRACK
 
 __all__ = [
     "Source",
-    "check_cohorts_apart",
     "check_sources_match",
     "collect",
     "cross_cohort_baseline",
@@ -102,7 +100,7 @@ def _baseline_sources(baselines: str | os.PathLike) -> list[Source]:
 
 def check_sources_match(sources: Sequence[Source], ds) -> int:
     """Refuse runs and baselines made from another dataset than ``ds``
-    (:func:`core.runs.check_made_from`); returns how many record no fingerprints."""
+    (:func:`core.manifest.check_made_from`); returns how many record no fingerprints."""
     directories = dict.fromkeys(str(Path(s.source).parent) for s in sources)
     return sum(not check_made_from(d, ds, verb="evaluate") for d in directories)
 
@@ -367,7 +365,6 @@ def gather_sources(
             sources.append(Source("enformer", "hop", fold, 1.0, part, str(rel / "predictions.tsv")))
 
     if test_dataset is not None:
-        check_cohorts_apart(ds, test_dataset, genes, say)
         sources += _cross_cohort(
             ds2=test_dataset,
             directory=directory,
@@ -381,28 +378,6 @@ def gather_sources(
             say=say,
         )
     return sources
-
-
-def check_cohorts_apart(ds, ds2, genes: Sequence[str], say: Callable[[str], None]) -> None:
-    """A cross-cohort test needs other people: refuse shared samples; warn per gene when fewer
-    than half of the test cohort's SNVs are SNVs of the training cohort (the models never saw
-    the rest, so the test measures little of what they learned)."""
-    shared = sorted(set(ds.samples) & set(ds2.samples))
-    if shared:
-        raise InputError(
-            f"the test cohort {getattr(ds2, 'path', '')} shares {len(shared)} people with the "
-            f"training cohort {getattr(ds, 'path', '')} (e.g. {shared[0]}); a cross-cohort "
-            "test needs people the models were not trained or tuned on"
-        )
-    keys = ["chrom", "pos", "ref", "alt"]
-    for gene in (g for g in genes if g in set(ds2.genes) and g in set(ds.genes)):
-        test = set(map(tuple, normalize_keys(ds2.variants(gene))[keys].itertuples(index=False)))
-        train = set(map(tuple, normalize_keys(ds.variants(gene))[keys].itertuples(index=False)))
-        if test and len(test & train) < 0.5 * len(test):
-            say(
-                f"warning: only {len(test & train) / len(test):.0%} of {gene}'s {len(test)} SNVs "
-                "in the test cohort are SNVs of the training cohort"
-            )
 
 
 def _cross_cohort(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
-from core import runs
+from core import manifest, runs
 from core.errors import InputError
 from core.fileio import output_lock
 from core.metrics import gene_metrics, nanmean
@@ -135,20 +135,20 @@ def finetune(
     dm = build_datamodule(dataset, genes=genes, fold=fold, config=config)
     dm.setup("fit")  # fail on unknown genes / missing people before building the model
     inputs = {
-        "dataset": runs.dataset_fingerprints(dm.ds),
+        "dataset": manifest.dataset_fingerprints(dm.ds),
         "genes": genes,
         "fold": int(fold),
         "config": config.to_dict(),
     }
     if force:
         resume, previous_s = None, 0.0  # --force starts the run again, from scratch
-    elif (paths.partial / runs.FAILED).is_file():
-        reason = json.loads((paths.partial / runs.FAILED).read_text()).get("reason", "")
+    elif (paths.partial / manifest.FAILED).is_file():
+        reason = json.loads((paths.partial / manifest.FAILED).read_text()).get("reason", "")
         raise InputError(f"{paths.partial} stopped as failed ({reason}); re-run it with --force")
     elif resume is not None:
         # a half-done run continues only on the inputs it started with: a rebuilt dataset
         # (new splits would put test people in training) or a changed config is refused
-        runs.check_inputs(
+        manifest.check_inputs(
             paths.partial, inputs, advice="pass --force to start the run again from scratch"
         )
     model = build_model(config)
@@ -161,7 +161,7 @@ def finetune(
             if force and paths.resuming:
                 shutil.rmtree(paths.partial)  # its checkpoints belong to the run being replaced
             runs.open_partial(paths)
-            runs.record_inputs(paths.partial, inputs)
+            manifest.record_inputs(paths.partial, inputs)
             runs.write_config(paths.partial, config.to_dict(), resuming=resume is not None)
         trainer = build_trainer(
             config,
@@ -182,9 +182,9 @@ def finetune(
                 )
             except TrainingDiverged as err:
                 # the run ends as failed, its reason on record; its checkpoints are not resumed
-                runs.write_failure(paths.partial, str(err))
+                manifest.write_failure(paths.partial, str(err))
                 raise InputError(
-                    f"{err}; the run stopped as failed (see {paths.partial / runs.FAILED}): "
+                    f"{err}; the run stopped as failed (see {paths.partial / manifest.FAILED}): "
                     "lower training.learning_rate (or clip gradients harder) and re-run with --force"
                 ) from None
 

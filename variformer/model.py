@@ -38,9 +38,9 @@ from enformer_pytorch.finetune import HeadAdapterWrapper
 from torch import nn
 
 from core.errors import InputError
+from core.runs import RUN_DIR_FILES, model_file
 from variformer.config import ENFORMER_HUB_ID
 from variformer.enformer import (
-    RUN_DIR_FILES,
     LocalStage,
     enformer_embeddings_from_tower,
     enformer_local_stages,
@@ -48,7 +48,7 @@ from variformer.enformer import (
     load_enformer,
 )
 
-__all__ = ["Variformer", "model_checksum", "model_file"]
+__all__ = ["Variformer"]
 
 # Enformer's TF positional "gamma" features were precomputed for 1536 bins (196,608 bp) only.
 _TF_GAMMA_BINS = 1536
@@ -422,33 +422,3 @@ class Variformer(nn.Module):
         """
         emb = enformer_embeddings_from_tower(self.enformer, h, center=1)
         return self.adapter.to_tracks(emb)[:, 0, 0]
-
-
-def model_file(path: str | os.PathLike) -> Path:
-    """The file :meth:`Variformer.load` reads: ``path`` itself, or a run directory's
-    ``model.pt`` (else ``best.ckpt``).
-
-    Raises
-    ------
-    InputError
-        Neither exists.
-    """
-    file = Path(path).expanduser()
-    if file.is_dir():
-        found = [file / f for f in RUN_DIR_FILES if (file / f).is_file()]
-        if not found:
-            raise InputError(
-                f"{file} holds none of {', '.join(RUN_DIR_FILES)}; pass a run directory or a checkpoint file"
-            )
-        file = found[0]
-    if not file.is_file():
-        raise InputError(f"no such model file or run directory: {file}")
-    return file
-
-
-def model_checksum(path: str | os.PathLike) -> str:
-    """SHA-256 of the model file of ``path`` (:func:`model_file`): what a cached result of the
-    model (an ISM table being resumed) is keyed by, so a retrained model is never mixed in."""
-    from core.manifest import file_digest
-
-    return file_digest(model_file(path))

@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from core.errors import InputError
-from core.runs import Run, check_made_from, dataset_fingerprints, find_runs, read_run
+from core.manifest import check_made_from, dataset_fingerprints
+from core.runs import Run, find_runs, model_checksum, read_run
 from variformer.analysis.gene_ism import ism_table, write_ism_tsv
 from variformer.config import ENFORMER_BLOOD_TRACK
 
@@ -91,7 +92,7 @@ def ism_of_run(
     options: IsmOptions = DEFAULT_OPTIONS,
 ) -> IsmResult:
     """ISM of one fine-tuning run on its genes (or ``genes``), into the TSV ``out``."""
-    from variformer.model import Variformer, model_checksum
+    from variformer.model import Variformer
 
     run_dir = Path(run_dir).expanduser()
     fold, run_genes, seq_len = _run_setting(read_run(run_dir))
@@ -142,7 +143,7 @@ def ism_of_runs(
 
     A gene may have one run per fold; two runs of one gene on one fold are refused.
     """
-    from variformer.model import Variformer, model_checksum
+    from variformer.model import Variformer
 
     found = [r for r in find_runs(runs, kind="finetune") if fold is None or r.fold == fold]
     if not found:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import InputError
-from core.runs import check_made_from
+from core.manifest import check_made_from
 from core.tables import (
     BASELINE_SUMMARY,
     COEFFICIENTS,
@@ -123,7 +123,7 @@ def collect_predictions(root, *, model: str | None = None, dataset=None) -> pd.D
         A baselines directory (``model=None``: the model is the first directory level) or a
         fine-tuning runs directory (pass ``model``, e.g. ``"variformer"``).
     dataset : GeneDataset, optional
-        Refuse runs made from another dataset (:func:`core.runs.check_made_from`).
+        Refuse runs made from another dataset (:func:`core.manifest.check_made_from`).
 
     Returns
     -------
