@@ -301,3 +301,27 @@ def test_ism_and_analysis_refuse_runs_of_another_dataset(cohort, tmp_path):
     assert not list(tmp_path.glob("*.tsv")) and not list(tmp_path.glob(".*.partial"))
     same = open_dataset(cohort["seed0"])
     assert len(collect_predictions(tmp_path / "BL", dataset=same)) > 0
+
+
+def test_cross_cohort_warns_when_few_snvs_are_shared(cohort, tmp_path, capsys):
+    """Another simulated cohort (other seed: other people, other SNVs) as the test cohort: the
+    log gives the fraction of its SNVs the training cohort has, recomputed here from the
+    datasets' variant tables."""
+    from baselines.run import run_baselines
+    from variformer.cli import main
+
+    gene = cohort["gene"]
+    other, _ = simulated_dataset(tmp_path, people=40, genes=1, seq_len=2048, seed=7)
+    a, b = open_dataset(cohort["seed0"]), open_dataset(other)
+    assert not set(a.samples) & set(b.samples)
+    keys = ["chrom", "pos", "ref", "alt"]
+    train = set(map(tuple, a.variants(gene)[keys].astype(str).itertuples(index=False)))
+    test = set(map(tuple, b.variants(gene)[keys].astype(str).itertuples(index=False)))
+    fraction = len(train & test) / len(test)
+    assert fraction < 0.5
+    run_baselines(cohort["seed0"], genes=[gene], folds=[0], out=tmp_path / "BL")
+    argv = ["evaluate", "--dataset", str(cohort["seed0"]), "--baselines", str(tmp_path / "BL"),
+            "--test-dataset", str(other), "--folds", "0", "--out", str(tmp_path / "E")]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert f"only {fraction:.0%} of {gene}'s {len(test)} SNVs in the test cohort" in err, err
