@@ -118,6 +118,8 @@ def test_resume_on_a_rebuilt_dataset_or_another_config_is_refused(cohort, tmp_pa
     assert result.summary["epochs"] == 2 and not partial.exists()
     final = json.loads((result.run_dir / "inputs.json").read_text())
     assert final["config"]["training"]["learning_rate"] == 0.01
+    weights = result.run_dir / "best.ckpt"
+    assert result.summary["model_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
 def test_a_run_without_recorded_inputs_is_not_resumed_blindly(cohort, tmp_path):

@@ -204,6 +204,8 @@ def finetune(
             best_epoch=best_epoch,
             wall_time_s=previous_s + time.monotonic() - started,
         )
+        # what the run's weights are (a result cached from them, e.g. ISM, is keyed by it)
+        summary["model_sha256"] = runs.model_checksum(paths.partial)
         # full precision: values round-trip exactly, so metrics recomputed from the file match summary.json
         write_predictions(predictions, paths.partial / runs.PREDICTIONS)
         _merge_metrics(paths.partial)
