@@ -327,3 +327,34 @@ def test_cross_cohort_warns_when_few_snvs_are_shared(cohort, tmp_path, capsys):
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert f"only {fraction:.0%} of {gene}'s {len(test)} SNVs in the test cohort" in err, err
+
+
+def test_analyze_refuses_ism_tables_of_another_dataset_or_cut_short(cohort, tmp_path):
+    from variformer import finetune as ft
+    from variformer.analysis.ism_of_models import ism_of_runs
+    from variformer.analysis.weights import collect_ism
+
+    gene = cohort["gene"]
+    config = tiny_config("training.max_epochs=1", "training.early_stopping=false")
+    ft.finetune(cohort["seed0"], genes=[gene], fold=0, config=config, out=tmp_path / "runs")
+    table = tmp_path / "ISM" / "variformer.tsv"
+    table.parent.mkdir()
+    ism_of_runs(tmp_path / "runs", open_dataset(cohort["seed0"]), table)
+    record = json.loads((tmp_path / "ISM" / "variformer.tsv.json").read_text())
+    assert record["n_rows"] == len(pd.read_csv(table, sep="\t")) > 0
+    same = collect_ism(tmp_path / "ISM", dataset=open_dataset(cohort["seed0"]))
+    assert len(same) == record["n_rows"]
+    with pytest.raises(
+        InputError, match=r"variformer.tsv was made from the dataset with other splits"
+    ):
+        collect_ism(tmp_path / "ISM", dataset=open_dataset(cohort["seed1"]))
+    lines = table.read_text().splitlines()
+    table.write_text("\n".join(lines[:-1]) + "\n")  # one row lost
+    with pytest.raises(InputError, match=rf"has {record['n_rows'] - 1} rows but was written with"):
+        collect_ism(tmp_path / "ISM", dataset=open_dataset(cohort["seed0"]))
+    (tmp_path / "ISM" / "variformer.tsv.json").unlink()
+    notes: list[str] = []
+    collect_ism(tmp_path / "ISM", dataset=open_dataset(cohort["seed0"]), notes=notes)
+    assert notes == [
+        "variformer.tsv has no record (variformer.tsv.json): not checked against --dataset"
+    ]

@@ -304,7 +304,7 @@ def analyze(
 
 def _weights(inp: AnalysisInputs, ds, notes: list[str]):
     """The SNV weights of every model (fold-averaged and per fold) and the baseline summary."""
-    ism_df = collect_ism(inp.ism)
+    ism_df = collect_ism(inp.ism, dataset=ds, notes=notes)
     summary = collect_baseline_summary(inp.baselines)
     coefs = collect_coefficients(inp.baselines)
     if inp.genes is not None:

@@ -35,7 +35,13 @@ from core.tables import ISM, empty_table, read_ism, write_table
 from data_prep.genome import crop_bounds, tss_distance
 from variformer.analysis.mutagenesis import BASES, ism
 
-__all__ = ["COLUMNS", "gene_snvs", "ism_table", "write_ism_tsv"]
+__all__ = [
+    "COLUMNS",
+    "gene_snvs",
+    "ism_table",
+    "manifest_path",
+    "write_ism_tsv",
+]
 
 #: the ISM table's columns (:data:`core.tables.ISM`)
 COLUMNS = ISM.columns
@@ -128,6 +134,13 @@ def ism_table(
     return out[list(COLUMNS)]
 
 
+def manifest_path(table: str | Path) -> Path:
+    """The record written beside an ISM table (``<table>.json``): the settings it was made
+    with (dataset fingerprints, model checksums, background, genes) and its row count."""
+    table = Path(table)
+    return table.with_name(table.name + ".json")
+
+
 def _progress(iterable, *, total: int, show: bool):
     if not show:
         return iterable
@@ -210,6 +223,10 @@ def _write_ism_tsv(out: Path, genes, table, *, settings, force, progress, log) -
     result = pd.concat(frames, ignore_index=True) if frames else empty_table(COLUMNS)
     if out.is_dir() and not out.is_symlink():
         shutil.rmtree(out)  # --force over a directory; a file is replaced atomically below
+    # the table's record (what it was made from, how many rows) first: a table is never
+    # published without one that says what it is
+    record = {**settings, "n_rows": len(result)}
+    atomic_write_text(manifest_path(out), json.dumps(record, indent=1, default=str) + "\n")
     write_table(result, out, ISM)
     shutil.rmtree(partial, ignore_errors=True)
     return result

@@ -73,7 +73,7 @@ def _write(model, ds, genes, out, *, fold, seq_len, source: dict, opt: IsmOption
     settings = {
         **source,
         "dataset": str(Path(ds.path).resolve()),
-        "dataset_fingerprint": (dataset_fingerprints(ds) or {}).get("dataset"),
+        "dataset_fingerprints": dataset_fingerprints(ds),
         "background": opt.background,
         "genes": list(genes),
     }
@@ -198,7 +198,7 @@ def ism_of_runs(
         # finished genes are reused only for the same weights: a retrained run is rescored
         "models": [model_checksum(r) for r, _ in tasks],
         "dataset": str(Path(ds.path).resolve()),
-        "dataset_fingerprint": (dataset_fingerprints(ds) or {}).get("dataset"),
+        "dataset_fingerprints": dataset_fingerprints(ds),
         "background": options.background,
         "genes": [g for _, g in tasks],
     }

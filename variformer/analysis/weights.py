@@ -17,13 +17,14 @@ over folds, so every analysis treats all models the same way.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from core.errors import InputError
-from core.manifest import check_made_from
+from core.manifest import MATCHED_PARTS, check_made_from, check_same, dataset_fingerprints
 from core.tables import (
     BASELINE_SUMMARY,
     COEFFICIENTS,
@@ -54,7 +55,7 @@ WEIGHT_COLUMNS = (
 _FOLD_DIR = re.compile(r"^fold(\d+)$")
 
 
-def collect_ism(ism_dir) -> pd.DataFrame:
+def collect_ism(ism_dir, *, dataset=None, notes: list[str] | None = None) -> pd.DataFrame:
     """Every ``<model>.tsv`` under ``ism_dir``, stacked with a ``model`` column (= file stem).
 
     Returns
@@ -73,8 +74,48 @@ def collect_ism(ism_dir) -> pd.DataFrame:
     paths = sorted(p for p in ism_dir.glob("*.tsv") if not p.name.startswith("."))
     if not paths:
         raise InputError(f"--ism {ism_dir} holds no <model>.tsv ISM table; run `variformer ism`")
-    frames = [normalize_keys(read_ism(p)).assign(model=p.stem) for p in paths]
+    frames = []
+    for p in paths:
+        table = read_ism(p)
+        if dataset is not None:
+            _check_ism_record(p, len(table), dataset, notes)
+        frames.append(normalize_keys(table).assign(model=p.stem))
     return pd.concat(frames, ignore_index=True)[["model", *ISM.columns]]
+
+
+def _check_ism_record(path: Path, n_rows: int, dataset, notes: list[str] | None) -> None:
+    """Refuse an ISM table made on another dataset, or shorter than when it was written."""
+    from variformer.analysis.gene_ism import manifest_path
+
+    record_path = manifest_path(path)
+    if not record_path.is_file():
+        if notes is not None:
+            notes.append(
+                f"{path.name} has no record ({record_path.name}): not checked against --dataset"
+            )
+        return
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(
+            f"{record_path} is not valid JSON ({err}); re-run `variformer ism`"
+        ) from None
+    current = dataset_fingerprints(dataset)
+    # a fine-tuned model's scores depend on its fold's people; pre-trained Enformer's do not
+    parts = ("samples", "windows") if "enformer" in record else MATCHED_PARTS
+    if current is not None:
+        check_same(
+            record.get("dataset_fingerprints") or {},
+            {k: v for k, v in current.items() if k in parts},
+            what="the dataset",
+            where=path,
+            advice="analyze it with the dataset it was scored on, or re-run `variformer ism`",
+        )
+    if record.get("n_rows") is not None and int(record["n_rows"]) != n_rows:
+        raise InputError(
+            f"{path} has {n_rows} rows but was written with {record['n_rows']}: it was cut short "
+            "or edited since; re-run `variformer ism`"
+        )
 
 
 def _fold_dirs(gene_dir: Path):
