@@ -212,7 +212,9 @@ def _checked_numbers(values: pd.Series, column: str, schema: Schema, where: str)
             )
         if finite.all():
             return values.astype(np.int64)
-    return values.astype(np.float64)
+    # a float column keeps its width: float32 scores are written as float32 prints them
+    # (casting to float64 would write every float32 rounding error as extra digits)
+    return values if pd.api.types.is_float_dtype(values) else values.astype(np.float64)
 
 
 def read_table(path: str | os.PathLike, schema: Schema) -> pd.DataFrame:
