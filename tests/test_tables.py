@@ -125,3 +125,18 @@ def test_missing_columns_and_repeated_rows_are_refused(tmp_path):
         read_table(tmp_path / "b.tsv", BASELINE_SUMMARY)
     with pytest.raises(InputError, match="no coefficients at"):
         read_table(tmp_path / "none.tsv", COEFFICIENTS)
+
+
+def test_float32_values_are_written_as_float32_prints_them(tmp_path):
+    """ISM scores come out of the model as float32: the table holds their shortest float32
+    text (what numpy prints), not the float64 expansion of each one's rounding error."""
+    scores = np.array([0.0066247284, -2.1605260372161865, 1e-7, 3.3333333], dtype=np.float32)
+    frame = pd.DataFrame(
+        {"gene": "G", "fold": 0, "chrom": "1", "pos": [1, 2, 3, 4], "id": ".", "ref": "A",
+         "alt": "C", "maf": 0.1, "tss_distance": [-1, 0, 1, 2], "score": scores}
+    )  # fmt: skip
+    write_table(frame, tmp_path / "ism.tsv", ISM)
+    written = [line.split("\t")[-1] for line in (tmp_path / "ism.tsv").read_text().splitlines()[1:]]
+    assert written == [str(s) for s in scores]  # numpy's shortest float32 text
+    back = read_table(tmp_path / "ism.tsv", ISM)["score"].to_numpy()
+    assert (back.astype(np.float32) == scores).all()
