@@ -318,6 +318,7 @@ def read_run(path: str | os.PathLike) -> Run:
         if (path / PREDICTIONS).is_file()
         else empty_predictions()
     )
+    _check_counts(path / PREDICTIONS, summary, predictions)
     fold = summary.get("fold")
     return Run(
         path=path,
@@ -328,6 +329,35 @@ def read_run(path: str | os.PathLike) -> Run:
         config=config,
         predictions=predictions,
     )
+
+
+def _expected_counts(summary: Mapping[str, Any]) -> dict[tuple[str, str], int]:
+    """(gene, split) -> rows the run's ``summary.json`` says its predictions hold."""
+    if isinstance(summary.get("per_gene"), Mapping):  # a fine-tuning run
+        per_gene = summary["per_gene"].items()
+    elif summary.get("gene") is not None:  # a baseline fit
+        per_gene = [(summary["gene"], summary)]
+    else:
+        return {}
+    return {
+        (str(gene), split): int(info[f"n_{split}"])
+        for gene, info in per_gene
+        for split in ("tune", "test")
+        if isinstance(info, Mapping) and info.get(f"n_{split}") is not None
+    }
+
+
+def _check_counts(path: Path, summary: Mapping[str, Any], predictions: pd.DataFrame) -> None:
+    """Refuse a predictions table with other row counts than its summary recorded (a file cut
+    short or edited since the run was published)."""
+    counts = predictions.groupby(["gene", "split"]).size()
+    for (gene, split), expected in _expected_counts(summary).items():
+        got = int(counts.get((gene, split), 0))
+        if got != expected:
+            raise InputError(
+                f"{path} has {got} {split} rows of {gene} but the run recorded {expected}: it "
+                "was cut short or edited since; re-run the run"
+            )
 
 
 def find_runs(root: str | os.PathLike, *, kind: str | None = None) -> Iterator[Run]:

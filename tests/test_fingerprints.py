@@ -358,3 +358,27 @@ def test_analyze_refuses_ism_tables_of_another_dataset_or_cut_short(cohort, tmp_
     assert notes == [
         "variformer.tsv has no record (variformer.tsv.json): not checked against --dataset"
     ]
+
+
+def test_a_predictions_table_cut_short_is_refused(cohort, tmp_path):
+    """Every reader of runs (evaluate, ism, analyze) goes through core.runs.read_run, which
+    compares the rows per gene and split with the counts the run recorded."""
+    from baselines.run import run_baselines
+    from core.runs import find_runs, read_run
+
+    gene = cohort["gene"]
+    run_baselines(cohort["seed0"], genes=[gene], folds=[0], out=tmp_path / "BL")
+    fit = tmp_path / "BL" / "elastic_net" / gene / "fold0"
+    summary = json.loads((fit / "summary.json").read_text())
+    table = pd.read_csv(fit / "predictions.tsv", sep="\t")
+    assert (table["split"] == "test").sum() == summary["n_test"] > 1
+    assert len(read_run(fit).predictions) == len(table)
+    lines = (fit / "predictions.tsv").read_text().splitlines()
+    (fit / "predictions.tsv").write_text("\n".join(lines[:-1]) + "\n")
+    expected = (
+        f"has {summary['n_test'] - 1} test rows of {gene} but the run recorded {summary['n_test']}"
+    )
+    with pytest.raises(InputError, match=expected):
+        read_run(fit)
+    with pytest.raises(InputError, match=expected):
+        list(find_runs(tmp_path / "BL"))
