@@ -382,3 +382,27 @@ def test_a_predictions_table_cut_short_is_refused(cohort, tmp_path):
         read_run(fit)
     with pytest.raises(InputError, match=expected):
         list(find_runs(tmp_path / "BL"))
+
+
+def test_skip_finished_skips_only_a_run_of_the_same_inputs(cohort, tmp_path, capsys):
+    """What a requeued or resubmitted SLURM task runs: `finetune --skip-finished`."""
+    from variformer.cli import main
+
+    gene, data = cohort["gene"], shutil.copytree(cohort["seed0"], tmp_path / "data")
+    argv = ["finetune", "--dataset", str(data), "--gene", gene, "--fold", "0", "--config",
+            "tiny", "--out", str(tmp_path / "runs"), "--skip-finished",
+            "training.max_epochs=1"]  # fmt: skip
+    assert main(argv) == 0
+    best = tmp_path / "runs" / gene / "fold0" / "best.ckpt"
+    before = _sha(best)
+    capsys.readouterr()
+    assert main(argv) == 0  # the same inputs: done
+    assert "is finished, from the same inputs; nothing to do" in capsys.readouterr().out
+    assert _sha(best) == before
+    assert main([*argv[:-1], "training.max_epochs=2"]) == 2  # another config: refused
+    err = capsys.readouterr().err
+    assert "training.max_epochs differ" in err and "--force" in err
+    shutil.rmtree(data)
+    shutil.copytree(cohort["seed1"], data)  # the dataset rebuilt with other splits: refused
+    assert main(argv) == 2 and "other splits" in capsys.readouterr().err
+    assert _sha(best) == before

@@ -123,14 +123,17 @@ def test_task_id_resolves_gene_and_fold(job, task, gene, fold):
     assert command[-1] == "training.max_epochs=3"
 
 
-def test_finished_runs_are_skipped_and_bad_ids_fail(job):
+def test_finished_runs_are_left_to_skip_finished_and_bad_ids_fail(job):
+    """Whether a finished run is done is decided by `finetune --skip-finished`, which checks
+    the inputs it was made from (a bare summary.json is no longer taken as done)."""
     tmp_path, _ = job
     script = tmp_path / "jobs" / "finetune_array.sbatch"
     run_dir = tmp_path / "runs" / "ZFP57" / "fold2"
     run_dir.mkdir(parents=True)
     (run_dir / "summary.json").write_text("{}")
     done = run_task(script, 3)
-    assert done.returncode == 0 and "nothing to do" in done.stdout and "--gene" not in done.stdout
+    command = done.stdout.strip().splitlines()[-1].split()
+    assert done.returncode == 0 and "--skip-finished" in command and "--gene" in command
     assert run_task(script, 6).returncode != 0  # only tasks 0..5 exist
     no_id = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
     done = subprocess.run(

@@ -56,6 +56,7 @@ class FinetuneResult(NamedTuple):
     best_checkpoint: Path
     summary: dict
     predictions: pd.DataFrame  # sample, gene, split, observed, predicted
+    skipped: bool = False  # a finished run from the same inputs, returned untrained
 
 
 def finetune(
@@ -72,6 +73,7 @@ def finetune(
     devices: int | str | list = "auto",
     strategy: str = "auto",
     force: bool = False,
+    skip_finished: bool = False,
     callbacks: Sequence[Any] = (),
     progress: bool | None = None,
 ) -> FinetuneResult:
@@ -100,6 +102,10 @@ def finetune(
         Passed to ``lightning.Trainer`` (see :func:`variformer.trainer.build_trainer`).
     force : bool
         Replace a finished run directory.
+    skip_finished : bool
+        A finished run made from the same inputs (dataset parts, genes, fold, config) is
+        returned as it is, untrained; one made from other inputs is refused (what a SLURM
+        array task, requeued or resubmitted, needs).
     callbacks : sequence of lightning Callbacks
         Extra callbacks (e.g. for monitoring).
     progress : bool, optional
@@ -125,6 +131,17 @@ def finetune(
         config or load_config(), pretrained=pretrained, random_init=random_init
     )
     genes = list(dict.fromkeys(genes))
+    finished = runs.run_path(out, runs.run_name(genes, name=name), fold)
+    if skip_finished and not force and (finished / runs.SUMMARY).is_file():
+        dm = build_datamodule(dataset, genes=genes, fold=fold, config=config)
+        dm.setup("fit")
+        manifest.check_inputs(
+            finished, _run_inputs(dm, genes, fold, config),
+            advice="pass --force to train it again on the current inputs",
+        )  # fmt: skip
+        run = runs.read_run(finished)
+        model = runs.model_file(finished)
+        return FinetuneResult(finished, model, run.summary, run.predictions, skipped=True)
     paths = runs.plan_run(out, runs.run_name(genes, name=name), fold, force=force)
     resume, previous_s = resume_point(paths.partial)
     is_rank_zero = rank_zero_only.rank == 0  # DDP children re-run this function too
@@ -134,12 +151,7 @@ def finetune(
     L.seed_everything(config.training.seed, workers=True, verbose=False)
     dm = build_datamodule(dataset, genes=genes, fold=fold, config=config)
     dm.setup("fit")  # fail on unknown genes / missing people before building the model
-    inputs = {
-        "dataset": manifest.dataset_fingerprints(dm.ds),
-        "genes": genes,
-        "fold": int(fold),
-        "config": config.to_dict(),
-    }
+    inputs = _run_inputs(dm, genes, fold, config)
     if force:
         resume, previous_s = None, 0.0  # --force starts the run again, from scratch
     elif (paths.partial / manifest.FAILED).is_file():
@@ -215,6 +227,16 @@ def finetune(
 
 
 # ---------------------------------------------------------------- the steps
+
+
+def _run_inputs(dm, genes: Sequence[str], fold: int, config: Config) -> dict:
+    """What a run is made from (``inputs.json``): dataset fingerprints, genes, fold, config."""
+    return {
+        "dataset": manifest.dataset_fingerprints(dm.ds),
+        "genes": list(genes),
+        "fold": int(fold),
+        "config": config.to_dict(),
+    }
 
 
 def build_datamodule(

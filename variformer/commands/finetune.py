@@ -65,7 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="replace a finished run (an interrupted one always resumes)",
+        help="start the run again from scratch: replace a finished run, or an interrupted one "
+        "instead of resuming it",
+    )
+    parser.add_argument(
+        "--skip-finished",
+        action="store_true",
+        help="a finished run made from the same dataset, genes, fold and config is done: "
+        "print so and exit 0 (one made from other inputs is refused); for SLURM array tasks",
     )
     add_progress_argument(parser)
     parser.add_argument(
@@ -109,6 +116,7 @@ def main(args: argparse.Namespace) -> int:
             devices=args.devices,
             strategy=args.strategy,
             force=args.force,
+            skip_finished=args.skip_finished,
             progress=args.progress,
         )
     except SIGTERMException:
@@ -117,6 +125,9 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 143
+    if result.skipped:
+        print(f"{result.run_dir} is finished, from the same inputs; nothing to do")
+        return 0
     if result.summary:
         s = result.summary
         print(
