@@ -127,3 +127,27 @@ def test_report_refuses_bad_inputs(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and "hsvs.tsv" in err and not (tmp_path / "rep").exists()
+
+
+def test_report_refuses_an_evaluation_of_another_dataset(tmp_path, capsys):
+    """evaluation.json and analysis.json record their dataset's fingerprints: other splits
+    between them are refused; the same ones (or an older EVAL without a record) are reported."""
+    rng = np.random.default_rng(1)
+    _tables(tmp_path / "an", rng)
+    meta = json.loads((tmp_path / "an" / "analysis.json").read_text())
+    parts = {"splits": "a" * 16, "samples": "b" * 16, "targets": "c" * 16, "windows": "d" * 16}
+    (tmp_path / "an" / "analysis.json").write_text(
+        json.dumps({**meta, "dataset_fingerprints": parts})
+    )
+    _metrics(tmp_path / "ev", rng)
+    argv = ["report", "--analysis", str(tmp_path / "an"), "--eval", str(tmp_path / "ev")]
+    assert cli.main([*argv, "--out", str(tmp_path / "r0")]) == 0  # EVAL without a record
+    record = tmp_path / "ev" / "evaluation.json"
+    record.write_text(json.dumps({"dataset_fingerprints": parts}))
+    assert cli.main([*argv, "--out", str(tmp_path / "r1")]) == 0
+    record.write_text(json.dumps({"dataset_fingerprints": {**parts, "splits": "e" * 16}}))
+    capsys.readouterr()
+    assert cli.main([*argv, "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "other splits" in err and "made on another" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r2").exists()

@@ -28,6 +28,7 @@ the ones it lacks: reported, never guessed.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,6 +39,7 @@ import pandas as pd
 
 from core.errors import InputError
 from core.fileio import atomic_dir, check_writable_parent
+from core.manifest import dataset_fingerprints
 from core.metrics import gene_metrics, nanmean
 from data_prep.keys import normalize_keys
 from variformer.config import ENFORMER_BLOOD_TRACK
@@ -54,6 +56,8 @@ __all__ = [
     "write_evaluation",
 ]
 
+#: ``EVAL/evaluation.json``: the dataset (path, fingerprints) the evaluation was made on
+EVALUATION_RECORD = "evaluation.json"
 #: columns of ``EVAL/metrics.tsv``: the pinned ones, then provenance
 METRICS_COLUMNS = ("gene", "fold", "model", "setting", "split", "r2", "pcc", "n")
 METRICS_COLUMNS += ("train_fraction", "status", "source")
@@ -348,6 +352,12 @@ def evaluate_to_directory(
                 "found no predictions to evaluate (no finished runs under --runs/--baselines)"
             )
         figures = write_evaluation(result, tmp, figure_gene=figure_gene)
+        # what the evaluation was made on, for the report to check against the analysis
+        record = {
+            "dataset": str(getattr(dataset, "path", "")),
+            "dataset_fingerprints": dataset_fingerprints(dataset),
+        }
+        (tmp / EVALUATION_RECORD).write_text(json.dumps(record, indent=1) + "\n")
     return result, figures
 
 

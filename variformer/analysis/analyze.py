@@ -35,6 +35,7 @@ import pandas as pd
 
 from core.errors import InputError
 from core.fileio import atomic_dir
+from core.manifest import dataset_fingerprints
 from core.tables import read_predictions
 from data_prep import open_dataset
 from variformer.analysis import chromatin, drivers, eqtl, hsv, signs
@@ -359,7 +360,8 @@ def _meta(inp: AnalysisInputs, opt: AnalysisOptions, ds, weights, genes, notes) 
     """``analysis.json``: the inputs, models, genes and notes."""
     finemap, truth, runs = inp.finemap, inp.truth, inp.runs
     return {
-        "dataset": str(ds.path), "ism": str(inp.ism), "baselines": str(inp.baselines),
+        "dataset": str(ds.path), "dataset_fingerprints": dataset_fingerprints(ds),
+        "ism": str(inp.ism), "baselines": str(inp.baselines),
         "finemap": None if finemap is None else str(finemap),
         "chromhmm": [str(p) for p in inp.chromhmm], "truth": None if truth is None else str(truth),
         "runs": None if runs is None else str(runs), "models": sorted(weights["model"].unique()),

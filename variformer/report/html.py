@@ -66,6 +66,31 @@ def _read_meta(an: Path) -> dict | None:
     return meta
 
 
+def _check_same_dataset(an: Path, meta: dict | None, ev: Path | None) -> None:
+    """Refuse an evaluation and an analysis made on different datasets (other people, splits,
+    targets or windows): the page would set side by side results about different people."""
+    from core.manifest import MATCHED_PARTS, check_same
+    from variformer.evaluate import EVALUATION_RECORD
+
+    if ev is None or meta is None or not (ev / EVALUATION_RECORD).is_file():
+        return
+    try:
+        record = json.loads((ev / EVALUATION_RECORD).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(
+            f"{ev / EVALUATION_RECORD} is not valid JSON ({err}); re-run `variformer evaluate`"
+        ) from None
+    analysis = {
+        k: v for k, v in (meta.get("dataset_fingerprints") or {}).items() if k in MATCHED_PARTS
+    }
+    check_same(
+        record.get("dataset_fingerprints") or {}, analysis,
+        what="the dataset", where=ev,
+        advice=f"the analysis {an} was made on another; report an evaluation and an analysis "
+        "of the same dataset",
+    )  # fmt: skip
+
+
 def _about(meta: dict, metrics, missing: list[str], *, unknown: bool = False) -> str:
     items = []
     if unknown:
@@ -165,6 +190,7 @@ def build_report(*, analysis, out, eval=None, force: bool = False) -> ReportSumm
         raise InputError(
             f"--analysis {an} has neither hsvs.tsv nor weights.tsv; is it a `variformer analyze` output?"
         )
+    _check_same_dataset(an, meta, ev)
     metrics = read_output_table(ev, "metrics.tsv")
     sections = build_sections(ReportInputs(t, metrics, ev))
     missing = [m for s in sections for m in s.missing]
