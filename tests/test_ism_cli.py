@@ -194,3 +194,28 @@ def test_runs_root_refusals(ism_cohort, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
         assert not out.exists()
+
+
+def test_ism_is_32_bit_by_default_and_the_record_says_which(ism_cohort, tmp_path):
+    """bf16 only when asked (an ISM score is a difference of two close predictions): the
+    default table equals an explicit 32-bit naive loop, the bf16 one does not, and each table's
+    record (<out>.json) names its precision."""
+    import json as _json
+
+    ds, gene = ism_cohort["ds"], ism_cohort["genes"][0]
+    base = ["--run", ism_cohort["run"], "--dataset", ism_cohort["path"], "--device", "cpu"]
+    assert run_cli(*base, "--out", tmp_path / "a.tsv") == 0
+    assert run_cli(*base, "--precision", "bf16-mixed", "--out", tmp_path / "b.tsv") == 0
+    a = pd.read_csv(tmp_path / "a.tsv", sep="\t")
+    b = pd.read_csv(tmp_path / "b.tsv", sep="\t")
+    model = Variformer.load(ism_cohort["run"])
+    snv = gene_snvs(ds, gene, seq_len=CROP)
+    lo = SEQ_LEN // 2 - CROP // 2
+    ref = ds.reference(gene)[lo : lo + CROP]
+    fp32 = ism(model, ref, snv, method="naive", device="cpu", precision="32")
+    scale = np.abs(fp32).max()
+    np.testing.assert_allclose(a["score"], fp32, rtol=0, atol=1e-4 * scale)  # fast == naive
+    assert np.abs(b["score"] - a["score"]).max() > 1e-2 * scale
+    for name, precision in (("a.tsv", "32"), ("b.tsv", "bf16-mixed")):
+        record = _json.loads((tmp_path / f"{name}.json").read_text())
+        assert record["precision"] == precision

@@ -103,6 +103,7 @@ def ism_table(
     method: str = "fast",
     batch_size: int = 16,
     device=None,
+    precision: str = "32",
 ) -> pd.DataFrame:
     """ISM scores of every observed SNV of one gene, as rows of the ISM TSV (:data:`COLUMNS`).
 
@@ -118,8 +119,8 @@ def ism_table(
         Centre crop of the window the model reads (None = the dataset's window).
     background : str, optional
         A sample id: use that person's averaged one-hot instead of the reference window.
-    method, batch_size, device
-        As for :func:`variformer.analysis.ism`.
+    method, batch_size, device, precision
+        As for :func:`variformer.analysis.ism` (32-bit by default).
     """
     start, end = crop_bounds(ds.seq_len, seq_len)
     var = gene_snvs(ds, gene, seq_len=seq_len)
@@ -129,7 +130,9 @@ def ism_table(
         if background not in set(ds.samples):
             raise InputError(f"--background {background} is not a sample of the dataset")
         seq = ds.sequences(gene, [background], start=start, end=end)[0]
-    scores = ism(model, seq, var, method=method, batch_size=batch_size, device=device)
+    scores = ism(
+        model, seq, var, method=method, batch_size=batch_size, device=device, precision=precision
+    )
     out = var.assign(gene=gene, fold=int(fold), score=scores)
     return out[list(COLUMNS)]
 

@@ -31,6 +31,7 @@ class IsmOptions(NamedTuple):
     method: str = "fast"
     batch_size: int = 16
     device: Any = None
+    precision: str = "32"  # "bf16-mixed" only when asked: see variformer.analysis.ism
     force: bool = False
     progress: bool | None = None
 
@@ -69,12 +70,14 @@ def _write(model, ds, genes, out, *, fold, seq_len, source: dict, opt: IsmOption
     table = partial(
         ism_table, model, ds, fold=fold, seq_len=seq_len, background=opt.background,
         method=opt.method, batch_size=opt.batch_size, device=opt.device,
+        precision=opt.precision,
     )  # fmt: skip
     settings = {
         **source,
         "dataset": str(Path(ds.path).resolve()),
         "dataset_fingerprints": dataset_fingerprints(ds),
         "background": opt.background,
+        "precision": opt.precision,
         "genes": list(genes),
     }
     result = write_ism_tsv(
@@ -190,7 +193,7 @@ def ism_of_runs(
         return ism_table(
             loaded[run_dir], ds, gene, fold=run_fold, seq_len=seq_len,
             background=options.background, method=options.method,
-            batch_size=options.batch_size, device=options.device,
+            batch_size=options.batch_size, device=options.device, precision=options.precision,
         )  # fmt: skip
 
     stamp = {
@@ -200,6 +203,7 @@ def ism_of_runs(
         "dataset": str(Path(ds.path).resolve()),
         "dataset_fingerprints": dataset_fingerprints(ds),
         "background": options.background,
+        "precision": options.precision,
         "genes": [g for _, g in tasks],
     }
     result = write_ism_tsv(
