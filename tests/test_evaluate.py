@@ -305,3 +305,34 @@ def test_cross_cohort_predictions_equal_the_in_cohort_ones_for_the_same_people(s
         assert row.r2 == pytest.approx(r2_score(theirs["observed"], theirs["predicted"]), abs=1e-6)
         checked += 1
     assert checked >= 3  # elastic nets of every gene, and the fine-tuned single-gene run
+
+
+def test_a_model_with_flat_predictions_is_marked_as_not_learned():
+    """learned / learned_reason per model, gene and fold, from the test people's predictions:
+    flat predictions (sd below 1e-6 x the observed sd) learned nothing."""
+    import numpy as np
+
+    from core.tables import predictions_table
+    from variformer.evaluate import evaluate
+    from variformer.evaluation_sources import Source
+
+    rng = np.random.default_rng(0)
+    people = [f"p{i}" for i in range(20)]
+    observed = rng.normal(size=20)
+    split = ["tune"] * 10 + ["test"] * 10
+    flat = predictions_table(people, gene="G", split=split, observed=observed,
+                             predicted=np.full(20, 0.25) + 1e-9 * rng.normal(size=20))  # fmt: skip
+    real = predictions_table(people, gene="G", split=split, observed=observed,
+                             predicted=observed + rng.normal(size=20))  # fmt: skip
+    result = evaluate([
+        Source("variformer", "hop", 0, 1.0, flat, "flat.tsv"),
+        Source("elastic_net", "hop", 0, 1.0, real, "real.tsv"),
+    ])  # fmt: skip
+    m = result.metrics.set_index(["model", "split"])
+    sd = np.std(flat[flat["split"] == "test"]["predicted"])
+    assert sd < 1e-6 * np.std(observed[10:])  # the truth, computed here
+    assert m.loc[("variformer", "test"), "learned"] == False  # noqa: E712
+    assert "flat" in m.loc[("variformer", "test"), "learned_reason"]
+    assert m.loc[("variformer", "tune"), "learned"] == False  # noqa: E712 (the whole model-fold)
+    assert m.loc[("elastic_net", "test"), "learned"] == True  # noqa: E712
+    assert m.loc[("elastic_net", "test"), "learned_reason"] == ""

@@ -21,9 +21,10 @@ Sources (each read from the predictions file it wrote, so every metric can be re
 
 ``metrics.tsv`` is long: ``gene, fold, model, setting, split, r2, pcc, n`` (R2 by
 ``sklearn.metrics.r2_score``, PCC by ``scipy.stats.pearsonr``), then ``train_fraction``,
-``status`` (``ok`` or ``missing``) and ``source`` (the predictions file). A model that has some
-gene-folds of the evaluated grid but not others gets ``missing`` rows (NaN metrics, n = 0) for
-the ones it lacks: reported, never guessed.
+``status`` (``ok`` or ``missing``), ``source`` (the predictions file), ``learned`` and
+``learned_reason`` (False, and why, for a model whose test predictions of a gene are flat). A
+model that has some gene-folds of the evaluated grid but not others gets ``missing`` rows (NaN
+metrics, n = 0) for the ones it lacks: reported, never guessed.
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ __all__ = [
 EVALUATION_RECORD = "evaluation.json"
 #: columns of ``EVAL/metrics.tsv``: the pinned ones, then provenance
 METRICS_COLUMNS = ("gene", "fold", "model", "setting", "split", "r2", "pcc", "n")
-METRICS_COLUMNS += ("train_fraction", "status", "source")
+METRICS_COLUMNS += ("train_fraction", "status", "source", "learned", "learned_reason")
+#: a model "learned nothing" for a gene when its test predictions vary less than this
+#: fraction of the observed expression's standard deviation (#21: no findings from noise)
+FLAT_PREDICTIONS = 1e-6
 #: columns of ``EVAL/summary.tsv``
 SUMMARY_COLUMNS = ("gene", "model", "setting", "r2", "pcc", "n_folds")
 SUMMARY_COLUMNS += ("elastic_net_r2", "elastic_net_pcc")
@@ -87,7 +91,9 @@ def _metrics_rows(source: Source, genes: set | None) -> list[dict]:
     if genes is not None:
         preds = preds[preds["gene"].isin(genes)]
     rows = []
+    verdict = _learned(preds)
     for rec in gene_metrics(preds).itertuples(index=False):
+        learned, reason = verdict.get(rec.gene, (True, ""))
         rows.append(
             {
                 "gene": rec.gene,
@@ -101,9 +107,28 @@ def _metrics_rows(source: Source, genes: set | None) -> list[dict]:
                 "train_fraction": source.train_fraction,
                 "status": "ok",
                 "source": source.source,
+                "learned": learned,
+                "learned_reason": reason,
             }
         )
     return rows
+
+
+def _learned(preds: pd.DataFrame) -> dict[str, tuple[bool, str]]:
+    """gene -> (learned, reason) from the test people's predictions: a model whose test
+    predictions are flat (standard deviation below :data:`FLAT_PREDICTIONS` x the observed
+    one) learned nothing about the people, and its weights must not be read as findings."""
+    verdict = {}
+    for gene, part in preds[preds["split"] == "test"].groupby("gene", sort=False):
+        spread = float(np.std(part["predicted"].to_numpy(np.float64)))
+        observed = float(np.std(part["observed"].to_numpy(np.float64)))
+        if spread < FLAT_PREDICTIONS * observed:
+            verdict[gene] = (
+                False,
+                f"test predictions are flat (sd {spread:.3g} < {FLAT_PREDICTIONS:g} x observed sd "
+                f"{observed:.3g})",
+            )
+    return verdict
 
 
 def _refuse_duplicates(metrics: pd.DataFrame) -> None:
@@ -241,6 +266,8 @@ def evaluate(
             train_fraction=1.0,
             status="missing",
             source="",
+            learned=pd.NA,
+            learned_reason="",
         )
         metrics = pd.concat([metrics, gap[list(METRICS_COLUMNS)]], ignore_index=True)
     if len(metrics):
