@@ -115,9 +115,9 @@ def ism(
     device : str or torch.device, optional
         Default: CUDA if available, else the CPU.
     precision : {"32", "bf16-mixed", "auto"}, default "32"
-        As for :func:`variformer.predict.inference_context`. 32-bit on every device by default,
-        as the authors scored ISM: an ISM score is a difference of two nearby predictions,
-        and bf16's 8-bit mantissa can round it away or flip its sign.
+        As for :func:`variformer.predict.inference_context`. 32-bit on every device by default:
+        an ISM score is a difference of two nearby predictions, and bf16's 8-bit mantissa can
+        round it away or flip its sign.
 
     Returns
     -------

@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=["32", "bf16-mixed"],
         default="32",
-        help="32-bit on every device (default; the authors' ISM), or bf16 autocast: faster on a "
+        help="32-bit on every device (default), or bf16 autocast: faster on a "
         "GPU, but a score is a difference of two close predictions that bf16 can round away; "
         "recorded in the table's record <out>.json",
     )
