@@ -29,8 +29,12 @@ from sklearn.metrics import r2_score
 from core.tables import SPLITS, validate_predictions
 
 __all__ = [
+    "FLAT_PREDICTIONS",
+    "ISM_NOISE_ULPS",
     "METRIC_COLUMNS",
+    "flat_predictions",
     "gene_metrics",
+    "ism_at_rounding_level",
     "nanmean",
     "pcc",
     "r2",
@@ -39,6 +43,47 @@ __all__ = [
 
 #: columns of :func:`gene_metrics`
 METRIC_COLUMNS = ("gene", "split", "n", "r2", "pcc")
+#: a model "learned nothing" for a gene when its test predictions vary less than this times the
+#: observed standard deviation (:func:`flat_predictions`)
+FLAT_PREDICTIONS = 1e-6
+#: ... or when its largest |ISM score| is below this many float32 epsilons of its output scale
+#: (:func:`ism_at_rounding_level`)
+ISM_NOISE_ULPS = 100
+
+
+def flat_predictions(predicted: Sequence[float], observed: Sequence[float]) -> str:
+    """Why a model learned nothing from its test predictions ("" when they are not flat).
+
+    Flat means ``sd(predicted) < FLAT_PREDICTIONS * sd(observed)`` (population sd): the model
+    tells the people apart no more than float rounding does.
+    """
+    spread = float(np.std(np.asarray(predicted, dtype=np.float64)))
+    scale = float(np.std(np.asarray(observed, dtype=np.float64)))
+    if spread < FLAT_PREDICTIONS * scale:
+        return (
+            f"test predictions are flat (sd {spread:.3g} < {FLAT_PREDICTIONS:g} x observed sd "
+            f"{scale:.3g})"
+        )
+    return ""
+
+
+def ism_at_rounding_level(scores: Sequence[float], output_scale: float) -> str:
+    """Why a model's ISM scores of a gene are noise ("" when they are not).
+
+    Noise means ``max |score| < ISM_NOISE_ULPS * eps32 * output_scale`` with ``eps32`` the
+    float32 machine epsilon and ``output_scale`` the magnitude of the model's outputs (e.g. the
+    largest |prediction|; at least 1): no SNV moves the prediction by more than a hundred
+    rounding steps of the number it changes.
+    """
+    s = np.abs(np.asarray(scores, dtype=np.float64))
+    top = float(s.max()) if len(s) else 0.0
+    limit = ISM_NOISE_ULPS * float(np.finfo(np.float32).eps) * max(float(output_scale), 1.0)
+    if top < limit:
+        return (
+            f"ISM scores are at float-rounding level (max |score| {top:.3g} < "
+            f"{ISM_NOISE_ULPS} x float32 eps x output scale = {limit:.3g})"
+        )
+    return ""
 
 
 def r2(observed: Sequence[float], predicted: Sequence[float]) -> float:

@@ -5,8 +5,8 @@
   layout by plain scikit-learn here (independent of the ``baselines`` package);
 - ISM tables: ``variformer.tsv`` (per fold: the true effects of causal SNVs plus small noise on
   the rest, so a good model is known) and ``enformer.tsv`` (fold -1: noise only);
-- runs: Variformer test predictions = dosages @ its fold's ISM scores (a linear model, so the
-  drivers are known: the causal SNVs with large effects).
+- runs: Variformer test predictions = dosages @ its fold's ISM scores + the train people's mean
+  offset (a linear model, so the drivers are known: the causal SNVs with large effects).
 """
 
 from __future__ import annotations
@@ -45,9 +45,19 @@ def _fit(model: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return coef, float(est.intercept_)
 
 
-def build(root, *, people: int = 200, seq_len: int = 16384, seed: int = 0) -> Cohort:
+def build(
+    root,
+    *,
+    people: int = 200,
+    seq_len: int = 16384,
+    seed: int = 0,
+    genes: int = 4,
+    noise: float = 0.0,
+) -> Cohort:
+    """The cohort; ``noise`` adds that many standard deviations of the fake Variformer's own
+    predictions as Gaussian noise (so its drivers are not simply the causal SNVs)."""
     root = Path(root)
-    sim = simulate_cohort(root / "sim", people=people, genes=4, seq_len=seq_len, seed=seed)
+    sim = simulate_cohort(root / "sim", people=people, genes=genes, seq_len=seq_len, seed=seed)
     genes = list(pd.read_csv(sim.truth_genes, sep="\t")["gene"])
     prep_dataset(
         vcfs=[sim.vcf], fasta=sim.fasta, annotation=sim.gtf, expression=sim.expression,
@@ -96,6 +106,9 @@ def build(root, *, people: int = 200, seq_len: int = 16384, seed: int = 0) -> Co
                      "n_train": len(train), "n_test": len(test), "n_snvs": len(v), "n_nonzero": int((coef != 0).sum())}
                 )  # fmt: skip
             score = true_w + rng.normal(0, 0.01, len(v))
+            offset = float(y_all[train].mean() - (x_tr @ score).mean())
+            pred_vf = x_te @ score + offset
+            pred_vf = pred_vf + rng.normal(0, noise * (pred_vf.std() + 1e-9), len(pred_vf))
             vf_rows.append(base.assign(fold=fold, score=score))
             d = runs / gene / f"fold{fold}"
             d.mkdir(parents=True)
@@ -105,7 +118,7 @@ def build(root, *, people: int = 200, seq_len: int = 16384, seed: int = 0) -> Co
                     "gene": gene,
                     "split": "test",
                     "observed": y_all[test].to_numpy(),
-                    "predicted": x_te @ score,
+                    "predicted": pred_vf,
                 }
             ).to_csv(d / "predictions.tsv", sep="\t", index=False)
     for model, rows in summary.items():

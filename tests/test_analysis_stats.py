@@ -19,6 +19,34 @@ from variformer.analysis import chromatin, drivers, eqtl, hsv, signs
 # ----------------------------------------------------------------------------- drivers
 
 
+def _authors_drivers(dosages, predictions, weights, min_gain=0.05, alpha=0.01):
+    """A literal transcription of ``forward_selection_with_only_drivers`` and the ``peartot``
+    line of ``select_and_evaluate_drivers`` (shirondru/enformer_fine_tuning,
+    code/select_drivers_performer.py), on numpy arrays; returns (drivers, forward, snp_r, snp_p)."""
+    import warnings
+
+    order = np.argsort(-np.abs(weights), kind="stable")
+    axg = dosages * weights  # attr_x_genotype, people x SNVs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant input -> NaN, as pandas/scipy give there
+        peartot = stats.pearsonr(axg.sum(axis=1), predictions)[0]
+        old, chosen, rec = 0, [], {}
+        for variant in order:
+            forward_sum = axg[:, [*chosen, variant]].sum(axis=1)
+            pearson_forward = stats.pearsonr(forward_sum, predictions)[0]
+            forward_contribution = pearson_forward / peartot
+            snp = stats.pearsonr(axg[:, variant], predictions, alternative="greater")
+            if (
+                (forward_contribution - old) > min_gain
+                and snp[0] > 0
+                and snp[1] < alpha / len(order)
+            ):
+                chosen.append(variant)
+                old = forward_contribution
+                rec[variant] = (forward_contribution, snp[0], snp[1])
+    return chosen, rec
+
+
 def test_forward_drivers_recovers_a_planted_linear_model():
     rng = np.random.default_rng(0)
     x = rng.binomial(2, 0.3, size=(80, 30)).astype(float)
@@ -28,40 +56,54 @@ def test_forward_drivers_recovers_a_planted_linear_model():
     y = x[:, [4, 17]] @ np.array([1.0, -0.8])
     found = drivers.forward_drivers(x, y, w)
     assert set(found["snv"]) == {4, 17}
-    # order = rank by |weight| (SNV 9 is first, then 4, then 17)
-    assert list(found["order"]) == [2, 3]
-    # r and p recomputed with scipy from the running sum of drivers only
+    assert list(found["order"]) == [2, 3]  # rank by |weight|: SNV 9, then 4, then 17
+    peartot = stats.pearsonr(x @ w, y).statistic
+    assert found.attrs["peartot"] == pytest.approx(peartot)
     s1 = w[4] * x[:, 4]
     r1 = stats.pearsonr(s1, y, alternative="greater")
     assert found["r"].iloc[0] == pytest.approx(r1.statistic)
-    assert found["p"].iloc[0] == pytest.approx(r1.pvalue)
+    assert found["forward_contribution"].iloc[0] == pytest.approx(r1.statistic / peartot)
+    assert found["snp_pcc"].iloc[0] == pytest.approx(r1.statistic)
+    assert found["snp_p"].iloc[0] == pytest.approx(r1.pvalue)
     r2 = stats.pearsonr(s1 + w[17] * x[:, 17], y).statistic
-    assert found["explained"].iloc[1] == pytest.approx(r2**2)
-    assert found["explained"].iloc[1] == pytest.approx(1.0)
-    assert found["gain"].iloc[1] == pytest.approx(r2**2 - r1.statistic**2)
+    assert found["forward_contribution"].iloc[1] == pytest.approx(r2 / peartot)
+    assert found["gain"].iloc[1] == pytest.approx((r2 - r1.statistic) / peartot)
 
 
-def test_forward_drivers_thresholds_by_hand():
+def test_forward_drivers_by_hand():
     # 3 people: the one-sided p of r has 1 df (Cauchy): p = 1/2 - arctan(r / sqrt(1 - r**2)) / pi
     x = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
     y = np.array([0.0, 2.0, 1.0])
-    # SNV 0 with weight -1: r = -1/2 -> rejected; SNV 1: r = sqrt(3)/2, p = 1/6, gain 3/4
-    out = drivers.forward_drivers(x, y, np.array([-1.0, 0.5]), alpha=1.0)  # p < 1/2 needed
-    assert list(out["snv"]) == [1]
-    assert out["p"].iloc[0] == pytest.approx(1 / 6)
-    assert out["explained"].iloc[0] == pytest.approx(3 / 4)
-    assert drivers.forward_drivers(x, y, np.array([-1.0, 0.5]), alpha=0.3).empty  # p < 0.15
-    # weights (1, .5): SNV 0 r = 1/2 (p = 1/3); then the sum [0, 1.5, 2] has r**2 = 0.519
-    out = drivers.forward_drivers(x, y, np.array([1.0, 0.5]), alpha=1.0)
+    # weights (1, .5): the sum over both SNVs [0, 1.5, 2] has peartot = 1.5 / sqrt(13 / 3)
+    peartot = 1.5 / math.sqrt(13 / 3)
+    out = drivers.forward_drivers(x, y, np.array([1.0, 0.5]), alpha=1.0)  # p < 1/2 needed
     assert list(out["snv"]) == [0, 1]
-    assert out["p"].iloc[0] == pytest.approx(1 / 3)
-    r = 1.5 / math.sqrt(78 / 36 * 2)
-    assert out["explained"].iloc[1] == pytest.approx(r * r)
-    assert out["gain"].iloc[1] == pytest.approx(r * r - 0.25)
-    # a required gain of 0.3 rejects SNV 0 (0.25); SNV 1 alone then explains 3/4
-    assert list(
-        drivers.forward_drivers(x, y, np.array([1.0, 0.5]), alpha=1.0, min_gain=0.3)["snv"]
-    ) == [1]
+    # SNV 0: r = 1/2, p = 1/3; then both: r = peartot, forward contribution 1
+    assert out["forward_contribution"].tolist() == pytest.approx([0.5 / peartot, 1.0])
+    assert out["snp_p"].tolist() == pytest.approx([1 / 3, 1 / 6])
+    assert out["snp_pcc"].tolist() == pytest.approx([0.5, math.sqrt(3) / 2])
+    # p < 0.3 rejects SNV 0 (1/3); SNV 1 alone: r = sqrt(3)/2, forward contribution > 1
+    out = drivers.forward_drivers(x, y, np.array([1.0, 0.5]), alpha=0.6)
+    assert list(out["snv"]) == [1]
+    assert out["forward_contribution"].iloc[0] == pytest.approx(math.sqrt(3) / 2 / peartot)
+    # weights (-1, .5): peartot < 0, so a positively correlated SNV lowers the forward
+    # contribution and is not a driver (the authors' rule, followed to the letter)
+    assert drivers.forward_drivers(x, y, np.array([-1.0, 0.5]), alpha=1.0).empty
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    x=hnp.arrays(np.float64, (12, 6), elements=st.sampled_from([0.0, 1.0, 2.0])),
+    y=hnp.arrays(np.float64, 12, elements=st.floats(-3, 3, allow_nan=False, width=32)),
+    w=hnp.arrays(np.float64, 6, elements=st.floats(-2, 2, allow_nan=False, width=32)),
+    alpha=st.sampled_from([0.01, 0.5, 6.0]),
+)
+def test_forward_drivers_equal_the_authors_loop(x, y, w, alpha):
+    found = drivers.forward_drivers(x, y, w, alpha=alpha)
+    want, rec = _authors_drivers(x, y, w, alpha=alpha)
+    assert list(found["snv"]) == want
+    for r in found.itertuples():
+        assert (r.forward_contribution, r.snp_pcc, r.snp_p) == pytest.approx(rec[r.snv])
 
 
 def test_forward_drivers_degenerate_inputs():

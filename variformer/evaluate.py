@@ -41,7 +41,7 @@ import pandas as pd
 from core.errors import InputError
 from core.fileio import atomic_dir, check_writable_parent
 from core.manifest import dataset_fingerprints
-from core.metrics import gene_metrics, nanmean
+from core.metrics import flat_predictions, gene_metrics, nanmean
 from data_prep.keys import normalize_keys
 from variformer.config import ENFORMER_BLOOD_TRACK
 from variformer.evaluation_sources import Source, gather_sources
@@ -62,9 +62,6 @@ EVALUATION_RECORD = "evaluation.json"
 #: columns of ``EVAL/metrics.tsv``: the pinned ones, then provenance
 METRICS_COLUMNS = ("gene", "fold", "model", "setting", "split", "r2", "pcc", "n")
 METRICS_COLUMNS += ("train_fraction", "status", "source", "learned", "learned_reason")
-#: a model "learned nothing" for a gene when its test predictions vary less than this
-#: fraction of the observed expression's standard deviation (#21: no findings from noise)
-FLAT_PREDICTIONS = 1e-6
 #: columns of ``EVAL/summary.tsv``
 SUMMARY_COLUMNS = ("gene", "model", "setting", "r2", "pcc", "n_folds")
 SUMMARY_COLUMNS += ("elastic_net_r2", "elastic_net_pcc")
@@ -115,19 +112,14 @@ def _metrics_rows(source: Source, genes: set | None) -> list[dict]:
 
 
 def _learned(preds: pd.DataFrame) -> dict[str, tuple[bool, str]]:
-    """gene -> (learned, reason) from the test people's predictions: a model whose test
-    predictions are flat (standard deviation below :data:`FLAT_PREDICTIONS` x the observed
-    one) learned nothing about the people, and its weights must not be read as findings."""
+    """gene -> (False, reason) for the genes whose test predictions are flat
+    (:func:`core.metrics.flat_predictions`): such a model learned nothing about the people,
+    and its weights must not be read as findings."""
     verdict = {}
     for gene, part in preds[preds["split"] == "test"].groupby("gene", sort=False):
-        spread = float(np.std(part["predicted"].to_numpy(np.float64)))
-        observed = float(np.std(part["observed"].to_numpy(np.float64)))
-        if spread < FLAT_PREDICTIONS * observed:
-            verdict[gene] = (
-                False,
-                f"test predictions are flat (sd {spread:.3g} < {FLAT_PREDICTIONS:g} x observed sd "
-                f"{observed:.3g})",
-            )
+        reason = flat_predictions(part["predicted"], part["observed"])
+        if reason:
+            verdict[gene] = (False, reason)
     return verdict
 
 

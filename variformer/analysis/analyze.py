@@ -38,7 +38,7 @@ from core.fileio import atomic_dir
 from core.manifest import dataset_fingerprints
 from core.tables import read_predictions
 from data_prep import open_dataset
-from variformer.analysis import chromatin, drivers, eqtl, hsv, signs
+from variformer.analysis import chromatin, drivers, eqtl, hsv, screening, signs
 from variformer.analysis.weights import (
     collect_baseline_summary,
     collect_coefficients,
@@ -72,6 +72,7 @@ class Analysis(NamedTuple):
     truth_auroc: pd.DataFrame | None
     notes: list[str]
     attributions: pd.DataFrame | None = None
+    learned: pd.DataFrame | None = None
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:
@@ -152,6 +153,14 @@ class AnalysisOptions:
     ----------
     hsv_model : str, default "elastic_net"
         Baseline whose ``n_nonzero`` sets the HSV count per gene.
+    hsv_fold : int or "mean", default 0
+        The replicate whose weights and ``n_nonzero`` give the HSVs, signs, chromatin and eQTL
+        tables (the paper: the first split); "mean" averages the weights over folds (labelled
+        ``mean`` in every such table). Drivers always use each fold's own weights and people.
+    min_r2 : float or None, default 0.2
+        Keep genes whose Variformer test R2, averaged over its folds, exceeds this (the paper's
+        "42/301 genes with Variformer R2 > 0.2"); None keeps every gene. Without Variformer
+        predictions (``runs``) no gene can be judged and every gene is kept, with a note.
     sign_threshold : float, default 0.05
         |elastic-net coefficient| above which an SNV counts in the sign agreement.
     n_negatives : int, default 5
@@ -178,6 +187,8 @@ class AnalysisOptions:
     """
 
     hsv_model: str = "elastic_net"
+    hsv_fold: int | str = 0
+    min_r2: float | None = 0.2
     sign_threshold: float = 0.05
     n_negatives: int = 5
     motifs: bool = True
@@ -232,18 +243,34 @@ def analyze(
     if out.exists() and not force:
         raise InputError(f"{out} already exists; pass --force to overwrite it")
     notes: list[str] = []
-    weights, per_fold, summary = _weights(inp, ds, notes)
-    gene_list = [g for g in ds.genes if g in set(weights["gene"])]
+    fold = _hsv_fold(opt.hsv_fold, ds)
+    ism_df, coefs, summary = _read_weights(inp, ds, notes)
+    per_fold = fold_weights(ism_df, coefs)
+    preds = _predictions(inp, ds)
+    scr = screening.screen(per_fold, preds, ism_models=set(ism_df["model"]), min_r2=opt.min_r2)
+    notes += scr.notes
+    ism_df, coefs, per_fold = scr.keep(ism_df), scr.keep(coefs), scr.keep(per_fold)
+    every_gene = model_weights(ism_df, coefs, ds, fold=fold)
+    if every_gene.empty:
+        raise InputError(
+            "no ISM score or coefficient matches a dataset gene; check --ism, --baselines and --dataset"
+        )
+    gene_list = [g for g in ds.genes if g in set(every_gene["gene"]) and scr.passes(g)]
+    weights = every_gene[every_gene["gene"].isin(gene_list)].reset_index(drop=True)
 
-    k = hsv.hsv_counts(summary, model=opt.hsv_model)
+    k = hsv.hsv_counts(summary, model=opt.hsv_model, fold=fold)
     no_k = [g for g in gene_list if g not in k.index]
     if no_k:
-        notes.append(f"no {opt.hsv_model} n_nonzero for {', '.join(no_k)}: no HSVs there")
+        where = "" if fold is None else f" in fold {fold}"
+        notes.append(f"no {opt.hsv_model} n_nonzero{where} for {', '.join(no_k)}: no HSVs there")
     hsvs = hsv.select_hsvs(weights, k)
     hsv_tests = hsv.compare_hsvs(hsvs)
     jaccard = hsv.hsv_jaccard(hsvs)
 
-    drv, drv_summary = drivers.dataset_drivers(per_fold, _predictions(inp, ds), ds)
+    drv, drv_summary = drivers.dataset_drivers(
+        per_fold[per_fold["gene"].isin(gene_list)], preds, ds, models=set(ism_df["model"])
+    )
+    drv_summary = scr.not_learned_rows(drv_summary, gene_list, ds.n_folds)
     missing = sorted(set(drv_summary.loc[drv_summary["status"] == "no predictions", "model"]))
     if missing:
         notes.append(
@@ -256,7 +283,10 @@ def analyze(
 
     hits = motif_summary = None
     if opt.motifs:
-        hits, motif_summary = _motif_tables(ds, gene_list, hsvs, drv, opt, notes)
+        linear = hsvs[~hsvs["model"].isin(set(ism_df["model"]))]  # their selected variants
+        hits, motif_summary = _motif_tables(
+            ds, gene_list, hsvs, pd.concat([drv, linear], ignore_index=True), opt, notes
+        )
     chrom_df = None
     if inp.chromhmm:
         windows = {g: ds.window(g) for g in gene_list}
@@ -278,11 +308,16 @@ def analyze(
     else:
         notes.append("eQTL auROC: skipped (no --finemap)")
     tr = tr_genes = None
-    if inp.truth is not None:
+    if inp.truth is not None:  # a check of the simulation: every gene, not only those passing
         tr, tr_genes = eqtl.eqtl_auroc(
-            weights, eqtl.read_truth(inp.truth), ds, n_negatives=opt.n_negatives, seed=opt.seed
+            every_gene, eqtl.read_truth(inp.truth), ds, n_negatives=opt.n_negatives, seed=opt.seed
         )
     attr = _attributions(inp, opt, ds, hsvs, drv, notes)
+    label = "mean" if fold is None else str(fold)
+    weights, hsvs, sign, chrom_df, eq, eq_genes = (
+        None if t is None else t.assign(hsv_fold=label)
+        for t in (every_gene, hsvs, sign, chrom_df, eq, eq_genes)
+    )
 
     with atomic_dir(out, force=force) as tmp:
         tables = {
@@ -295,16 +330,29 @@ def analyze(
         for name, df in tables.items():
             if df is not None:
                 _write(df, tmp / f"{name}.tsv")
-        meta = _meta(inp, opt, ds, weights, gene_list, notes)
+        meta = _meta(inp, opt, ds, weights, gene_list, notes) | scr.record(label)
         (tmp / "analysis.json").write_text(json.dumps(meta, indent=1) + "\n")
     return Analysis(
         out, weights, hsvs, hsv_tests, jaccard, drv, drv_summary, sign, hits, motif_summary,
-        chrom_df, eq, tr, notes, attr,
+        chrom_df, eq, tr, notes, attr, scr.learned,
     )  # fmt: skip
 
 
-def _weights(inp: AnalysisInputs, ds, notes: list[str]):
-    """The SNV weights of every model (fold-averaged and per fold) and the baseline summary."""
+def _hsv_fold(value, ds) -> int | None:
+    """``--hsv-fold``: a fold of the dataset, or "mean" (None)."""
+    if str(value) == "mean":
+        return None
+    try:
+        fold = int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"--hsv-fold must be a fold number or 'mean', got {value!r}") from None
+    if not 0 <= fold < ds.n_folds:
+        raise InputError(f"--hsv-fold {fold}: the dataset has folds 0..{ds.n_folds - 1}")
+    return fold
+
+
+def _read_weights(inp: AnalysisInputs, ds, notes: list[str]):
+    """The ISM tables, the baseline coefficients and summary, restricted to ``inp.genes``."""
     ism_df = collect_ism(inp.ism, dataset=ds, notes=notes)
     summary = collect_baseline_summary(inp.baselines)
     coefs = collect_coefficients(inp.baselines)
@@ -317,12 +365,7 @@ def _weights(inp: AnalysisInputs, ds, notes: list[str]):
     not_in_ds = sorted(set(ism_df["gene"]) - set(ds.genes))
     if not_in_ds:
         notes.append(f"ISM genes not in the dataset (ignored): {', '.join(not_in_ds)}")
-    weights = model_weights(ism_df, coefs, ds)
-    if weights.empty:
-        raise InputError(
-            "no ISM score or coefficient matches a dataset gene; check --ism, --baselines and --dataset"
-        )
-    return weights, fold_weights(ism_df, coefs), summary
+    return ism_df, coefs, summary
 
 
 def _predictions(inp: AnalysisInputs, ds) -> pd.DataFrame:

@@ -1,19 +1,31 @@
 """Driver SNVs: a few SNVs whose weighted dosages linearly approximate a model's predictions.
 
-Forward selection as in Sasse et al. 2023 and the paper (Methods, "Driver analysis and in silico
-mutagenesis"), on the test people of a fold: SNVs are visited in order of decreasing |weight|;
-SNV ``j`` is tried by adding ``weight_j * dosage_j`` to a running sum that holds the drivers
-found so far (the paper's deviation from Sasse et al.: only drivers enter the sum). It becomes a
-driver when, with ``r`` the Pearson correlation of the new sum with the model's predictions,
+The authors' rule, transcribed from ``forward_selection_with_only_drivers`` and
+``select_and_evaluate_drivers`` in ``code/select_drivers_performer.py`` of
+github.com/shirondru/enformer_fine_tuning (adapted there from Sasse et al. 2023), on the test
+people of a fold (Methods, "Driver analysis and in silico mutagenesis"):
 
-- the explained fraction ``r**2`` rises by more than ``min_gain`` (0.05),
-- ``r > 0``, and
-- the one-sided p-value of ``r`` (``scipy.stats.pearsonr(..., alternative="greater")``) is
-  below ``alpha / n_snvs`` (0.01 / number of SNVs of the window).
+- each SNV's contribution per person is ``weight * dosage`` (ISM ALT - REF times the ALT dosage
+  0/1/2; a missing genotype counts 0);
+- ``peartot`` is the Pearson correlation of the sum of every SNV's contribution with the model's
+  predictions;
+- SNVs are visited by decreasing |weight|; candidate ``j`` is tried by adding its contribution to
+  the sum of the drivers found so far, and ``forward_contribution = PCC(sum, predictions) /
+  peartot``;
+- ``j`` becomes a driver when all three hold: ``forward_contribution`` exceeds the value at the
+  last accepted driver (0 before the first) by more than 0.05; the candidate's own
+  ``PCC(weight_j * dosage_j, predictions) > 0``; and that PCC's one-sided p-value
+  (``scipy.stats.pearsonr(..., alternative="greater")``) is below ``0.01 / V``, V = the number of
+  SNVs of the window.
+
+A correlation of a constant vector is NaN, and a NaN never passes a test, as in the authors'
+code. Where this differs from that code: ties in |weight| are visited in window order (pandas'
+unstable ``sort_values`` there), and ``driver_r2_observed`` is NaN for a gene without drivers
+(the authors' code scores an all-zero sum).
 
 Models need per-person predictions for this: fine-tuning runs and baselines write them
 (``predictions.tsv``); a model without them (pre-trained Enformer unless its predictions are
-given) gets no drivers and is listed in :func:`driver_summary` with ``status = "no predictions"``.
+given) gets no drivers and is listed in the summary with ``status = "no predictions"``.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from core.metrics import r2
 from data_prep.genome import tss_distance
 from data_prep.keys import KEY_COLUMNS, normalize_keys
 
@@ -31,11 +44,24 @@ __all__ = ["dataset_drivers", "forward_drivers"]
 
 DRIVER_COLUMNS = (
     "model", "gene", "fold", "driver_rank", "order", "chrom", "pos", "id", "ref", "alt", "maf",
-    "tss_distance", "weight", "r", "explained", "gain", "p",
+    "tss_distance", "weight", "r", "explained", "gain", "p", "forward_contribution", "snp_pcc",
+    "snp_p",
 )  # fmt: skip
 SUMMARY_COLUMNS = (
-    "model", "gene", "fold", "status", "n_test", "n_snvs", "n_drivers", "explained",
+    "model", "gene", "fold", "status", "n_test", "n_snvs", "n_drivers", "linear_pcc",
+    "explained", "driver_pcc_observed", "driver_r2_observed",
 )  # fmt: skip
+_FOUND_COLUMNS = (
+    "snv", "order", "r", "explained", "gain", "p", "forward_contribution", "snp_pcc", "snp_p",
+)  # fmt: skip
+
+
+def _pcc(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Pearson r and its one-sided (greater) p; NaN, NaN when either vector is constant."""
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan
+    res = stats.pearsonr(x, y, alternative="greater")
+    return float(res.statistic), float(res.pvalue)
 
 
 def forward_drivers(
@@ -46,53 +72,62 @@ def forward_drivers(
     min_gain: float = 0.05,
     alpha: float = 0.01,
 ) -> pd.DataFrame:
-    """Forward selection of driver SNVs for one gene, model and group of people.
+    """The authors' "only drivers" forward selection for one gene, model and group of people.
 
     Parameters
     ----------
     dosages : np.ndarray, shape=(n_people, n_snvs)
-        ALT dosages 0/1/2.
+        ALT dosages 0/1/2 (missing = 0).
     predictions : np.ndarray, shape=(n_people,)
         The model's predictions for the same people.
     weights : np.ndarray, shape=(n_snvs,)
-        Per-SNV weights (ISM ALT - REF, or a coefficient); visited by decreasing |weight|.
+        Per-SNV weights (ISM ALT - REF); visited by decreasing |weight|, ties in column order.
     min_gain : float
-        A driver must raise the explained fraction ``r**2`` by more than this.
+        A driver must raise ``forward_contribution`` by more than this (0.05).
     alpha : float
-        Family-wise level: the one-sided p-value must be below ``alpha / n_snvs``.
+        The candidate's one-sided p must be below ``alpha / n_snvs`` (0.01 / V).
 
     Returns
     -------
     pd.DataFrame
         One row per driver, in the order found: ``snv`` (column of ``dosages``), ``order``
-        (1-based rank by |weight|), ``r``, ``explained`` (``r**2`` after adding it), ``gain``,
-        ``p`` (one-sided).
+        (1-based rank by |weight|), ``r`` (PCC of the driver sum with the predictions after
+        adding it), ``explained`` (``r**2``), ``gain`` (the rise of ``forward_contribution``),
+        ``p`` (one-sided p of ``r``), ``forward_contribution`` (``r / peartot``), ``snp_pcc``
+        and ``snp_p`` (the SNV's own PCC and one-sided p). ``attrs["peartot"]`` holds the PCC
+        of the sum over every SNV (NaN when undefined).
     """
     dosages = np.asarray(dosages, dtype=np.float64)
     predictions = np.asarray(predictions, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     n, v = dosages.shape
-    cols = ["snv", "order", "r", "explained", "gain", "p"]
-    if n < 3 or v == 0 or np.ptp(predictions) == 0:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+    out = pd.DataFrame({c: pd.Series(dtype=float) for c in _FOUND_COLUMNS})
+    out.attrs["peartot"] = math.nan
+    if n < 3 or v == 0:
+        return out
+    contributions = dosages * weights  # (people, SNVs)
+    peartot, _ = _pcc(contributions.sum(axis=1), predictions)
+    out.attrs["peartot"] = peartot
+    if math.isnan(peartot):
+        return out
     threshold = alpha / v
     order = np.argsort(-np.abs(weights), kind="stable")
     running = np.zeros(n)
-    explained = 0.0
+    last = 0.0  # forward_contribution at the last accepted driver
     rows = []
     for rank, j in enumerate(order, 1):
         if weights[j] == 0:
-            break  # the rest are zero too: adding them changes nothing
-        candidate = running + weights[j] * dosages[:, j]
-        if np.ptp(candidate) == 0:
-            continue
-        res = stats.pearsonr(candidate, predictions, alternative="greater")
-        r, p = float(res.statistic), float(res.pvalue)
-        gain = r * r - explained
-        if r > 0 and gain > min_gain and p < threshold:
-            running, explained = candidate, r * r
-            rows.append((int(j), rank, r, explained, gain, p))
-    return pd.DataFrame(rows, columns=cols)
+            break  # zero weights change no sum and have no PCC of their own: never drivers
+        candidate = running + contributions[:, j]
+        r, p = _pcc(candidate, predictions)
+        forward = r / peartot
+        snp_r, snp_p = _pcc(contributions[:, j], predictions)
+        if (forward - last) > min_gain and snp_r > 0 and snp_p < threshold:
+            rows.append((int(j), rank, r, r * r, forward - last, p, forward, snp_r, snp_p))
+            running, last = candidate, forward
+    found = pd.DataFrame(rows, columns=list(_FOUND_COLUMNS)) if rows else out
+    found.attrs["peartot"] = peartot
+    return found
 
 
 def _fold_scores(weights: pd.DataFrame, model: str, gene: str, fold: int) -> pd.DataFrame:
@@ -110,6 +145,7 @@ def dataset_drivers(
     predictions: pd.DataFrame,
     dataset,
     *,
+    models=None,
     folds=None,
     min_gain: float = 0.05,
     alpha: float = 0.01,
@@ -117,15 +153,19 @@ def dataset_drivers(
     """Drivers for every model, gene and fold that has both weights and test-people predictions.
 
     A model is looked at on the folds it has weights for (all folds when its weights have
-    ``fold`` -1).
+    ``fold`` -1, as pre-trained Enformer: one set of ISM scores, three sets of drivers from the
+    three test folds, as in the paper).
 
     Parameters
     ----------
     fold_weights : pd.DataFrame
         ``model, gene, fold, chrom, pos, ref, alt, weight`` (``fold`` -1: one set for all folds).
     predictions : pd.DataFrame
-        ``model, fold, sample, gene, split, predicted``; rows with ``split == "test"`` are used.
+        ``model, fold, sample, gene, split, observed, predicted``; ``split == "test"`` rows used.
     dataset : data_prep.GeneDataset
+    models : collection of str, optional
+        Models to select drivers for (default: every model of ``fold_weights``); the paper
+        selects them for the ISM-scored models only.
     folds : list of int, optional
         Folds to use (default: every fold of the dataset).
 
@@ -134,17 +174,22 @@ def dataset_drivers(
     (drivers, summary) : tuple of pd.DataFrame
         ``drivers`` has :data:`DRIVER_COLUMNS` (``weight`` is the fold's weight); ``summary``
         has :data:`SUMMARY_COLUMNS`, one row per model, gene and fold, with ``status`` "ok",
-        "no predictions" or "too few test people" (fewer than 3).
+        "no predictions" or "too few test people" (fewer than 3); ``linear_pcc`` is
+        ``peartot``, ``explained`` the driver sum's r**2 with the predictions, and
+        ``driver_pcc_observed`` / ``driver_r2_observed`` the PCC and R2
+        (``sklearn.metrics.r2_score(observed, driver_sum)``, the raw sum as in the authors'
+        ``eval_driver_performance``) of the driver sum against observed expression.
     """
     folds = list(range(dataset.n_folds)) if folds is None else list(folds)
     test = predictions[predictions["split"] == "test"]
+    wanted = set(fold_weights["model"]) if models is None else set(models)
+    fold_weights = fold_weights[fold_weights["model"].isin(wanted)]
     drivers, summary = [], []
     genes = [g for g in dataset.genes if g in set(fold_weights["gene"])]
     known = set(dataset.samples)
     for gene in genes:
         variants = normalize_keys(dataset.variants(gene))
         variants["tss_distance"] = tss_distance(variants["pos"], dataset.window(gene))
-        variants["_col"] = np.arange(len(variants))
         gene_weights = fold_weights[fold_weights["gene"] == gene]
         for model in sorted(gene_weights["model"].unique()):
             weighted = set(gene_weights.loc[gene_weights["model"] == model, "fold"].astype(int))
@@ -155,48 +200,65 @@ def dataset_drivers(
                 pred = test[
                     (test["model"] == model) & (test["gene"] == gene) & (test["fold"] == fold)
                 ]
-                samples = [s for s in pred["sample"].astype(str) if s in known]
+                pred = pred[pred["sample"].astype(str).isin(known)]
                 if pred.empty:
                     summary.append(row | {"status": "no predictions", "n_test": 0, "n_drivers": 0})
                     continue
-                if len(samples) < 3:
-                    summary.append(
-                        row
-                        | {"status": "too few test people", "n_test": len(samples), "n_drivers": 0}
-                    )
+                if len(pred) < 3:
+                    status = "too few test people"
+                    summary.append(row | {"status": status, "n_test": len(pred), "n_drivers": 0})
                     continue
-                y = (
-                    pred.set_index(pred["sample"].astype(str))
-                    .loc[samples, "predicted"]
-                    .to_numpy(float)
+                d, stats_row = _gene_fold_drivers(
+                    variants,
+                    gene_weights,
+                    pred,
+                    dataset,
+                    model,
+                    gene,
+                    fold,
+                    min_gain=min_gain,
+                    alpha=alpha,
                 )
-                scores = _fold_scores(fold_weights, model, gene, fold)
-                v = variants.merge(scores, on=list(KEY_COLUMNS), how="left")
-                w = v["weight"].fillna(0.0).to_numpy(float)
-                x = dataset.dosages(gene, samples)
-                found = forward_drivers(x, y, w, min_gain=min_gain, alpha=alpha)
-                sel = v.iloc[found["snv"].astype(int).to_numpy()].reset_index(drop=True)
-                found = found.drop(columns="snv").reset_index(drop=True)
-                d = pd.concat([sel.drop(columns="_col"), found], axis=1)
-                d = d.assign(
-                    model=model, gene=gene, fold=fold, driver_rank=np.arange(1, len(d) + 1)
-                )
-                drivers.append(d[list(DRIVER_COLUMNS)])
-                final = float(found["explained"].iloc[-1]) if len(found) else 0.0
-                summary.append(
-                    row
-                    | {
-                        "status": "ok",
-                        "n_test": len(samples),
-                        "n_drivers": len(found),
-                        "explained": final,
-                    }
-                )
+                drivers.append(d)
+                summary.append(row | stats_row)
     out = (
         pd.concat(drivers, ignore_index=True)
         if drivers
         else pd.DataFrame(columns=list(DRIVER_COLUMNS))
     )
     summ = pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS))
-    summ["explained"] = summ["explained"].astype(float).where(summ["status"] == "ok", math.nan)
+    for col in ("linear_pcc", "explained", "driver_pcc_observed", "driver_r2_observed"):
+        summ[col] = summ[col].astype(float).where(summ["status"] == "ok", math.nan)
     return out, summ
+
+
+def _gene_fold_drivers(variants, gene_weights, pred, dataset, model, gene, fold, **rule):
+    """Drivers of one model, gene and fold, and its summary numbers."""
+    samples = list(pred["sample"].astype(str))
+    pred = pred.set_index(pred["sample"].astype(str))
+    y = pred.loc[samples, "predicted"].to_numpy(float)
+    observed = pred.loc[samples, "observed"].to_numpy(float)
+    scores = _fold_scores(gene_weights, model, gene, fold)
+    v = variants.merge(scores, on=list(KEY_COLUMNS), how="left")
+    w = v["weight"].fillna(0.0).to_numpy(float)
+    x = dataset.dosages(gene, samples)
+    found = forward_drivers(x, y, w, **rule)
+    cols = found["snv"].astype(int).to_numpy()
+    sel = v.iloc[cols].reset_index(drop=True)
+    d = pd.concat([sel, found.drop(columns="snv").reset_index(drop=True)], axis=1)
+    d = d.assign(model=model, gene=gene, fold=fold, driver_rank=np.arange(1, len(d) + 1))
+    row = {
+        "status": "ok", "n_test": len(samples), "n_drivers": len(found),
+        "linear_pcc": found.attrs["peartot"],
+        "explained": float(found["explained"].iloc[-1]) if len(found) else 0.0,
+        "driver_pcc_observed": math.nan, "driver_r2_observed": math.nan,
+    }  # fmt: skip
+    if len(found):
+        driver_sum = x[:, cols].astype(np.float64) @ w[cols]
+        row["driver_pcc_observed"] = (
+            float(stats.pearsonr(driver_sum, observed).statistic)
+            if np.ptp(driver_sum) > 0 and np.ptp(observed) > 0
+            else math.nan
+        )
+        row["driver_r2_observed"] = r2(observed, driver_sum)
+    return d[list(DRIVER_COLUMNS)], row

@@ -1,7 +1,10 @@
 """High-scoring variants (HSVs): per gene and model, the top-k SNVs by |weight|.
 
 As in the paper (Methods, "Selection of HSVs"): k is the gene's number of non-zero elastic-net
-coefficients, so every model contributes the same number of SNVs per gene. Weights are ISM scores
+coefficients, so every model contributes the same number of SNVs per gene, and "Variformer and
+elastic net HSVs come from those trained on the first cross-validation split": k and the weights
+are those of one fold (``analyze --hsv-fold``, default 0); ``--hsv-fold mean`` averages the
+weights over folds and rounds the mean ``n_nonzero`` instead (labelled ``mean``). Weights are ISM scores
 (ALT - REF prediction) for neural models and coefficients for linear ones (see
 :func:`variformer.analysis.weights.model_weights`). Models are then compared by the TSS distance
 and MAF of their HSVs (Mann-Whitney U and Kolmogorov-Smirnov, ``scipy.stats``; the paper's Figs.
@@ -27,13 +30,16 @@ HSV_COLUMNS = (
 )  # fmt: skip
 
 
-def hsv_counts(summary: pd.DataFrame, *, model: str = "elastic_net") -> pd.Series:
-    """k per gene: ``model``'s ``n_nonzero`` averaged over folds, rounded half up.
+def hsv_counts(summary: pd.DataFrame, *, model: str = "elastic_net", fold=None) -> pd.Series:
+    """k per gene: ``model``'s ``n_nonzero`` in ``fold``, or (``fold`` None) averaged over folds
+    and rounded half up.
 
     Parameters
     ----------
     summary : pd.DataFrame
         Baseline summaries (``model, gene, fold, n_nonzero``).
+    fold : int, optional
+        The fold whose count is used (the paper: 0); genes without that fold get none.
 
     Returns
     -------
@@ -47,6 +53,9 @@ def hsv_counts(summary: pd.DataFrame, *, model: str = "elastic_net") -> pd.Serie
             f"the baselines have no {model} summary (they have: {have}); HSV counts come from "
             f"its n_nonzero: run `variformer baselines --model {model}`"
         )
+    if fold is not None:
+        rows = rows[rows["fold"].astype(int) == int(fold)]
+        return rows.groupby("gene")["n_nonzero"].first().astype(int)
     mean = rows.groupby("gene")["n_nonzero"].mean()
     return np.floor(mean + 0.5).astype(int)
 
@@ -74,13 +83,22 @@ def select_hsvs(weights: pd.DataFrame, k: pd.Series) -> pd.DataFrame:
     return w[list(HSV_COLUMNS)].reset_index(drop=True)
 
 
+def _common_genes(hsvs: pd.DataFrame, a: str, b: str) -> list[str]:
+    """The genes where both models have HSVs: the only ones a comparison of the two may use."""
+    ga = set(hsvs.loc[hsvs["model"] == a, "gene"])
+    return sorted(ga & set(hsvs.loc[hsvs["model"] == b, "gene"]))
+
+
 def compare_hsvs(hsvs: pd.DataFrame) -> pd.DataFrame:
     """Between every two models: |TSS distance| and MAF of their HSVs, with two tests each.
+
+    Each pair is compared on the genes where both have HSVs (``n_genes``), so a model that is
+    missing or screened out for a gene does not move the other's distribution.
 
     Returns
     -------
     pd.DataFrame
-        ``feature`` (``abs_tss_distance`` or ``maf``), ``model_a, model_b, n_a, n_b,
+        ``feature`` (``abs_tss_distance`` or ``maf``), ``model_a, model_b, n_genes, n_a, n_b,
         median_a, median_b, mannwhitney_u, mannwhitney_p`` (two-sided
         ``scipy.stats.mannwhitneyu``), ``ks_stat, ks_p`` (two-sided ``scipy.stats.ks_2samp``).
     """
@@ -89,9 +107,11 @@ def compare_hsvs(hsvs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for feature in ("abs_tss_distance", "maf"):
         for a, b in itertools.combinations(models, 2):
-            x = values.loc[values["model"] == a, feature].to_numpy(float)
-            y = values.loc[values["model"] == b, feature].to_numpy(float)
-            row = {"feature": feature, "model_a": a, "model_b": b, "n_a": len(x), "n_b": len(y)}
+            common = values["gene"].isin(_common_genes(hsvs, a, b))
+            x = values.loc[common & (values["model"] == a), feature].to_numpy(float)
+            y = values.loc[common & (values["model"] == b), feature].to_numpy(float)
+            row = {"feature": feature, "model_a": a, "model_b": b}
+            row |= {"n_genes": len(_common_genes(hsvs, a, b)), "n_a": len(x), "n_b": len(y)}
             row["median_a"] = float(np.median(x)) if len(x) else math.nan
             row["median_b"] = float(np.median(y)) if len(y) else math.nan
             if len(x) and len(y):
@@ -100,7 +120,7 @@ def compare_hsvs(hsvs: pd.DataFrame) -> pd.DataFrame:
                 row |= {"mannwhitney_u": float(mw.statistic), "mannwhitney_p": float(mw.pvalue)}
                 row |= {"ks_stat": float(ks.statistic), "ks_p": float(ks.pvalue)}
             rows.append(row)
-    cols = ["feature", "model_a", "model_b", "n_a", "n_b", "median_a", "median_b"]
+    cols = ["feature", "model_a", "model_b", "n_genes", "n_a", "n_b", "median_a", "median_b"]
     cols += ["mannwhitney_u", "mannwhitney_p", "ks_stat", "ks_p"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -111,19 +131,19 @@ def hsv_jaccard(hsvs: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pd.DataFrame
-        ``model_a, model_b, gene, n_a, n_b, n_shared, jaccard``; ``gene == "all"`` rows pool
-        the (gene, SNV) pairs of every gene. Jaccard of two empty sets is NaN.
+        ``model_a, model_b, gene, n_a, n_b, n_shared, jaccard`` over the genes where both
+        models have HSVs; ``gene == "all"`` rows pool the (gene, SNV) pairs of those genes.
+        Jaccard of two empty sets is NaN.
     """
     sets = {
         (m, g): set(zip(*(d[c] for c in KEY_COLUMNS)))
         for (m, g), d in hsvs.groupby(["model", "gene"], sort=True)
     }
     models = sorted(hsvs["model"].unique())
-    genes = sorted(hsvs["gene"].unique())
     rows = []
     for a, b in itertools.combinations(models, 2):
         pooled_a, pooled_b = set(), set()
-        for gene in [*genes, "all"]:
+        for gene in [*_common_genes(hsvs, a, b), "all"]:
             if gene == "all":
                 sa, sb = pooled_a, pooled_b
             else:

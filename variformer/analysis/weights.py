@@ -200,9 +200,10 @@ def collect_predictions(root, *, model: str | None = None, dataset=None) -> pd.D
 
 
 def model_weights(
-    ism: pd.DataFrame | None, coefficients: pd.DataFrame | None, dataset
+    ism: pd.DataFrame | None, coefficients: pd.DataFrame | None, dataset, *, fold=None
 ) -> pd.DataFrame:
-    """One weights table for every model: ISM scores and linear coefficients, averaged over folds.
+    """One weights table for every model: ISM scores and linear coefficients of one fold, or
+    averaged over folds.
 
     Parameters
     ----------
@@ -212,6 +213,9 @@ def model_weights(
         :func:`collect_coefficients` output (every baseline model: elastic net, lasso, ridge).
     dataset : data_prep.GeneDataset
         Gives MAF and TSS distance of coefficient rows (ISM tables carry their own).
+    fold : int, optional
+        Keep that fold's weights (and a model's fold -1 weights: one set for every fold, e.g.
+        pre-trained Enformer); None averages each model's weights over its folds.
 
     Returns
     -------
@@ -219,6 +223,11 @@ def model_weights(
         :data:`WEIGHT_COLUMNS`, one row per model, gene and SNV; genes not in ``dataset`` are
         dropped.
     """
+    if fold is not None:
+        if ism is not None:
+            ism = ism[ism["fold"].astype(int).isin([int(fold), -1])]
+        if coefficients is not None:
+            coefficients = coefficients[coefficients["fold"].astype(int).isin([int(fold), -1])]
     frames = []
     genes = set(dataset.genes)
     if ism is not None and len(ism):

@@ -31,6 +31,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--genes", nargs="+", help="several genes")
     g.add_argument("--genes-file", help="file with one gene per line")
     p.add_argument("--hsv-model", default="elastic_net", help="baseline whose n_nonzero sets k")
+    p.add_argument(
+        "--hsv-fold", default="0", metavar="FOLD|mean",
+        help="replicate whose weights and n_nonzero give the HSVs (0, the paper's first split); "
+        "'mean' averages the weights over folds",
+    )  # fmt: skip
+    p.add_argument(
+        "--min-r2", type=_min_r2, default=0.2, metavar="R2|none",
+        help="keep genes whose Variformer test R2 (mean over folds) exceeds this (0.2); "
+        "'none' keeps every gene",
+    )  # fmt: skip
     p.add_argument("--jaspar-release", default="2024", help="JASPAR release (pyjaspar, offline)")
     p.add_argument("--meme", help="MEME motif file (e.g. HOCOMOCO) instead of JASPAR")
     p.add_argument("--motif-pvalue", type=float, default=5e-5, help="motif hit p-value (5e-5)")
@@ -55,6 +65,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="torch device of the attributions (default: a GPU if any)")
     p.add_argument("--seed", type=int, default=0, help="seed of the negative sampling (0)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def _min_r2(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'none': {text!r}") from None
 
 
 def _genes(args) -> list[str] | None:
@@ -100,7 +119,7 @@ def main(args) -> int:
         genes=_genes(args),
     )  # fmt: skip
     options = AnalysisOptions(
-        hsv_model=args.hsv_model, motifs=not args.no_motifs, motif_pvalue=args.motif_pvalue,
+        hsv_model=args.hsv_model, hsv_fold=args.hsv_fold, min_r2=args.min_r2, motifs=not args.no_motifs, motif_pvalue=args.motif_pvalue,
         motif_background=args.motif_background, jaspar_release=args.jaspar_release,
         meme=args.meme, attributions=not args.no_attributions,
         attribution_flank=args.attribution_flank, device=args.device, seed=args.seed,
