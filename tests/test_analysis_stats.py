@@ -14,37 +14,10 @@ from scipy import stats
 
 from core.errors import InputError
 from data_prep.genome import Window
+from tests.reference import authors_drivers
 from variformer.analysis import chromatin, drivers, eqtl, hsv, signs
 
 # ----------------------------------------------------------------------------- drivers
-
-
-def _authors_drivers(dosages, predictions, weights, min_gain=0.05, alpha=0.01):
-    """A literal transcription of ``forward_selection_with_only_drivers`` and the ``peartot``
-    line of ``select_and_evaluate_drivers`` (shirondru/enformer_fine_tuning,
-    code/select_drivers_performer.py), on numpy arrays; returns (drivers, forward, snp_r, snp_p)."""
-    import warnings
-
-    order = np.argsort(-np.abs(weights), kind="stable")
-    axg = dosages * weights  # attr_x_genotype, people x SNVs
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant input -> NaN, as pandas/scipy give there
-        peartot = stats.pearsonr(axg.sum(axis=1), predictions)[0]
-        old, chosen, rec = 0, [], {}
-        for variant in order:
-            forward_sum = axg[:, [*chosen, variant]].sum(axis=1)
-            pearson_forward = stats.pearsonr(forward_sum, predictions)[0]
-            forward_contribution = pearson_forward / peartot
-            snp = stats.pearsonr(axg[:, variant], predictions, alternative="greater")
-            if (
-                (forward_contribution - old) > min_gain
-                and snp[0] > 0
-                and snp[1] < alpha / len(order)
-            ):
-                chosen.append(variant)
-                old = forward_contribution
-                rec[variant] = (forward_contribution, snp[0], snp[1])
-    return chosen, rec
 
 
 def test_forward_drivers_recovers_a_planted_linear_model():
@@ -100,7 +73,7 @@ def test_forward_drivers_by_hand():
 )
 def test_forward_drivers_equal_the_authors_loop(x, y, w, alpha):
     found = drivers.forward_drivers(x, y, w, alpha=alpha)
-    want, rec = _authors_drivers(x, y, w, alpha=alpha)
+    want, rec = authors_drivers(x, y, w, alpha=alpha)
     assert list(found["snv"]) == want
     for r in found.itertuples():
         assert (r.forward_contribution, r.snp_pcc, r.snp_p) == pytest.approx(rec[r.snv])
