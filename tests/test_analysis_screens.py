@@ -166,6 +166,16 @@ def test_gene_filter_and_constant_model(cohort, tmp_path):
     s = _read(res, "driver_summary")
     assert (s.loc[s["model"] == "flat", "status"] == "not learned").all()
     assert set(s.loc[s["model"] == "flat", "gene"]) == passing
+    # the report states the filter count and lists the flagged model with its reason
+    from variformer.report.html import build_report
+
+    build_report(analysis=res.out, out=tmp_path / "report")
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert f"{len(passing)}/{len(r2)} genes with Variformer R<sup>2</sup> &gt; 0.2" in page
+    n_bad = sum(not r["learned"] for r in meta["learned"])
+    assert f"{n_bad} model/gene/fold(s) learned nothing" in page
+    assert "<td>flat</td>" in page and "test predictions are flat" in page
+    assert "<b>fold 0</b>" in page
 
 
 def test_hsv_fold_mean_is_labelled(cohort):

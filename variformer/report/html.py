@@ -143,11 +143,50 @@ def _about(meta: dict, metrics, missing: list[str], *, unknown: bool = False) ->
         items.append(
             f"Dataset: <code>{html.escape(str(meta.get('dataset')))}</code>; HSV count per gene from <code>{html.escape(str(meta.get('hsv_model')))}</code> n_nonzero."
         )
+    items += _screens(meta)
     for n in meta.get("notes", []):
         items.append("Analysis note: " + html.escape(n))
     if missing:
         items.append("Not shown: " + "; ".join(html.escape(m) for m in missing) + ".")
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def _screens(meta: dict) -> list[str]:
+    """The gene filter, the replicate the HSVs come from, and the models that learned nothing."""
+    items = []
+    if "hsv_fold" in meta:
+        fold = str(meta["hsv_fold"])
+        items.append(
+            "HSVs, signs, chromatin and eQTL tables use "
+            + ("<b>weights averaged over folds</b> (<code>--hsv-fold mean</code>)" if fold == "mean"
+               else f"the weights and elastic-net n_nonzero of <b>fold {html.escape(fold)}</b> "
+               "(the paper: the first cross-validation split)")
+            + "; drivers use each fold's weights and test people."
+        )  # fmt: skip
+    judged, min_r2 = meta.get("variformer_r2") or {}, meta.get("min_r2")
+    if min_r2 is not None and judged:
+        n = len(meta.get("genes_passing_r2") or [])
+        items.append(
+            f"<b>{n}/{len(judged)} genes with Variformer R<sup>2</sup> &gt; {min_r2:g}</b> (test "
+            "R<sup>2</sup> averaged over folds) enter the HSV, sign, driver, motif, chromatin and "
+            "eQTL figures (Fig. 2b/c, 3, drivers), as in the paper (42/301 genes)."
+        )
+    elif "min_r2" in meta:
+        items.append("No Variformer R<sup>2</sup> gene filter was applied: every gene is shown.")
+    bad = [r for r in meta.get("learned") or [] if not r.get("learned", True)]
+    if bad:
+        rows = "".join(
+            f"<tr><td>{html.escape(str(r['model']))}</td><td>{html.escape(str(r['gene']))}</td>"
+            f"<td>{'all' if r['fold'] == -1 else r['fold']}</td>"
+            f"<td style='text-align:left'>{html.escape(str(r['learned_reason']))}</td></tr>"
+            for r in bad
+        )
+        items.append(
+            f"<b>{len(bad)} model/gene/fold(s) learned nothing</b> and have no HSVs, signs, "
+            "drivers, motif or chromatin rows:<table class='tab'><tr><th>model</th><th>gene</th>"
+            f"<th>fold</th><th>reason</th></tr>{rows}</table>"
+        )
+    return items
 
 
 _CSS = """
