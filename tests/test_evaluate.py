@@ -17,6 +17,7 @@ from sklearn.metrics import r2_score
 from baselines.run import run_baselines
 from tests.datasets import simulated_dataset
 from tests.fakes import tiny_config
+from tests.matched import check_summary_against_metrics, read_evaluation_tables
 from variformer import cli
 from variformer import finetune as ft
 from variformer.evaluate import METRICS_COLUMNS
@@ -119,24 +120,24 @@ def test_every_metric_recomputes_from_its_predictions_file(evaluated):
             assert row.pcc == pytest.approx(expected, abs=1e-9)
 
 
-def test_summary_is_the_fold_mean_beside_elastic_net(evaluated):
-    metrics = pd.read_csv(
-        evaluated / "metrics.tsv", sep="\t", keep_default_na=False, na_values=["NA"]
-    )
-    summary = pd.read_csv(evaluated / "summary.tsv", sep="\t")
-    ok = metrics[
-        (metrics["status"] == "ok")
-        & (metrics["split"] == "test")
-        & (metrics["train_fraction"] == 1)
-    ]
-    for row in summary.itertuples(index=False):
-        part = ok[
-            (ok["gene"] == row.gene) & (ok["model"] == row.model) & (ok["setting"] == row.setting)
-        ]
-        assert row.n_folds == part["fold"].nunique()
-        assert row.r2 == pytest.approx(part["r2"].mean())
-        en = ok[(ok["gene"] == row.gene) & (ok["model"] == "elastic_net")]
-        assert row.elastic_net_r2 == pytest.approx(en["r2"].mean())
+def test_summary_compares_every_model_on_the_folds_they_all_have(setup, evaluated):
+    """The runs: variformer on (a, 0), (a, 1), (b, 0) and a multi-gene run on fold 0; elastic
+    nets on every fold. So every gene is compared on fold 0 alone, and the elastic net's
+    summary number is its fold-0 R2, not its mean over 3 folds."""
+    _, _, (a, b, c) = setup
+    metrics, summary = read_evaluation_tables(evaluated)
+    check_summary_against_metrics(metrics, summary)
+    assert set(summary["folds"]) == {"0"} and set(summary["n_folds"]) == {1}
+    test = metrics[(metrics["split"] == "test") & (metrics["status"] == "ok")]
+    en = test[(test["model"] == "elastic_net") & (test["setting"] == "hop")]
+    for gene in (a, b, c):
+        fold0 = en[(en["gene"] == gene) & (en["fold"] == 0)]["r2"].item()
+        assert set(en.loc[en["gene"] == gene, "fold"]) == {0, 1, 2}
+        rows = summary[summary["gene"] == gene]
+        assert rows["elastic_net_r2"].to_numpy() == pytest.approx(fold0)
+    row = summary[(summary["gene"] == a) & (summary["model"] == "variformer")].iloc[0]
+    v0 = test[(test["model"] == "variformer") & (test["gene"] == a) & (test["fold"] == 0)]
+    assert row["r2"] == pytest.approx(v0[v0["train_fraction"] == 1]["r2"].item())
 
 
 def test_missing_pieces_are_reported_and_figures_drawn(setup, evaluated, tmp_path, capsys):
@@ -158,6 +159,7 @@ def test_missing_pieces_are_reported_and_figures_drawn(setup, evaluated, tmp_pat
     )
     printed = capsys.readouterr().out
     assert "missing: variformer lacks 1 gene-folds" in printed, printed
+    assert "compares each gene's models on the folds they all have (folds 0: 3 genes)" in printed
     metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
     assert set(metrics["fold"]) == {0}
 

@@ -151,3 +151,31 @@ def test_report_refuses_an_evaluation_of_another_dataset(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "other splits" in err and "made on another" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r2").exists()
+
+
+def test_fig1_sets_models_side_by_side_on_matched_folds(tmp_path):
+    """Variformer has fold 0 only, the elastic net folds 0-2: Fig. 1 and its table compare
+    fold 0 with fold 0 and say so; a summary.tsv from before the folds column (means over
+    each model's own folds) is not drawn but recomputed from metrics.tsv."""
+    rng = np.random.default_rng(2)
+    _tables(tmp_path / "an", rng)
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    rows = [(g, f, m, "hop", "test", rng.uniform(0, 0.6), rng.uniform(0, 0.8), 30)
+            for g in ("GENE1", "GENE2") for m in ("elastic_net", "variformer")
+            for f in ((0, 1, 2) if m == "elastic_net" else (0,))]  # fmt: skip
+    metrics = pd.DataFrame(rows, columns=["gene", "fold", "model", "setting", "split", "r2", "pcc", "n"])  # fmt: skip
+    metrics.to_csv(ev / "metrics.tsv", sep="\t", index=False)
+    unmatched = metrics.groupby(["gene", "model", "setting"])[["r2", "pcc"]].mean().reset_index()
+    unmatched.to_csv(ev / "summary.tsv", sep="\t", index=False)  # the old, unmatched kind
+    res = build_report(analysis=tmp_path / "an", eval=ev, out=tmp_path / "rep")
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "fig_r2_vs_elastic_net.png" in res.figures
+    assert "the folds every model has for it (fold 0; summary.tsv column folds)" in page
+    assert "summary on matched folds, recomputed from EVAL/metrics.tsv" in page
+    # the elastic-net numbers shown are its fold-0 ones (4 significant digits on the page)
+    for gene in ("GENE1", "GENE2"):
+        en = metrics[(metrics["gene"] == gene) & (metrics["model"] == "elastic_net")]
+        # metrics.tsv's row, and summary.tsv's elastic-net r2 and both elastic_net_r2 cells
+        assert page.count(f"{en.loc[en['fold'] == 0, 'r2'].item():.4g}") >= 4
+        assert f"{en['r2'].mean():.4g}" not in page

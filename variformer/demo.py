@@ -277,6 +277,10 @@ def summary_table(layout: DemoLayout | str | Path, *, fold: int = 0) -> pd.DataF
     ``evaluation/metrics.tsv`` (R2 on the test people of ``fold``) and
     ``analysis/truth_auroc_genes.tsv`` (auROC per gene and model). Missing stages give NaN.
 
+    The R2 columns are matched: both models on the same fold and test people (the demo trains
+    Variformer on ``fold`` only, so the elastic net's R2 is its ``fold`` R2 too, never its mean
+    over the 3 folds it was fitted on); only full-train-set ``hop`` results count.
+
     Returns
     -------
     pd.DataFrame
@@ -300,8 +304,9 @@ def summary_table(layout: DemoLayout | str | Path, *, fold: int = 0) -> pd.DataF
         if metrics_path.is_file():
             m = pd.read_csv(metrics_path, sep="\t")
             sel = m[(m["model"] == model) & (m["split"] == "test") & (m["fold"] == fold)]
-            if "setting" in sel:
-                sel = sel[sel["setting"] == "hop"]
+            for column, value in (("setting", "hop"), ("status", "ok"), ("train_fraction", 1.0)):
+                if column in sel:  # (a downsampled run is not the model's R2)
+                    sel = sel[sel[column] == value]
             table[col] = table["gene"].map(sel.groupby("gene")["r2"].mean())
     if not metrics_path.is_file() and (lay.baselines / "elastic_net" / "summary.tsv").is_file():
         bl = pd.read_csv(lay.baselines / "elastic_net" / "summary.tsv", sep="\t")

@@ -25,6 +25,10 @@ Sources (each read from the predictions file it wrote, so every metric can be re
 ``learned_reason`` (False, and why, for a model whose test predictions of a gene are flat). A
 model that has some gene-folds of the evaluated grid but not others gets ``missing`` rows (NaN
 metrics, n = 0) for the ones it lacks: reported, never guessed.
+
+``summary.tsv`` (:mod:`variformer.evaluation_summary`) sets models side by side only on
+matched folds: per gene, the folds every model has, named in its ``folds`` column; the test
+people of a gene and fold must be the same for every model, else the evaluation is refused.
 """
 
 from __future__ import annotations
@@ -41,10 +45,11 @@ import pandas as pd
 from core.errors import InputError
 from core.fileio import atomic_dir, check_writable_parent
 from core.manifest import dataset_fingerprints
-from core.metrics import flat_predictions, gene_metrics, nanmean
+from core.metrics import flat_predictions, gene_metrics
 from data_prep.keys import normalize_keys
 from variformer.config import ENFORMER_BLOOD_TRACK
 from variformer.evaluation_sources import Source, gather_sources
+from variformer.evaluation_summary import SUMMARY_COLUMNS, check_same_people, summarize
 
 __all__ = [
     "METRICS_COLUMNS",
@@ -62,9 +67,6 @@ EVALUATION_RECORD = "evaluation.json"
 #: columns of ``EVAL/metrics.tsv``: the pinned ones, then provenance
 METRICS_COLUMNS = ("gene", "fold", "model", "setting", "split", "r2", "pcc", "n")
 METRICS_COLUMNS += ("train_fraction", "status", "source", "learned", "learned_reason")
-#: columns of ``EVAL/summary.tsv``
-SUMMARY_COLUMNS = ("gene", "model", "setting", "r2", "pcc", "n_folds")
-SUMMARY_COLUMNS += ("elastic_net_r2", "elastic_net_pcc")
 #: columns of ``EVAL/predictions.tsv``: model, setting, fold, train_fraction + the schema
 PREDICTIONS_COLUMNS = ("model", "setting", "fold", "train_fraction")
 PREDICTIONS_COLUMNS += ("sample", "gene", "split", "observed", "predicted")
@@ -75,7 +77,7 @@ class Evaluation(NamedTuple):
     """Result of :func:`evaluate`."""
 
     metrics: pd.DataFrame  # METRICS_COLUMNS, one row per gene x fold x model x setting x split
-    summary: pd.DataFrame  # SUMMARY_COLUMNS
+    summary: pd.DataFrame  # SUMMARY_COLUMNS: matched folds only (evaluation_summary)
     predictions: pd.DataFrame  # PREDICTIONS_COLUMNS, every person's prediction behind metrics
     missing: pd.DataFrame  # gene, fold, model, setting: the gene-folds a model lacks
 
@@ -174,41 +176,13 @@ def _missing(metrics: pd.DataFrame, folds: Sequence[int] | None) -> pd.DataFrame
     return pd.DataFrame(rows, columns=["gene", "fold", "model", "setting"])
 
 
-def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per gene, model and setting: mean test R2 and PCC over folds, beside elastic net's.
-
-    Only ``status == ok`` rows of the ``test`` split with ``train_fraction == 1`` count.
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns :data:`SUMMARY_COLUMNS`; ``elastic_net_*`` is the gene's elastic-net
-        (``hop``) mean over folds, NaN without one.
-    """
-    test = metrics[
-        (metrics["status"] == "ok")
-        & (metrics["split"] == "test")
-        & (metrics["train_fraction"] == 1.0)
-    ]
-    if test.empty:
-        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
-    grouped = test.groupby(["gene", "model", "setting"], sort=True)
-    table = grouped.agg(
-        r2=("r2", nanmean), pcc=("pcc", nanmean), n_folds=("fold", "nunique")
-    ).reset_index()
-    en = test[(test["model"] == "elastic_net") & (test["setting"] == "hop")]
-    en = en.groupby("gene").agg(elastic_net_r2=("r2", nanmean), elastic_net_pcc=("pcc", nanmean))
-    table = table.merge(en, left_on="gene", right_index=True, how="left")
-    return table[list(SUMMARY_COLUMNS)].reset_index(drop=True)
-
-
 def evaluate(
     sources: Sequence[Source],
     *,
     folds: Sequence[int] | None = None,
     genes: Sequence[str] | None = None,
 ) -> Evaluation:
-    """Metrics of every source, the missing gene-folds, and the per-gene summary.
+    """Metrics of every source, the missing gene-folds, and the per-gene matched summary.
 
     Parameters
     ----------
@@ -222,6 +196,13 @@ def evaluate(
     Returns
     -------
     Evaluation
+        ``summary`` from :func:`variformer.evaluation_summary.summarize` (matched folds).
+
+    Raises
+    ------
+    InputError
+        Two results for one model, gene and fold; or two models tested on other people in one
+        gene and fold (:func:`variformer.evaluation_summary.check_same_people`).
     """
     fold_set = None if folds is None else {int(k) for k in folds}
     gene_set = None if genes is None else set(genes)
@@ -274,6 +255,7 @@ def evaluate(
         if frames
         else pd.DataFrame(columns=list(PREDICTIONS_COLUMNS))
     )
+    check_same_people(predictions)
     return Evaluation(
         metrics=metrics, summary=summarize(metrics), predictions=predictions, missing=missing
     )

@@ -1,8 +1,9 @@
 """``variformer evaluate``: fine-tuned runs, baselines and pre-trained Enformer in one table.
 
 Writes ``EVAL/``: ``metrics.tsv`` (long: gene, fold, model, setting, split, r2, pcc, n, then
-train_fraction, status, source), ``summary.tsv`` (per gene and model: mean over folds beside
-the elastic net's), ``predictions.tsv`` (every person's prediction behind the metrics),
+train_fraction, status, source, learned, learned_reason), ``summary.tsv`` (per gene and
+model: mean over the folds every model has for the gene, named in ``folds``, beside the elastic
+net's over the same folds), ``predictions.tsv`` (every person's prediction behind the metrics),
 ``missing.tsv``, Enformer's and cross-cohort predictions as runs (``enformer/fold<k>/``,
 ``cross_cohort/<model>/fold<k>/``) and ``figures/*.png``. See :mod:`variformer.evaluate`.
 """
@@ -78,6 +79,7 @@ def main(args: argparse.Namespace) -> int:
         f"wrote {out}: {len(metrics)} metric rows for {ok['gene'].nunique()} genes, "
         f"models {', '.join(sorted(set(ok['model'])))}; figures {', '.join(figures) or 'none'}"
     )
+    _say_matched_folds(result.summary)
     if len(result.missing):
         by_model = result.missing.groupby("model").size()
         for model, count in by_model.items():
@@ -87,3 +89,20 @@ def main(args: argparse.Namespace) -> int:
                 f"{first['fold']}); marked status=missing in metrics.tsv, listed in missing.tsv"
             )
     return 0
+
+
+def _say_matched_folds(summary) -> None:
+    """Which folds ``summary.tsv`` compares each gene's models on, and which genes have none."""
+    if summary.empty:
+        return
+    per_gene = summary.drop_duplicates(["gene", "folds"])
+    counts = per_gene[per_gene["folds"] != ""].groupby("folds", sort=True)["gene"].nunique()
+    if len(counts):
+        said = "; ".join(f"folds {f}: {n} gene{'s' * (n != 1)}" for f, n in counts.items())
+        print(f"summary.tsv compares each gene's models on the folds they all have ({said})")
+    none = sorted(set(per_gene.loc[per_gene["folds"] == "", "gene"]))
+    if none:
+        print(
+            f"no fold is shared by every model of {len(none)} genes (e.g. {none[0]}): their "
+            "summary.tsv rows are NA, not compared"
+        )

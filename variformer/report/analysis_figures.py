@@ -60,16 +60,15 @@ def _p_text(p: float) -> str:
 
 
 def r2_vs_elastic_net(metrics: pd.DataFrame, *, setting: str = "hop") -> Figure | None:
-    """Per-gene test R2 (mean over folds) of every model against the elastic net's (Fig. 1b).
+    """Per-gene test R2 of every model against the elastic net's (Fig. 1b), each gene on the
+    folds every model has for it (:func:`variformer.evaluation_summary.summarize`).
 
     ``metrics``: ``gene, fold, model, setting, split, r2`` (``EVAL/metrics.tsv``).
     """
-    m = metrics
-    if "setting" in m.columns:
-        m = m[m["setting"] == setting]
-    if "split" in m.columns:
-        m = m[m["split"] == "test"]
-    per = m.groupby(["model", "gene"])["r2"].mean().unstack("model")
+    from variformer.evaluation_summary import summarize
+
+    m = summarize(metrics)
+    per = m[m["setting"] == setting].pivot_table(index="gene", columns="model", values="r2")
     if "elastic_net" not in per.columns or per.shape[1] < 2:
         return None
     others = [c for c in _ordered(per.columns) if c != "elastic_net"]
@@ -91,7 +90,7 @@ def r2_vs_elastic_net(metrics: pd.DataFrame, *, setting: str = "hop") -> Figure 
         ax.set_title(f"{model}: {better}/{len(d)} genes above elastic net", fontsize=10)
         ax.set_xlabel("elastic net test R$^2$")
         ax.set_ylabel(f"{model} test R$^2$")
-    fig.suptitle(f"Per-gene test R$^2$ ({setting}, mean over folds)", fontsize=11)
+    fig.suptitle(f"Per-gene test R$^2$ ({setting}, mean over matched folds)", fontsize=11)
     fig.tight_layout()
     return fig
 

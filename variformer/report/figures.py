@@ -2,7 +2,8 @@
 
 The tables are those of ``variformer evaluate`` (:mod:`variformer.evaluate`): ``metrics``
 (long: gene, fold, model, setting, split, r2, pcc, n, train_fraction, status),
-``summary`` (per gene and model: mean R2/PCC over folds beside the elastic net's) and
+``summary`` (per gene and model: mean R2/PCC over the gene's matched folds, the folds every
+model has, named in ``folds``, beside the elastic net's over the same folds) and
 ``predictions`` (model, setting, fold, train_fraction, sample, gene, split, observed,
 predicted). Nothing here reads files or models; callers save and close the figures.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "MODEL_COLORS",
     "difference_from_elastic_net",
     "evaluation_figures",
+    "folds_label",
     "learning_curve",
     "observed_vs_predicted",
     "versus_elastic_net",
@@ -51,6 +53,35 @@ def _order(models) -> list[str]:
         m: i for i, m in enumerate(["enformer", "variformer", "variformer_multi", "elastic_net"])
     }
     return sorted(set(models), key=lambda m: (rank.get(m.split(":")[0], 9), m))
+
+
+def _folds_text(value) -> str:
+    """A ``summary.tsv`` ``folds`` cell as written ("0,1,2"), however it was read back
+    (pandas reads "0" as 0 or 0.0, and "" as NaN)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return str(int(value))
+    return str(value)
+
+
+def folds_label(summary: pd.DataFrame) -> str:
+    """Which folds the numbers of ``summary``'s rows are means over, for captions.
+
+    ``"fold 0"``, ``"folds 0,1,2"``, or per fold set the number of genes
+    (``"folds 0 for 3 genes, 0,1,2 for 2 genes"``); "folds not recorded" for a summary written
+    before the ``folds`` column existed.
+    """
+    if "folds" not in summary.columns:
+        return "folds not recorded"
+    per_gene = summary.drop_duplicates("gene")["folds"].map(_folds_text)
+    counts = per_gene.value_counts().sort_index()
+    if len(counts) == 1:
+        folds = counts.index[0]
+        return f"fold {folds}" if folds and "," not in folds else f"folds {folds or 'none'}"
+    return "folds " + ", ".join(
+        f"{f or 'none'} for {n} gene{'s' if n > 1 else ''}" for f, n in counts.items()
+    )
 
 
 def observed_vs_predicted(
@@ -118,8 +149,10 @@ def versus_elastic_net(
 ) -> Figure:
     """Per-gene R2 and PCC of each model against the elastic net's (Fig. 1b).
 
-    Means over folds (``summary``); R2 below ``r2_floor`` is drawn at the floor (the paper
-    thresholds Enformer's at -0.5), and the count of such genes is given in the legend.
+    Each point: a gene's means over its matched folds (``summary``: the folds every model has
+    for the gene, the elastic net's over the same ones), named in the legend and title; R2
+    below ``r2_floor`` is drawn at the floor (the paper thresholds Enformer's at -0.5), and
+    the count of such genes is given in the legend.
     """
     rows = summary[(summary["setting"] == setting) & summary["elastic_net_r2"].notna()]
     models = [m for m in _order(rows["model"]) if m != "elastic_net"] if models is None else models
@@ -131,7 +164,8 @@ def versus_elastic_net(
         for model in models:
             part = rows[rows["model"] == model]
             x, y = part[f"elastic_net_{metric}"].to_numpy(), part[metric].to_numpy()
-            label = f"{model} ({len(part)} genes)"
+            folds = folds_label(part)  # in the legend when one set, else in the title only
+            label = f"{model} ({len(part)} genes{'' if ' for ' in folds else ', ' + folds})"
             if metric == "r2":
                 clipped = int(np.sum(y < r2_floor))
                 y = np.maximum(y, r2_floor)
@@ -149,17 +183,23 @@ def versus_elastic_net(
         ax.axhline(0, color="grey", lw=0.5)
         ax.axvline(0, color="grey", lw=0.5)
         name = "R2" if metric == "r2" else "PCC"
-        ax.set_xlabel(f"elastic net {name} (mean over folds)")
+        ax.set_xlabel(f"elastic net {name} (same folds and people)")
         ax.set_ylabel(f"model {name}")
         ax.set_title(f"{name} across held-out people ({setting.upper()})")
         ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(
+        f"each gene: mean over the folds every model has ({folds_label(rows)})", fontsize=10
+    )
     return fig
 
 
 def difference_from_elastic_net(
     summary: pd.DataFrame, *, models: Sequence[str] | None = None, setting: str = "hop"
 ) -> Figure:
-    """Histograms of (model - elastic net) per gene, by elastic-net R2 group (Fig. 1c)."""
+    """Histograms of (model - elastic net) per gene, by elastic-net R2 group (Fig. 1c).
+
+    Both on the gene's matched folds (``summary``), named in the title.
+    """
     rows = summary[(summary["setting"] == setting) & summary["elastic_net_r2"].notna()]
     models = [m for m in _order(rows["model"]) if m != "elastic_net"] if models is None else models
     fig = Figure(figsize=(9, 7), layout="constrained")
@@ -198,6 +238,7 @@ def difference_from_elastic_net(
             ax.set_xlabel(f"{name} - elastic net {name}")
             ax.set_ylabel("genes")
             ax.set_title(label, fontsize=9)
+    fig.suptitle(f"model - elastic net on the same folds ({folds_label(rows)})", fontsize=10)
     return fig
 
 

@@ -16,7 +16,9 @@ from typing import NamedTuple
 import pandas as pd
 
 from core.errors import InputError
+from variformer.evaluation_summary import summarize
 from variformer.report import analysis_figures as af
+from variformer.report.figures import folds_label, versus_elastic_net
 
 __all__ = ["SECTIONS", "TABLES", "ReportInputs", "Section", "build_sections"]
 
@@ -139,24 +141,23 @@ def _metrics_genes(
     return []
 
 
-def _fig1(metrics: pd.DataFrame, summary: pd.DataFrame | None):
-    """Fig. 1b: the evaluation figure of ``variformer.report.figures`` when it and
-    ``EVAL/summary.tsv`` are there (R2 and PCC), else R2 from ``metrics.tsv``."""
-    need = {"setting", "model", "r2", "pcc", "elastic_net_r2", "elastic_net_pcc"}
+def _matched_summary(
+    metrics: pd.DataFrame, summary: pd.DataFrame | None
+) -> tuple[pd.DataFrame, str]:
+    """(summary, where it came from): ``EVAL/summary.tsv`` when it names its matched folds;
+    else (an evaluation written before the ``folds`` column, whose means were over each
+    model's own folds, or none) the matched summary recomputed from ``metrics.tsv``."""
+    need = {"gene", "setting", "model", "r2", "pcc", "folds", "elastic_net_r2", "elastic_net_pcc"}
     if summary is not None and need <= set(summary.columns):
-        try:
-            from variformer.report.figures import versus_elastic_net
-        except ImportError:
-            pass
-        else:
-            return versus_elastic_net(summary)
-    return af.r2_vs_elastic_net(metrics)
+        return summary, "EVAL/summary.tsv"
+    return summarize(metrics), "summary on matched folds, recomputed from EVAL/metrics.tsv"
 
 
 def fig1(inp: ReportInputs) -> Section:
-    """Fig. 1: per-gene test R2 against elastic net (``EVAL/metrics.tsv``)."""
+    """Fig. 1: per-gene test R2 and PCC against elastic net on matched folds
+    (``EVAL/summary.tsv``, else recomputed from ``EVAL/metrics.tsv``)."""
     title = "Fig. 1 - Per-gene R2 against elastic net"
-    desc = "Test R2 on held-out people, mean over folds; dashed line y = x."
+    desc = "Test R2 and PCC on held-out people, each gene's models on the same folds."
     if inp.metrics is None:
         return Section(
             title,
@@ -164,10 +165,17 @@ def fig1(inp: ReportInputs) -> Section:
             caveat='<p class="missing">Missing: no --eval directory with metrics.tsv; run `variformer evaluate` and pass --eval.</p>',
             missing=("Fig. 1 per-gene R2 (no --eval with metrics.tsv; run `variformer evaluate`)",),
         )
-    fig = _fig1(inp.metrics, read_output_table(inp.eval_dir, "summary.tsv"))
-    return Section(
-        title, desc, (("r2_vs_elastic_net", fig),), _table(inp.metrics, "EVAL/metrics.tsv")
+    summary, source = _matched_summary(inp.metrics, read_output_table(inp.eval_dir, "summary.tsv"))
+    hop = summary[summary["setting"] == "hop"]
+    desc = (
+        "Test R2 and PCC on held-out people; each gene's models are compared on the same "
+        f"folds and people, the folds every model has for it ({folds_label(hop)}; summary.tsv "
+        "column folds), means over those folds; dashed line y = x."
     )
+    tables = _table(summary, source) + _table(inp.metrics, "EVAL/metrics.tsv")
+    others = set(hop.loc[hop["elastic_net_r2"].notna(), "model"]) - {"elastic_net"}
+    fig = versus_elastic_net(summary) if others else None  # None: "no rows to plot"
+    return Section(title, desc, (("r2_vs_elastic_net", fig),), tables)
 
 
 def fig2a(inp: ReportInputs) -> Section:
