@@ -41,7 +41,7 @@ def test_outputs_and_contract_columns(analysis):
     for name in names:
         assert (out / f"{name}.tsv").is_file(), name
     auroc = pd.read_csv(out / "eqtl_auroc.tsv", sep="\t")
-    assert list(auroc.columns) == ["model", "auroc", "aupr", "n_pos", "n_neg"]
+    assert list(auroc.columns) == ["model", "negatives", "auroc", "aupr", "n_pos", "n_neg"]
     assert set(auroc["model"]) == {"elastic_net", "ridge", "variformer", "enformer"}
     assert (auroc["n_neg"] == 5 * auroc["n_pos"]).all()
     assert not any(p.name.startswith(".") for p in out.parent.iterdir() if p.name != "an")
