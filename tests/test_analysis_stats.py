@@ -279,6 +279,276 @@ def test_eqtl_auroc_matches_sklearn():
     assert per_gene.loc[0, "auroc"] == pytest.approx(roc_auc_score(y, s))
     assert per_gene.loc[0, "aupr"] == pytest.approx(average_precision_score(y, s))
     assert per_model.to_dict("records")[0] == {
-        "model": "m", "auroc": pytest.approx(roc_auc_score(y, s)),
+        "model": "m", "negatives": "any-snv", "auroc": pytest.approx(roc_auc_score(y, s)),
         "aupr": pytest.approx(average_precision_score(y, s)), "n_pos": 3, "n_neg": 15,
     }  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- FM-eQTL pool
+
+POOL_HEADER = (
+    "variant_id\tgene_id\ttss_distance\tma_samples\tma_count\tmaf\tpval_nominal\tslope\t"
+    "slope_se\tpval_nominal_threshold\tmin_pval_nominal\tpval_beta\n"
+)
+
+
+def _pool_file(path, rows, *, gz=True):
+    """A GTEx v8 signif_variant_gene_pairs table of (variant_id, gene_id, tss_distance) rows."""
+    import gzip
+
+    text = POOL_HEADER + "".join(
+        f"{v}\t{g}\t{d}\t12\t13\t0.1\t1e-6\t0.5\t0.1\t1e-4\t1e-9\t1e-7\n" for v, g, d in rows
+    )
+    if gz:
+        with gzip.open(path, "wt") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+class _PoolDS:
+    """The dataset methods the FM-eQTL path uses: path (genes.tsv), genes, variants, window."""
+
+    def __init__(self, root, windows, snvs):
+        self.path, self.genes, self._windows, self._snvs = root, list(windows), windows, snvs
+        ids = {"G": "ENSG00000000001.5", "H": "ENSG00000000002.3", "K": "ENSG00000000003.1"}
+        pd.DataFrame({"gene": self.genes, "gene_id": [ids[g] for g in self.genes]}).to_csv(
+            root / "genes.tsv", sep="\t", index=False
+        )
+
+    def variants(self, gene):
+        pos, ref, alt = zip(*self._snvs[gene])
+        w = self._windows[gene]
+        return pd.DataFrame({"chrom": w.chrom, "pos": pos, "id": ".", "ref": ref, "alt": alt, "af": 0.2, "maf": 0.2})  # fmt: skip
+
+    def window(self, gene):
+        return self._windows[gene]
+
+
+def test_read_eqtls_gtex_gzip_and_plain(tmp_path):
+    ds = _PoolDS(tmp_path, {"G": Window("chr1", 0, 2000, 1000, "+")}, {"G": [(1011, "A", "C")]})
+    rows = [
+        ("chr1_1011_A_C_b38", "ENSG00000000001.9", 10),  # other version: matched unversioned
+        ("1_990_G_T_b38", "ENSG00000000001", -11),  # no chr, no version
+        ("chr1_1030_AT_A_b38", "ENSG00000000001.5", 29),  # an indel: read, never an SNV
+        ("chr1_1011_A_C_b38", "ENSG00000099999.1", 10),  # not a dataset gene: left out
+        ("chrUn_KI270742v1_5_C_G_b38", "G", 7),  # contig with underscores, gene by name
+    ]
+    for gz in (True, False):
+        got = eqtl.read_eqtls(_pool_file(tmp_path / f"p{gz}.txt.gz", rows, gz=gz), ds)
+        assert list(got.columns) == ["gene", "chrom", "pos", "ref", "alt", "tss_distance"]
+        assert got.values.tolist() == [
+            ["G", "1", 990, "G", "T", -11],
+            ["G", "1", 1011, "A", "C", 10],
+            ["G", "1", 1030, "AT", "A", 29],
+            ["G", "Un_KI270742v1", 5, "C", "G", 7],
+        ]
+        assert got["pos"].dtype == np.int64 and got["tss_distance"].dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (POOL_HEADER.replace("tss_distance\t", ""), r"lacks column\(s\) tss_distance"),
+        ("variant_id\tgene_id\n", r"lacks column\(s\) tss_distance"),
+        (POOL_HEADER + "rs123\tG\t5\t1\t1\t.1\t1\t1\t1\t1\t1\t1\n", r"1 variant_id.*'rs123'"),
+        (POOL_HEADER + "chr1_12a_A_G_b38\tG\t5\t1\t1\t.1\t1\t1\t1\t1\t1\t1\n", "variant_id"),
+        (POOL_HEADER + "chr1_12_A_G_b38\tG\tfar\t1\t1\t.1\t1\t1\t1\t1\t1\t1\n", "tss_distance"),
+        ("", "cannot read"),
+    ],
+)
+def test_read_eqtls_hostile_inputs_give_one_clear_line(tmp_path, content, message):
+    ds = _PoolDS(tmp_path, {"G": Window("chr1", 0, 2000, 1000, "+")}, {"G": [(1011, "A", "C")]})
+    path = tmp_path / "pool.txt"
+    path.write_text(content)
+    with pytest.raises(InputError, match=message) as err:
+        eqtl.read_eqtls(path, ds)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_read_eqtls_unreadable(tmp_path):
+    ds = _PoolDS(tmp_path, {"G": Window("chr1", 0, 2000, 1000, "+")}, {"G": [(1011, "A", "C")]})
+    (tmp_path / "cut.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    for path in (tmp_path / "cut.gz", tmp_path / "absent.txt.gz"):
+        with pytest.raises(InputError, match="cannot read --eqtls") as err:
+            eqtl.read_eqtls(path, ds)
+        assert "\n" not in str(err.value)
+
+
+# A hand-made pool. G (+ strand, TSS 1-based 1001) has fine-mapped SNVs at GTEx tss_distance
+# +10 and -500 (each with its own neighbourhood of non-fine-mapped eQTLs, so the nearest ones
+# do not depend on the order positives are served in), one fine-mapped position the window lacks,
+# and pool rows that are not SNVs of the window. H (- strand) has a fine-mapped SNV that is not
+# significant (absent from the pool): its distance comes from the window. K has a positive but
+# no non-fine-mapped eQTL: skipped.
+# |abs(d) - 10| = 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12: the site at +10 has two ALT alleles, i.e.
+# two positives, which take the ten nearest; the last is left over
+_G_NEAR_10 = [-11, 8, 13, -6, 15, 17, -18, 1, 20, -21, 22]
+_G_NEAR_500 = [-505, 490, 520, -470, 540, 560]
+_H_NEAR_100 = [-95, 104, -112, 90, -75, 130]  # 5, 4, 12, 10, 25, 30 from 100
+_H_NEAR_300 = [-305, 290, 320, -335, 260, 250]
+
+
+def _hand_made(tmp_path):
+    windows = {
+        "G": Window("chr1", 0, 2000, 1000, "+"),
+        "H": Window("chr2", 4000, 6000, 5000, "-"),
+        "K": Window("chr3", 0, 2000, 1000, "+"),
+    }
+    pos1 = {g: (lambda d, w=w: int(w.tss0) + 1 + d) for g, w in windows.items()}  # GTEx distance
+    snvs = {
+        "G": [(pos1["G"](d), "A", "C") for d in [10, -500, *_G_NEAR_10, *_G_NEAR_500, 700]],
+        "H": [(pos1["H"](d), "G", "A") for d in [-100, 300, *_H_NEAR_100, *_H_NEAR_300]],
+        "K": [(pos1["K"](5), "C", "T"), (pos1["K"](50), "C", "T")],
+    }
+    snvs["G"].append((pos1["G"](10), "A", "T"))  # a second ALT at the fine-mapped site
+    ds = _PoolDS(tmp_path, windows, snvs)
+    rows = [(f"chr1_{pos1['G'](d)}_A_C_b38", "ENSG00000000001.5", d) for d in [10, -500, *_G_NEAR_10, *_G_NEAR_500]]  # fmt: skip
+    rows += [
+        (f"chr1_{pos1['G'](9)}_AT_A_b38", "ENSG00000000001.5", 9),  # indel: unobserved
+        (f"chr1_{pos1['G'](12)}_A_C_b38", "ENSG00000000001.5", 12),  # not an SNV there
+        (f"chr1_{pos1['G'](-500)}_A_G_b38", "ENSG00000000001.5", -500),  # other allele
+    ]
+    rows += [(f"chr2_{pos1['H'](d)}_G_A_b38", "ENSG00000000002.3", d) for d in [-100, *_H_NEAR_100, *_H_NEAR_300]]  # fmt: skip
+    rows += [(f"chr3_{pos1['K'](5)}_C_T_b38", "ENSG00000000003.1", 5)]
+    pool = _pool_file(tmp_path / "signif.txt.gz", rows)
+    fm = tmp_path / "caviar.txt"
+    fm_rows = [("ENSG00000000001.5", "1", pos1["G"](d)) for d in (10, -500, 900)]  # 900: no SNV
+    fm_rows += [("ENSG00000000002", "2", pos1["H"](d)) for d in (-100, 300)]
+    fm_rows += [("ENSG00000000003.1", "3", pos1["K"](5))]
+    fm.write_text("TISSUE\tGENE\teQTL\tCHROM\tPOS\tProbability\n" + "".join(f"Whole_Blood\t{g}\t{c}_{p}\t{c}\t{p}\t0.5\n" for g, c, p in fm_rows))  # fmt: skip
+    return ds, pool, fm
+
+
+def _nearest_five(pool_file, fm_file, ds):
+    """Independent transcription: the k fine-mapped SNV alleles of a window at one |tss_distance|
+    take the 5k non-fine-mapped pool SNVs of the gene nearest in |tss_distance| (the hand-made
+    neighbourhoods neither tie nor overlap, so the order positives are served in is moot)."""
+    pool = pd.read_csv(pool_file, sep="\t", compression="gzip")
+    parts = pool["variant_id"].str.split("_", expand=True)
+    pool = pool.assign(chrom=parts[0], pos=parts[1].astype(int), ref=parts[2], alt=parts[3])
+    genes = pd.read_csv(ds.path / "genes.tsv", sep="\t")
+    pool["gene"] = pool["gene_id"].map(dict(zip(genes["gene_id"], genes["gene"])))
+    fm = pd.read_csv(fm_file, sep="\t")
+    fm["gene"] = (
+        fm["GENE"]
+        .str.split(".")
+        .str[0]
+        .map(dict(zip(genes["gene_id"].str.split(".").str[0], genes["gene"])))
+    )
+    pos_keys, neg_keys = set(), set()
+    for gene in ds.genes:
+        w, v = ds.window(gene), ds.variants(gene)
+        seen = set(zip(v["pos"], v["ref"], v["alt"]))
+        fm_pos = set(fm.loc[fm["gene"] == gene, "POS"])
+        observed = np.array([k in seen for k in zip(pool["pos"], pool["ref"], pool["alt"])])
+        mine = pool[(pool["gene"] == gene).to_numpy() & observed]
+        cand = mine[~mine["pos"].isin(fm_pos)]
+        d_pool = dict(zip(mine["pos"], mine["tss_distance"]))
+        alleles = {}  # |distance| -> number of positive alleles there
+        for p, r, a in sorted(seen):
+            if p in fm_pos:
+                pos_keys.add((gene, p, r, a))
+                d = abs(d_pool.get(p, p - (w.tss0 + 1)))
+                alleles[d] = alleles.get(d, 0) + 1
+        for d, k in alleles.items():
+            gap = np.abs(np.abs(cand["tss_distance"].to_numpy()) - d)
+            for i in np.argsort(gap, kind="stable")[: 5 * k]:
+                c = cand.iloc[i]
+                neg_keys.add((gene, int(c["pos"]), c["ref"], c["alt"]))
+    return pos_keys, neg_keys
+
+
+def test_fm_eqtl_negatives_and_auroc_match_an_independent_transcription(tmp_path):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    ds, pool_file, fm_file = _hand_made(tmp_path)
+    pool = eqtl.read_eqtls(pool_file, ds)
+    sets = eqtl.eqtl_sets(eqtl.read_finemap(fm_file, ds), pool, ds, seed=3)
+    assert (sets.n_pos_unobserved, sets.n_pool_unobserved) == (1, 3)
+    want_pos, want_neg = _nearest_five(pool_file, fm_file, ds)
+    keys = lambda t: set(zip(t["gene"], t["pos"], t["ref"], t["alt"]))  # noqa: E731
+    assert keys(sets.positives) == want_pos and keys(sets.negatives) == want_neg
+    assert len(sets.negatives) == len(want_neg) == 15 + 10  # G: 3 positive alleles, H: 2; K: 0
+    # H's non-significant positive took its distance from the window (GTEx sign, - strand)
+    h = sets.positives[sets.positives["gene"] == "H"].set_index("pos")["tss_distance"]
+    assert h.to_dict() == {4901: -100, 5301: 300}
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for gene in ds.genes:
+        v = ds.variants(gene)
+        for model in ("m1", "m2"):
+            keep = rng.random(len(v)) < (1.0 if model == "m1" else 0.7)  # m2 misses some: 0
+            rows += [(model, gene, ds.window(gene).chrom, p, r, a, rng.normal())
+                     for (p, r, a), k in zip(zip(v["pos"], v["ref"], v["alt"]), keep) if k]  # fmt: skip
+    w = pd.DataFrame(rows, columns=["model", "gene", "chrom", "pos", "ref", "alt", "weight"])
+    per_model, per_gene = eqtl.eqtl_auroc(w, sets.positives, ds, negatives=sets.negatives)
+    assert list(per_gene.columns) == list(eqtl.GENE_COLUMNS)
+    assert set(per_gene["gene"]) == {"G", "H"} and set(per_gene["negatives"]) == {"eqtl"}
+    expect = {}
+    for (model, gene), r in per_gene.set_index(["model", "gene"]).iterrows():
+        mine = w[(w["model"] == model) & (w["gene"] == gene)]
+        score = dict(zip(zip(mine["pos"], mine["ref"], mine["alt"]), mine["weight"].abs()))
+        pos = sorted(k[1:] for k in want_pos if k[0] == gene)
+        neg = sorted(k[1:] for k in want_neg if k[0] == gene)
+        y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+        s = np.array([score.get(k, 0.0) for k in pos + neg])
+        assert r["auroc"] == pytest.approx(roc_auc_score(y, s))
+        assert r["aupr"] == pytest.approx(average_precision_score(y, s))
+        assert (r["n_pos"], r["n_neg"]) == (len(pos), len(neg))
+        expect.setdefault(model, []).append((roc_auc_score(y, s), average_precision_score(y, s)))
+    for _, r in per_model.iterrows():
+        assert r["negatives"] == "eqtl"
+        assert r["auroc"] == pytest.approx(np.mean([a for a, _ in expect[r["model"]]]))
+        assert r["aupr"] == pytest.approx(np.mean([b for _, b in expect[r["model"]]]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_eqtl_negatives_properties(data):
+    n_pool = data.draw(st.integers(0, 30))
+    genes = data.draw(st.lists(st.sampled_from("AB"), min_size=n_pool, max_size=n_pool))
+    dist = data.draw(st.lists(st.integers(-50, 50), min_size=n_pool, max_size=n_pool))
+    pool = pd.DataFrame({"gene": genes, "chrom": "1", "pos": np.arange(n_pool) + 1, "ref": "A", "alt": "C", "tss_distance": dist})  # fmt: skip
+    fm = data.draw(st.lists(st.integers(0, max(0, n_pool - 1)), max_size=4, unique=True)) if n_pool else []  # fmt: skip
+    positives = pool.iloc[fm]
+    neg = eqtl.eqtl_negatives(positives, pool, n_negatives=3, seed=data.draw(st.integers(0, 9)))
+    assert not neg.duplicated(subset=["gene", "pos"]).any()
+    assert not set(zip(neg["gene"], neg["pos"])) & set(zip(positives["gene"], positives["pos"]))
+    assert set(zip(neg["gene"], neg["pos"], neg["tss_distance"])) <= set(zip(pool["gene"], pool["pos"], pool["tss_distance"]))  # fmt: skip
+    for g in "AB":
+        n_pos = int((positives["gene"] == g).sum())
+        n_free = int(((pool["gene"] == g) & ~pool["pos"].isin(positives["pos"])).sum())
+        assert int((neg["gene"] == g).sum()) == (min(3 * n_pos, n_free) if n_pos else 0)
+    if len(positives) == 1:  # one positive: exactly the three nearest in |distance| (any ties)
+        p = positives.iloc[0]
+        free = pool[(pool["gene"] == p["gene"]) & (pool["pos"] != p["pos"])]
+        gap = lambda t: np.sort(np.abs(np.abs(t["tss_distance"]) - abs(p["tss_distance"])))  # noqa: E731
+        assert list(gap(neg)) == list(gap(free)[:3])
+
+
+def test_fm_eqtl_sets_on_a_simulated_cohort(tmp_path):
+    """simulate -> prep -> the cohort's finemap.txt and signif pairs, read against the dataset."""
+    from data_prep import open_dataset
+    from tests.datasets import simulated_dataset
+
+    path, sim = simulated_dataset(tmp_path, people=150, genes=3, seq_len=4096)
+    ds = open_dataset(path)
+    pool, fm = eqtl.read_eqtls(sim.eqtls, ds), eqtl.read_finemap(sim.finemap, ds)
+    assert len(pool) == len(pd.read_csv(sim.eqtls, sep="\t")) > 0  # every gene id maps
+    for gene, rows in pool.groupby("gene"):  # the simulator's TSS is the dataset's
+        assert (rows["tss_distance"] == rows["pos"] - (ds.window(gene).tss0 + 1)).all()
+    sets = eqtl.eqtl_sets(fm, pool, ds)
+    assert (sets.n_pos_unobserved, sets.n_pool_unobserved) == (0, 0)  # same windows, all SNVs
+    keys = lambda t: set(zip(t["gene"], t["pos"], t["ref"], t["alt"]))  # noqa: E731
+    assert keys(sets.negatives) <= keys(pool)
+    assert not set(zip(sets.negatives["gene"], sets.negatives["pos"])) & set(zip(fm["gene"], fm["pos"]))  # fmt: skip
+    assert len(sets.negatives) > 0
+    v = {g: ds.variants(g) for g in ds.genes}
+    w = pd.concat([v[g].assign(model="m", gene=g, weight=np.arange(len(v[g]))) for g in ds.genes])
+    _, per_gene = eqtl.eqtl_auroc(w, sets.positives, ds, negatives=sets.negatives)
+    for _, r in per_gene.iterrows():
+        assert r["n_pos"] == (sets.positives["gene"] == r["gene"]).sum()
+        assert r["n_neg"] == (sets.negatives["gene"] == r["gene"]).sum() <= 5 * r["n_pos"]

@@ -42,7 +42,7 @@ def _tables(root, rng):
         root / "chromatin.tsv", sep="\t", index=False
     )
     per_gene = pd.DataFrame(
-        [(g, m, rng.uniform(0.4, 1), rng.uniform(0.1, 1), 3, 15) for g in ("GENE1", "GENE2") for m in MODELS],
+        [(g, m, "eqtl", rng.uniform(0.4, 1), rng.uniform(0.1, 1), 3, 15) for g in ("GENE1", "GENE2") for m in MODELS],
         columns=list(eqtl.GENE_COLUMNS),
     )  # fmt: skip
     per_gene.to_csv(root / "eqtl_auroc_genes.tsv", sep="\t", index=False)

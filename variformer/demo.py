@@ -52,6 +52,7 @@ class DemoLayout:
         self.analysis = self.out / "analysis"
         self.report = self.out / "report"
         self.summary = self.out / "demo_summary.tsv"
+        self.eqtls = self.cohort / "signif_variant_gene_pairs.txt.gz"
 
     @property
     def truth(self) -> Path:
@@ -112,6 +113,13 @@ def demo_commands(
              "--model", "elastic_net", "--seed", str(seed), "--out", str(lay.baselines), *f, *prog],
         )
     )  # fmt: skip
+    steps.append(
+        (
+            "ridge regressions, the same folds (the linear model of the fine-mapped eQTL auROC)",
+            ["baselines", "--dataset", str(lay.dataset), "--folds", *map(str, range(n_folds)),
+             "--model", "ridge", "--seed", str(seed), "--out", str(lay.baselines), *prog],
+        )
+    )  # fmt: skip
     for i, gene in enumerate(finetune_genes):
         steps.append(
             (
@@ -135,7 +143,8 @@ def demo_commands(
             "analyze: HSVs, drivers, signs, motifs, chromatin, eQTL and true-causal auROC",
             ["analyze", "--dataset", str(lay.dataset), "--ism", str(lay.ism), "--baselines",
              str(lay.baselines), "--runs", str(lay.runs), "--finemap",
-             str(lay.cohort / "finemap.txt"), "--chromhmm", str(lay.cohort / "chromhmm.bed"),
+             str(lay.cohort / "finemap.txt"), "--eqtls", str(lay.eqtls),
+             "--chromhmm", str(lay.cohort / "chromhmm.bed"),
              "--truth", str(lay.truth), "--seed", str(seed), "--out", str(lay.analysis), *f],
         ),
         (

@@ -10,7 +10,10 @@ Files written to ``out`` (coordinates: VCF/GTF/TSV ``pos`` 1-based, BED 0-based 
 - ``ref.fa`` + ``ref.fa.fai``; ``genes.gtf``; ``cohort.vcf.gz`` + ``.tbi`` (unphased GT, REF =
   ancestral = reference base, multi-allelic sites kept); ``expression.bed.gz`` + ``.tbi``;
 - ``truth.tsv`` (causal SNVs), ``truth_genes.tsv`` (per-gene TSS and h2), ``finemap.txt``
-  (GTEx CAVIAR high-confidence layout), ``chromhmm.bed`` (18-state mnemonics, 200-bp bins),
+  (GTEx CAVIAR high-confidence layout), ``signif_variant_gene_pairs.txt.gz`` (GTEx v8
+  significant eQTL layout: marginal OLS of expression on each biallelic SNV's dosage over all
+  people, kept at ``pval_nominal < 1e-3``; ``tss_distance`` = ``pos - (tss0 + 1)``, not
+  strand-corrected, as GTEx writes it), ``chromhmm.bed`` (18-state mnemonics, 200-bp bins),
   ``planted_motifs.tsv`` (every planted motif instance).
 
 Gene TSS (0-based) is GTF ``start - 1`` on + and ``end - 1`` on -; all causal SNVs lie in

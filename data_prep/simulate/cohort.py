@@ -38,6 +38,7 @@ class SimulationSummary(NamedTuple):
     truth: Path
     truth_genes: Path
     finemap: Path
+    eqtls: Path
     chromhmm: Path
     motifs: Path
     n_people: int
@@ -80,6 +81,14 @@ def simulate_cohort(
     force: bool = False,
 ) -> SimulationSummary:
     """Write a simulated cohort with known truth to the directory ``out``.
+
+    Besides the truth, ``finemap.txt`` (CAVIAR-style fine-mapped SNVs) and
+    ``signif_variant_gene_pairs.txt.gz`` (GTEx-style significant eQTLs: every biallelic SNV of
+    a gene's window tested by OLS of expression on dosage, kept when ``pval_nominal < 1e-3``,
+    :data:`~data_prep.simulate.write.EQTL_PVALUE`) give ``variformer analyze`` the published
+    FM-eQTL auROC inputs: fine-mapped positives, non-fine-mapped significant eQTLs as
+    negatives. A fine-mapped SNV that is not significant is absent from the pairs file but is
+    still a positive there (only non-fine-mapped pairs become negatives). See :mod:`data_prep.simulate` for every file.
 
     Parameters
     ----------
@@ -162,7 +171,8 @@ def simulate_cohort(
 
     names = (
         "ref.fa", "genes.gtf", "cohort.vcf.gz", "expression.bed.gz", "truth.tsv",
-        "truth_genes.tsv", "finemap.txt", "chromhmm.bed", "planted_motifs.tsv",
+        "truth_genes.tsv", "finemap.txt", "signif_variant_gene_pairs.txt.gz", "chromhmm.bed",
+        "planted_motifs.tsv",
     )  # fmt: skip
     with atomic_dir(out, force=force) as tmp:
         write.write_fasta(tmp / "ref.fa", refs)
@@ -171,6 +181,10 @@ def simulate_cohort(
         write.write_expression(tmp / "expression.bed.gz", expressed, samples, values)
         write.write_tables(tmp, truth_rows, gene_rows, planted, list(lengths))
         write.write_finemap(tmp / "finemap.txt", truth_rows, expressed, sites, seq_len, rng)
+        # draws nothing from rng: the other files are the same bytes as before it existed
+        write.write_eqtls(
+            tmp / "signif_variant_gene_pairs.txt.gz", expressed, sites, values, seq_len
+        )
         write.write_chromhmm(tmp / "chromhmm.bed", lengths, gene_list, elements, rng)
     p = [out / n for n in names]
     return SimulationSummary(out, *p, people, len(expressed), n_variants, len(truth_rows))

@@ -1,4 +1,5 @@
-"""File writers of the simulated cohort: FASTA, GTF, VCF, expression BED, truth tables, ChromHMM.
+"""File writers of the simulated cohort: FASTA, GTF, VCF, expression BED, truth tables, eQTLs,
+ChromHMM.
 
 Each writes one file (plus its index) into the directory :func:`simulate_cohort` publishes.
 Coordinates: VCF/GTF/TSV ``pos`` 1-based, BED 0-based half-open.
@@ -6,11 +7,13 @@ Coordinates: VCF/GTF/TSV ``pos`` 1-based, BED 0-based half-open.
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pysam
+from scipy import stats
 
 from data_prep.simulate.layout import contig_order
 
@@ -204,6 +207,87 @@ def write_finemap(
                 pos1 = int(st.pos0[sel[i]]) + 1
                 rows.append(("Whole_Blood", g.gene_id, f"{chrom}_{pos1}", chrom, pos1, probs[i]))
     _tsv(path, ["TISSUE", "GENE", "eQTL", "CHROM", "POS", "Probability"], rows)
+
+
+# GTEx v8 ``*.signif_variant_gene_pairs.txt.gz`` columns, in GTEx's order.
+SIGNIF_COLUMNS = (
+    "variant_id", "gene_id", "tss_distance", "ma_samples", "ma_count", "maf", "pval_nominal",
+    "slope", "slope_se", "pval_nominal_threshold", "min_pval_nominal", "pval_beta",
+)  # fmt: skip
+#: A pair is significant when its nominal p-value is below this (the same for every gene).
+EQTL_PVALUE = 1e-3
+
+
+def _as_written(values) -> np.ndarray:
+    """Expression values exactly as :func:`write_expression` writes them (6 decimals)."""
+    return np.array([float(f"{v:.6f}") for v in values])
+
+
+def write_eqtls(
+    path: Path, expressed: list[Gene], sites: dict[str, Sites], values: dict, seq_len: int
+) -> int:
+    """Significant variant-gene pairs in GTEx's ``signif_variant_gene_pairs`` layout (gzip).
+
+    Every biallelic SNV of a gene's window ``[tss0 - seq_len // 2, tss0 - seq_len // 2 +
+    seq_len)`` is tested by ordinary least squares of the expression (as written in
+    ``expression.bed.gz``) on the ALT dosage 0/1/2 across all people, no covariates, as
+    FastQTL's nominal pass does: ``slope``, ``slope_se`` and the two-sided t-test
+    ``pval_nominal`` with ``n - 2`` degrees of freedom. Pairs with ``pval_nominal <``
+    :data:`EQTL_PVALUE` (1e-3, one threshold for every gene, written as
+    ``pval_nominal_threshold``) are kept. Unlike GTEx there is no MAF >= 1% filter, so every SNV
+    of ``finemap.txt`` was tested and is in the file whenever it is significant.
+
+    ``variant_id`` is ``{chrom}_{pos1}_{ref}_{alt}_b38`` with the cohort's contig names;
+    ``gene_id`` the GTF's versioned id. ``tss_distance`` is FastQTL's ``pos1 - (tss0 + 1)``:
+    variant position minus the 1-based TSS (the expression BED's ``start + 1``), *not*
+    strand-corrected, as in GTEx's files (the simulator's ``dist_to_tss`` is the
+    strand-aware one). ``ma_samples`` / ``ma_count`` count the people carrying / copies of
+    the minor allele, ``maf = ma_count / (2 n)``. Per gene, ``min_pval_nominal`` is the
+    smallest p over its tested SNVs and ``pval_beta`` (no permutations here) its Bonferroni
+    correction, ``min(1, n_tested * min_pval_nominal)``.
+
+    Returns the number of pairs written.
+    """
+    rows = []
+    for g in expressed:
+        st = sites[g.chrom]
+        lo = g.tss0 - seq_len // 2
+        sel = np.flatnonzero((st.pos0 >= lo) & (st.pos0 < lo + seq_len) & (st.hap.max(axis=1) == 1))
+        dos = (st.hap[sel, 0::2] + st.hap[sel, 1::2]).T.astype(np.float64)  # (people, snvs)
+        keep = dos.std(axis=0) > 0
+        sel, dos = sel[keep], dos[:, keep]
+        if not len(sel):
+            continue
+        y = _as_written(values[g.name])
+        n = len(y)
+        gc, yc = dos - dos.mean(axis=0), y - y.mean()
+        sxx, sxy = (gc**2).sum(axis=0), gc.T @ yc
+        slope = sxy / sxx
+        sse = np.maximum(yc @ yc - slope * sxy, 0.0)
+        se = np.sqrt(sse / (n - 2) / sxx)
+        with np.errstate(divide="ignore"):
+            t = np.abs(slope) / se
+        pval = 2 * stats.t.sf(t, n - 2)
+        count = dos.sum(axis=0)  # ALT copies
+        alt_minor = count <= n
+        ma_count = np.where(alt_minor, count, 2 * n - count)
+        ma_samples = np.where(alt_minor, (dos > 0).sum(axis=0), (dos < 2).sum(axis=0))
+        p_min = float(pval.min())
+        p_beta = min(1.0, len(sel) * p_min)
+        for k in np.flatnonzero(pval < EQTL_PVALUE):
+            i = sel[k]
+            pos1 = int(st.pos0[i]) + 1
+            ref, alt = st.alleles[i]
+            rows.append(
+                (f"{g.chrom}_{pos1}_{ref}_{alt}_b38", g.gene_id, pos1 - (g.tss0 + 1),
+                 int(ma_samples[k]), int(ma_count[k]), ma_count[k] / (2 * n), pval[k], slope[k],
+                 se[k], EQTL_PVALUE, p_min, p_beta)
+            )  # fmt: skip
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as fh:
+        fh.write(("\t".join(SIGNIF_COLUMNS) + "\n").encode())
+        for row in rows:
+            fh.write(("\t".join(_fmt(v) for v in row) + "\n").encode())
+    return len(rows)
 
 
 _STATES_18 = (

@@ -35,10 +35,10 @@ import pandas as pd
 
 from core.errors import InputError
 from core.fileio import atomic_dir
-from core.manifest import dataset_fingerprints
 from core.tables import read_predictions
 from data_prep import open_dataset
 from variformer.analysis import chromatin, drivers, eqtl, hsv, screening, signs
+from variformer.analysis.record import analysis_record
 from variformer.analysis.weights import (
     collect_baseline_summary,
     collect_coefficients,
@@ -125,6 +125,9 @@ class AnalysisInputs:
         GTEx CAVIAR high-confidence table -> ``eqtl_auroc.tsv``.
     finemap_tissue : str, optional
         Keep only this ``TISSUE`` of ``finemap`` (default: every row).
+    eqtls : path, optional
+        GTEx ``*.signif_variant_gene_pairs.txt.gz``-style table: the pool of eQTLs whose
+        non-fine-mapped members are the distance-matched negatives of ``eqtl_auroc.tsv``.
     chromhmm : sequence of path
         ChromHMM segmentation BEDs, one per annotation sample -> ``chromatin.tsv``.
     truth : path, optional
@@ -140,6 +143,7 @@ class AnalysisInputs:
     predictions: Sequence[tuple[str, str | Path]] = ()
     finemap: str | Path | None = None
     finemap_tissue: str | None = None
+    eqtls: str | Path | None = None
     chromhmm: Sequence[str | Path] = ()
     truth: str | Path | None = None
     genes: Sequence[str] | None = None
@@ -165,6 +169,9 @@ class AnalysisOptions:
         |elastic-net coefficient| above which an SNV counts in the sign agreement.
     n_negatives : int, default 5
         Distance-matched negative SNVs per positive in the auROC tables.
+    eqtl_negatives : {"eqtl", "any-snv"}, default "eqtl"
+        Negatives of ``eqtl_auroc.tsv``: non-fine-mapped eQTLs of ``eqtls`` (the paper), or
+        any observed SNV of the window (only when asked for; rows labelled ``any-snv``).
     motifs : bool, default True
         Scan HSVs and drivers for motif disruption -> ``motifs.tsv``, ``motif_summary.tsv``.
     motif_pvalue : float, default 5e-5
@@ -191,6 +198,7 @@ class AnalysisOptions:
     min_r2: float | None = 0.2
     sign_threshold: float = 0.05
     n_negatives: int = 5
+    eqtl_negatives: str = "eqtl"
     motifs: bool = True
     motif_pvalue: float = 5e-5
     motif_background: str = "uniform"
@@ -301,12 +309,7 @@ def analyze(
         chrom_df = chromatin.chromatin_enrichment(hsvs, windows, ann, notes=notes)
     else:
         notes.append("chromatin: skipped (no --chromhmm)")
-    eq = eq_genes = None
-    if inp.finemap is not None:
-        fm = eqtl.read_finemap(inp.finemap, ds, tissue=inp.finemap_tissue)
-        eq, eq_genes = eqtl.eqtl_auroc(weights, fm, ds, n_negatives=opt.n_negatives, seed=opt.seed)
-    else:
-        notes.append("eQTL auROC: skipped (no --finemap)")
+    eq, eq_genes = _eqtl_tables(inp, opt, ds, weights, set(ism_df["model"]), notes)
     tr = tr_genes = None
     if inp.truth is not None:  # a check of the simulation: every gene, not only those passing
         tr, tr_genes = eqtl.eqtl_auroc(
@@ -330,12 +333,48 @@ def analyze(
         for name, df in tables.items():
             if df is not None:
                 _write(df, tmp / f"{name}.tsv")
-        meta = _meta(inp, opt, ds, weights, gene_list, notes) | scr.record(label)
+        meta = analysis_record(inp, opt, ds, weights, gene_list, notes) | scr.record(label)
         (tmp / "analysis.json").write_text(json.dumps(meta, indent=1) + "\n")
     return Analysis(
         out, weights, hsvs, hsv_tests, jaccard, drv, drv_summary, sign, hits, motif_summary,
         chrom_df, eq, tr, notes, attr, scr.learned,
     )  # fmt: skip
+
+
+def _eqtl_tables(inp: AnalysisInputs, opt: AnalysisOptions, ds, weights, ism_models, notes):
+    """``eqtl_auroc.tsv`` and its per-gene table (None, None when not asked for): the ISM
+    models and ridge (the paper's Fig. 3c: "so that all variants get a weight") score
+    CAVIAR positives against distance-matched non-fine-mapped eQTLs (or, asked for, any SNV)."""
+    if inp.finemap is None:
+        notes.append("eQTL auROC: skipped (no --finemap)")
+        return None, None
+    if opt.eqtl_negatives not in eqtl.NEGATIVES:
+        raise InputError(f"--eqtl-negatives must be one of {', '.join(eqtl.NEGATIVES)}")
+    if opt.eqtl_negatives == "eqtl" and inp.eqtls is None:
+        notes.append(
+            "eQTL auROC: skipped (the paper's negatives are non-fine-mapped eQTLs: pass --eqtls "
+            "GTEx signif_variant_gene_pairs.txt.gz, or --eqtl-negatives any-snv for any SNV)"
+        )
+        return None, None
+    models = set(ism_models) | {"ridge"}
+    if "ridge" not in set(weights["model"]):
+        notes.append(
+            "eQTL auROC: no ridge baseline, so no linear model is scored (run "
+            "`variformer baselines --model ridge` on the same splits)"
+        )
+    scored = weights[weights["model"].isin(models)]
+    fm = eqtl.read_finemap(inp.finemap, ds, tissue=inp.finemap_tissue)
+    if opt.eqtl_negatives == "any-snv":
+        return eqtl.eqtl_auroc(scored, fm, ds, n_negatives=opt.n_negatives, seed=opt.seed)
+    pool = eqtl.read_eqtls(inp.eqtls, ds)
+    sets = eqtl.eqtl_sets(fm, pool, ds, n_negatives=opt.n_negatives, seed=opt.seed)
+    if sets.n_pos_unobserved or sets.n_pool_unobserved:
+        notes.append(
+            f"eQTL auROC: {sets.n_pos_unobserved} fine-mapped variant(s) and "
+            f"{sets.n_pool_unobserved} significant pair(s) are not observed SNVs of the windows "
+            "(left out)"
+        )
+    return eqtl.eqtl_auroc(scored, sets.positives, ds, negatives=sets.negatives)
 
 
 def _hsv_fold(value, ds) -> int | None:
@@ -399,21 +438,6 @@ def _attributions(inp: AnalysisInputs, opt: AnalysisOptions, ds, hsvs, drv, note
     return attr
 
 
-def _meta(inp: AnalysisInputs, opt: AnalysisOptions, ds, weights, genes, notes) -> dict:
-    """``analysis.json``: the inputs, models, genes and notes."""
-    finemap, truth, runs = inp.finemap, inp.truth, inp.runs
-    return {
-        "dataset": str(ds.path), "dataset_fingerprints": dataset_fingerprints(ds),
-        "ism": str(inp.ism), "baselines": str(inp.baselines),
-        "finemap": None if finemap is None else str(finemap),
-        "chromhmm": [str(p) for p in inp.chromhmm], "truth": None if truth is None else str(truth),
-        "runs": None if runs is None else str(runs), "models": sorted(weights["model"].unique()),
-        "genes": genes, "hsv_model": opt.hsv_model, "seed": opt.seed, "notes": notes,
-        "simulated": truth is not None or _simulated(ds),
-        "variformer_model": _run_model(runs),
-    }  # fmt: skip
-
-
 def _expand_folds(df: pd.DataFrame, model: str, ds) -> pd.DataFrame:
     """Predictions with a model name and folds; without ``fold``, each fold's test people."""
     df = df.assign(model=model)
@@ -424,29 +448,3 @@ def _expand_folds(df: pd.DataFrame, model: str, ds) -> pd.DataFrame:
         test = set(ds.split(fold)["test"])
         frames.append(df[df["sample"].astype(str).isin(test)].assign(fold=fold, split="test"))
     return pd.concat(frames, ignore_index=True)
-
-
-def _simulated(ds) -> bool:
-    """Whether the dataset was prepared from ``variformer simulate`` files (truth.tsv beside them)."""
-    vcfs = ds.meta.get("inputs", {}).get("vcf") or []
-    return any((Path(v).parent / "truth_genes.tsv").is_file() for v in vcfs)
-
-
-def _run_model(runs) -> dict | None:
-    """Size and initial weights of the fine-tuned model, read from the first run's config.yaml."""
-    if runs is None:
-        return None
-    import yaml
-
-    for path in sorted(Path(runs).rglob("config.yaml")):
-        try:
-            model = (yaml.safe_load(path.read_text()) or {}).get("model") or {}
-        except (OSError, yaml.YAMLError):
-            continue
-        hp = model.get("hparams") or {}
-        return {
-            "pretrained": model.get("pretrained"),
-            "dim": hp.get("dim"),
-            "depth": hp.get("depth"),
-        }
-    return None

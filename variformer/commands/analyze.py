@@ -15,6 +15,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--finemap", help="GTEx CAVIAR high-confidence eQTL table -> eqtl_auroc.tsv")
     p.add_argument("--finemap-tissue", help="keep only this TISSUE of --finemap (default: all)")
     p.add_argument(
+        "--eqtls", metavar="SIGNIF_PAIRS",
+        help="GTEx *.signif_variant_gene_pairs.txt.gz: non-fine-mapped eQTLs are the "
+        "distance-matched negatives of eqtl_auroc.tsv (the paper's definition)",
+    )  # fmt: skip
+    p.add_argument(
+        "--eqtl-negatives", choices=["eqtl", "any-snv"], default="eqtl",
+        help="negatives of eqtl_auroc.tsv: eQTLs of --eqtls (eqtl, default) or any observed "
+        "SNV (any-snv, not the paper's)",
+    )  # fmt: skip
+    p.add_argument(
         "--chromhmm", nargs="+", default=[], metavar="BED",
         help="ChromHMM segmentation BEDs, one per annotation sample -> chromatin.tsv",
     )  # fmt: skip
@@ -105,7 +115,7 @@ def main(args) -> int:
     check_out_apart(args.out, {
         "--dataset": args.dataset, "--ism": args.ism, "--baselines": args.baselines,
         "--runs": args.runs, "--predictions": [p for _, p in _predictions(args.predictions)],
-        "--finemap": args.finemap, "--chromhmm": args.chromhmm, "--truth": args.truth,
+        "--finemap": args.finemap, "--eqtls": args.eqtls, "--chromhmm": args.chromhmm, "--truth": args.truth,
         "--meme": args.meme, "--genes-file": args.genes_file,
     })  # fmt: skip
     if args.device is not None:  # refused now, not after the analyses, at the attributions
@@ -115,11 +125,11 @@ def main(args) -> int:
     inputs = AnalysisInputs(
         dataset=args.dataset, ism=args.ism, baselines=args.baselines, runs=args.runs,
         predictions=_predictions(args.predictions), finemap=args.finemap,
-        finemap_tissue=args.finemap_tissue, chromhmm=args.chromhmm, truth=args.truth,
+        finemap_tissue=args.finemap_tissue, eqtls=args.eqtls, chromhmm=args.chromhmm, truth=args.truth,
         genes=_genes(args),
     )  # fmt: skip
     options = AnalysisOptions(
-        hsv_model=args.hsv_model, hsv_fold=args.hsv_fold, min_r2=args.min_r2, motifs=not args.no_motifs, motif_pvalue=args.motif_pvalue,
+        eqtl_negatives=args.eqtl_negatives, hsv_model=args.hsv_model, hsv_fold=args.hsv_fold, min_r2=args.min_r2, motifs=not args.no_motifs, motif_pvalue=args.motif_pvalue,
         motif_background=args.motif_background, jaspar_release=args.jaspar_release,
         meme=args.meme, attributions=not args.no_attributions,
         attribution_flank=args.attribution_flank, device=args.device, seed=args.seed,
@@ -152,7 +162,7 @@ def summary_text(res) -> str:
         if tab is not None:
             for r in tab.itertuples():
                 lines.append(
-                    f"{name} auROC/auPR {r.model}: {r.auroc:.3f} / {r.aupr:.3f} ({r.n_pos} pos, {r.n_neg} neg)"
+                    f"{name} auROC/auPR {r.model}: {r.auroc:.3f} / {r.aupr:.3f} ({r.n_pos} pos, {r.n_neg} neg: {r.negatives})"
                 )
     if res.chromatin is not None and len(res.chromatin):
         top = res.chromatin[res.chromatin["gene"] == "all"].sort_values(
