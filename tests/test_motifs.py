@@ -84,7 +84,7 @@ def test_snv_at_window_edges_hand_computed():
     hi, zero = lo[0, 0], lo[0, 1]
     seq = "ACGTTTTTTTTTTCGT"  # ACG at the left edge on +, CGT (ACG on -) at the right edge
     v = pd.DataFrame({"pos": [1, len(seq)], "ref": ["A", "T"], "alt": ["G", "C"]})
-    out = motif_disruption(seq, v, [motif], pvalue=1.0, show_neutral=True)
+    out = motif_disruption(seq, v, [motif], pvalue=1.0, method="log", show_neutral=True)
     first = out[(out["pos"] == 1) & (out["strand"] == "+")].iloc[0]
     # only one + window overlaps position 1 (windows off the sequence are not scored)
     assert first["ref_score"] == pytest.approx(3 * hi)
@@ -211,7 +211,8 @@ def test_scan_matches_reference_and_threshold_is_a_filter(jaspar, background):
     alt = [BASES[(BASES.index(b) + int(rng.integers(1, 4))) % 4] for b in ref]
     v = pd.DataFrame({"chrom": "chr1", "pos": pos, "ref": ref, "alt": alt})
     motifs = [jaspar[m] for m in ("MA0080.7", "MA0139.2", "MA0108.3")]
-    full = motif_disruption(seq, v, motifs, pvalue=1.0, background=background, show_neutral=True)
+    kw = dict(method="log", background=background)
+    full = motif_disruption(seq, v, motifs, pvalue=1.0, show_neutral=True, **kw)
     bg = background_probs(background, seq)
     assert background == "uniform" or not np.allclose(bg, 0.25)
     for motif in motifs:
@@ -233,7 +234,7 @@ def test_scan_matches_reference_and_threshold_is_a_filter(jaspar, background):
             s = log_odds(motif, bg)[np.arange(motif.width), codes].sum()
             assert s == pytest.approx(max(r.ref_score, r.alt_score))
     # the default run is exactly the rows of the full run that pass the filters
-    hits = motif_disruption(seq, v, motifs, background=background)
+    hits = motif_disruption(seq, v, motifs, **kw)
     keep = full[(np.minimum(full["ref_p"], full["alt_p"]) < 5e-5) & (full["effect"] != "neutral")]
     assert len(hits) > 0 and 66 in set(hits["pos"])
     pd.testing.assert_frame_equal(hits, keep.reset_index(drop=True), check_dtype=False)
@@ -271,7 +272,7 @@ def test_reverse_complement_symmetry_and_labels(seq, snvs, background):
         MotifMatrix("A3", "a", np.array([[9, 0, 1, 0], [0, 9, 0, 1], [1, 1, 8, 0]])),
         MotifMatrix("B5", "b", np.array([[5, 5, 0, 0], [0, 0, 0, 10], [10, 0, 0, 0]] * 2)[:5]),
     ]
-    kw = dict(pvalue=0.2, background=background, show_neutral=True)
+    kw = dict(pvalue=0.2, method="log", background=background, show_neutral=True)
     a = motif_disruption(seq, v, toy, **kw)
     b = motif_disruption(*_revcomp_case(seq, v), toy, **kw)
     b = b.assign(
@@ -301,7 +302,7 @@ def test_reverse_complement_symmetry_and_labels(seq, snvs, background):
 def test_windows_with_n_are_not_scored():
     motif = MotifMatrix("T1", "toy", np.array([[6, 0, 2, 0], [0, 6, 0, 2], [2, 0, 6, 0]]))
     v = pd.DataFrame({"pos": [3], "ref": ["G"], "alt": ["T"]})
-    out = motif_disruption("ANGTACGT", v, [motif], pvalue=1.0, show_neutral=True)
+    out = motif_disruption("ANGTACGT", v, [motif], pvalue=1.0, method="log", show_neutral=True)
     plus = out[out["strand"] == "+"].iloc[0]
     # windows ANG and NGT hold an N; only GTA scores, for both alleles
     lo = log_odds(motif)
@@ -467,7 +468,9 @@ def test_planted_motif_breaking_snvs_are_flagged(cohort, jaspar):
     planted strand, at the planted site); every motif-creating one makes it. Matrices too short
     to ever reach p < 5e-5 (7-mers: at best 4**-7 = 6.1e-5) cannot be called and are skipped."""
     truth = cohort["truth"]
-    hits = dataset_motif_disruption(cohort["ds"], cohort["genes"], list(jaspar.values()))
+    hits = dataset_motif_disruption(
+        cohort["ds"], cohort["genes"], list(jaspar.values()), method="log"
+    )
     planted = cohort["planted"].set_index(["gene", "causal_pos1"])
     checked = {"break": 0, "create": 0}
     for r in truth[truth["motif_effect"].isin(["break", "create"])].itertuples():

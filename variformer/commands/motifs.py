@@ -1,6 +1,7 @@
 """``variformer motifs``: JASPAR/MEME motifs that a dataset's SNVs break or create.
 
-A thin shell over :mod:`variformer.analysis.motifs`; writes one TSV (``--out motifs.tsv``).
+A thin shell over :mod:`variformer.analysis.motifs`; writes one TSV (``--out motifs.tsv``) whose
+``method`` and ``database`` columns name the scoring method and the matrices' database.
 """
 
 from __future__ import annotations
@@ -34,7 +35,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="2024",
         help="JASPAR release shipped by pyjaspar (default 2024; CORE vertebrates)",
     )
-    parser.add_argument("--meme", help="scan the matrices of this MEME file instead (HOCOMOCO)")
+    parser.add_argument(
+        "--meme",
+        help="scan the matrices of this MEME file instead (HOCOMOCO v11 / v12 MEME files; the "
+        "paper used HOCOMOCO v11)",
+    )
+    parser.add_argument(
+        "--method",
+        default="default",
+        metavar="{default,ic,log}",
+        help="scoring: default (motifbreakR's default, the paper's: probabilities weighted by "
+        "each column's max - min), ic (weighted by information content) or log (log2-odds in "
+        "bits); default: default",
+    )
     parser.add_argument(
         "--pvalue", type=float, default=5e-5, help="hit when REF or ALT has p < this (5e-5)"
     )
@@ -42,16 +55,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--background",
         choices=("uniform", "window"),
         default="uniform",
-        help="background for log-odds and p-values: uniform or the window's base composition",
+        help="background for p-values (and the odds of ic / log): uniform or the window's "
+        "base composition",
     )
     parser.add_argument(
-        "--pseudocount", type=float, default=0.8, help="added to each column's counts (0.8)"
+        "--pseudocount",
+        type=float,
+        help="added to each column's counts (default: 1 for default / ic, motifbreakR's; 0.8 "
+        "for log, TFBSTools')",
     )
     parser.add_argument(
-        "--granularity", type=float, default=0.01, help="bits per step of the p-value tables"
+        "--granularity",
+        type=float,
+        help="score units per step of the p-value tables (default: 0.001 for default / ic, "
+        "0.01 bits for log)",
     )
     parser.add_argument(
-        "--show-neutral", action="store_true", help="keep hits with |P[ref] - P[alt]| < 0.4"
+        "--show-neutral",
+        action="store_true",
+        help="keep hits with a neutral effect (|score difference| <= 0.4 for default / ic, "
+        "|P[ref] - P[alt]| < 0.4 for log)",
     )
     parser.add_argument(
         "--progress",
@@ -114,9 +137,11 @@ def main(args: argparse.Namespace) -> int:
     """Run ``variformer motifs``; returns the exit status."""
     from core.fileio import atomic_write_text, check_out_apart, check_writable_parent
     from data_prep import open_dataset
-    from variformer.analysis.motifs.matrices import load_motifs
+    from variformer.analysis.motifs.matrices import load_motifs, motif_database_name
     from variformer.analysis.motifs.scan import KEYS, dataset_motif_disruption
+    from variformer.analysis.motifs.scoring import check_method
 
+    method = check_method(args.method)
     out = Path(args.out)
     variants = None if args.variants in ("hsv", "all") else args.variants
     check_out_apart(out, {
@@ -131,16 +156,15 @@ def main(args: argparse.Namespace) -> int:
     variants = _variant_table(args, ds, genes)
     t0 = time.perf_counter()
     matrices = load_motifs(jaspar_release=args.jaspar_release, meme=args.meme)
-    source = (
-        args.meme or f"JASPAR{str(args.jaspar_release).removeprefix('JASPAR')} CORE vertebrates"
-    )
-    print(f"motifs: {len(matrices)} matrices from {source}")
+    where = f" ({args.meme})" if args.meme else ""
+    print(f"motifs: {len(matrices)} matrices from {motif_database_name(matrices)}{where}")
     hits = dataset_motif_disruption(
         ds,
         genes,
         matrices,
         variants=variants,
         pvalue=args.pvalue,
+        method=method,
         background=args.background,
         pseudocount=args.pseudocount,
         granularity=args.granularity,
@@ -152,6 +176,6 @@ def main(args: argparse.Namespace) -> int:
     took = time.perf_counter() - t0
     print(
         f"wrote {out}: {len(hits)} hits at {n_snv} SNVs in {len(genes)} genes "
-        f"(p < {args.pvalue:g}, {args.background} background, {took:.1f} s)"
+        f"(p < {args.pvalue:g}, method {method}, {args.background} background, {took:.1f} s)"
     )
     return 0

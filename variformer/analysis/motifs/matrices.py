@@ -1,7 +1,9 @@
 """Motif matrices: JASPAR position frequency matrices (offline ``pyjaspar``) and MEME files.
 
 :class:`MotifMatrix` is what the scan (:mod:`variformer.analysis.motifs.scan`) takes:
-site counts per motif position, columns A, C, G, T.
+site counts per motif position, columns A, C, G, T, and the database it came from
+(:func:`motif_database_name` names a set of them for a report). MEME files of HOCOMOCO v11
+(``AHR_HUMAN.H11MO.0.B``) and v12 (``AHR.H12CORE.0.P.B``) are recognized by their motif names.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import numpy as np
 
 from core.errors import InputError
 
-__all__ = ["BASES", "MotifMatrix", "load_jaspar", "load_motifs", "read_meme"]
+__all__ = [
+    "BASES",
+    "MotifMatrix",
+    "load_jaspar",
+    "load_motifs",
+    "motif_database_name",
+    "read_meme",
+]
 
 BASES = "ACGT"
 
@@ -32,11 +41,15 @@ class MotifMatrix(NamedTuple):
         Transcription-factor name, e.g. ``SPI1``.
     counts : np.ndarray, shape=(w, 4)
         Site counts per motif position, columns A, C, G, T (MEME probabilities times nsites).
+    database : str
+        Where the matrix comes from, e.g. ``JASPAR2024 CORE vertebrates``, ``HOCOMOCO v11`` or
+        a MEME file's name; ``""`` when unknown (a hand-made matrix).
     """
 
     matrix_id: str
     tf: str
     counts: np.ndarray
+    database: str = ""
 
     @property
     def width(self) -> int:
@@ -57,9 +70,10 @@ def _jaspar(release: str, collection: str, tax_group: str) -> tuple[MotifMatrix,
         warnings.simplefilter("ignore")
         found = db.fetch_motifs(collection=collection, tax_group=[tax_group])
     out = []
+    label = f"{release} {collection} {tax_group}"
     for m in found:
         counts = np.array([m.counts[b] for b in BASES], dtype=np.float64).T
-        out.append(MotifMatrix(str(m.matrix_id), str(m.name), counts))
+        out.append(MotifMatrix(str(m.matrix_id), str(m.name), counts, label))
     return tuple(out)
 
 
@@ -72,6 +86,8 @@ def load_jaspar(
     ----------
     release : int or str
         ``2024``, ``"2024"`` or ``"JASPAR2024"``; what pyjaspar ships (2014-2026 in pyjaspar 4).
+    collection, tax_group : str
+        JASPAR's; the matrices' ``database`` reads e.g. ``JASPAR2024 CORE vertebrates``.
 
     Raises
     ------
@@ -90,6 +106,8 @@ def load_jaspar(
 
 
 _HOCOMOCO = (re.compile(r"^(.+?)_(HUMAN|MOUSE)\.H1\dMO\."), re.compile(r"^(.+?)\.H1\d[A-Z]+\."))
+# HOCOMOCO's version in a motif name: H11MO (v11: AHR_HUMAN.H11MO.0.B), H12CORE (v12), ...
+_HOCOMOCO_VERSION = re.compile(r"\.H(1\d)(?:MO|[A-Z]+)\.")
 
 
 def _tf_from_id(matrix_id: str) -> str:
@@ -100,21 +118,60 @@ def _tf_from_id(matrix_id: str) -> str:
     return matrix_id
 
 
+def _meme_database(path: Path, ids: list[str]) -> str:
+    """``HOCOMOCO v11`` / ``v12`` when every motif name (or else the file's name) says so,
+    else the file's name."""
+    versions = {m.group(1) if m else None for m in map(_HOCOMOCO_VERSION.search, ids)}
+    if len(versions) == 1 and None not in versions:
+        return f"HOCOMOCO v{versions.pop()}"
+    named = re.search(r"hocomoco[_ -]?v?(1\d)", path.name, flags=re.IGNORECASE)
+    return f"HOCOMOCO v{named.group(1)}" if named else path.name
+
+
+def _matrix_rows(lines: list[str], i: int, width: int, where: str, motif: str):
+    """The ``width`` probability rows after header line ``i`` (blank lines skipped), and the
+    index of the last one."""
+    rows = []
+    k = i
+    while len(rows) < width:
+        k += 1
+        if k < len(lines) and not lines[k].strip():
+            continue
+        try:
+            row = [float(x) for x in lines[k].split()]
+        except (IndexError, ValueError):
+            row = []
+        if len(row) != 4 or min(row) < 0 or sum(row) <= 0:
+            raise InputError(
+                f"{where}:{k + 1}: expected 4 non-negative probabilities (A C G T) "
+                f"in row {len(rows) + 1} of motif {motif}"
+            )
+        rows.append(row)
+    return np.array(rows, dtype=np.float64), k
+
+
 def read_meme(path, *, nsites: int = 20) -> tuple[MotifMatrix, ...]:
     """Matrices of a MEME motif file (``letter-probability matrix`` blocks, DNA alphabet).
+
+    Reads MEME's minimal format as HOCOMOCO v11 and v12 ship it (``MOTIF`` lines with one or
+    two names, ``letter-probability matrix: alength= 4 w= ... nsites= ... E= ...`` headers,
+    ``URL`` and background lines, which are skipped).
 
     Parameters
     ----------
     path : str or Path
     nsites : int
-        Sites assumed when a matrix header has no ``nsites=`` (MEME's own default is 20);
-        probabilities times nsites give the counts the pseudocount is added to.
+        Sites assumed when a matrix header has no ``nsites=`` (MEME's own default is 20, as is
+        motifbreakR's for a matrix without a sequence count); probabilities times nsites give
+        the counts the pseudocount is added to.
 
     Returns
     -------
     tuple of MotifMatrix
         ``tf`` is the MOTIF line's alternative name, else the TF part of a HOCOMOCO id
-        (``AHR_HUMAN.H11MO.0.B`` -> ``AHR``), else the id.
+        (``AHR_HUMAN.H11MO.0.B`` and ``AHR.H12CORE.0.P.B`` -> ``AHR``), else the id.
+        ``database`` is ``HOCOMOCO v11`` / ``HOCOMOCO v12`` when every motif name (or else
+        the file's name) says so, else the file's name.
 
     Raises
     ------
@@ -128,7 +185,7 @@ def read_meme(path, *, nsites: int = 20) -> tuple[MotifMatrix, ...]:
         raise InputError(f"MEME motif file not found: {path}")
     with open_text(path) as fh:
         lines = fh.read().splitlines()
-    motifs: list[MotifMatrix] = []
+    found: list[tuple[str, str, np.ndarray]] = []
     i, name = 0, None
     while i < len(lines):
         line = lines[i].strip()
@@ -150,30 +207,31 @@ def read_meme(path, *, nsites: int = 20) -> tuple[MotifMatrix, ...]:
                 sites = float(fields.get("nsites", nsites))
             except (KeyError, ValueError):
                 raise InputError(f"{path}:{i + 1}: matrix header needs w= (width)") from None
-            rows = []
-            for j in range(width):
-                k = i + 1 + j
-                try:
-                    row = [float(x) for x in lines[k].split()]
-                except (IndexError, ValueError):
-                    row = []
-                if len(row) != 4 or min(row) < 0 or sum(row) <= 0:
-                    raise InputError(
-                        f"{path}:{k + 1}: expected 4 non-negative probabilities (A C G T) "
-                        f"in row {j + 1} of motif {name[0]}"
-                    )
-                rows.append(row)
-            probs = np.array(rows, dtype=np.float64)
+            if fields.get("alength", "4") != "4":
+                raise InputError(f"{path}:{i + 1}: alength= {fields['alength']}, not 4 (DNA)")
+            probs, i = _matrix_rows(lines, i, width, str(path), name[0])
             probs /= probs.sum(axis=1, keepdims=True)
-            motifs.append(MotifMatrix(name[0], name[1], probs * max(sites, 1.0)))
-            i += width
+            found.append((name[0], name[1], probs * max(sites, 1.0)))
             name = None
         i += 1
-    if not motifs:
+    if not found:
         raise InputError(f"{path} holds no MEME letter-probability matrices")
-    return tuple(motifs)
+    database = _meme_database(path, [f[0] for f in found])
+    return tuple(MotifMatrix(*f, database) for f in found)
 
 
 def load_motifs(*, jaspar_release=2024, meme=None) -> tuple[MotifMatrix, ...]:
     """The matrices to scan: a MEME file if given, else JASPAR CORE vertebrates of a release."""
     return read_meme(meme) if meme is not None else load_jaspar(jaspar_release)
+
+
+def motif_database_name(pwms) -> str:
+    """The database(s) of a set of matrices, for a report: e.g. ``JASPAR2024 CORE vertebrates``
+    or ``HOCOMOCO v11``; several are joined by `` + `` in order of appearance, a matrix
+    without one counts as ``custom``, and no matrices give ``""``.
+
+    Parameters
+    ----------
+    pwms : iterable of MotifMatrix
+    """
+    return " + ".join(dict.fromkeys(getattr(m, "database", "") or "custom" for m in pwms))

@@ -1,8 +1,8 @@
-"""Log-odds scores and exact p-values of motif matrices.
+"""Exact p-values of motif scoring matrices.
 
-Sequences as integer codes, background base probabilities, log-odds matrices in bits
-(TFBSTools' pseudocount convention), and the exact null distribution of a discretized matrix
-(:class:`PValueTable`, by dynamic programming), cached per matrix and background.
+Sequences as integer codes, background base probabilities, and the exact null distribution of
+a discretized scoring matrix (:class:`PValueTable`, by dynamic programming) of any method of
+:mod:`~variformer.analysis.motifs.scoring`, cached per matrix, method and background.
 """
 
 from __future__ import annotations
@@ -14,10 +14,17 @@ import numpy as np
 
 from core.errors import InputError
 from variformer.analysis.motifs.matrices import MotifMatrix
+from variformer.analysis.motifs.scoring import (
+    METHOD_GRANULARITY,
+    METHOD_PSEUDOCOUNT,
+    check_method,
+    log_odds,
+    motif_probabilities,
+    scoring_matrix,
+)
 
 __all__ = [
     "DEFAULT_GRANULARITY",
-    "DEFAULT_PSEUDOCOUNT",
     "N_CODE",
     "PValueTable",
     "background_probs",
@@ -30,8 +37,7 @@ __all__ = [
 ]
 
 N_CODE = 4
-DEFAULT_PSEUDOCOUNT = 0.8
-DEFAULT_GRANULARITY = 0.01
+DEFAULT_GRANULARITY = 0.01  # of :func:`pvalue_table`; a scan takes its method's (scoring.py)
 
 
 def encode_sequence(sequence) -> np.ndarray:
@@ -86,37 +92,19 @@ def background_probs(background="uniform", sequence=None) -> np.ndarray:
     return bg / bg.sum()
 
 
-def _probs(motif: MotifMatrix, bg: np.ndarray, pseudocount: float) -> np.ndarray:
-    counts = np.asarray(motif.counts, dtype=np.float64)
-    total = counts.sum(axis=1, keepdims=True)
-    return (counts + pseudocount * bg) / (total + pseudocount)
-
-
-def log_odds(
-    motif: MotifMatrix, background=None, *, pseudocount: float = DEFAULT_PSEUDOCOUNT
-) -> np.ndarray:
-    """Log-odds scoring matrix in bits, ``log2(p / bg)``, shape=(w, 4), columns A, C, G, T.
-
-    ``p = (count + pseudocount * bg) / (n_sites + pseudocount)`` per position (TFBSTools).
-    """
-    if not pseudocount > 0:
-        raise InputError("pseudocount must be > 0 (zero counts would give -inf scores)")
-    bg = np.full(4, 0.25) if background is None else np.asarray(background, dtype=np.float64)
-    return np.log2(_probs(motif, bg, pseudocount) / bg)
-
-
 def reverse_complement(m: np.ndarray) -> np.ndarray:
     """Matrix that scores a window's reverse complement: rows reversed, A<->T, C<->G; N stays."""
     return m[::-1][:, [3, 2, 1, 0, *range(4, m.shape[1])]]
 
 
 class PValueTable(NamedTuple):
-    """The exact null distribution of a discretized log-odds matrix.
+    """The exact null distribution of a discretized scoring matrix.
 
     Attributes
     ----------
     granularity : float
-        Bits per integer step; the matrix used is ``round(lo / granularity)``.
+        Score units (bits for ``log``) per integer step; the matrix used is
+        ``round(lo / granularity)``.
     int_lo : np.ndarray, shape=(w, 4), int64
         The rounded matrix.
     offset : int
@@ -144,7 +132,7 @@ class PValueTable(NamedTuple):
         return self.pvalue_int(self.int_lo[np.arange(w), windows].sum(axis=-1))
 
     def score_threshold(self, pvalue: float) -> float:
-        """The lowest score (bits, on the discretized scale) whose p-value is < ``pvalue``."""
+        """The lowest score (on the discretized scale) whose p-value is < ``pvalue``."""
         k = int(np.searchsorted(-self.sf, -pvalue, side="right"))
         return (self.offset + k) * self.granularity
 
@@ -161,10 +149,11 @@ def pvalue_table(
     Parameters
     ----------
     lo : np.ndarray, shape=(w, 4)
-        Log-odds in bits.
+        A scoring matrix of any method (:func:`~variformer.analysis.motifs.scoring.scoring_matrix`),
+        e.g. log-odds in bits.
     background : array-like of 4 probabilities, or None for uniform
     granularity : float
-        Bits per step; the scores' rounding error is at most ``w * granularity / 2``.
+        Score units per step; the scores' rounding error is at most ``w * granularity / 2``.
     """
     if not granularity > 0:
         raise InputError("granularity must be > 0")
@@ -184,21 +173,32 @@ def pvalue_table(
 
 
 @functools.lru_cache(maxsize=2048)  # two backgrounds x all JASPAR CORE vertebrates
-def cached_table(key, counts_bytes, width, bg, pseudocount, granularity):
+def cached_table(key, counts_bytes, width, bg, method, pseudocount, granularity):
     """:func:`prepared` on hashable arguments, cached (``cached_table.cache_clear()`` empties it)."""
     counts = np.frombuffer(counts_bytes, dtype=np.float64).reshape(width, 4)
     bg_arr = np.asarray(bg)
     motif = MotifMatrix(key, key, counts)
-    probs = _probs(motif, bg_arr, pseudocount)
-    lo = np.log2(probs / bg_arr)
-    return probs, lo, pvalue_table(lo, bg_arr, granularity=granularity)
+    probs = motif_probabilities(motif, method, bg_arr, pseudocount=pseudocount)
+    matrix = scoring_matrix(motif, method, bg_arr, pseudocount=pseudocount)
+    return probs, matrix, pvalue_table(matrix, bg_arr, granularity=granularity)
 
 
-def prepared(motif: MotifMatrix, bg: np.ndarray, pseudocount: float, granularity: float):
-    """A matrix ready to scan: ``(probs, lo, table)``, each shape=(w, 4) but the
-    :class:`PValueTable`; built once per matrix, background and settings (:func:`cached_table`)."""
+def prepared(
+    motif: MotifMatrix,
+    bg: np.ndarray,
+    *,
+    method: str = "log",
+    pseudocount: float | None = None,
+    granularity: float | None = None,
+):
+    """A matrix ready to scan: ``(probs, matrix, table)``, the probabilities
+    (:func:`~variformer.analysis.motifs.scoring.motif_probabilities`) and scoring matrix of
+    ``method``, each shape=(w, 4), and its :class:`PValueTable`; built once per matrix,
+    background, method and settings (:func:`cached_table`). ``None`` settings take the
+    method's defaults (``METHOD_PSEUDOCOUNT``, ``METHOD_GRANULARITY``)."""
+    method = check_method(method)
+    pc = METHOD_PSEUDOCOUNT[method] if pseudocount is None else float(pseudocount)
+    g = METHOD_GRANULARITY[method] if granularity is None else float(granularity)
     counts = np.ascontiguousarray(motif.counts, dtype=np.float64)
     bg_key = tuple(float(x) for x in bg)
-    return cached_table(
-        motif.matrix_id, counts.tobytes(), counts.shape[0], bg_key, pseudocount, granularity
-    )
+    return cached_table(motif.matrix_id, counts.tobytes(), counts.shape[0], bg_key, method, pc, g)

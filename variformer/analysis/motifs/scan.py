@@ -1,9 +1,21 @@
 """The motif disruption scan: which SNVs break or create motifs, in one window or a dataset.
 
-For REF and ALT, both strands, the best-scoring window that overlaps each SNV, its exact
-p-value (:mod:`variformer.analysis.motifs.pvalues`) and motifbreakR's ``snpEff`` effect;
+For REF and ALT, both strands, the best-scoring window that overlaps each SNV under a scoring
+method (:mod:`variformer.analysis.motifs.scoring`), its exact p-value
+(:mod:`variformer.analysis.motifs.pvalues`) and motifbreakR's effect;
 :func:`motif_disruption` scans one sequence, :func:`dataset_motif_disruption` the reference
 windows of a ``variformer prep`` dataset.
+
+Rows follow motifbreakR's ``scoreSnpList`` (``R/scoreMotif.R``, 2.17.1) for ``default`` and
+``ic``: one row per (SNV, matrix), REF's and ALT's best windows over both strands, the effect
+from their score difference (``alleleDiff = scoreAlt - scoreRef``: ``|d| >= 0.7`` strong,
+``> 0.4`` weak, else neutral). ``log`` keeps this package's original rows: one per (SNV,
+matrix, strand) and the effect from the probability difference of the alleles at the SNV's
+motif column (motifbreakR 1.x's ``snpEff``). Two things differ from motifbreakR on purpose:
+the p-value filter is exact (motifbreakR's ``filterp=TRUE`` keeps a window whose score beats
+TFMPvalue's threshold for the matrix rounded to 2 decimals, less 0.02, a slightly looser
+filter), and only windows that overlap the SNV are scored (motifbreakR 2.x also scores the
+one window just right of it) and none that holds an N (motifbreakR scores N as 0).
 """
 
 from __future__ import annotations
@@ -17,18 +29,17 @@ from core.errors import InputError
 from data_prep.genome import in_window
 from variformer.analysis.motifs.matrices import BASES
 from variformer.analysis.motifs.pvalues import (
-    DEFAULT_GRANULARITY,
-    DEFAULT_PSEUDOCOUNT,
     N_CODE,
     background_probs,
     encode_sequence,
     prepared,
-    reverse_complement,
 )
+from variformer.analysis.motifs.scoring import check_method, score_range
+from variformer.analysis.motifs.windows import at_snv, best_strand, each_strand, strand_scores
 
 __all__ = ["COLUMNS", "KEYS", "dataset_motif_disruption", "motif_disruption"]
 
-STRONG, WEAK = 0.7, 0.4  # motifbreakR's snpEff thresholds on |P[ref] - P[alt]|
+STRONG, WEAK = 0.7, 0.4  # motifbreakR's effect thresholds (snpEff / varEff)
 KEYS = ["gene", "chrom", "pos", "ref", "alt"]
 COLUMNS = [
     *KEYS,
@@ -46,6 +57,11 @@ COLUMNS = [
     "motif_pos",
     "allele_diff",
     "ic",
+    "ref_pct",
+    "alt_pct",
+    "allele_effect_size",
+    "method",
+    "database",
 ]
 
 
@@ -76,9 +92,10 @@ def motif_disruption(
     chrom: str | None = None,
     gene: str | None = None,
     pvalue: float = 5e-5,
+    method: str = "default",
     background="uniform",
-    pseudocount: float = DEFAULT_PSEUDOCOUNT,
-    granularity: float = DEFAULT_GRANULARITY,
+    pseudocount: float | None = None,
+    granularity: float | None = None,
     show_neutral: bool = False,
 ) -> pd.DataFrame:
     """Motifs that SNVs break or create: REF vs ALT over every window overlapping each SNV.
@@ -97,49 +114,68 @@ def motif_disruption(
         0-based genome coordinate of ``sequence[0]``.
     pvalue : float
         A hit needs REF or ALT to reach ``p < pvalue`` (motifbreakR / the paper: 5e-5).
+    method : {"default", "ic", "log"}
+        The scoring matrix (:func:`~variformer.analysis.motifs.scoring.scoring_matrix`):
+        ``default`` is motifbreakR's default (the paper's), ``ic`` its information-content
+        weighting, ``log`` log-odds in bits (this package's original scan). ``default`` and
+        ``ic`` give one row per (SNV, matrix) with the effect on the score difference, ``log``
+        one per (SNV, matrix, strand) with the effect on ``allele_diff`` (module docstring).
     background : "uniform", "window" or 4 probabilities (A, C, G, T)
-    pseudocount : float
-        Added to each column's counts, split by the background (TFBSTools: 0.8).
-    granularity : float
-        Bits per step of the discretized p-value tables.
+        The null model of the p-values (all methods) and the odds of ``ic`` and ``log``.
+    pseudocount : float or None
+        Added to each column's counts; None: the method's (``default`` / ``ic``: 1, split
+        evenly, motifbreakR's; ``log``: 0.8, split by the background, TFBSTools').
+    granularity : float or None
+        Score units per step of the discretized p-value tables; None: the method's (0.001 for
+        ``default`` / ``ic``, 0.01 bits for ``log``).
     show_neutral : bool
-        Keep hits whose SNV column barely prefers either allele (``|allele_diff| < 0.4``).
+        Keep hits whose effect is neutral (see ``effect``).
 
     Returns
     -------
     pd.DataFrame
-        One row per (SNV, matrix, strand) hit, columns :data:`COLUMNS`: ``ref_score`` /
-        ``alt_score`` (bits, best window per allele and strand; NaN if every window has an N),
-        ``ref_p`` / ``alt_p``, ``delta = alt_score - ref_score``, ``effect``
-        (strong / weak / neutral), ``direction`` (increase / decrease / none by the sign of
-        ``delta``), ``motif_start`` (1-based genome start of the hit window: the better
-        allele's best window), ``motif_pos`` (1-based SNV position within the motif, motif
-        orientation), ``allele_diff = P[ref] - P[alt]`` at that position (strand-aware) and
-        ``ic`` (its information content, bits). Sorted by gene, pos, alt, min p.
+        One row per hit, columns :data:`COLUMNS`: ``ref_score`` / ``alt_score`` (the method's
+        units, bits for ``log``; best window per allele; NaN if every window has an N),
+        ``ref_p`` / ``alt_p``, ``delta = alt_score - ref_score`` (motifbreakR's
+        ``alleleDiff``), ``effect`` (strong / weak / neutral), ``direction`` (increase /
+        decrease / none by the sign of ``delta``), ``motif_start`` (1-based genome start of
+        the hit window: the better allele's best window), ``motif_pos`` (1-based SNV position
+        within the motif, motif orientation), ``allele_diff = P[ref] - P[alt]`` at that
+        position (strand-aware; the method's probabilities), ``ic`` (its information
+        content, bits), ``ref_pct`` / ``alt_pct`` (relative scores ``(score - min) / (max -
+        min)`` of the matrix, motifbreakR's ``pctRef`` / ``pctAlt``), ``allele_effect_size =
+        delta / max`` (motifbreakR's ``alleleEffectSize``), ``method`` and ``database`` (the
+        matrix's, ``.`` if unknown). Sorted by gene, pos, alt, min p.
 
     Raises
     ------
     InputError
-        A non-SNV, a SNV outside the window, or a REF that disagrees with the window.
+        A non-SNV, a SNV outside the window, a REF that disagrees with the window, or an
+        unknown method.
     """
     codes = encode_sequence(sequence)
     df = _variant_frame(variants)
     for col, value in (("gene", gene), ("chrom", chrom)):
         if col not in df.columns:
             df[col] = value if value is not None else "."
-    _check_options(pvalue)
+    _check_options(pvalue, method)
     bg = background_probs(background, codes)
     wmax = max((m.width for m in motifs), default=1)
     ctx, ref_c, alt_c = _contexts(codes, df, int(start0), wmax)
     options = dict(
-        pvalue=pvalue, pseudocount=pseudocount, granularity=granularity, show_neutral=show_neutral
+        method=method,
+        pvalue=pvalue,
+        pseudocount=pseudocount,
+        granularity=granularity,
+        show_neutral=show_neutral,
     )
     return _scan(df, ctx, ref_c, alt_c, motifs, bg, **options)
 
 
-def _check_options(pvalue: float) -> None:
+def _check_options(pvalue: float, method: str) -> None:
     if not 0 < pvalue <= 1:
         raise InputError(f"pvalue must lie in (0, 1], got {pvalue}")
+    check_method(method)
 
 
 def _contexts(codes: np.ndarray, df: pd.DataFrame, start0: int, wmax: int):
@@ -172,30 +208,49 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
 
 
-def _scan(df, ctx, ref_c, alt_c, motifs, bg, *, pvalue, pseudocount, granularity, show_neutral):
+def _scan(
+    df, ctx, ref_c, alt_c, motifs, bg, *, method, pvalue, pseudocount, granularity, show_neutral
+):
     """Hits of every matrix at the SNVs of ``df`` (contexts from :func:`_contexts`)."""
     if len(df) == 0 or len(motifs) == 0:
         return _empty()
     wmax = (ctx.shape[1] + 1) // 2
     snv0 = df["pos"].to_numpy() - 1
+    settings = dict(method=method, pseudocount=pseudocount, granularity=granularity)
     parts: dict[str, list] = {}
     for motif in motifs:
-        probs, lo, table = prepared(motif, bg, float(pseudocount), float(granularity))
+        probs, mat, table = prepared(motif, bg, **settings)
         w = motif.width
         sub = ctx[:, wmax - w : wmax + w - 1]  # (n, 2w-1), SNV at w-1
-        for strand, found in _scan_one(probs, lo, table, sub, ref_c, alt_c, bg, pvalue):
-            found["matrix_id"] = np.full(len(found["row"]), motif.matrix_id, dtype=object)
-            found["tf"] = np.full(len(found["row"]), motif.tf, dtype=object)
-            found["strand"] = np.full(len(found["row"]), strand, dtype=object)
-            # genome start (0-based) of window k is the SNV's position - (w - 1) + k
-            found["motif_start"] = snv0[found["row"]] - (w - 1) + found.pop("window") + 1
-            for key, values in found.items():
-                parts.setdefault(key, []).append(values)
+        per_strand = strand_scores(mat, table, sub, ref_c, alt_c)
+        pick = each_strand if method == "log" else best_strand
+        found = pick(per_strand, pvalue)
+        if found["row"].size == 0:
+            continue
+        found.update(at_snv(found, probs, bg, ref_c, alt_c, w))
+        lo, hi = score_range(mat)
+        found["ref_pct"] = (found["ref_score"] - lo) / (hi - lo)
+        found["alt_pct"] = (found["alt_score"] - lo) / (hi - lo)
+        found["allele_effect_size"] = found["delta"] / hi
+        n = len(found["row"])
+        found["matrix_id"] = np.full(n, motif.matrix_id, dtype=object)
+        found["tf"] = np.full(n, motif.tf, dtype=object)
+        found["database"] = np.full(n, motif.database or ".", dtype=object)
+        found["strand"] = np.where(found.pop("flip"), "-", "+").astype(object)
+        # genome start (0-based) of window k is the SNV's position - (w - 1) + k
+        found["motif_start"] = snv0[found["row"]] - (w - 1) + found.pop("window") + 1
+        for key, values in found.items():
+            parts.setdefault(key, []).append(values)
     if not parts:
         return _empty()
     hits = pd.DataFrame({k: np.concatenate(v) for k, v in parts.items()})
-    mag = hits["allele_diff"].abs().to_numpy()
-    hits["effect"] = np.where(mag >= STRONG, "strong", np.where(mag >= WEAK, "weak", "neutral"))
+    hits["method"] = method
+    # motifbreakR's effect: log (this package's original rule, motifbreakR 1.x's snpEff) on the
+    # SNV column's probability difference, >= 0.7 strong, >= 0.4 weak; default / ic (2.x's
+    # varEff) on the score difference of the best windows, >= 0.7 strong, > 0.4 weak
+    mag = np.abs(hits["allele_diff" if method == "log" else "delta"].to_numpy(float))
+    weak = mag >= WEAK if method == "log" else mag > WEAK
+    hits["effect"] = np.where(mag >= STRONG, "strong", np.where(weak, "weak", "neutral"))
     delta = hits["delta"].to_numpy()
     hits["direction"] = np.where(delta > 0, "increase", np.where(delta < 0, "decrease", "none"))
     if not show_neutral:
@@ -214,65 +269,6 @@ def _sorted(out: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="_minp").reset_index(drop=True)
 
 
-def _scan_one(probs, lo, table, ctx, ref_c, alt_c, bg, pvalue):
-    """Hits of one matrix at every SNV, per strand: yields ``(strand, dict of arrays)``.
-
-    ``ctx`` holds the ``2w - 1`` bases around each SNV (the SNV at ``w - 1``); window ``k``
-    is ``ctx[:, k:k+w]`` and holds the SNV at its column ``w - 1 - k``.
-    """
-    w = lo.shape[0]
-    n = ctx.shape[0]
-    rows = np.arange(n)
-    k = np.arange(w)
-    # codes of every window, as flat indices into a (w, 5) matrix: column j, base b -> 5j + b
-    flat_idx = ctx[:, k[:, None] + k[None, :]] + 5 * k[None, None, :]  # (n, w, w)
-    for strand, flip in (("+", False), ("-", True)):
-        m = np.full((w, 5), -np.inf)
-        m[:, :4] = lo
-        mi = np.full((w, 5), -np.inf)
-        mi[:, :4] = table.int_lo
-        if flip:
-            m, mi = reverse_complement(m), reverse_complement(mi)
-        ref_s = m.ravel().take(flat_idx).sum(axis=2)  # (n, w)
-        col = w - 1 - k  # the SNV's column in window k; ALT changes only that term
-        change = m[col[None, :], alt_c[:, None]] - m[col[None, :], ref_c[:, None]]
-        with np.errstate(invalid="ignore"):
-            alt_s = ref_s + change  # -inf stays -inf (an N elsewhere in the window)
-        best_r, best_a = ref_s.argmax(axis=1), alt_s.argmax(axis=1)
-        r_score, a_score = ref_s[rows, best_r], alt_s[rows, best_a]
-        r_int = mi.ravel().take(flat_idx[rows, best_r]).sum(axis=1)
-        a_int = mi.ravel().take(flat_idx[rows, best_a]).sum(axis=1)
-        a_int = a_int + mi[w - 1 - best_a, alt_c] - mi[w - 1 - best_a, ref_c]
-        r_p, a_p = table.pvalue_int(r_int), table.pvalue_int(a_int)
-        hit = np.flatnonzero((r_p < pvalue) | (a_p < pvalue))
-        if hit.size == 0:
-            continue
-        r_score, a_score = r_score[hit], a_score[hit]
-        win = np.where(r_score >= a_score, best_r[hit], best_a[hit])
-        # motif-orientation column of the SNV and the alleles as the motif reads them
-        if flip:
-            mpos, rb, ab = win, 3 - ref_c[hit], 3 - alt_c[hit]
-        else:
-            mpos, rb, ab = w - 1 - win, ref_c[hit], alt_c[hit]
-        r_score = np.where(np.isfinite(r_score), r_score, np.nan)
-        a_score = np.where(np.isfinite(a_score), a_score, np.nan)
-        yield (
-            strand,
-            {
-                "row": hit,
-                "ref_score": r_score,
-                "alt_score": a_score,
-                "ref_p": r_p[hit],
-                "alt_p": a_p[hit],
-                "delta": a_score - r_score,
-                "window": win,
-                "motif_pos": mpos + 1,
-                "allele_diff": probs[mpos, rb] - probs[mpos, ab],
-                "ic": (probs[mpos] * np.log2(probs[mpos] / bg)).sum(axis=1),
-            },
-        )
-
-
 def dataset_motif_disruption(
     dataset,
     genes,
@@ -280,9 +276,10 @@ def dataset_motif_disruption(
     *,
     variants=None,
     pvalue: float = 5e-5,
+    method: str = "default",
     background="uniform",
-    pseudocount: float = DEFAULT_PSEUDOCOUNT,
-    granularity: float = DEFAULT_GRANULARITY,
+    pseudocount: float | None = None,
+    granularity: float | None = None,
     show_neutral: bool = False,
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -299,6 +296,9 @@ def dataset_motif_disruption(
         without one, to every listed gene whose window holds it. Rows are deduplicated on
         ``gene, chrom, pos, ref, alt`` (an HSV table lists a SNV once per model); the other
         columns are dropped, join them back on those keys.
+    method : {"default", "ic", "log"}
+        motifbreakR's default (the paper's) unless told; see :func:`motif_disruption`, as for
+        ``pvalue``, ``background``, ``pseudocount``, ``granularity`` and ``show_neutral``.
     progress : bool
         A progress bar over the genes.
 
@@ -312,7 +312,7 @@ def dataset_motif_disruption(
     ds = open_dataset(dataset) if isinstance(dataset, (str, Path)) else dataset
     from tqdm.auto import tqdm
 
-    _check_options(pvalue)
+    _check_options(pvalue, method)
     wmax = max((m.width for m in motifs), default=1)
     # SNVs of windows with the same background are scanned together, one pass per matrix
     groups: dict[tuple, list] = {}
@@ -337,7 +337,11 @@ def dataset_motif_disruption(
         ctx, ref_c, alt_c = _contexts(codes, v, win.start0, wmax)
         groups.setdefault(tuple(bg), []).append((v, ctx, ref_c, alt_c))
     options = dict(
-        pvalue=pvalue, pseudocount=pseudocount, granularity=granularity, show_neutral=show_neutral
+        method=method,
+        pvalue=pvalue,
+        pseudocount=pseudocount,
+        granularity=granularity,
+        show_neutral=show_neutral,
     )
     frames = [
         _scan(
