@@ -24,8 +24,11 @@ def analysis(cohort):
         cohort.dataset, cohort.ism, cohort.baselines, runs=cohort.runs,
         finemap=sim.finemap, eqtls=sim.eqtls, chromhmm=[sim.chromhmm], truth=sim.truth,
     )  # fmt: skip
-    # every gene (no R2 filter): these tests check the machinery against the simulated truth
-    return analyze(inputs, out=cohort.root / "an", options=AnalysisOptions(min_r2=None))
+    # every gene (no R2 filter): these tests check the machinery against the simulated truth;
+    # log-odds scoring, the one the simulator plants its motifs by (motifbreakR's default
+    # method scales each column by max - min, so weak planted changes fall under its 0.4 cut)
+    opts = AnalysisOptions(min_r2=None, motif_method="log")
+    return analyze(inputs, out=cohort.root / "an", options=opts)
 
 
 def test_outputs_and_contract_columns(analysis):

@@ -92,8 +92,9 @@ def _motif_tables(ds, genes, hsvs, drivers_df, opt: AnalysisOptions, notes: list
     keys = ["gene", "chrom", "pos", "ref", "alt"]
     variants = pd.concat([hsvs[keys], drivers_df[keys]], ignore_index=True).drop_duplicates()
     hits = motifs.dataset_motif_disruption(
-        ds, genes, pwms, variants=variants, pvalue=opt.motif_pvalue, background=opt.motif_background
-    )
+        ds, genes, pwms, variants=variants, pvalue=opt.motif_pvalue,
+        background=opt.motif_background, method=opt.motif_method,
+    )  # fmt: skip
     summary = [motifs.summarize_disruption(hits, hsvs).assign(variants="hsv")]
     if len(drivers_df):
         d = drivers_df[["model", *keys]].drop_duplicates()
@@ -174,6 +175,8 @@ class AnalysisOptions:
         any observed SNV of the window (only when asked for; rows labelled ``any-snv``).
     motifs : bool, default True
         Scan HSVs and drivers for motif disruption -> ``motifs.tsv``, ``motif_summary.tsv``.
+    motif_method : {"default", "ic", "log"}, default "default"
+        motifbreakR's scoring method (the paper used ``default``).
     motif_pvalue : float, default 5e-5
         p-value of a motif hit (REF or ALT).
     motif_background : {"uniform", "window"}, default "uniform"
@@ -200,6 +203,7 @@ class AnalysisOptions:
     n_negatives: int = 5
     eqtl_negatives: str = "eqtl"
     motifs: bool = True
+    motif_method: str = "default"
     motif_pvalue: float = 5e-5
     motif_background: str = "uniform"
     jaspar_release: int | str = 2024

@@ -53,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--jaspar-release", default="2024", help="JASPAR release (pyjaspar, offline)")
     p.add_argument("--meme", help="MEME motif file (e.g. HOCOMOCO) instead of JASPAR")
+    p.add_argument(
+        "--motif-method", default="default", choices=["default", "ic", "log"],
+        help="motifbreakR scoring method (default, as in the paper; ic; log)",
+    )  # fmt: skip
     p.add_argument("--motif-pvalue", type=float, default=5e-5, help="motif hit p-value (5e-5)")
     p.add_argument(
         "--motif-background",
@@ -129,7 +133,7 @@ def main(args) -> int:
         genes=_genes(args),
     )  # fmt: skip
     options = AnalysisOptions(
-        eqtl_negatives=args.eqtl_negatives, hsv_model=args.hsv_model, hsv_fold=args.hsv_fold, min_r2=args.min_r2, motifs=not args.no_motifs, motif_pvalue=args.motif_pvalue,
+        eqtl_negatives=args.eqtl_negatives, hsv_model=args.hsv_model, hsv_fold=args.hsv_fold, min_r2=args.min_r2, motifs=not args.no_motifs, motif_pvalue=args.motif_pvalue, motif_method=args.motif_method,
         motif_background=args.motif_background, jaspar_release=args.jaspar_release,
         meme=args.meme, attributions=not args.no_attributions,
         attribution_flank=args.attribution_flank, device=args.device, seed=args.seed,

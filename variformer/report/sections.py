@@ -245,11 +245,34 @@ def fig3b(inp: ReportInputs) -> Section:
     t, title = inp.tables, "Fig. 3b - Motif disruption"
     if t["motif_summary"] is None:
         return _absent("motif_summary", "no motif scan in analyze", title)
+    hits = t["motifs"]
+    names = []
+    for col in ("database", "method"):
+        if hits is not None and col in hits.columns:
+            names.append(", ".join(sorted(hits[col].dropna().astype(str).unique())) or "?")
+        else:
+            names.append("not recorded")
     return Section(
         title,
-        "HSVs (and drivers) with a JASPAR motif hit (p < 5e-5 for REF or ALT), split into increased / decreased motif scores.",
+        f"HSVs (and drivers; for linear models their non-zero coefficients) with a motif hit "
+        f"(p < 5e-5 for REF or ALT), split into increased / decreased motif scores. Motifs: "
+        f"{names[0]}; scoring: motifbreakR method {names[1]}.",
         (("motif_rates", af.motif_rates(t["motif_summary"])),),
         _table(t["motif_summary"], "motif_summary.tsv") + _table(t["motifs"], "motifs.tsv"),
+    )
+
+
+def _eqtl_desc(table: pd.DataFrame | None) -> str:
+    kinds = set() if table is None or "negatives" not in table else set(table["negatives"])
+    if kinds == {"eqtl"}:
+        neg = "5 distance-matched non-fine-mapped eQTLs each (the paper's definition)"
+    elif kinds == {"any-snv"}:
+        neg = "5 distance-matched observed SNVs each (any-snv: NOT the paper's eQTL negatives)"
+    else:
+        neg = "distance-matched negatives (kind not recorded)"
+    return (
+        f"Positives: CAVIAR high-confidence SNVs; {neg}; score |weight| (ridge for the linear "
+        "model). Dots are genes, bars the mean; dashed: a random scorer."
     )
 
 
@@ -263,7 +286,7 @@ def fig3c(inp: ReportInputs) -> Section:
     )
     return Section(
         title,
-        "Positives: CAVIAR high-confidence SNVs; 5 distance-matched negatives each; score |weight|. Dots are genes, bars the mean; dashed: a random scorer.",
+        _eqtl_desc(t["eqtl_auroc"]),
         (("eqtl_auroc", fig),),
         _table(t["eqtl_auroc"], "eqtl_auroc.tsv"),
     )
