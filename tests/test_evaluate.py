@@ -338,3 +338,41 @@ def test_a_model_with_flat_predictions_is_marked_as_not_learned():
     assert m.loc[("variformer", "tune"), "learned"] == False  # noqa: E712 (the whole model-fold)
     assert m.loc[("elastic_net", "test"), "learned"] == True  # noqa: E712
     assert m.loc[("elastic_net", "test"), "learned_reason"] == ""
+
+
+def test_ism_scores_at_rounding_level_mark_a_model_as_not_learned(tmp_path):
+    """With ISM tables, a model whose largest |ISM| of a gene and fold is below 100 float32
+    epsilons of its output scale (its largest |prediction|) learned nothing, even though its
+    predictions vary; another model's real scores leave it learned."""
+    import numpy as np
+
+    from core.tables import predictions_table
+    from variformer.evaluate import evaluate, screen_ism
+
+    rng = np.random.default_rng(1)
+    people = [f"p{i}" for i in range(20)]
+    observed = rng.normal(size=20)
+    preds = predictions_table(people, gene="G", split=["test"] * 20, observed=observed,
+                              predicted=3.0 + rng.normal(size=20))  # fmt: skip
+    from variformer.evaluation_sources import Source
+
+    result = evaluate([
+        Source("variformer", "hop", 0, 1.0, preds, "a.tsv"),
+        Source("enformer", "hop", 0, 1.0, preds, "b.tsv"),
+    ])  # fmt: skip
+    scale = float(np.abs(preds["predicted"]).max())
+    limit = 100 * float(np.finfo(np.float32).eps) * scale  # the definition, computed here
+    ism = tmp_path / "ism"
+    ism.mkdir()
+    base = {"gene": "G", "chrom": "1", "pos": [10, 20], "id": ".", "ref": "A", "alt": "C",
+            "maf": 0.1, "tss_distance": [0, 10]}  # fmt: skip
+    pd.DataFrame(base | {"fold": 0, "score": [0.5 * limit, -0.9 * limit]}).to_csv(
+        ism / "variformer.tsv", sep="\t", index=False
+    )
+    pd.DataFrame(base | {"fold": -1, "score": [2 * limit, 0.0]}).to_csv(
+        ism / "enformer.tsv", sep="\t", index=False
+    )
+    m = screen_ism(result.metrics, result.predictions, ism).set_index("model")
+    assert m.loc["variformer", "learned"] == False  # noqa: E712
+    assert "rounding" in m.loc["variformer", "learned_reason"]
+    assert m.loc["enformer", "learned"] == True  # noqa: E712

@@ -45,7 +45,7 @@ import pandas as pd
 from core.errors import InputError
 from core.fileio import atomic_dir, check_writable_parent
 from core.manifest import dataset_fingerprints
-from core.metrics import flat_predictions, gene_metrics
+from core.metrics import flat_predictions, gene_metrics, ism_at_rounding_level
 from data_prep.keys import normalize_keys
 from variformer.config import ENFORMER_BLOOD_TRACK
 from variformer.evaluation_sources import Source, gather_sources
@@ -123,6 +123,32 @@ def _learned(preds: pd.DataFrame) -> dict[str, tuple[bool, str]]:
         if reason:
             verdict[gene] = (False, reason)
     return verdict
+
+
+def screen_ism(metrics: pd.DataFrame, predictions: pd.DataFrame, ism_dir) -> pd.DataFrame:
+    """``metrics`` with ``learned`` False (and the reason added) where the model's ISM scores
+    of the gene and fold (table ``ism_dir/<model>.tsv``; fold -1 = every fold) are at
+    float-rounding level of its output scale (its largest |test prediction|)."""
+    from variformer.analysis.weights import collect_ism
+
+    scores = collect_ism(ism_dir)
+    metrics = metrics.copy()
+    for (model, gene, fold), w in scores.groupby(["model", "gene", "fold"], sort=False):
+        rows = (metrics["model"] == model) & (metrics["gene"] == gene)
+        if fold != -1:
+            rows &= metrics["fold"] == fold
+        if not rows.any():
+            continue
+        p = predictions[(predictions["model"] == model) & (predictions["gene"] == gene)]
+        if fold != -1:
+            p = p[p["fold"] == fold]
+        scale = float(p["predicted"].abs().max()) if len(p) else 1.0
+        why = ism_at_rounding_level(w["score"], scale)
+        if why:
+            old = metrics.loc[rows, "learned_reason"].fillna("").astype(str)
+            metrics.loc[rows, "learned"] = False
+            metrics.loc[rows, "learned_reason"] = [f"{o}; {why}" if o else why for o in old]
+    return metrics
 
 
 def _refuse_duplicates(metrics: pd.DataFrame) -> None:
@@ -307,6 +333,7 @@ def evaluate_to_directory(
     batch_size: int = 4,
     device: Any = None,
     figure_gene: str | None = None,
+    ism: str | os.PathLike | None = None,
     force: bool = False,
     log: Any = None,
 ) -> tuple[Evaluation, list[str]]:
@@ -322,6 +349,10 @@ def evaluate_to_directory(
         As for :func:`variformer.evaluation_sources.gather_sources`.
     figure_gene : str, optional
         Gene of the observed-vs-predicted figure.
+    ism : path, optional
+        Directory of ``<model>.tsv`` ISM tables (``variformer ism``): a model whose largest
+        |ISM score| of a gene and fold is at float-rounding level
+        (:func:`core.metrics.ism_at_rounding_level`) is marked ``learned`` False too.
 
     Returns
     -------
@@ -348,6 +379,8 @@ def evaluate_to_directory(
             device=device, log=log,
         )  # fmt: skip
         result = evaluate(sources, folds=folds, genes=genes)
+        if ism is not None:
+            result = result._replace(metrics=screen_ism(result.metrics, result.predictions, ism))
         if result.metrics.empty:
             raise InputError(
                 "found no predictions to evaluate (no finished runs under --runs/--baselines)"

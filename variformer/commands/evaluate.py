@@ -39,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=4, help="Enformer batch size (4)")
     parser.add_argument("--device", help="torch device (default: CUDA if available)")
     parser.add_argument("--figure-gene", help="gene of the observed-vs-predicted figure")
+    parser.add_argument(
+        "--ism",
+        help="directory of <model>.tsv ISM tables: scores at float-rounding level mark the "
+        "model/gene/fold learned = False in metrics.tsv",
+    )
     parser.add_argument("--out", required=True, help="evaluation directory EVAL (new)")
     parser.add_argument("--force", action="store_true", help="replace --out")
     add_progress_argument(parser)
@@ -56,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
     check_out_apart(args.out, {
         "--dataset": args.dataset, "--test-dataset": args.test_dataset, "--runs": args.runs,
         "--baselines": args.baselines, "--enformer": args.enformer,
-        "--genes-file": args.genes_file,
+        "--genes-file": args.genes_file, "--ism": args.ism,
     })  # fmt: skip
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -71,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
         ds, out, runs=args.runs, baselines=args.baselines, enformer=args.enformer,
         track=args.track, folds=args.folds, genes=genes_from_args(args) or None,
         test_dataset=ds2, batch_size=args.batch_size, device=args.device,
-        figure_gene=args.figure_gene, force=args.force, log=_log,
+        figure_gene=args.figure_gene, ism=args.ism, force=args.force, log=_log,
     )  # fmt: skip
     metrics = result.metrics
     ok = metrics[metrics["status"] == "ok"]
