@@ -267,6 +267,9 @@ def analyze(
         raise InputError(
             "no ISM score or coefficient matches a dataset gene; check --ism, --baselines and --dataset"
         )
+    absent = sorted(set(per_fold["model"]) - set(every_gene["model"]))
+    if absent and fold is not None:
+        notes.append(f"no fold-{fold} weights for {', '.join(absent)}: no HSVs (see --hsv-fold)")
     gene_list = [g for g in ds.genes if g in set(every_gene["gene"]) and scr.passes(g)]
     weights = every_gene[every_gene["gene"].isin(gene_list)].reset_index(drop=True)
 
@@ -313,7 +316,11 @@ def analyze(
         chrom_df = chromatin.chromatin_enrichment(hsvs, windows, ann, notes=notes)
     else:
         notes.append("chromatin: skipped (no --chromhmm)")
-    eq, eq_genes = _eqtl_tables(inp, opt, ds, weights, set(ism_df["model"]), notes)
+    eq, eq_genes = eqtl.fm_eqtl_tables(
+        weights, ds, finemap=inp.finemap, tissue=inp.finemap_tissue, eqtls=inp.eqtls,
+        negatives=opt.eqtl_negatives, ism_models=set(ism_df["model"]),
+        n_negatives=opt.n_negatives, seed=opt.seed, notes=notes,
+    )  # fmt: skip
     tr = tr_genes = None
     if inp.truth is not None:  # a check of the simulation: every gene, not only those passing
         tr, tr_genes = eqtl.eqtl_auroc(
@@ -343,42 +350,6 @@ def analyze(
         out, weights, hsvs, hsv_tests, jaccard, drv, drv_summary, sign, hits, motif_summary,
         chrom_df, eq, tr, notes, attr, scr.learned,
     )  # fmt: skip
-
-
-def _eqtl_tables(inp: AnalysisInputs, opt: AnalysisOptions, ds, weights, ism_models, notes):
-    """``eqtl_auroc.tsv`` and its per-gene table (None, None when not asked for): the ISM
-    models and ridge (the paper's Fig. 3c: "so that all variants get a weight") score
-    CAVIAR positives against distance-matched non-fine-mapped eQTLs (or, asked for, any SNV)."""
-    if inp.finemap is None:
-        notes.append("eQTL auROC: skipped (no --finemap)")
-        return None, None
-    if opt.eqtl_negatives not in eqtl.NEGATIVES:
-        raise InputError(f"--eqtl-negatives must be one of {', '.join(eqtl.NEGATIVES)}")
-    if opt.eqtl_negatives == "eqtl" and inp.eqtls is None:
-        notes.append(
-            "eQTL auROC: skipped (the paper's negatives are non-fine-mapped eQTLs: pass --eqtls "
-            "GTEx signif_variant_gene_pairs.txt.gz, or --eqtl-negatives any-snv for any SNV)"
-        )
-        return None, None
-    models = set(ism_models) | {"ridge"}
-    if "ridge" not in set(weights["model"]):
-        notes.append(
-            "eQTL auROC: no ridge baseline, so no linear model is scored (run "
-            "`variformer baselines --model ridge` on the same splits)"
-        )
-    scored = weights[weights["model"].isin(models)]
-    fm = eqtl.read_finemap(inp.finemap, ds, tissue=inp.finemap_tissue)
-    if opt.eqtl_negatives == "any-snv":
-        return eqtl.eqtl_auroc(scored, fm, ds, n_negatives=opt.n_negatives, seed=opt.seed)
-    pool = eqtl.read_eqtls(inp.eqtls, ds)
-    sets = eqtl.eqtl_sets(fm, pool, ds, n_negatives=opt.n_negatives, seed=opt.seed)
-    if sets.n_pos_unobserved or sets.n_pool_unobserved:
-        notes.append(
-            f"eQTL auROC: {sets.n_pos_unobserved} fine-mapped variant(s) and "
-            f"{sets.n_pool_unobserved} significant pair(s) are not observed SNVs of the windows "
-            "(left out)"
-        )
-    return eqtl.eqtl_auroc(scored, sets.positives, ds, negatives=sets.negatives)
 
 
 def _hsv_fold(value, ds) -> int | None:

@@ -37,6 +37,7 @@ __all__ = [
     "eqtl_auroc",
     "eqtl_negatives",
     "eqtl_sets",
+    "fm_eqtl_tables",
     "matched_negatives",
     "read_eqtls",
     "read_finemap",
@@ -362,3 +363,41 @@ def eqtl_auroc(
         .reset_index()
     )
     return per_model[list(MODEL_COLUMNS)], per_gene
+
+
+def fm_eqtl_tables(
+    weights, ds, *, finemap, tissue, eqtls, negatives, ism_models, n_negatives, seed, notes
+):
+    """``analyze``'s ``eqtl_auroc.tsv`` and per-gene table (None, None when not asked for): the ISM
+    models and ridge (the paper's Fig. 3c: "so that all variants get a weight") score
+    CAVIAR positives against distance-matched non-fine-mapped eQTLs (or, asked for, any SNV)."""
+    if finemap is None:
+        notes.append("eQTL auROC: skipped (no --finemap)")
+        return None, None
+    if negatives not in NEGATIVES:
+        raise InputError(f"--eqtl-negatives must be one of {', '.join(NEGATIVES)}")
+    if negatives == "eqtl" and eqtls is None:
+        notes.append(
+            "eQTL auROC: skipped (the paper's negatives are non-fine-mapped eQTLs: pass --eqtls "
+            "GTEx signif_variant_gene_pairs.txt.gz, or --eqtl-negatives any-snv for any SNV)"
+        )
+        return None, None
+    models = set(ism_models) | {"ridge"}
+    if "ridge" not in set(weights["model"]):
+        notes.append(
+            "eQTL auROC: no ridge baseline, so no linear model is scored (run "
+            "`variformer baselines --model ridge` on the same splits)"
+        )
+    scored = weights[weights["model"].isin(models)]
+    fm = read_finemap(finemap, ds, tissue=tissue)
+    if negatives == "any-snv":
+        return eqtl_auroc(scored, fm, ds, n_negatives=n_negatives, seed=seed)
+    pool = read_eqtls(eqtls, ds)
+    sets = eqtl_sets(fm, pool, ds, n_negatives=n_negatives, seed=seed)
+    if sets.n_pos_unobserved or sets.n_pool_unobserved:
+        notes.append(
+            f"eQTL auROC: {sets.n_pos_unobserved} fine-mapped variant(s) and "
+            f"{sets.n_pool_unobserved} significant pair(s) are not observed SNVs of the windows "
+            "(left out)"
+        )
+    return eqtl_auroc(scored, sets.positives, ds, negatives=sets.negatives)
