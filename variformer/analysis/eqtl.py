@@ -372,7 +372,8 @@ def fm_eqtl_tables(
     models and ridge (the paper's Fig. 3c: "so that all variants get a weight") score
     CAVIAR positives against distance-matched non-fine-mapped eQTLs (or, asked for, any SNV)."""
     if finemap is None:
-        notes.append("eQTL auROC: skipped (no --finemap)")
+        extra = " to give the positives; --eqtls alone has none" if eqtls is not None else ""
+        notes.append(f"eQTL auROC: skipped (no --finemap{extra})")
         return None, None
     if negatives not in NEGATIVES:
         raise InputError(f"--eqtl-negatives must be one of {', '.join(NEGATIVES)}")
