@@ -4,21 +4,23 @@ Reads a dataset, ISM tables, baselines and optional annotations, and writes into
 privately and published only when complete, :func:`core.fileio.atomic_dir`):
 
 ==========================  ============================================================
-``hsvs.tsv``                top-k SNVs per gene and model (:mod:`~variformer.analysis.hsv`)
+``hsvs.tsv``                top-k SNVs per gene and model, weights and k of ``hsv_fold``
+                            (:mod:`~variformer.analysis.hsv`)
 ``hsv_tests.tsv``           TSS distance / MAF of HSVs between models (Mann-Whitney, KS)
 ``hsv_jaccard.tsv``         HSV overlap between models
-``drivers.tsv``             forward-selected drivers (:mod:`~variformer.analysis.drivers`)
-``driver_summary.tsv``      per model, gene and fold: status, number of drivers
+``drivers.tsv``             the authors' forward-selected drivers (:mod:`~variformer.analysis.drivers`)
+``driver_summary.tsv``      per model, gene and fold: status, number of drivers, driver fit
 ``sign_agreement.tsv``      signs vs elastic net (:mod:`~variformer.analysis.signs`)
 ``motifs.tsv``              motif hits at HSVs and drivers (:mod:`~variformer.analysis.motifs`)
 ``motif_summary.tsv``       per model: rate of motif-disrupting HSVs / drivers
 ``chromatin.tsv``           ChromHMM state enrichment (with ``chromhmm``)
-``eqtl_auroc.tsv``          fine-mapped eQTL auROC/auPR per model (with ``finemap``)
+``eqtl_auroc.tsv``          fine-mapped eQTL auROC/auPR per model (with ``finemap`` + ``eqtls``)
 ``truth_auroc.tsv``         the same against true causal SNVs (with ``truth``)
-``weights.tsv``             the fold-averaged weight of every SNV and model (for figures)
+``weights.tsv``             the ``hsv_fold`` weight of every SNV and model, every gene (figures)
 ``attributions.tsv``        standardized attributions around HSVs/drivers vs controls (Fig. S10;
                             with ``runs``: loads the fine-tuned models)
-``analysis.json``           inputs, what was skipped and why
+``analysis.json``           inputs, the screens (models that learned nothing, the Variformer
+                            R2 gene filter), what was skipped and why
 ==========================  ============================================================
 Per-gene auROC tables sit beside the model tables (``*_auroc_genes.tsv``).
 """
