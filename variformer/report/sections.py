@@ -281,8 +281,10 @@ def fig3c(inp: ReportInputs) -> Section:
     t, title = inp.tables, "Fig. 3c - Fine-mapped eQTLs: auROC / auPR"
     if t["eqtl_auroc_genes"] is None:
         return _absent("eqtl_auroc_genes", "analyze ran without --finemap", title)
+    kinds = set(t["eqtl_auroc_genes"].get("negatives", pd.Series(dtype=str)))
+    against = "non-fine-mapped eQTLs" if kinds == {"eqtl"} else "SNVs"
     fig = af.auroc_distributions(
-        t["eqtl_auroc_genes"], title="Fine-mapped eQTLs vs distance-matched SNVs"
+        t["eqtl_auroc_genes"], title=f"Fine-mapped eQTLs vs distance-matched {against}"
     )
     return Section(
         title,
