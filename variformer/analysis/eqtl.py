@@ -392,7 +392,9 @@ def fm_eqtl_tables(
     scored = weights[weights["model"].isin(models)]
     fm = read_finemap(finemap, ds, tissue=tissue)
     if negatives == "any-snv":
-        return eqtl_auroc(scored, fm, ds, n_negatives=n_negatives, seed=seed)
+        table, genes = eqtl_auroc(scored, fm, ds, n_negatives=n_negatives, seed=seed)
+        _few(table, notes)
+        return table, genes
     pool = read_eqtls(eqtls, ds)
     sets = eqtl_sets(fm, pool, ds, n_negatives=n_negatives, seed=seed)
     if sets.n_pos_unobserved or sets.n_pool_unobserved:
@@ -401,4 +403,21 @@ def fm_eqtl_tables(
             f"{sets.n_pool_unobserved} significant pair(s) are not observed SNVs of the windows "
             "(left out)"
         )
-    return eqtl_auroc(scored, sets.positives, ds, negatives=sets.negatives)
+    table, genes = eqtl_auroc(scored, sets.positives, ds, negatives=sets.negatives)
+    _few(table, notes)
+    return table, genes
+
+
+#: fewer positives or negatives than this per model make the auROC a check, not a finding
+FEW_SNVS = 10
+
+
+def _few(table: pd.DataFrame, notes: list[str]) -> None:
+    """A note when the auROC of some model rests on too few SNVs to compare models."""
+    few = table[(table["n_pos"] < FEW_SNVS) | (table["n_neg"] < FEW_SNVS)]
+    if len(few):
+        counts = ", ".join(f"{r.model} {r.n_pos}+/{r.n_neg}-" for r in few.itertuples())
+        notes.append(
+            f"eQTL auROC rests on fewer than {FEW_SNVS} positives or negatives ({counts}): "
+            "too few SNVs to compare models"
+        )
