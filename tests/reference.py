@@ -36,3 +36,19 @@ def authors_drivers(dosages, predictions, weights, min_gain=0.05, alpha=0.01):
                 old = forward_contribution
                 rec[variant] = (forward_contribution, snp[0], snp[1])
     return chosen, rec
+
+
+def bh_adjust(p):
+    """Benjamini-Hochberg adjusted p-values by hand: sort, p * m / rank, the running minimum
+    from the largest p down, capped at 1, back in input order (NaN stays NaN, not counted)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(len(p), np.nan)
+    have = np.flatnonzero(~np.isnan(p))
+    m = len(have)
+    order = have[np.argsort(p[have], kind="stable")]
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p[i] * m / rank)
+        out[i] = running
+    return out

@@ -36,7 +36,7 @@ def test_every_stage_runs_as_the_command_it_prints(demo):
     out, printed = demo["out"], demo["printed"]
     meta = json.loads((out / "demo.json").read_text())
     commands = meta["commands"]
-    assert [c[1] for c in commands] == ["simulate", "prep", "baselines", "finetune", "finetune",
+    assert [c[1] for c in commands] == ["simulate", "prep", "baselines", "baselines", "finetune", "finetune",
                                         "evaluate", "ism", "analyze", "report"]  # fmt: skip
     for cmd in commands:  # printed exactly, in order
         assert f"$ {shlex.join(cmd)}" in printed

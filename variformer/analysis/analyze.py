@@ -14,6 +14,7 @@ privately and published only when complete, :func:`core.fileio.atomic_dir`):
 ``motifs.tsv``              motif hits at HSVs and drivers (:mod:`~variformer.analysis.motifs`)
 ``motif_summary.tsv``       per model: rate of motif-disrupting HSVs / drivers
 ``chromatin.tsv``           ChromHMM state enrichment (with ``chromhmm``)
+``model_tests.tsv``         between-model tests with BH p and stars (:mod:`~.model_tests`)
 ``eqtl_auroc.tsv``          fine-mapped eQTL auROC/auPR per model (with ``finemap`` + ``eqtls``)
 ``truth_auroc.tsv``         the same against true causal SNVs (with ``truth``)
 ``weights.tsv``             the ``hsv_fold`` weight of every SNV and model, every gene (figures)
@@ -39,7 +40,7 @@ from core.errors import InputError
 from core.fileio import atomic_dir
 from core.tables import read_predictions
 from data_prep import open_dataset
-from variformer.analysis import chromatin, drivers, eqtl, hsv, screening, signs
+from variformer.analysis import chromatin, drivers, eqtl, hsv, model_tests, screening, signs
 from variformer.analysis.record import analysis_record
 from variformer.analysis.weights import (
     collect_baseline_summary,
@@ -75,6 +76,7 @@ class Analysis(NamedTuple):
     notes: list[str]
     attributions: pd.DataFrame | None = None
     learned: pd.DataFrame | None = None
+    model_tests: pd.DataFrame | None = None
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:
@@ -194,8 +196,10 @@ class AnalysisOptions:
         Bases either side of each SNV in ``attributions.tsv``.
     device : str, optional
         Torch device for the attributions (default: a GPU if there is one).
+    permutations : int, default 1000
+        Draws of each ChromHMM permutation test in ``model_tests.tsv`` (p >= 1 / (1 + this)).
     seed : int, default 0
-        Seed of the negative sampling and the attribution controls.
+        Seed of the negative sampling, the attribution controls and the permutation tests.
     """
 
     hsv_model: str = "elastic_net"
@@ -213,6 +217,7 @@ class AnalysisOptions:
     attributions: bool = True
     attribution_flank: int = 100
     device: str | None = None
+    permutations: int = 1000
     seed: int = 0
 
 
@@ -299,16 +304,14 @@ def analyze(
         notes.append("sign agreement: no elastic_net coefficients above the threshold")
 
     hits = motif_summary = None
+    linear = hsvs[~hsvs["model"].isin(set(ism_df["model"]))]  # their selected variants
+    selected = pd.concat([drv, linear], ignore_index=True)
     if opt.motifs:
-        linear = hsvs[~hsvs["model"].isin(set(ism_df["model"]))]  # their selected variants
-        hits, motif_summary = _motif_tables(
-            ds, gene_list, hsvs, pd.concat([drv, linear], ignore_index=True), opt, notes
-        )
-    chrom_df = None
+        hits, motif_summary = _motif_tables(ds, gene_list, hsvs, selected, opt, notes)
+    chrom_df, ann = None, {}
     if inp.chromhmm:
         windows = {g: ds.window(g) for g in gene_list}
         contigs = {w.chrom for w in windows.values()}
-        ann = {}
         for path in inp.chromhmm:
             seg, note = chromatin.harmonize_contigs(
                 chromatin.read_chromhmm(path), contigs, name=Path(path).name
@@ -329,10 +332,12 @@ def analyze(
             every_gene, eqtl.read_truth(inp.truth), ds, n_negatives=opt.n_negatives, seed=opt.seed
         )
     attr = _attributions(inp, opt, ds, hsvs, drv, notes)
+    tests = model_tests.dataset_model_tests(ds, gene_list, hsvs, selected=selected, hits=hits,
+        annotations=ann, n_permutations=opt.permutations, seed=opt.seed)  # fmt: skip
     label = "mean" if fold is None else str(fold)
-    weights, hsvs, sign, chrom_df, eq, eq_genes = (
+    weights, hsvs, sign, chrom_df, eq, eq_genes, tests = (
         None if t is None else t.assign(hsv_fold=label)
-        for t in (every_gene, hsvs, sign, chrom_df, eq, eq_genes)
+        for t in (every_gene, hsvs, sign, chrom_df, eq, eq_genes, tests)
     )
 
     with atomic_dir(out, force=force) as tmp:
@@ -341,7 +346,7 @@ def analyze(
             "drivers": drv, "driver_summary": drv_summary, "sign_agreement": sign,
             "motifs": hits, "motif_summary": motif_summary, "chromatin": chrom_df,
             "eqtl_auroc": eq, "eqtl_auroc_genes": eq_genes, "truth_auroc": tr,
-            "truth_auroc_genes": tr_genes, "attributions": attr,
+            "truth_auroc_genes": tr_genes, "attributions": attr, "model_tests": tests,
         }  # fmt: skip
         for name, df in tables.items():
             if df is not None:
@@ -350,7 +355,7 @@ def analyze(
         (tmp / "analysis.json").write_text(json.dumps(meta, indent=1) + "\n")
     return Analysis(
         out, weights, hsvs, hsv_tests, jaccard, drv, drv_summary, sign, hits, motif_summary,
-        chrom_df, eq, tr, notes, attr, scr.learned,
+        chrom_df, eq, tr, notes, attr, scr.learned, tests,
     )  # fmt: skip
 
 

@@ -20,7 +20,13 @@ import pandas as pd
 from core.errors import InputError
 from core.fileio import open_text
 
-__all__ = ["chromatin_enrichment", "harmonize_contigs", "read_chromhmm"]
+__all__ = [
+    "chromatin_enrichment",
+    "harmonize_contigs",
+    "read_chromhmm",
+    "state_occupancy",
+    "state_order",
+]
 
 COLUMNS = (
     "model", "gene", "state", "observed", "expected", "log2_ratio", "n_hsvs", "n_samples",
@@ -94,7 +100,9 @@ def harmonize_contigs(seg: pd.DataFrame, contigs, *, name: str = "") -> tuple[pd
     return seg.assign(chrom=seg["chrom"].replace(mapping)), note
 
 
-def _state_order(states) -> list[str]:
+def state_order(states) -> list[str]:
+    """The distinct states, numbered ones (``1_TssA``, ``2_TssFlnk``, ...) first by number."""
+
     def key(s):
         m = re.match(r"^(\d+)_", s)
         return (0, int(m.group(1)), s) if m else (1, 0, s)
@@ -120,6 +128,42 @@ def _sample_counts(seg: pd.DataFrame, window, pos0: np.ndarray):
     )
     state_of = np.where(ok, names[np.maximum(idx, 0)] if len(starts) else None, None)
     return bp, state_of
+
+
+def state_occupancy(annotations: dict, window, pos1, states) -> tuple[np.ndarray, bool]:
+    """The share of annotation samples that place each position in each state.
+
+    Parameters
+    ----------
+    annotations : dict
+        sample name -> :func:`read_chromhmm` table.
+    window
+        ``chrom, start0, end0`` (0-based half-open) of the gene window.
+    pos1 : array-like of int, shape=(n,)
+        1-based positions inside the window.
+    states : sequence of str
+        The states, in column order (e.g. :func:`state_order`).
+
+    Returns
+    -------
+    occupancy : np.ndarray, shape=(n, len(states))
+        Row sums are at most 1 (less where some sample leaves a position unannotated); summed
+        over a model's HSVs a column is that gene's ``observed`` of :func:`chromatin_enrichment`.
+    annotated : bool
+        Whether any sample annotates some base of the window (if none, the gene has no
+        ``chromatin.tsv`` rows).
+    """
+    pos0 = np.asarray(pos1, dtype=np.int64) - 1
+    column = {s: i for i, s in enumerate(states)}
+    occupancy = np.zeros((len(pos0), len(column)))
+    annotated = False
+    for seg in annotations.values():
+        bp, state_of = _sample_counts(seg, window, pos0)
+        annotated |= bool(bp.sum() > 0)
+        for i, state in enumerate(state_of):
+            if state is not None and state in column:
+                occupancy[i, column[state]] += 1.0
+    return occupancy / max(len(annotations), 1), annotated
 
 
 def chromatin_enrichment(
@@ -153,7 +197,7 @@ def chromatin_enrichment(
     """
     if not annotations:
         return pd.DataFrame(columns=list(COLUMNS))
-    states = _state_order(s for a in annotations.values() for s in a["state"])
+    states = state_order(s for a in annotations.values() for s in a["state"])
     rows = []
     for (model, gene), h in hsvs.groupby(["model", "gene"], sort=True):
         if gene not in windows:

@@ -77,7 +77,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="bases either side of each SNV in attributions.tsv (100)",
     )
     p.add_argument("--device", help="torch device of the attributions (default: a GPU if any)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the negative sampling (0)")
+    p.add_argument(
+        "--permutations",
+        type=int,
+        default=1000,
+        help="draws of each ChromHMM permutation test in model_tests.tsv (1000; p >= 1/1001)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the negative sampling and permutations (0)"
+    )
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
@@ -137,6 +145,7 @@ def main(args) -> int:
         motif_background=args.motif_background, jaspar_release=args.jaspar_release,
         meme=args.meme, attributions=not args.no_attributions,
         attribution_flank=args.attribution_flank, device=args.device, seed=args.seed,
+        permutations=args.permutations,
     )  # fmt: skip
     res = analyze(inputs, out=args.out, options=options, force=args.force)
     print(summary_text(res))
@@ -175,5 +184,11 @@ def summary_text(res) -> str:
         best = top.groupby("model").head(1)
         for r in best.itertuples():
             lines.append(f"most enriched state {r.model}: {r.state} (log2 {r.log2_ratio:+.2f})")
+    if res.model_tests is not None and len(res.model_tests):
+        t = res.model_tests[res.model_tests["maf_filter"] == 0]
+        lines.append(
+            f"between-model tests, no MAF filter: {int((t['p_adj'] < 0.05).sum())} of "
+            f"{int(t['p'].notna().sum())} with BH-adjusted p < 0.05 (model_tests.tsv)"
+        )
     lines += [f"note: {n}" for n in res.notes]
     return "\n".join(lines)

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from variformer.report.significance import STARS_NOTE, chromatin_marks, pair_brackets, test_rows
+
 __all__ = [
     "attribution_profiles",
     "auroc_distributions",
@@ -201,8 +203,11 @@ def hsv_tss_distance(hsvs: pd.DataFrame) -> Figure | None:
     return fig
 
 
-def hsv_maf(hsvs: pd.DataFrame, tests: pd.DataFrame | None = None) -> Figure | None:
-    """HSV minor allele frequencies per model (Fig. 3d), with Mann-Whitney p-values."""
+def hsv_maf(
+    hsvs: pd.DataFrame, tests: pd.DataFrame | None = None, model_tests: pd.DataFrame | None = None
+) -> Figure | None:
+    """HSV minor allele frequencies per model (Fig. 3d): brackets with the stars of
+    ``model_tests`` (Mann-Whitney, BH), else the ``hsv_tests`` p-values beside the axes."""
     if hsvs.empty:
         return None
     models = _ordered(hsvs["model"].unique())
@@ -218,20 +223,27 @@ def hsv_maf(hsvs: pd.DataFrame, tests: pd.DataFrame | None = None) -> Figure | N
         ax.scatter(i + rng.uniform(-0.18, 0.18, len(d)), d, s=6, color="0.25", lw=0, alpha=0.6)
     ax.set_xticks(range(1, len(models) + 1), models, rotation=20, fontsize=9)
     ax.set_ylabel("minor allele frequency of HSVs")
-    lines = []
-    if tests is not None and len(tests):
+    lines, marks = [], test_rows(model_tests, "hsv_maf")
+    if len(marks):
+        top = max((d.max() for d in data if len(d)), default=0.5)
+        ax.set_ylim(top=pair_brackets(ax, marks, {m: i for i, m in enumerate(models, 1)},
+                                      top * 1.05, 0.07 * max(top, 0.05)))  # fmt: skip
+        ax.set_title(f"HSV MAF by model (Mann-Whitney; {STARS_NOTE})", fontsize=9)
+    elif tests is not None and len(tests):
         t = tests[tests["feature"] == "maf"]
         for r in t.itertuples():
             lines.append(f"{r.model_a} vs {r.model_b}: MW {_p_text(r.mannwhitney_p)}")
-    ax.set_title("HSV MAF by model", fontsize=11)
+    if not len(marks):
+        ax.set_title("HSV MAF by model", fontsize=11)
     if lines:
         ax.text(1.02, 1.0, "\n".join(lines), transform=ax.transAxes, fontsize=7, va="top")
     fig.tight_layout()
     return fig
 
 
-def chromatin_enrichment(chrom: pd.DataFrame) -> Figure | None:
-    """log2 observed/expected HSVs per ChromHMM state and model, pooled over genes (Fig. 3a)."""
+def chromatin_enrichment(chrom: pd.DataFrame, tests: pd.DataFrame | None = None) -> Figure | None:
+    """log2 observed/expected HSVs per ChromHMM state and model, pooled over genes (Fig. 3a),
+    with the significant stars of ``tests`` (``model_tests.tsv``, :func:`chromatin_marks`)."""
     c = chrom[chrom["gene"] == "all"] if len(chrom) else chrom
     if c.empty:
         return None
@@ -249,16 +261,21 @@ def chromatin_enrichment(chrom: pd.DataFrame) -> Figure | None:
     ax.set_xticks(x, states, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("log$_2$ (observed + 0.5) / (expected + 0.5)")
     n = int(obs.sum().max()) if len(obs) else 0
-    ax.set_title(
-        f"HSV enrichment in ChromHMM states (all genes; up to {n} HSVs per model)", fontsize=11
-    )
+    title = f"HSV enrichment in ChromHMM states (all genes; up to {n} HSVs per model)"
+    if tests is not None and len(test_rows(tests, "chromatin", state=states[0])):
+        heights = table.reindex(columns=models).to_numpy(float)
+        top = chromatin_marks(ax, tests, states, models, x, width, heights)
+        ax.set_ylim(top=max(ax.get_ylim()[1], top))
+        title += f"\npermutation tests, significant only: {STARS_NOTE}"
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, frameon=False, ncol=min(4, len(models)))
     fig.tight_layout()
     return fig
 
 
-def motif_rates(summary: pd.DataFrame) -> Figure | None:
-    """Share of HSVs (and drivers) that change a motif, split into increase / decrease (Fig. 3b)."""
+def motif_rates(summary: pd.DataFrame, tests: pd.DataFrame | None = None) -> Figure | None:
+    """Share of HSVs (and drivers) that change a motif, split into increase / decrease (Fig. 3b),
+    with brackets for the Fisher tests of ``tests`` (``model_tests.tsv``, MAF filter 0)."""
     if summary is None or summary.empty:
         return None
     groups = list(dict.fromkeys(summary.get("variants", pd.Series(["hsv"] * len(summary)))))
@@ -279,9 +296,15 @@ def motif_rates(summary: pd.DataFrame) -> Figure | None:
         ax.set_xticks(x, models, rotation=20, fontsize=9)
         plural = {"hsv": "HSVs", "driver": "drivers"}.get(group, f"{group}s")
         ax.set_ylabel(f"fraction of {plural} with a motif hit")
-        ax.set_ylim(0, max(0.05, rate.max() * 1.2))
+        top = max(0.05, rate.max() * 1.2)
+        marks = test_rows(tests, "motif_rate", variants=group)
+        if len(marks):
+            top = pair_brackets(ax, marks, dict(zip(models, x)), top, 0.08 * top)
+        ax.set_ylim(0, top)
         ax.set_title(f"{plural} changing a motif (hits split by direction)", fontsize=10)
-        ax.legend(fontsize=8, frameon=False)
+        ax.legend(fontsize=8, frameon=False, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    if tests is not None and len(test_rows(tests, "motif_rate")):
+        fig.suptitle(f"Fisher's exact test between models\n{STARS_NOTE}", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -18,6 +18,7 @@ import pandas as pd
 from core.errors import InputError
 from variformer.evaluation_summary import summarize
 from variformer.report import analysis_figures as af
+from variformer.report import significance as sig
 from variformer.report.figures import folds_label, versus_elastic_net
 
 __all__ = ["SECTIONS", "TABLES", "ReportInputs", "Section", "build_sections"]
@@ -40,6 +41,7 @@ TABLES = (
     "truth_auroc",
     "truth_auroc_genes",
     "attributions",
+    "model_tests",
 )
 """The ``variformer analyze`` tables the report reads (``<name>.tsv``)."""
 
@@ -234,9 +236,15 @@ def fig3a(inp: ReportInputs) -> Section:
         return _absent("chromatin", "analyze ran without --chromhmm", title)
     return Section(
         title,
-        "Observed vs expected HSVs per ChromHMM state (expected from the state's share of each window), averaged over annotation samples, pooled over genes.",
-        (("chromatin", af.chromatin_enrichment(t["chromatin"])),),
-        _table(t["chromatin"][t["chromatin"]["gene"] == "all"], "chromatin.tsv (gene = all)"),
+        "Observed vs expected HSVs per ChromHMM state (expected from the state's share of each "
+        "window), averaged over annotation samples, pooled over genes. Stars (model_tests.tsv, "
+        "significant ones only): above or below a bar, the model's HSVs against random SNVs of "
+        "the same windows; brackets, two models against each other (labels permuted within "
+        "genes); two-sided permutation tests, Benjamini-Hochberg adjusted.",
+        (("chromatin", af.chromatin_enrichment(t["chromatin"], t["model_tests"])),),
+        _table(t["chromatin"][t["chromatin"]["gene"] == "all"], "chromatin.tsv (gene = all)")
+        + _tests_table(t["model_tests"], "chromatin"),
+        _tests_caveat(t["model_tests"]),
     )
 
 
@@ -256,9 +264,14 @@ def fig3b(inp: ReportInputs) -> Section:
         title,
         f"HSVs (and drivers; for linear models their non-zero coefficients) with a motif hit "
         f"(p < 5e-5 for REF or ALT), split into increased / decreased motif scores. Motifs: "
-        f"{names[0]}; scoring: motifbreakR method {names[1]}.",
-        (("motif_rates", af.motif_rates(t["motif_summary"])),),
-        _table(t["motif_summary"], "motif_summary.tsv") + _table(t["motifs"], "motifs.tsv"),
+        f"{names[0]}; scoring: motifbreakR method {names[1]}. Brackets: Fisher's exact test "
+        "between two models on the genes where both have variants, Benjamini-Hochberg "
+        "adjusted (model_tests.tsv).",
+        (("motif_rates", af.motif_rates(t["motif_summary"], t["model_tests"])),),
+        _table(t["motif_summary"], "motif_summary.tsv")
+        + _tests_table(t["model_tests"], "motif_rate")
+        + _table(t["motifs"], "motifs.tsv"),
+        _tests_caveat(t["model_tests"]),
     )
 
 
@@ -317,8 +330,58 @@ def fig3d(inp: ReportInputs) -> Section | None:
         return None
     return Section(
         "Fig. 3d - HSV minor allele frequency",
-        "MAF of each model's HSVs; Mann-Whitney U p-values between models.",
-        (("hsv_maf", af.hsv_maf(t["hsvs"], t["hsv_tests"])),),
+        "MAF of each model's HSVs; two-sided Mann-Whitney U between models on the genes where "
+        "both have HSVs, Benjamini-Hochberg adjusted (model_tests.tsv).",
+        (("hsv_maf", af.hsv_maf(t["hsvs"], t["hsv_tests"], t["model_tests"])),),
+        _tests_table(t["model_tests"], "hsv_maf"),
+        _tests_caveat(t["model_tests"]),
+    )
+
+
+def _tests_table(tests: pd.DataFrame | None, analysis: str) -> str:
+    """The ``model_tests.tsv`` rows of one analysis without a MAF filter, as a page table."""
+    if tests is None or tests.empty:
+        return ""
+    rows = tests[(tests["analysis"] == analysis) & (tests["maf_filter"].astype(float) == 0)]
+    return _table(rows, f"model_tests.tsv (analysis = {analysis}, maf_filter = 0)")
+
+
+def _tests_caveat(tests: pd.DataFrame | None) -> str:
+    if tests is not None:
+        return ""
+    return (
+        '<p class="missing">No model_tests.tsv in the analysis directory (made by analyze '
+        "before the between-model tests existed): no significance stars; re-run `variformer "
+        "analyze`.</p>"
+    )
+
+
+def fig_s8(inp: ReportInputs) -> Section | None:
+    """Fig. S8: motif and chromatin tests repeated after removing HSVs with MAF < 1% / 5%."""
+    t, title = inp.tables, "Fig. S8 - Functional signatures after removing rare HSVs"
+    if t["hsvs"] is None:
+        return None
+    if t["model_tests"] is None:
+        return _absent("model_tests", "re-run `variformer analyze`", title)
+    tests = t["model_tests"]
+    figs = [("s8_motif_rates", sig.maf_filtered_motif_rates(t["hsvs"], t["motifs"], tests))]
+    missing = [] if t["motifs"] is not None else ["Fig. S8 motif rates (no motifs.tsv)"]
+    if t["chromatin"] is not None:
+        figs.append(("s8_chromatin", sig.maf_filtered_chromatin(tests)))
+    else:
+        missing.append("Fig. S8 chromatin (analyze ran without --chromhmm)")
+    return Section(
+        title,
+        'The paper\'s repeat of Fig. 3 "after removing HSVs with MAFs < 1% or < 5%": every '
+        "test of model_tests.tsv at each maf_filter, HSVs below it removed first (and, for "
+        "chromatin, the window SNVs the null draws from). Motifs: share of HSVs with a hit, "
+        "Fisher's exact test between models on the genes where both keep HSVs. Chromatin: "
+        "observed HSVs per state against the mean of random SNVs of the same windows "
+        "(permutation test, two-sided), and between models (labels permuted within genes). "
+        "Stars: Benjamini-Hochberg adjusted within each analysis and filter.",
+        tuple(figs),
+        _table(tests[tests["maf_filter"].astype(float) > 0], "model_tests.tsv (maf_filter > 0)"),
+        missing=tuple(missing),
     )
 
 
@@ -357,7 +420,7 @@ def fig_s10(inp: ReportInputs) -> Section:
 
 
 SECTIONS: tuple[Callable[[ReportInputs], Section | None], ...] = (
-    fig1, fig2a, fig2b, fig2c, fig3a, fig3b, fig3c, fig3c_truth, fig3d, drivers, fig_s10,
+    fig1, fig2a, fig2b, fig2c, fig3a, fig3b, fig3c, fig3c_truth, fig3d, fig_s8, drivers, fig_s10,
 )  # fmt: skip
 """The section builders in page order."""
 
