@@ -196,7 +196,7 @@ class AnalysisOptions:
         Bases either side of each SNV in ``attributions.tsv``.
     device : str, optional
         Torch device for the attributions (default: a GPU if there is one).
-    permutations : int, default 1000
+    permutations : int, default 20000
         Draws of each ChromHMM permutation test in ``model_tests.tsv`` (p >= 1 / (1 + this)).
     seed : int, default 0
         Seed of the negative sampling, the attribution controls and the permutation tests.
@@ -217,7 +217,7 @@ class AnalysisOptions:
     attributions: bool = True
     attribution_flank: int = 100
     device: str | None = None
-    permutations: int = 1000
+    permutations: int = 20000
     seed: int = 0
 
 
