@@ -142,6 +142,18 @@ def eval_batches(
     return batches[rank::world_size]
 
 
+class ResumableDataLoader(DataLoader):
+    """A DataLoader whose position in the epoch is saved in checkpoints (Lightning's
+    ``_Stateful`` protocol): a run resumed from a mid-epoch checkpoint skips the micro-batches
+    it already trained on, so it sees exactly the rest of the interrupted epoch."""
+
+    def state_dict(self) -> dict:
+        return self.batch_sampler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batch_sampler.load_state_dict(state)
+
+
 class VariformerDataModule(L.LightningDataModule):
     """Train/tune/test people of one fold, for one or more genes.
 
@@ -306,7 +318,9 @@ class VariformerDataModule(L.LightningDataModule):
             world_size=world,
         )
         batch_sampler.set_epoch(epoch)
-        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=self.num_workers)
+        return ResumableDataLoader(
+            dataset, batch_sampler=batch_sampler, num_workers=self.num_workers
+        )
 
     def val_dataloader(self) -> DataLoader:
         items = self.items("tune", reference=self.reference_genome)

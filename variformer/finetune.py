@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
+from lightning.pytorch.callbacks import Callback
 
 from core import manifest, runs
 from core.errors import InputError
@@ -175,13 +176,18 @@ def finetune(
             runs.open_partial(paths)
             manifest.record_inputs(paths.partial, inputs)
             runs.write_config(paths.partial, config.to_dict(), resuming=resume is not None)
+        trained = paths.partial / TRAINED
+        if trained.is_file() and resume is None:
+            trained.unlink()  # a marker without its checkpoint means nothing
+        # a run whose training had ended (and was stopped while predicting) only predicts
+        done = [_AlreadyTrained()] if trained.is_file() else []
         trainer = build_trainer(
             config,
             run_dir=paths.partial,
             accelerator=accelerator,
             devices=devices,
             strategy=strategy,
-            callbacks=callbacks,
+            callbacks=[*done, *callbacks],
             progress=progress,
         )
         with quiet_lightning():
@@ -200,6 +206,8 @@ def finetune(
                     "lower training.learning_rate (or clip gradients harder) and re-run with --force"
                 ) from None
 
+        if is_rank_zero:
+            trained.write_text("training ended; what remains is predicting and publishing\n")
         best = _best_checkpoint(trainer, paths.partial)
         if trainer.global_rank != 0:
             return FinetuneResult(paths.final, paths.final / best.name, {}, empty_predictions())
@@ -227,6 +235,18 @@ def finetune(
 
 
 # ---------------------------------------------------------------- the steps
+
+#: written in the partial run directory when training has ended: a run stopped after it (while
+#: predicting) resumes by predicting from its checkpoints, not by training more epochs
+TRAINED = "trained"
+
+
+class _AlreadyTrained(Callback):
+    """Ends ``fit`` before its first epoch: training had ended already."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        trainer.should_stop = True
+
 
 
 def _run_inputs(dm, genes: Sequence[str], fold: int, config: Config) -> dict:

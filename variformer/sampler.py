@@ -84,6 +84,10 @@ class SameGeneBatchSampler(Sampler[list[int]]):
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
+        # where training is in the epoch (set by variformer.interrupts.ExactResume at each
+        # step), and where a resumed run picks up: micro-batches of ``epoch`` already done
+        self.position: tuple[int, int] = (0, 0)
+        self._resume_at: tuple[int, int] | None = None
         effective = batch_size * accumulate_grad_batches
         # people used per gene and epoch: the largest multiple of the effective batch,
         # or (fallback) of batch_size
@@ -131,9 +135,24 @@ class SameGeneBatchSampler(Sampler[list[int]]):
         return [groups[i % len(groups)] for i in range(n_total)]
 
     def __iter__(self) -> Iterator[list[int]]:
+        skip = 0
+        if self._resume_at is not None and self._resume_at[0] == self.epoch:
+            skip = self._resume_at[1]  # a run resumed mid-epoch: these batches are done
+        self._resume_at = None
+        done = 0
         for group in self._groups()[self.rank :: self.world_size]:
             for batch in group:
-                yield batch.tolist()
+                if done >= skip:
+                    yield batch.tolist()
+                done += 1
+
+    def state_dict(self) -> dict:
+        """Where training is: ``{"epoch": e, "consumed": micro-batches of epoch e done}``."""
+        return {"epoch": int(self.position[0]), "consumed": int(self.position[1])}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume: the next iteration over epoch ``state["epoch"]`` skips the batches done."""
+        self._resume_at = (int(state.get("epoch", -1)), int(state.get("consumed", 0)))
 
     def __len__(self) -> int:
         """Micro-batches this rank yields per epoch."""

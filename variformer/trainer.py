@@ -27,11 +27,11 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from core.errors import InputError
 from variformer.config import Config
+from variformer.interrupts import AtomicCheckpointIO, ExactResume
 
 __all__ = [
     "BatchSeed",
     "EpochLine",
-    "SaveOnInterrupt",
     "WallClock",
     "build_trainer",
     "check_hardware",
@@ -197,7 +197,7 @@ def build_trainer(
         BatchSeed(t.seed),
         best,
         last,
-        SaveOnInterrupt(run_dir / "last.ckpt"),
+        ExactResume(run_dir, accumulate_grad_batches=t.accumulate_grad_batches),
         WallClock(),
     ]
     if t.early_stopping:
@@ -205,11 +205,11 @@ def build_trainer(
             EarlyStopping(monitor=monitor, mode=mode, patience=t.patience, min_delta=t.min_delta)
         )
     if not progress:
-        every.append(EpochLine(monitor=monitor))
+        every.append(EpochLine(monitor=monitor, mode=mode))
     loggers: list[Any] = [CSVLogger(run_dir, name="logs")]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         loggers.append(TensorBoardLogger(run_dir, name="tensorboard"))
-    plugins = [cluster_environment()]
+    plugins = [cluster_environment(), AtomicCheckpointIO()]
     return L.Trainer(
         accelerator=accelerator,
         devices=devices,
@@ -225,7 +225,7 @@ def build_trainer(
         callbacks=[*every, *callbacks],
         logger=loggers,
         plugins=plugins,
-        default_root_dir=run_dir,  # where Lightning's SLURM requeue writes hpc_ckpt_*.ckpt
+        default_root_dir=run_dir,
         use_distributed_sampler=False,  # our samplers shard by rank themselves
         enable_progress_bar=bool(progress),
         enable_model_summary=not quiet,
@@ -252,10 +252,12 @@ def in_slurm_job(environ: Any = None) -> bool:
 def cluster_environment() -> Any:
     """Lightning's cluster environment for this process, chosen here and not by Lightning.
 
-    Lightning's own order, with one change: torchrun first (it can run inside SLURM), then
-    ``SLURMEnvironment(auto_requeue=True)`` inside a SLURM job step (SIGUSR1 checkpoints and
-    requeues the task), then LSF and MPI when detected, else ``LightningEnvironment``. The
-    change: Lightning's SLURM probe warns on any machine with ``srun`` on PATH (every cluster
+    Lightning's own order, with two changes: torchrun first (it can run inside SLURM), then
+    ``SLURMEnvironment(auto_requeue=False)`` inside a SLURM job step, then LSF and MPI when
+    detected, else ``LightningEnvironment``. Requeueing is not Lightning's: its SIGUSR1 handler
+    saves an ``hpc_ckpt_*`` mid-step, which does not resume exactly;
+    :class:`variformer.interrupts.ExactResume` stops at a step boundary and requeues. And
+    Lightning's SLURM probe warns on any machine with ``srun`` on PATH (every cluster
     login node) that ``srun`` is not used; :func:`in_slurm_job` asks the same question without
     that hint, so it stays out of the logs of runs outside a job.
     """
@@ -270,7 +272,7 @@ def cluster_environment() -> Any:
     if TorchElasticEnvironment.detect():
         return TorchElasticEnvironment()
     if in_slurm_job():
-        return SLURMEnvironment(auto_requeue=True)
+        return SLURMEnvironment(auto_requeue=False)
     for kind in (LSFEnvironment, MPIEnvironment):
         if kind.detect():
             return kind()
@@ -311,11 +313,11 @@ def quiet_lightning(quiet: bool = True) -> Iterator[None]:
 
 
 def resume_checkpoint(work_dir: Path) -> Path | None:
-    """The newest of ``last.ckpt`` and Lightning's SLURM ``hpc_ckpt_*.ckpt``, if any."""
-    candidates = [
-        p for p in [work_dir / "last.ckpt", *work_dir.glob("hpc_ckpt_*.ckpt")] if p.is_file()
-    ]
-    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+    """``last.ckpt``, the one checkpoint a run resumes from (written atomically at each epoch
+    end and at a stop on a signal, :mod:`variformer.interrupts`), if any. Lightning's
+    ``hpc_ckpt_*`` of older versions are not used: they were saved mid-step."""
+    path = work_dir / "last.ckpt"
+    return path if path.is_file() else None
 
 
 def resume_point(work_dir: Path) -> tuple[Path | None, float]:
@@ -350,21 +352,6 @@ def read_checkpoint(path: Path, *, advice: str) -> dict:
 
 
 # ---------------------------------------------------------------- callbacks
-
-
-class SaveOnInterrupt(Callback):
-    """Save a checkpoint when training is stopped by SIGTERM (preemption, requeue) or Ctrl-C."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def on_exception(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
-    ) -> None:
-        from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-        if isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
-            trainer.save_checkpoint(self.path)
 
 
 class BatchSeed(Callback):
@@ -419,8 +406,9 @@ class WallClock(Callback):
 class EpochLine(Callback):
     """One line per epoch on stderr (instead of progress bars in logs): losses and monitor."""
 
-    def __init__(self, *, monitor: str, stream: Any = None) -> None:
+    def __init__(self, *, monitor: str, mode: str = "max", stream: Any = None) -> None:
         self.monitor = monitor
+        self.mode = mode
         self.stream = stream
         self.start = time.monotonic()
 
@@ -436,8 +424,15 @@ class EpochLine(Callback):
             if key in m and key not in {p.split(" ")[0] for p in parts}:
                 value = float(m[key])
                 parts.append(f"{key} {value:.4g}" if math.isfinite(value) else f"{key} nan")
+        # the best.ckpt callback runs after this one (Lightning puts checkpoints last), so its
+        # best_model_score is still the previous epoch's: fold this epoch's value in here
         ckpt = trainer.checkpoint_callback
-        if getattr(ckpt, "best_model_score", None) is not None:
-            parts.append(f"best {float(ckpt.best_model_score):.4g}")
+        best = getattr(ckpt, "best_model_score", None)
+        best = None if best is None else float(best)
+        if self.monitor in m and math.isfinite(now := float(m[self.monitor])):
+            better = best is None or (now > best if self.mode == "max" else now < best)
+            best = now if better else best
+        if best is not None:
+            parts.append(f"best {best:.4g}")
         parts.append(f"{time.monotonic() - self.start:.1f} s")
         print(", ".join(parts), file=self.stream or sys.stderr, flush=True)

@@ -85,12 +85,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``variformer finetune``; returns the exit status."""
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
     from core.fileio import check_out_apart
     from data_prep.listfile import read_list
     from variformer.config import load_config
     from variformer.finetune import finetune
+    from variformer.interrupts import TrainingInterrupted
 
     # --out is a runs root that accumulates runs (and may hold genes files, configs): only
     # the dataset must stay apart from it
@@ -119,12 +118,9 @@ def main(args: argparse.Namespace) -> int:
             skip_finished=args.skip_finished,
             progress=args.progress,
         )
-    except SIGTERMException:
-        print(
-            "variformer finetune: stopped by SIGTERM; re-run the same command to resume",
-            file=sys.stderr,
-        )
-        return 143
+    except TrainingInterrupted as err:
+        print(f"variformer finetune: {err}", file=sys.stderr)
+        return err.exit_code
     if result.skipped:
         print(f"{result.run_dir} is finished, from the same inputs; nothing to do")
         return 0
