@@ -17,7 +17,8 @@ privately and published only when complete, :func:`core.fileio.atomic_dir`):
 ``truth_auroc.tsv``         the same against true causal SNVs (with ``truth``)
 ``weights.tsv``             the fold-averaged weight of every SNV and model (for figures)
 ``attributions.tsv``        standardized attributions around HSVs/drivers vs controls (Fig. S10;
-                            with ``runs``: loads the fine-tuned models)
+                            with ``runs`` / ``enformer``: loads the models), per SNV and fold
+``attribution_summary.tsv`` its mean over replicates and SNVs, with bootstrap 95% intervals
 ``analysis.json``           inputs, what was skipped and why
 ==========================  ============================================================
 Per-gene auROC tables sit beside the model tables (``*_auroc_genes.tsv``).
@@ -73,6 +74,7 @@ class Analysis(NamedTuple):
     notes: list[str]
     attributions: pd.DataFrame | None = None
     learned: pd.DataFrame | None = None
+    attribution_summary: pd.DataFrame | None = None
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:
@@ -133,6 +135,10 @@ class AnalysisInputs:
         ChromHMM segmentation BEDs, one per annotation sample -> ``chromatin.tsv``.
     truth : path, optional
         Simulated ``truth.tsv`` -> ``truth_auroc.tsv``.
+    enformer : str or path, optional
+        Pre-trained Enformer (hub id or ``save_pretrained`` directory): its attributions too.
+    enformer_track : int, default 4950
+        Its human-head track, summed over the 3 centre bins (4950: CAGE blood).
     genes : sequence of str, optional
         Restrict to these genes (default: every gene with weights).
     """
@@ -148,6 +154,8 @@ class AnalysisInputs:
     chromhmm: Sequence[str | Path] = ()
     truth: str | Path | None = None
     genes: Sequence[str] | None = None
+    enformer: str | Path | None = None
+    enformer_track: int = 4950
 
 
 @dataclass(frozen=True)
@@ -186,8 +194,10 @@ class AnalysisOptions:
     meme : path, optional
         MEME motif file (e.g. HOCOMOCO) instead of JASPAR.
     attributions : bool, default True
-        With ``runs``: gradient x input of each run's model around Variformer's HSVs and
-        drivers and matched controls -> ``attributions.tsv`` (Fig. S10).
+        With ``runs`` / ``enformer``: gradient x input of each run's model and of Enformer
+        around their HSVs, drivers and matched controls -> ``attributions.tsv`` (Fig. S10).
+    attribution_genes : int or None, default 15
+        Genes drawn at random (seeded) from those passing ``min_r2`` for it; None: all.
     attribution_flank : int, default 100
         Bases either side of each SNV in ``attributions.tsv``.
     device : str, optional
@@ -209,6 +219,7 @@ class AnalysisOptions:
     jaspar_release: int | str = 2024
     meme: str | Path | None = None
     attributions: bool = True
+    attribution_genes: int | None = 15
     attribution_flank: int = 100
     device: str | None = None
     seed: int = 0
@@ -319,7 +330,9 @@ def analyze(
         tr, tr_genes = eqtl.eqtl_auroc(
             every_gene, eqtl.read_truth(inp.truth), ds, n_negatives=opt.n_negatives, seed=opt.seed
         )
-    attr = _attributions(inp, opt, ds, hsvs, drv, notes)
+    from variformer.analysis.attribution_profiles import analysis_attributions  # torch: lazily
+
+    attr, attr_sum = analysis_attributions(inp, opt, ds, hsvs, drv, gene_list, notes)
     label = "mean" if fold is None else str(fold)
     weights, hsvs, sign, chrom_df, eq, eq_genes = (
         None if t is None else t.assign(hsv_fold=label)
@@ -332,7 +345,7 @@ def analyze(
             "drivers": drv, "driver_summary": drv_summary, "sign_agreement": sign,
             "motifs": hits, "motif_summary": motif_summary, "chromatin": chrom_df,
             "eqtl_auroc": eq, "eqtl_auroc_genes": eq_genes, "truth_auroc": tr,
-            "truth_auroc_genes": tr_genes, "attributions": attr,
+            "truth_auroc_genes": tr_genes, "attributions": attr, "attribution_summary": attr_sum,
         }  # fmt: skip
         for name, df in tables.items():
             if df is not None:
@@ -341,7 +354,7 @@ def analyze(
         (tmp / "analysis.json").write_text(json.dumps(meta, indent=1) + "\n")
     return Analysis(
         out, weights, hsvs, hsv_tests, jaccard, drv, drv_summary, sign, hits, motif_summary,
-        chrom_df, eq, tr, notes, attr, scr.learned,
+        chrom_df, eq, tr, notes, attr, scr.learned, attr_sum,
     )  # fmt: skip
 
 
@@ -419,27 +432,6 @@ def _predictions(inp: AnalysisInputs, ds) -> pd.DataFrame:
     for model, path in inp.predictions:
         preds.append(_expand_folds(read_predictions(path), model, ds))
     return pd.concat(preds, ignore_index=True)
-
-
-def _attributions(inp: AnalysisInputs, opt: AnalysisOptions, ds, hsvs, drv, notes: list[str]):
-    """``attributions.tsv`` from the fine-tuned runs' models (None without runs or with
-    ``opt.attributions`` off)."""
-    attr = None
-    if opt.attributions and inp.runs is not None:
-        from core.runs import find_runs
-        from variformer.analysis.attribution_profiles import attribution_table
-
-        attr = attribution_table(
-            list(find_runs(inp.runs, kind="finetune")), ds, hsvs, drv,
-            flank=opt.attribution_flank, seed=opt.seed, device=opt.device,
-        )  # fmt: skip
-        if attr.empty:
-            notes.append(
-                "attributions: no fine-tuned run has a gene with Variformer HSVs or drivers"
-            )
-    elif opt.attributions:
-        notes.append("attributions: skipped (no --runs, so no model to take gradients of)")
-    return attr
 
 
 def _expand_folds(df: pd.DataFrame, model: str, ds) -> pd.DataFrame:
