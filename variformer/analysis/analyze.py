@@ -425,13 +425,14 @@ def _read_weights(inp: AnalysisInputs, ds, notes: list[str]):
 
 
 def _predictions(inp: AnalysisInputs, ds) -> pd.DataFrame:
-    """Per-person predictions of the baselines, the runs (``variformer``) and ``predictions``."""
+    """Per-person predictions of the baselines, the runs (``variformer``) and ``predictions``
+    (a person given twice for one model, gene and fold, e.g. Enformer's per-fold files, once)."""
     preds = [collect_predictions(inp.baselines, dataset=ds)]
     if inp.runs is not None:
         preds.append(collect_predictions(inp.runs, model="variformer", dataset=ds))
-    for model, path in inp.predictions:
-        preds.append(_expand_folds(read_predictions(path), model, ds))
-    return pd.concat(preds, ignore_index=True)
+    more = [_expand_folds(read_predictions(path), model, ds) for model, path in inp.predictions]
+    more = pd.concat(more).drop_duplicates(["model", "sample", "gene", "fold"]) if more else None
+    return pd.concat([*preds, more], ignore_index=True)
 
 
 def _expand_folds(df: pd.DataFrame, model: str, ds) -> pd.DataFrame:

@@ -342,7 +342,7 @@ def attribution_profiles(summary: pd.DataFrame) -> Figure | None:
     backgrounds = sorted(summary["background"].unique(), key=lambda b: (b != "reference", b))
     rows = [(k, b) for k in kinds for b in backgrounds]
     fig, axes = plt.subplots(
-        len(rows), len(models), figsize=(4.8 * len(models), 3.0 * len(rows)),
+        len(rows), len(models), figsize=(max(6.0, 4.8 * len(models)), 3.0 * len(rows) + 0.4),
         squeeze=False, sharex=True, sharey=True,
     )  # fmt: skip
     names = {"hsv": "HSVs", "driver": "drivers"}
@@ -377,8 +377,9 @@ def attribution_profiles(summary: pd.DataFrame) -> Figure | None:
                 ax.set_xlabel("position relative to SNV (bp)")
         axes[i, 0].set_ylabel("standardized attribution (z)", fontsize=8)
     fig.suptitle(
-        "Attributions around HSVs / drivers vs matched control SNVs (mean, bootstrap 95% CI)",
-        fontsize=11,
+        "Attributions around HSVs / drivers vs matched control SNVs\n"
+        "(mean over SNVs, each averaged over replicates; bootstrap 95% CI)",
+        fontsize=10,
     )
     fig.tight_layout()
     return fig
