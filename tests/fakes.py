@@ -220,3 +220,19 @@ def copy_run(src, dst, *, fold, genes):
 
     shutil.copytree(src, dst)
     (dst / "summary.json").write_text(json.dumps({"fold": fold, "genes": genes}))
+
+
+def save_tiny_enformer(directory: Path, length: int, *, seed: int = 2) -> Path:
+    """A tiny calibrated Enformer (human head of 6 tracks, no crop) saved like the hub weights
+    (``save_pretrained``), for ``--enformer DIR``; returns ``directory``."""
+    import torch
+    from enformer_pytorch import Enformer
+
+    torch.manual_seed(seed)
+    enf = Enformer.from_hparams(
+        dim=48, depth=1, heads=2, attn_dim_key=8, dim_divisible_by=4,
+        output_heads={"human": 6}, target_length=-1,
+    )  # fmt: skip
+    calibrate_(enf, length)
+    enf.save_pretrained(directory, safe_serialization=False)
+    return Path(directory)

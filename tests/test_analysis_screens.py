@@ -195,3 +195,35 @@ def test_hsv_fold_mean_is_labelled(cohort):
     got = hsvs[(hsvs["model"] == "variformer") & (hsvs["gene"] == gene)]
     assert set(got["pos"]) == set(top)
     assert json.loads((res.out / "analysis.json").read_text())["hsv_fold"] == "mean"
+
+
+def test_per_fold_prediction_files_of_a_fold_free_model(cohort, tmp_path):
+    """Pre-trained Enformer's predictions do not depend on the fold: per-fold files without a
+    ``fold`` column (each with its fold's tune and test people, as ``evaluate`` writes them)
+    give the same drivers as one file with every person once."""
+    ds = open_dataset(cohort.dataset)
+    rng = np.random.default_rng(5)
+    rows = []
+    for gene in ds.genes:
+        y = ds.expression(gene)
+        people = [s for s in ds.samples if s in y.index]
+        pred = dict(zip(people, y[people].to_numpy() + rng.normal(0, 1.0, len(people))))
+        rows += [(s, gene, "test", float(y[s]), pred[s]) for s in people]
+    every = pd.DataFrame(rows, columns=["sample", "gene", "split", "observed", "predicted"])
+    one = tmp_path / "all.tsv"
+    every.to_csv(one, sep="\t", index=False)
+    files = []
+    for fold in range(ds.n_folds):
+        split = ds.split(fold)
+        keep = set(split["test"]) | set(list(split["train"])[:20])  # its people, and others
+        f = tmp_path / f"fold{fold}.tsv"
+        every[every["sample"].isin(keep)].to_csv(f, sep="\t", index=False)
+        files.append(("enformer", f))
+    c = cohort._replace(root=tmp_path)
+    split_files = _analyze(c, "an_files", predictions=files, min_r2=None)
+    single = _analyze(c, "an_one", predictions=[("enformer", one)], min_r2=None)
+    for name in ("drivers", "driver_summary"):
+        a, b = (_read(r, name).query("model == 'enformer'") for r in (split_files, single))
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    s = _read(split_files, "driver_summary").query("model == 'enformer'")
+    assert len(s) == len(ds.genes) * ds.n_folds and (s["status"] != "no predictions").all()

@@ -248,7 +248,6 @@ class _AlreadyTrained(Callback):
         trainer.should_stop = True
 
 
-
 def _run_inputs(dm, genes: Sequence[str], fold: int, config: Config) -> dict:
     """What a run is made from (``inputs.json``): dataset fingerprints, genes, fold, config."""
     return {

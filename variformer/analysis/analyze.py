@@ -19,7 +19,8 @@ privately and published only when complete, :func:`core.fileio.atomic_dir`):
 ``truth_auroc.tsv``         the same against true causal SNVs (with ``truth``)
 ``weights.tsv``             the ``hsv_fold`` weight of every SNV and model, every gene (figures)
 ``attributions.tsv``        standardized attributions around HSVs/drivers vs controls (Fig. S10;
-                            with ``runs``: loads the fine-tuned models)
+                            with ``runs`` / ``enformer``: loads the models), per SNV and fold
+``attribution_summary.tsv`` its mean over replicates and SNVs, with bootstrap 95% intervals
 ``analysis.json``           inputs, the screens (models that learned nothing, the Variformer
                             R2 gene filter), what was skipped and why
 ==========================  ============================================================
@@ -77,6 +78,7 @@ class Analysis(NamedTuple):
     attributions: pd.DataFrame | None = None
     learned: pd.DataFrame | None = None
     model_tests: pd.DataFrame | None = None
+    attribution_summary: pd.DataFrame | None = None
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:
@@ -137,6 +139,10 @@ class AnalysisInputs:
         ChromHMM segmentation BEDs, one per annotation sample -> ``chromatin.tsv``.
     truth : path, optional
         Simulated ``truth.tsv`` -> ``truth_auroc.tsv``.
+    enformer : str or path, optional
+        Pre-trained Enformer (hub id or ``save_pretrained`` directory): its attributions too.
+    enformer_track : int, default 4950
+        Its human-head track, summed over the 3 centre bins (4950: CAGE blood).
     genes : sequence of str, optional
         Restrict to these genes (default: every gene with weights).
     """
@@ -152,6 +158,8 @@ class AnalysisInputs:
     chromhmm: Sequence[str | Path] = ()
     truth: str | Path | None = None
     genes: Sequence[str] | None = None
+    enformer: str | Path | None = None
+    enformer_track: int = 4950
 
 
 @dataclass(frozen=True)
@@ -190,8 +198,10 @@ class AnalysisOptions:
     meme : path, optional
         MEME motif file (e.g. HOCOMOCO) instead of JASPAR.
     attributions : bool, default True
-        With ``runs``: gradient x input of each run's model around Variformer's HSVs and
-        drivers and matched controls -> ``attributions.tsv`` (Fig. S10).
+        With ``runs`` / ``enformer``: gradient x input of each run's model and of Enformer
+        around their HSVs, drivers and matched controls -> ``attributions.tsv`` (Fig. S10).
+    attribution_genes : int or None, default 15
+        Genes drawn at random (seeded) from those passing ``min_r2`` for it; None: all.
     attribution_flank : int, default 100
         Bases either side of each SNV in ``attributions.tsv``.
     device : str, optional
@@ -215,6 +225,7 @@ class AnalysisOptions:
     jaspar_release: int | str = 2024
     meme: str | Path | None = None
     attributions: bool = True
+    attribution_genes: int | None = 15
     attribution_flank: int = 100
     device: str | None = None
     permutations: int = 20000
@@ -331,7 +342,9 @@ def analyze(
         tr, tr_genes = eqtl.eqtl_auroc(
             every_gene, eqtl.read_truth(inp.truth), ds, n_negatives=opt.n_negatives, seed=opt.seed
         )
-    attr = _attributions(inp, opt, ds, hsvs, drv, notes)
+    from variformer.analysis.attribution_profiles import analysis_attributions  # torch: lazily
+
+    attr, attr_sum = analysis_attributions(inp, opt, ds, hsvs, drv, gene_list, notes)
     tests = model_tests.dataset_model_tests(ds, gene_list, hsvs, selected=selected, hits=hits,
         annotations=ann, n_permutations=opt.permutations, seed=opt.seed)  # fmt: skip
     label = "mean" if fold is None else str(fold)
@@ -347,6 +360,7 @@ def analyze(
             "motifs": hits, "motif_summary": motif_summary, "chromatin": chrom_df,
             "eqtl_auroc": eq, "eqtl_auroc_genes": eq_genes, "truth_auroc": tr,
             "truth_auroc_genes": tr_genes, "attributions": attr, "model_tests": tests,
+            "attribution_summary": attr_sum,
         }  # fmt: skip
         for name, df in tables.items():
             if df is not None:
@@ -355,7 +369,7 @@ def analyze(
         (tmp / "analysis.json").write_text(json.dumps(meta, indent=1) + "\n")
     return Analysis(
         out, weights, hsvs, hsv_tests, jaccard, drv, drv_summary, sign, hits, motif_summary,
-        chrom_df, eq, tr, notes, attr, scr.learned, tests,
+        chrom_df, eq, tr, notes, attr, scr.learned, tests, attr_sum,
     )  # fmt: skip
 
 
@@ -390,34 +404,14 @@ def _read_weights(inp: AnalysisInputs, ds, notes: list[str]):
 
 
 def _predictions(inp: AnalysisInputs, ds) -> pd.DataFrame:
-    """Per-person predictions of the baselines, the runs (``variformer``) and ``predictions``."""
+    """Per-person predictions of the baselines, the runs (``variformer``) and ``predictions``
+    (a person given twice for one model, gene and fold, e.g. Enformer's per-fold files, once)."""
     preds = [collect_predictions(inp.baselines, dataset=ds)]
     if inp.runs is not None:
         preds.append(collect_predictions(inp.runs, model="variformer", dataset=ds))
-    for model, path in inp.predictions:
-        preds.append(_expand_folds(read_predictions(path), model, ds))
-    return pd.concat(preds, ignore_index=True)
-
-
-def _attributions(inp: AnalysisInputs, opt: AnalysisOptions, ds, hsvs, drv, notes: list[str]):
-    """``attributions.tsv`` from the fine-tuned runs' models (None without runs or with
-    ``opt.attributions`` off)."""
-    attr = None
-    if opt.attributions and inp.runs is not None:
-        from core.runs import find_runs
-        from variformer.analysis.attribution_profiles import attribution_table
-
-        attr = attribution_table(
-            list(find_runs(inp.runs, kind="finetune")), ds, hsvs, drv,
-            flank=opt.attribution_flank, seed=opt.seed, device=opt.device,
-        )  # fmt: skip
-        if attr.empty:
-            notes.append(
-                "attributions: no fine-tuned run has a gene with Variformer HSVs or drivers"
-            )
-    elif opt.attributions:
-        notes.append("attributions: skipped (no --runs, so no model to take gradients of)")
-    return attr
+    more = [_expand_folds(read_predictions(path), model, ds) for model, path in inp.predictions]
+    more = pd.concat(more).drop_duplicates(["model", "sample", "gene", "fold"]) if more else None
+    return pd.concat([*preds, more], ignore_index=True)
 
 
 def _expand_folds(df: pd.DataFrame, model: str, ds) -> pd.DataFrame:

@@ -1,10 +1,13 @@
-"""The Fig. S10 table: standardized attributions around HSVs / drivers and matched controls.
+"""The Fig. S10 tables: standardized attributions around HSVs / drivers and matched controls.
 
-Paper (Methods, "Input sequence attribution"): for each fine-tuned model and gene, gradient x
-input on the reference window and on the test people's personal windows (mean over people),
-each turned into a standardized attribution track (|.|, max over bases, z-score over the
-window); read around driver SNPs and HSVs and around control SNPs of the same window (TSS
-distance within 2.5 kb, MAF within 10% for drivers and 0.5% for HSVs).
+Paper (Methods, "Input sequence attribution"): on 15 random genes of those with Variformer
+R2 > 0.2, for each fine-tuned replicate and for pre-trained Enformer (matched to each
+replicate's test fold) and each gene, gradient x input on the reference window and on the test
+people's personal windows (mean over people), each turned into a standardized attribution track
+(|.|, max over bases, z-score over the window); read around driver SNPs and HSVs and around
+control SNPs of the same window (TSS distance within 2.5 kb, MAF within 10% for drivers and
+0.5% for HSVs). :func:`analysis_attributions` is ``variformer analyze``'s step; the mean over
+replicates and the bootstrap intervals are :mod:`~variformer.analysis.attribution_stats`.
 
 :func:`attribution_table` writes one row per SNV, offset and background::
 
@@ -31,7 +34,7 @@ from variformer.analysis.attributions import (
 )
 from variformer.analysis.gene_ism import gene_snvs
 
-__all__ = ["ATTRIBUTION_COLUMNS", "attribution_table"]
+__all__ = ["ATTRIBUTION_COLUMNS", "analysis_attributions", "attribution_table"]
 
 ATTRIBUTION_COLUMNS = [
     "model", "gene", "fold", "background", "group", "chrom", "pos", "ref", "alt", "offset",
@@ -83,12 +86,49 @@ def _profile_rows(track, variants, rows, *, flank, base: dict, group: str) -> li
     return out
 
 
+def _tasks(runs, dataset, genes: list[str], *, with_enformer: bool) -> list[tuple]:
+    """(run or None, fold, seq_len, genes) per replicate: each run on its genes among
+    ``genes``; without runs (and with an Enformer) every fold on the whole windows."""
+    tasks = []
+    for run in runs:
+        chosen = [g for g in (run.summary.get("genes") or []) if g in set(genes)]
+        if chosen:
+            fold = -1 if run.fold is None else int(run.fold)
+            tasks.append((run, fold, (run.config.get("data") or {}).get("seq_len"), chosen))
+    if not runs and with_enformer:
+        tasks = [(None, fold, None, list(genes)) for fold in range(dataset.n_folds)]
+    return tasks
+
+
+def _picks(variants, hsvs, drivers, gene, fold, *, max_controls, rng) -> dict[str, np.ndarray]:
+    """Row positions of one model's HSVs, its drivers of ``fold`` and their matched controls."""
+    fold_drivers = drivers[(drivers["gene"] == gene) & (drivers["fold"].astype(int) == fold)]
+    targets = {
+        "hsv": _rows_of(variants, hsvs[hsvs["gene"] == gene]),
+        "driver": _rows_of(variants, fold_drivers),
+    }
+    picks = {}
+    for group, t in targets.items():
+        picks[group] = t
+        picks[f"{group}_control"] = _controls(
+            variants, t, group=group, max_controls=max_controls, rng=rng
+        )
+    return picks
+
+
+def _of_model(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    return table[table["model"] == name] if len(table) else table
+
+
 def attribution_table(
     runs: Iterable,
     dataset,
     hsvs: pd.DataFrame,
     drivers: pd.DataFrame,
     *,
+    genes: Iterable[str] | None = None,
+    enformer=None,
+    enformer_name: str = "enformer",
     model_name: str = "variformer",
     flank: int = 100,
     max_controls: int = 5,
@@ -98,17 +138,26 @@ def attribution_table(
     device=None,
     log=None,
 ) -> pd.DataFrame:
-    """Standardized attribution profiles around ``model_name``'s HSVs and drivers.
+    """Standardized attribution profiles around each model's HSVs and drivers and controls.
 
     Parameters
     ----------
     runs : iterable of core.runs.Run
-        Finished fine-tuning runs (their ``best.ckpt``/``model.pt`` is loaded).
+        Finished fine-tuning runs (their ``best.ckpt``/``model.pt`` is loaded): the
+        ``model_name`` replicates, one per fold.
     dataset : data_prep.GeneDataset
     hsvs, drivers : pd.DataFrame
         ``analyze``'s ``hsvs.tsv`` (model, gene, chrom, pos, ref, alt, ...) and ``drivers.tsv``
-        (also ``fold``); only rows of ``model_name`` are used. HSVs are read in every run of
-        their gene, drivers in the run of their fold.
+        (also ``fold``). A model's HSVs are read in every replicate of their gene, its drivers
+        in the replicate of their fold.
+    genes : iterable of str, optional
+        Only these genes (e.g. :func:`~variformer.analysis.attribution_stats.pick_genes`).
+    enformer : torch.nn.Module, optional
+        Pre-trained Enformer reduced to one value per sequence
+        (:func:`variformer.predict.load_enformer_track`): its rows (model ``enformer_name``,
+        with that model's HSVs and drivers) come from the same windows and the same test
+        people as each run's (the paper's matching of Enformer to the replicates' test folds);
+        without runs, from every fold's test people on the whole windows.
     flank : int, default 100
         Bases either side of each SNV.
     max_controls : int, default 5
@@ -119,60 +168,120 @@ def attribution_table(
     Returns
     -------
     pd.DataFrame
-        :data:`ATTRIBUTION_COLUMNS`; no rows when no run has a gene with HSVs or drivers.
+        :data:`ATTRIBUTION_COLUMNS`; no rows when no replicate has a gene with HSVs or drivers.
+        Targets outside a replicate's window (e.g. Enformer's, scored on the whole window, in a
+        run's crop) are left out.
     """
     from variformer.model import Variformer
 
     if flank < 0 or max_controls < 0 or max_people < 1:
         raise InputError("flank and max_controls must be >= 0 and max_people >= 1")
-    hsvs = hsvs[hsvs["model"] == model_name] if len(hsvs) else hsvs
-    drivers = drivers[drivers["model"] == model_name] if len(drivers) else drivers
-    wanted = set(hsvs.get("gene", pd.Series(dtype=str))) | set(
-        drivers.get("gene", pd.Series(dtype=str))
-    )
+    runs = list(runs)
+    targets = {model_name: (_of_model(hsvs, model_name), _of_model(drivers, model_name))}
+    if enformer is not None:
+        targets[enformer_name] = (_of_model(hsvs, enformer_name), _of_model(drivers, enformer_name))
+    wanted = {g for h, d in targets.values() for g in (*h.get("gene", []), *d.get("gene", []))}
+    chosen = [g for g in dataset.genes if g in wanted and (genes is None or g in set(genes))]
     rng = np.random.default_rng(seed)
     rows: list[dict] = []
-    known = set(dataset.genes)
-    for run in runs:
-        genes = [g for g in (run.summary.get("genes") or []) if g in wanted and g in known]
-        if not genes:
-            continue
-        fold = -1 if run.fold is None else int(run.fold)
-        seq_len = (run.config.get("data") or {}).get("seq_len")
-        model = Variformer.load(run.path)
+    tracks: dict[tuple, np.ndarray] = {}  # Enformer's reference tracks, the same in every fold
+    for run, fold, seq_len, run_genes in _tasks(
+        runs, dataset, chosen, with_enformer=enformer is not None
+    ):
+        models = [] if run is None else [(model_name, Variformer.load(run.path))]
+        models += [] if enformer is None else [(enformer_name, enformer)]
         test = list(dataset.split(fold)["test"])[:max_people] if fold >= 0 else []
-        for gene in genes:
+        start, end = crop_bounds(dataset.seq_len, seq_len)
+        for gene in run_genes:
             variants = gene_snvs(dataset, gene, seq_len=seq_len).reset_index(drop=True)
-            start, end = crop_bounds(dataset.seq_len, seq_len)
             backgrounds = {"reference": dataset.reference(gene)[start:end][None]}
             if test:
                 backgrounds["personal"] = dataset.sequences(gene, test, start=start, end=end)
-            targets = {
-                "hsv": _rows_of(variants, hsvs[hsvs["gene"] == gene]),
-                "driver": _rows_of(
-                    variants,
-                    drivers[(drivers["gene"] == gene) & (drivers["fold"].astype(int) == fold)],
-                ),
-            }
-            picks = {}
-            for group, t in targets.items():
-                picks[group] = t
-                picks[f"{group}_control"] = _controls(
-                    variants, t, group=group, max_controls=max_controls, rng=rng
-                )
-            if not any(len(v) for v in picks.values()):
-                continue
-            for background, X in backgrounds.items():
-                gxi = gradient_x_input(model, X, batch_size=batch_size, device=device)
-                track = standardized_attribution(gxi)
-                base = {"model": model_name, "gene": gene, "fold": fold, "background": background}
-                for group, r in picks.items():
-                    rows += _profile_rows(track, variants, r, flank=flank, base=base, group=group)
-            if log is not None:
-                log(
-                    f"attributions: {gene} fold {fold}: {len(targets['hsv'])} HSVs, "
-                    f"{len(targets['driver'])} drivers, "
-                    f"{len(picks['hsv_control']) + len(picks['driver_control'])} controls"
-                )
-        del model
+            for name, model in models:
+                h, d = targets[name]
+                picks = _picks(variants, h, d, gene, fold, max_controls=max_controls, rng=rng)
+                if not any(len(v) for v in picks.values()):
+                    continue
+                for background, X in backgrounds.items():
+                    key = (name, gene, start, end)
+                    if name == enformer_name and background == "reference" and key in tracks:
+                        track = tracks[key]
+                    else:
+                        gxi = gradient_x_input(model, X, batch_size=batch_size, device=device)
+                        track = standardized_attribution(gxi)
+                        if name == enformer_name and background == "reference":
+                            tracks[key] = track
+                    base = {"model": name, "gene": gene, "fold": fold, "background": background}
+                    for group, r in picks.items():
+                        rows += _profile_rows(
+                            track, variants, r, flank=flank, base=base, group=group
+                        )
+                if log is not None:
+                    log(
+                        f"attributions: {name} {gene} fold {fold}: {len(picks['hsv'])} HSVs, "
+                        f"{len(picks['driver'])} drivers, "
+                        f"{len(picks['hsv_control']) + len(picks['driver_control'])} controls"
+                    )
+        del models
     return pd.DataFrame(rows, columns=ATTRIBUTION_COLUMNS)
+
+
+def analysis_attributions(inp, opt, ds, hsvs, drivers, genes, notes: list[str]):
+    """``variformer analyze``'s ``attributions.tsv`` and ``attribution_summary.tsv``.
+
+    Parameters
+    ----------
+    inp, opt : AnalysisInputs, AnalysisOptions
+        ``runs``, ``enformer`` / ``enformer_track``; ``attributions``, ``attribution_genes``,
+        ``attribution_flank``, ``device``, ``seed``.
+    ds : data_prep.GeneDataset
+    hsvs, drivers : pd.DataFrame
+        Every model's HSVs and drivers (Variformer's are model ``variformer``, Enformer's
+        ``enformer``: its ISM table ``enformer.tsv`` and ``--predictions enformer=FILE``).
+    genes : list of str
+        The genes passing the R2 filter: ``opt.attribution_genes`` of them are drawn
+        (seeded, :func:`~variformer.analysis.attribution_stats.pick_genes`).
+    notes : list of str
+        Appended to: what was skipped and which genes were drawn.
+
+    Returns
+    -------
+    (pd.DataFrame, pd.DataFrame) or (None, None)
+        The per-SNV table and its summary; None, None when skipped.
+    """
+    from core.runs import find_runs
+    from variformer.analysis.attribution_stats import pick_genes, summarize_attributions
+
+    if not opt.attributions:
+        return None, None
+    if inp.runs is None and inp.enformer is None:
+        notes.append(
+            "attributions: skipped (no --runs or --enformer: no model to take gradients of)"
+        )
+        return None, None
+    enformer = None
+    if inp.enformer is not None:
+        from variformer.predict import load_enformer_track
+
+        enformer = load_enformer_track(inp.enformer, track=inp.enformer_track)
+    drawn = pick_genes(genes, opt.attribution_genes, seed=opt.seed)
+    notes.append(
+        f"attributions: {len(drawn)} of {len(genes)} passing gene(s) drawn at random "
+        f"(seed {opt.seed}): {', '.join(drawn)}"
+        if drawn
+        else "attributions: no gene passes the R2 filter, so none is drawn"
+    )
+    runs = [] if inp.runs is None else list(find_runs(inp.runs, kind="finetune"))
+    attr = attribution_table(
+        runs, ds, hsvs, drivers, genes=drawn, enformer=enformer,
+        flank=opt.attribution_flank, seed=opt.seed, device=opt.device,
+    )  # fmt: skip
+    if inp.runs is not None and not runs:
+        notes.append(f"attributions: no finished fine-tuning run (with a model) under {inp.runs}")
+    expected = (["variformer"] if runs else []) + (["enformer"] if enformer is not None else [])
+    for name in expected:
+        if name not in set(attr["model"]):
+            notes.append(
+                f"attributions: no {name} rows (no drawn gene has its HSVs or drivers in a window)"
+            )
+    return attr, summarize_attributions(attr, seed=opt.seed)

@@ -23,6 +23,8 @@ def analysis_record(inp, opt, ds, weights, genes, notes) -> dict:
         "genes": genes, "hsv_model": opt.hsv_model, "seed": opt.seed, "notes": notes,
         "simulated": truth is not None or _simulated(ds),
         "variformer_model": _run_model(runs),
+        "enformer": None if inp.enformer is None else str(inp.enformer),
+        "enformer_track": inp.enformer_track, "attribution_genes": opt.attribution_genes,
     }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.errors import InputError
+from variformer.commands._args import add_track_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,6 +72,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="skip attributions.tsv (gradient x input of the --runs models, Fig. S10)",
     )
     p.add_argument(
+        "--enformer", metavar="ID|DIR",
+        help="pre-trained Enformer (hub id or save_pretrained directory): its attributions "
+        "too, on the --runs' windows and test people; its HSVs/drivers are model 'enformer' "
+        "(ISM/enformer.tsv, --predictions enformer=FILE)",
+    )  # fmt: skip
+    add_track_argument(p)
+    p.add_argument(
+        "--attribution-genes", type=_count_or_all, default=15, metavar="N|all",
+        help="genes drawn at random (--seed) from those passing --min-r2 for attributions.tsv "
+        "(15, the paper's); 'all' takes every one",
+    )  # fmt: skip
+    p.add_argument(
         "--attribution-flank",
         type=int,
         default=100,
@@ -85,8 +98,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "so the paper's **** (adjusted p < 1e-4) is reachable)",
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="seed of the negative sampling and permutations (0)"
-    )
+        "--seed", type=int, default=0,
+        help="seed of the negative sampling, permutations, attribution genes, controls and "
+        "bootstrap (0)",
+    )  # fmt: skip
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
@@ -97,6 +112,14 @@ def _min_r2(text: str) -> float | None:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number or 'none': {text!r}") from None
+
+
+def _count_or_all(text: str) -> int | None:
+    if text.lower() == "all":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive count or 'all': {text!r}")
+    return int(text)
 
 
 def _genes(args) -> list[str] | None:
@@ -129,7 +152,7 @@ def main(args) -> int:
         "--dataset": args.dataset, "--ism": args.ism, "--baselines": args.baselines,
         "--runs": args.runs, "--predictions": [p for _, p in _predictions(args.predictions)],
         "--finemap": args.finemap, "--eqtls": args.eqtls, "--chromhmm": args.chromhmm, "--truth": args.truth,
-        "--meme": args.meme, "--genes-file": args.genes_file,
+        "--meme": args.meme, "--genes-file": args.genes_file, "--enformer": args.enformer,
     })  # fmt: skip
     if args.device is not None:  # refused now, not after the analyses, at the attributions
         from variformer.predict import check_device
@@ -139,14 +162,14 @@ def main(args) -> int:
         dataset=args.dataset, ism=args.ism, baselines=args.baselines, runs=args.runs,
         predictions=_predictions(args.predictions), finemap=args.finemap,
         finemap_tissue=args.finemap_tissue, eqtls=args.eqtls, chromhmm=args.chromhmm, truth=args.truth,
-        genes=_genes(args),
+        genes=_genes(args), enformer=args.enformer, enformer_track=args.track,
     )  # fmt: skip
     options = AnalysisOptions(
         eqtl_negatives=args.eqtl_negatives, hsv_model=args.hsv_model, hsv_fold=args.hsv_fold, min_r2=args.min_r2, motifs=not args.no_motifs, motif_pvalue=args.motif_pvalue, motif_method=args.motif_method,
         motif_background=args.motif_background, jaspar_release=args.jaspar_release,
         meme=args.meme, attributions=not args.no_attributions,
-        attribution_flank=args.attribution_flank, device=args.device, seed=args.seed,
-        permutations=args.permutations,
+        attribution_genes=args.attribution_genes, attribution_flank=args.attribution_flank,
+        device=args.device, seed=args.seed, permutations=args.permutations,
     )  # fmt: skip
     res = analyze(inputs, out=args.out, options=options, force=args.force)
     print(summary_text(res))
@@ -191,5 +214,21 @@ def summary_text(res) -> str:
             f"between-model tests, no MAF filter: {int((t['p_adj'] < 0.05).sum())} of "
             f"{int(t['p'].notna().sum())} with BH-adjusted p < 0.05 (model_tests.tsv)"
         )
+    lines += _attribution_lines(res.attribution_summary)
     lines += [f"note: {n}" for n in res.notes]
     return "\n".join(lines)
+
+
+def _attribution_lines(summary) -> list[str]:
+    """Fig. S10 at the SNVs: per model and background, each group's mean [95% CI] (n)."""
+    if summary is None or summary.empty:
+        return []
+    at = summary[summary["offset"] == 0]
+    lines = []
+    for (model, bg), g in at.groupby(["model", "background"], sort=True):
+        parts = [
+            f"{r.group} {r.mean:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}] (n={r.n_snvs})"
+            for r in g.itertuples()
+        ]
+        lines.append(f"attribution at the SNV, {model} {bg}: " + "; ".join(parts))
+    return lines

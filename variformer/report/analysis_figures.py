@@ -343,61 +343,66 @@ def auroc_distributions(per_gene: pd.DataFrame, *, title: str) -> Figure | None:
     return fig
 
 
-def attribution_profiles(attr: pd.DataFrame) -> Figure | None:
+def attribution_profiles(summary: pd.DataFrame) -> Figure | None:
     """Mean standardized attribution around HSV/driver SNVs vs matched controls (Fig. S10).
 
-    ``attr``: ``model, group, offset, attribution`` (``group`` e.g. hsv, hsv_control, driver,
-    driver_control; optional ``background`` (reference / personal): one row of panels each;
-    optional ``offset`` in bp from the SNV: without it each row is the value at the SNV). An
-    SNV seen in several folds is averaged first (the paper's averaging over replicates). Line
-    = mean over SNVs, band = its 95% normal interval; a single offset is drawn as points with
-    error bars. Targets are solid, their controls dashed in the same colour.
+    ``summary``: ``attribution_summary.tsv`` (``model, background, group, offset, n_snvs,
+    mean, ci_low, ci_high``; ``group`` hsv, hsv_control, driver, driver_control), i.e. the mean
+    over SNVs of each SNV's value averaged over replicates, and its bootstrap 95% interval.
+    One panel per model (columns) and target kind and background (rows): the targets solid in
+    the model's colour, their controls dashed grey; bands (or error bars at a single offset)
+    are the intervals.
     """
-    if attr is None or attr.empty:
+    if summary is None or summary.empty:
         return None
-    if "offset" not in attr.columns:  # one value per SNV: the attribution at the SNV itself
-        attr = attr.assign(offset=0)
-    if "background" not in attr.columns:
-        attr = attr.assign(background="")
-    snv = [c for c in ("gene", "chrom", "pos", "ref", "alt") if c in attr.columns]
-    per_snv = (
-        attr.groupby(["background", "model", "group", *snv, "offset"], dropna=False)["attribution"]
-        .mean()
-        .reset_index()
+    summary = summary.assign(
+        background=summary["background"].fillna(""),
+        kind=summary["group"].str.removesuffix("_control"),
     )
-    models = _ordered(per_snv["model"].unique())
-    backgrounds = sorted(per_snv["background"].unique(), key=lambda b: (b != "reference", b))
+    models = _ordered(summary["model"].unique())
+    colors = model_colors(models)
+    kinds = sorted(summary["kind"].unique(), key=lambda k: ({"hsv": 0, "driver": 1}.get(k, 2), k))
+    backgrounds = sorted(summary["background"].unique(), key=lambda b: (b != "reference", b))
+    rows = [(k, b) for k in kinds for b in backgrounds]
     fig, axes = plt.subplots(
-        len(backgrounds), len(models), figsize=(4.8 * len(models), 3.4 * len(backgrounds)),
-        squeeze=False, sharey=True,
+        len(rows), len(models), figsize=(max(6.0, 4.8 * len(models)), 3.0 * len(rows) + 0.4),
+        squeeze=False, sharex=True, sharey=True,
     )  # fmt: skip
-    colour = {"hsv": "C0", "driver": "C3"}
-    for i, bg in enumerate(backgrounds):
+    names = {"hsv": "HSVs", "driver": "drivers"}
+    for i, (kind, bg) in enumerate(rows):
         for j, model in enumerate(models):
             ax = axes[i, j]
-            a = per_snv[(per_snv["model"] == model) & (per_snv["background"] == bg)]
+            a = summary[(summary["model"] == model) & (summary["kind"] == kind)]
+            a = a[a["background"] == bg]
             for group, g in a.groupby("group", sort=True):
-                kind = group.removesuffix("_control")
-                n_snv = len(g.drop_duplicates(snv)) if snv else g["offset"].value_counts().max()
-                s = g.groupby("offset")["attribution"].agg(["mean", "sem"]).fillna(0)
-                style = dict(
-                    color=colour.get(kind, "0.4"), ls="--" if group.endswith("_control") else "-"
+                g = g.sort_values("offset")
+                control = group.endswith("_control")
+                color = "0.45" if control else colors[model]
+                label = (
+                    f"{'controls' if control else names.get(kind, kind)} (n={g['n_snvs'].max()})"
                 )
-                label = f"{group.replace('_', ' ')} (n={n_snv})"
-                if len(s) == 1:
-                    ax.errorbar(s.index, s["mean"], yerr=1.96 * s["sem"], fmt="o", label=label,
-                                color=style["color"], capsize=3)  # fmt: skip
+                x, m = g["offset"].to_numpy(), g["mean"].to_numpy()
+                lo, hi = g["ci_low"].to_numpy(), g["ci_high"].to_numpy()
+                if len(g) == 1:
+                    ax.errorbar(x + (0.1 if control else 0), m, yerr=[m - lo, hi - m], fmt="o",
+                                color=color, capsize=3, label=label)  # fmt: skip
                 else:
-                    ax.plot(s.index, s["mean"], label=label, lw=1.2, **style)
-                    ax.fill_between(s.index, s["mean"] - 1.96 * s["sem"],
-                                    s["mean"] + 1.96 * s["sem"], alpha=0.15, color=style["color"])  # fmt: skip
-            title = model if not bg else f"{model}, {bg} background"
-            ax.set_title(title, fontsize=10)
+                    ax.plot(x, m, color=color, ls="--" if control else "-", lw=1.2, label=label)
+                    ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+            where = f", {bg} background" if bg else ""
+            ax.set_title(f"{model}: {names.get(kind, kind)}{where}", fontsize=9)
             ax.axvline(0, color="0.8", lw=0.8, zorder=0)
-            if i == len(backgrounds) - 1:
+            if a.empty:
+                ax.text(0.5, 0.5, "no SNVs", transform=ax.transAxes, ha="center", color="0.5")
+            else:
+                ax.legend(fontsize=7, frameon=False)
+            if i == len(rows) - 1:
                 ax.set_xlabel("position relative to SNV (bp)")
-            ax.legend(fontsize=7, frameon=False)
-        axes[i, 0].set_ylabel("standardized attribution (z)")
-    fig.suptitle("Attributions around HSVs / drivers vs matched control SNVs", fontsize=11)
+        axes[i, 0].set_ylabel("standardized attribution (z)", fontsize=8)
+    fig.suptitle(
+        "Attributions around HSVs / drivers vs matched control SNVs\n"
+        "(mean over SNVs, each averaged over replicates; bootstrap 95% CI)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig

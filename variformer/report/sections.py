@@ -42,6 +42,7 @@ TABLES = (
     "truth_auroc_genes",
     "attributions",
     "model_tests",
+    "attribution_summary",
 )
 """The ``variformer analyze`` tables the report reads (``<name>.tsv``)."""
 
@@ -401,21 +402,31 @@ def drivers(inp: ReportInputs) -> Section:
 def fig_s10(inp: ReportInputs) -> Section:
     """Fig. S10: standardized attributions around HSVs / drivers against matched controls."""
     t, title = inp.tables, "Fig. S10 - Attributions around HSVs / drivers vs controls"
-    if t["attributions"] is None:
+    summary = t["attribution_summary"]
+    if summary is None and t["attributions"] is not None:  # an analysis from before the summary
+        from variformer.analysis.attribution_stats import summarize_attributions
+
+        summary = summarize_attributions(t["attributions"])
+    if summary is None:
         msg = "Missing: no attributions.tsv (model, group, offset, attribution) in the analysis directory."
         return Section(
             title,
             caveat=f'<p class="missing">{msg}</p>',
             missing=("Fig. S10 (no attributions.tsv in the analysis directory)",),
         )
+    at_snv = summary[summary["offset"] == 0]
     return Section(
         title,
-        "Standardized gradient x input (|.|, max over bases, z-scored over the window) around "
-        "each model's HSVs and drivers (solid) and matched control SNVs (dashed: same "
-        "window, TSS distance within 2.5 kb, MAF within 0.5% for HSVs and 10% for "
-        "drivers); mean over SNVs and 95% interval; top row on the reference window, "
-        "bottom row on the test people's personal windows (mean over people).",
-        (("attributions", af.attribution_profiles(t["attributions"])),),
+        "Standardized gradient x input (|.|, max over bases, z-scored over each gene's window) "
+        "around each model's HSVs and drivers (solid) and matched control SNVs (dashed: same "
+        "window, TSS distance within 2.5 kb, MAF within 0.5% for HSVs and 10% for drivers), on "
+        "genes drawn at random among those passing the R2 filter; each SNV's value is "
+        "averaged over the replicates (folds; Enformer on the same folds' test people), then "
+        "over SNVs: the line is that mean, the band its bootstrap 95% interval (1000 "
+        "resamples of SNVs). Reference window and the test people's personal windows (mean "
+        "over people) in separate rows.",
+        (("attributions", af.attribution_profiles(summary)),),
+        tables=_table(at_snv, "attribution_summary.tsv, at the SNVs (offset 0)"),
     )
 
 
