@@ -304,56 +304,6 @@ def test_resume_after_sigterm_continues_the_same_run(tmp_path):
     assert result.summary["wall_time_s"] > saved["callbacks"]["WallClock"]["elapsed_s"] > 0
 
 
-_KILLED_RUN = """
-import os, signal, sys
-import lightning as L
-from tests.fakes import FakeDataset, tiny_config
-from variformer import finetune as ft
-
-class KillMidEpoch(L.Callback):
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if trainer.current_epoch == 1 and batch_idx == 1:  # epoch 1 has begun: its 2nd batch
-            os.kill(os.getpid(), signal.SIGKILL)  # no handler, no checkpoint: a node failure
-
-ds = FakeDataset(genes=("G0",), n_samples=60, seq_len=%d)
-config = tiny_config("training.max_epochs=3", "training.early_stopping=false")
-ft.finetune(ds, genes=["G0"], fold=0, config=config, out=sys.argv[1], callbacks=[KillMidEpoch()])
-"""
-
-
-def test_kill_9_mid_epoch_then_rerun_equals_the_uninterrupted_run(tmp_path):
-    import subprocess
-    import sys
-
-    ds = FakeDataset(genes=("G0",), n_samples=60, seq_len=SEQ_LEN)
-    config = tiny_config("training.max_epochs=3", "training.early_stopping=false")
-    whole = ft.finetune(ds, genes=["G0"], fold=0, config=config, out=tmp_path / "whole")
-
-    killed = subprocess.run(
-        [sys.executable, "-c", _KILLED_RUN % SEQ_LEN, str(tmp_path / "killed")], cwd=ROOT
-    )
-    assert killed.returncode == -signal.SIGKILL
-    partial = tmp_path / "killed" / "G0" / "fold0.partial"
-    assert (partial / "last.ckpt").is_file() and not (partial.parent / "fold0").exists()
-    assert torch.load(partial / "last.ckpt", map_location="cpu", weights_only=True)["epoch"] == 0
-
-    resumed = ft.finetune(ds, genes=["G0"], fold=0, config=config, out=tmp_path / "killed")
-    for name in ("predictions.tsv",):
-        assert (resumed.run_dir / name).read_bytes() == (whole.run_dir / name).read_bytes()
-    tune = [
-        pd.read_csv(r.run_dir / "metrics.csv").dropna(subset=["tune_r2_mean"]).set_index("epoch")
-        for r in (whole, resumed)
-    ]
-    pd.testing.assert_frame_equal(tune[0], tune[1][tune[0].columns])
-    weights = [
-        torch.load(r.run_dir / "best.ckpt", map_location="cpu", weights_only=True)["state_dict"]
-        for r in (whole, resumed)
-    ]
-    assert weights[0].keys() == weights[1].keys()
-    for key in weights[0]:
-        torch.testing.assert_close(weights[0][key], weights[1][key], rtol=0, atol=0)
-
-
 def test_resume_uses_last_ckpt_only(tmp_path):
     """One checkpoint to resume from: Lightning's SLURM hpc_ckpt_* (saved mid-step by older
     versions) is never picked, however new."""
