@@ -393,7 +393,7 @@ def drivers(inp: ReportInputs) -> Section:
         return _absent("driver_summary", "run `variformer analyze`", "Drivers")
     return Section(
         "Drivers",
-        "Forward-selected SNVs whose weighted dosages approximate each model's test-people predictions.",
+        "The authors' only-drivers forward selection (select_drivers_performer.py) on each fold's test people: SNVs by decreasing |ISM|, kept when the driver sum's PCC with the predictions / the all-SNV PCC rises by > 0.05 and the SNV's own PCC is > 0 with one-sided p < 0.01 / V; driver_summary.tsv adds the driver sum's PCC and R2 against observed expression. ISM-scored models only; not-learned models are listed as such.",
         tables=_table(t["driver_summary"], "driver_summary.tsv")
         + _table(t["drivers"], "drivers.tsv"),
     )
