@@ -401,11 +401,32 @@ def write_stage(
     )
 
 
+def check_fits(job: SlurmJob) -> None:
+    """Refuse, in one line naming the request, a submission that fits no node of the cluster
+    (``sbatch --test-only``); the refused submission directory is removed.
+
+    Raises
+    ------
+    InputError
+    """
+    import shutil
+
+    record = read_submission(job.directory)
+    asked = Resources(**{**record["resources"], "sbatch": tuple(record["resources"]["sbatch"])})
+    try:
+        slurm_cluster.check_fits(
+            job.script, what=f"{record['what']}'s request ({asked.describe()})"
+        )
+    except InputError:
+        shutil.rmtree(job.directory, ignore_errors=True)
+        raise
+
+
 def submit(job: SlurmJob | str | Path, *, dependency: str | None = None, test: bool = True) -> str:
     """Submit a written submission (or a script) with ``sbatch``; returns the job id.
 
-    With ``test``, ``sbatch --test-only`` first refuses a request that fits no node. The job id
-    and dependency are recorded in the submission's ``submission.json``.
+    With ``test``, ``sbatch --test-only`` first refuses a request that fits no node
+    (:func:`check_fits`). The job id and dependency are recorded in its ``submission.json``.
 
     Raises
     ------
@@ -413,7 +434,9 @@ def submit(job: SlurmJob | str | Path, *, dependency: str | None = None, test: b
         ``sbatch`` is missing, the request fits no node, or sbatch refuses the job.
     """
     script = Path(job.script if isinstance(job, SlurmJob) else job)
-    if test:
+    if test and isinstance(job, SlurmJob):
+        check_fits(job)
+    elif test:
         slurm_cluster.check_fits(script, what=f"the request of {script}")
     job_id = slurm_cluster.sbatch(script, dependency=dependency)
     record_path = script.parent / SUBMISSION

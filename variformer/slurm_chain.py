@@ -156,11 +156,26 @@ def write_chain(
     return jobs
 
 
+def check_chain_fits(jobs: Sequence[tuple[str, slurm.SlurmJob]]) -> None:
+    """Refuse a chain with a stage that fits no node (``sbatch --test-only``), in one line;
+    every stage's submission directory is then removed."""
+    import shutil
+
+    try:
+        for _, job in jobs:
+            slurm.check_fits(job)
+    except InputError:
+        for _, job in jobs:
+            shutil.rmtree(job.directory, ignore_errors=True)
+        raise
+
+
 def submit_chain(
     jobs: Sequence[tuple[str, slurm.SlurmJob]],
     *,
     kinds: Mapping[str, str] | None = None,
     known: Mapping[str, str] | None = None,
+    test: bool = True,
 ) -> dict[str, str]:
     """Check that every stage fits a node (``sbatch --test-only``), then submit them in
     order, each waiting for the stages its submission names (``after``).
@@ -173,14 +188,16 @@ def submit_chain(
         map one to one onto those of the stages it waits for).
     known : mapping, optional
         Stage -> job id of stages submitted earlier that are still queued or running.
+    test : bool
+        Check first with ``sbatch --test-only`` (:func:`check_chain_fits`).
 
     Returns
     -------
     dict
         Stage -> job id.
     """
-    for name, job in jobs:
-        slurm_cluster.check_fits(job.script, what=f"the {name} stage's request")
+    if test:
+        check_chain_fits(jobs)
     ids = dict(known or {})
     for name, job in jobs:
         record = slurm.read_submission(job.directory)
@@ -225,7 +242,8 @@ def resubmit_failed(job_dir: str | os.PathLike, *, dry_run: bool = False) -> dic
         if entry["cancel"]:
             slurm_cluster.cancel([str(entry["sub"]["job_id"])])
         written.append((entry["sub"]["what"], _rewrite(entry["sub"], entry["keys"])))
-    return submit_chain(written, known={k: v for k, v in active.items() if k not in redone})
+    ids = submit_chain(written, known={k: v for k, v in active.items() if k not in redone})
+    return {what: ids[what] for what, _ in written}
 
 
 def _rewrite(sub: dict, keys) -> slurm.SlurmJob:

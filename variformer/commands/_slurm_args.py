@@ -101,12 +101,11 @@ def print_job(job, args: argparse.Namespace, *, stale=()) -> int:
     """Print the written script and where it is (or, ``--parsable``, only the job id); with
     ``--submit`` check that it fits a node, move the ``stale`` runs (:mod:`variformer.slurm_inputs`,
     allowed by ``--force``) into the submission directory, and submit it."""
-    from variformer.slurm import submit
-    from variformer.slurm_cluster import check_fits
+    from variformer.slurm import check_fits, submit
     from variformer.slurm_inputs import set_aside
 
     if args.submit:
-        check_fits(job.script, what="the request")
+        check_fits(job)
     moved = set_aside(stale, job.directory / ".replaced")
     note = sys.stderr if args.parsable else sys.stdout
     if not args.parsable:

@@ -125,9 +125,12 @@ def main(args: argparse.Namespace) -> int:
     from core.fileio import check_out_apart
     from variformer import slurm_chain, slurm_inputs
 
-    check_out_apart(args.runs, {"--dataset": args.dataset}, flag="--runs")
     job_dir = args.job_dir or Path(args.runs) / "slurm"
-    check_out_apart(job_dir, {"--dataset": args.dataset}, flag="--job-dir")
+    inputs = {"--dataset": args.dataset, "--genes-file": args.genes_file}
+    for flag in ("--runs", "--baselines", "--selection", "--eval", "--ism", "--analysis",
+                 "--report", "--job-dir"):  # fmt: skip
+        out = job_dir if flag == "--job-dir" else getattr(args, flag[2:])
+        check_out_apart(out, inputs, flag=flag)
     if args.parsable and not args.submit:
         raise InputError("--parsable prints the job id of a submission: add --submit")
     genes = genes_from_args(args)
@@ -157,10 +160,7 @@ def main(args: argparse.Namespace) -> int:
         command=shlex.split(args.task_command) if args.task_command else None,
     )  # fmt: skip
     if args.submit:
-        for name, job in jobs:  # before anything is moved or submitted
-            from variformer.slurm_cluster import check_fits
-
-            check_fits(job.script, what=f"the {name} stage's request")
+        slurm_chain.check_chain_fits(jobs)  # before anything is moved or submitted
     by_stage = dict(jobs)
     for stage, runs in stale.items():
         moved = slurm_inputs.set_aside(runs, by_stage[stage].directory / ".replaced")
@@ -172,7 +172,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"{name}\t{job.script}\t({job.n_tasks} tasks)")
         print(f"# wrote {len(jobs)} stages into {job_dir}; submit them with --submit")
         return 0
-    ids = slurm_chain.submit_chain(jobs)
+    ids = slurm_chain.submit_chain(jobs, test=False)  # checked above
     if args.parsable:
         print(ids[jobs[-1][0]])
         return 0
