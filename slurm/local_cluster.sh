@@ -7,7 +7,7 @@
 #   sudo slurm/local_cluster.sh down    stop what `up` started
 #   slurm/local_cluster.sh status       `sinfo` and `squeue`
 #
-# The node is `localhost`, with the CPUs (nproc) and memory (free -m, less a margin) of this
+# The node is `localhost`, with the CPUs (nproc) and memory (/proc/meminfo, less a margin) of this
 # machine, in one CPU-only partition `debug` (the default). No cgroups (works in containers),
 # no accounting. State and logs go to $VARIFORMER_SLURM_DIR (default /var/spool/variformer-slurm);
 # the config to /etc/slurm/slurm.conf unless another program's config is there, in which case it
@@ -57,7 +57,7 @@ install_missing() {
 write_conf() {
     local conf=$1 cpus mem_total real_mem per_cpu slurm_user
     cpus=$(nproc)
-    mem_total=$(free -m | awk '/^Mem:/ {print $2}')
+    mem_total=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
     real_mem=$((mem_total - MARGIN_MB))
     [ "$real_mem" -ge 256 ] || real_mem=$((mem_total / 2))
     per_cpu=$((real_mem / cpus))
