@@ -67,7 +67,8 @@ def test_status_reads_runs_logs_and_the_queue(tmp_path, small_dataset, fake, cap
     sub, job_id = submitted(tmp_path, small_dataset, capsys)
     assert job_id == "100"
     finish(tmp_path / "runs", "BTNL3", 0)  # done: its run is finished
-    fake.queue = ["100|1|RUNNING|n1", "100|2|PENDING|(Resources)"]
+    script = sub / "finetune_array.sbatch"
+    fake.queue = [f"100|1|RUNNING|n1|{script}", "100|2|PENDING|(Resources)"]
     write_log(sub, 1, (["epoch 1/5"], None))
     # failed twice over: a requeued attempt that then ran out of memory; only the last counts
     write_log(sub, 3, (["killed", "slurmstepd: error: *** JOB 100 CANCELLED DUE TO JOB REQUEUE"],
@@ -75,6 +76,8 @@ def test_status_reads_runs_logs_and_the_queue(tmp_path, small_dataset, fake, cap
                                 "the GPU; lower the batch size", "bye"], 2))  # fmt: skip
     write_log(sub, 4, (["epoch 1/5", "slurmstepd: error: *** JOB 100 ON n1 CANCELLED AT x "
                         "DUE TO TIME LIMIT ***"], None))  # fmt: skip
+    # a reused job id (the controller restarted) running another script is not this task
+    fake.queue = [*fake.queue, "100|5|RUNNING|n2|/elsewhere/20250101-000000-finetune/x.sbatch"]
     rows, summary = status(tmp_path, capsys)
     assert rows[("BTNL3", "0")] == ("done", "")
     assert (

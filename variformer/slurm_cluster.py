@@ -54,6 +54,12 @@ class QueuedTask(NamedTuple):
 
     state: str  # PENDING, RUNNING, COMPLETING, ... (squeue's %T)
     reason: str  # why pending, or the node list when running (squeue's %R)
+    command: str = ""  # the batch script (squeue's %o): tells a reused job id apart
+
+    def runs(self, script: str | Path) -> bool:
+        """Whether this is a task of ``script`` (by its last two path parts: the submission
+        directory and the script), or the queue did not say."""
+        return not self.command or Path(self.command).parts[-2:] == Path(script).parts[-2:]
 
     @property
     def active(self) -> bool:
@@ -268,13 +274,14 @@ def queued_tasks(job_ids: Iterable[str]) -> dict[tuple[str, str], QueuedTask] | 
         return None
     if not ids:
         return {}
-    done = _run(["squeue", "-h", "-r", "-o", "%F|%K|%T|%R", f"--jobs={','.join(ids)}"], missing="")
+    argv = ["squeue", "-h", "-r", "-o", "%F|%K|%T|%R|%o", f"--jobs={','.join(ids)}"]
+    done = _run(argv, missing="")
     if done.returncode != 0:
         # every id unknown (finished longer ago than MinJobAge) is an error to squeue
         return {} if "Invalid job id" in done.stderr else None
     found = {}
     for line in done.stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) == 4 and parts[0] in ids:
-            found[(parts[0], parts[1])] = QueuedTask(parts[2], parts[3])
+        parts = line.strip().split("|", 4)
+        if len(parts) >= 4 and parts[0] in ids:
+            found[(parts[0], parts[1])] = QueuedTask(*parts[2:])
     return found

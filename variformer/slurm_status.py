@@ -97,6 +97,10 @@ def _logs(submission: dict, index: int) -> list[Path]:
     return sorted(found, key=lambda p: p.stat().st_mtime)
 
 
+def _script(submission: dict) -> Path:
+    return Path(submission["directory"]) / submission["script"]
+
+
 def _tasks(submission: dict) -> Iterable[tuple[tuple[str, str, str], int]]:
     """``((what, gene, fold), array index)`` of every task of a submission."""
     lines = (Path(submission["directory"]) / TASKS).read_text().splitlines()[1:]
@@ -164,8 +168,8 @@ def _state(key, held, queue, fresh_s) -> tuple[str, str, bool]:
         return "done", "", False
     for s, i in reversed(held):
         queued = (queue or {}).get((str(s.get("job_id")), str(i)))
-        if queued is None or not queued.active:
-            continue
+        if queued is None or not queued.active or not queued.runs(_script(s)):
+            continue  # (a job id the controller reused after a restart is another job)
         if "DependencyNeverSatisfied" in queued.reason:
             detail = f"never starts: a stage it waits for failed (job {s['job_id']}_{i})"
             return "failed", detail, True
@@ -174,8 +178,7 @@ def _state(key, held, queue, fresh_s) -> tuple[str, str, bool]:
         return "running", f"{queued.state} {where}, job {s['job_id']}_{i}", waiting
     if attempt is None:
         if not sub.get("job_id"):
-            script = Path(sub["directory"]) / sub["script"]
-            return "missing", f"not submitted: sbatch {script}", False
+            return "missing", f"not submitted: sbatch {_script(sub)}", False
         return "missing", "", False
     where = f" ({attempt.log})"
     if attempt.exit == 0:
@@ -185,6 +188,7 @@ def _state(key, held, queue, fresh_s) -> tuple[str, str, bool]:
     if attempt.exit is not None:
         return "failed", f"exit {attempt.exit}: {error_line(attempt)}{where}", False
     ended = (queue or {}).get((str(sub.get("job_id")), str(index)))
+    ended = ended if ended is not None and ended.runs(_script(sub)) else None
     if queue is None and attempt.age_s < fresh_s:
         return "running", f"log changed {attempt.age_s:.0f} s ago{where}", False
     why = f"{ended.state}: " if ended is not None else "stopped without finishing: "
