@@ -318,3 +318,11 @@ def test_script_runs_this_variformer_by_absolute_path(tmp_path, dataset, fake):
     script = only_submission(tmp_path / "runs2" / "slurm") / "finetune_array.sbatch"
     done = run_task(script, 0, VARIFORMER="")
     assert done.returncode != 0 and "/opt/my env/bin/variformer" in done.stderr
+
+
+def test_missing_dataset_fails_before_writing(tmp_path):
+    args = parse(["finetune", "--dataset", str(tmp_path / "nope"), "--gene", "BTNL3", "--out",
+                  str(tmp_path / "runs")])  # fmt: skip
+    with pytest.raises(InputError, match="nope"):
+        slurm_command.main(args)
+    assert not (tmp_path / "runs").exists()

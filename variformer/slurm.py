@@ -32,6 +32,7 @@ from core.errors import InputError
 from core.fileio import atomic_write_text, check_writable_parent
 from variformer import slurm_cluster
 from variformer.slurm_cluster import Resources
+from variformer.slurm_inputs import check_tasks
 
 TEMPLATE_NAME = "finetune_array.sbatch"
 BASELINES_TEMPLATE = "baselines_array.sbatch"
@@ -64,42 +65,6 @@ def entry_point() -> list[str]:
     """The command that runs this variformer: the running interpreter (absolute, not resolved,
     so a virtual environment's ``python`` stays itself) with ``-m variformer.cli``."""
     return [str(Path(sys.executable).absolute()), "-m", "variformer.cli"]
-
-
-def check_tasks(dataset: str | Path, genes: Sequence[str], folds: Sequence[int]) -> None:
-    """Refuse tasks that would fail in the queue: a missing dataset, unknown genes, bad folds.
-
-    Raises
-    ------
-    InputError
-        With the first problem found.
-    """
-    from data_prep import open_dataset
-
-    genes = list(genes)
-    if not genes:
-        raise InputError("no genes given; pass --gene, --genes or --genes-file")
-    if not folds:
-        raise InputError("no folds given; pass --folds 0 1 2")
-    bad = [g for g in genes if not g or any(c.isspace() for c in g)]
-    if bad:
-        raise InputError(f"gene names must not contain whitespace: {bad[0]!r}")
-    ds = open_dataset(dataset)
-    unknown = [g for g in genes if g not in set(ds.genes)]
-    if unknown:
-        raise InputError(
-            f"{len(unknown)} gene(s) not in the dataset {dataset} (first: {unknown[0]}); "
-            "check the gene list"
-        )
-    wrong = [k for k in folds if not 0 <= int(k) < ds.n_folds]
-    if wrong:
-        raise InputError(
-            f"fold {wrong[0]} does not exist; the dataset has folds 0..{ds.n_folds - 1}"
-        )
-    if not ds.has_expression:
-        raise InputError(
-            f"the dataset {dataset} has no expression targets; prepare it with expression to fine-tune"
-        )
 
 
 # ---------------------------------------------------------------- submission directories

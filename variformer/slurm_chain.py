@@ -19,8 +19,8 @@ The fine-tuning array is written before the genes are chosen, so it holds every 
 a task whose gene ``select-genes`` did not choose exits at once (``status`` leaves it out).
 Every stage has its own resources (:class:`variformer.slurm_cluster.Resources`). No two
 stages map task to task (ISM scores every run of a fold into one table, and analyze reads it
-whole), so every dependency is ``afterok`` on whole jobs; :func:`submit_chain` takes the kind
-per stage, so an array stage mapped one to one onto another can wait with ``aftercorr``.
+whole), so every dependency is ``afterok`` on whole jobs
+(:func:`variformer.slurm_cluster.dependency` also writes ``aftercorr``, for arrays that would).
 """
 
 from __future__ import annotations
@@ -173,19 +173,15 @@ def check_chain_fits(jobs: Sequence[tuple[str, slurm.SlurmJob]]) -> None:
 def submit_chain(
     jobs: Sequence[tuple[str, slurm.SlurmJob]],
     *,
-    kinds: Mapping[str, str] | None = None,
     known: Mapping[str, str] | None = None,
     test: bool = True,
 ) -> dict[str, str]:
     """Check that every stage fits a node (``sbatch --test-only``), then submit them in
-    order, each waiting for the stages its submission names (``after``).
+    order, each waiting (``afterok``) for the stages its submission names (``after``).
 
     Parameters
     ----------
     jobs : sequence of (stage, SlurmJob)
-    kinds : mapping, optional
-        Stage -> dependency kind (default ``afterok``; ``aftercorr`` for an array whose tasks
-        map one to one onto those of the stages it waits for).
     known : mapping, optional
         Stage -> job id of stages submitted earlier that are still queued or running.
     test : bool
@@ -201,9 +197,8 @@ def submit_chain(
     ids = dict(known or {})
     for name, job in jobs:
         record = slurm.read_submission(job.directory)
-        kind = (kinds or {}).get(name, "afterok")
         upstream = [ids[a] for a in record.get("after", []) if a in ids]
-        dependency = slurm_cluster.dependency(kind, upstream)
+        dependency = slurm_cluster.dependency("afterok", upstream)
         ids[name] = slurm.submit(job, dependency=dependency, test=False)
     return ids
 

@@ -211,12 +211,16 @@ def check_fits(script: str | Path, *, what: str = "the request") -> None:
         ``sbatch`` is missing, or says the job could never start.
     """
     done = _run(["sbatch", "--test-only", str(script)], missing=_NO_SBATCH)
-    if done.returncode != 0:
-        reason = _last_line(done).removeprefix("sbatch: error: ")
-        raise InputError(
-            f"{what} fits no node of the cluster (sbatch --test-only: {reason}); ask for fewer "
-            "CPUs, GPUs or less memory, or another --partition"
-        )
+    if done.returncode == 0:
+        return
+    reason = _last_line(done).removeprefix("sbatch: error: ")
+    if "array" in reason.lower():
+        advice = "the array may exceed the cluster's MaxArraySize: submit fewer tasks per call"
+        raise InputError(f"sbatch --test-only refuses {what}: {reason}; {advice}")
+    raise InputError(
+        f"{what} fits no node of the cluster (sbatch --test-only: {reason}); ask for fewer "
+        "CPUs, GPUs or less memory, or another --partition, --qos or --account"
+    )
 
 
 _NO_SBATCH = (

@@ -1,4 +1,5 @@
-"""Before an array is queued: are the runs it would skip or resume made from its inputs?
+"""Before an array is queued: do its tasks exist (:func:`check_tasks`), and are the runs they
+would skip or resume made from their inputs?
 
 A task of ``variformer slurm finetune`` skips a finished run made from the same inputs and
 resumes an interrupted one (``finetune --skip-finished``); a run made from another config or a
@@ -25,6 +26,7 @@ from core.fileio import output_lock
 
 __all__ = [
     "StaleRun",
+    "check_tasks",
     "refuse_stale",
     "set_aside",
     "stale_baseline_fits",
@@ -68,6 +70,42 @@ def _stale(
             except InputError as err:
                 found.append(StaleRun(path, str(err).removesuffix("; ")))
     return found
+
+
+def check_tasks(dataset: str | Path, genes: Sequence[str], folds: Sequence[int]) -> None:
+    """Refuse tasks that would fail in the queue: a missing dataset, unknown genes, bad folds.
+
+    Raises
+    ------
+    InputError
+        With the first problem found.
+    """
+    from data_prep import open_dataset
+
+    genes = list(genes)
+    if not genes:
+        raise InputError("no genes given; pass --gene, --genes or --genes-file")
+    if not folds:
+        raise InputError("no folds given; pass --folds 0 1 2")
+    bad = [g for g in genes if not g or any(c.isspace() for c in g)]
+    if bad:
+        raise InputError(f"gene names must not contain whitespace: {bad[0]!r}")
+    ds = open_dataset(dataset)
+    unknown = [g for g in genes if g not in set(ds.genes)]
+    if unknown:
+        raise InputError(
+            f"{len(unknown)} gene(s) not in the dataset {dataset} (first: {unknown[0]}); "
+            "check the gene list"
+        )
+    wrong = [k for k in folds if not 0 <= int(k) < ds.n_folds]
+    if wrong:
+        raise InputError(
+            f"fold {wrong[0]} does not exist; the dataset has folds 0..{ds.n_folds - 1}"
+        )
+    if not ds.has_expression:
+        raise InputError(
+            f"the dataset {dataset} has no expression targets; prepare it with expression to fine-tune"
+        )
 
 
 def task_config(
