@@ -201,6 +201,24 @@ def test_resources_default_to_a_cpu_task_with_the_nodes_cpus(tmp_path, dataset, 
     assert "#SBATCH --cpus-per-task" not in job.text
 
 
+@pytest.mark.parametrize(
+    ("limit", "seconds", "signal"),
+    [("04:00:00", 14400, True), ("2", 120, False), ("4:59", 299, False), ("1-0", 86400, True),
+     ("2-12:30", 217800, True), (None, None, True)],
+)  # fmt: skip
+def test_no_early_signal_under_a_short_time_limit(tmp_path, dataset, fake, limit, seconds, signal):
+    """SLURM may send the signal up to 60 s early: under 5 minutes Lightning would get it at
+    once, checkpoint and requeue, attempt after attempt."""
+    from variformer.slurm_cluster import time_limit_s
+
+    assert time_limit_s(limit) == seconds
+    job = slurm.write_finetune_array(
+        tmp_path, runs=tmp_path / "runs", dataset=dataset, tasks=[("ZFP57", 0)],
+        resources=Resources(time=limit),
+    )  # fmt: skip
+    assert ("#SBATCH --signal=SIGUSR1@90" in job.text.splitlines()) == signal
+
+
 def test_multi_gpu_tasks_run_ddp(tmp_path, dataset, fake):
     fake.sinfo = ["g1|gpu*|32|256000|gpu:4"]
     job = slurm.write_finetune_array(

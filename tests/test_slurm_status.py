@@ -69,20 +69,21 @@ def test_status_reads_runs_logs_and_the_queue(tmp_path, small_dataset, fake, cap
     finish(tmp_path / "runs", "BTNL3", 0)  # done: its run is finished
     script = sub / "finetune_array.sbatch"
     fake.queue = [f"100|1|RUNNING|n1|{script}", "100|2|PENDING|(Resources)"]
-    write_log(sub, 1, (["epoch 1/5"], None))
+    write_log(sub, 1, (["epoch 1/5"], None), (["epoch 2/5"], None))  # requeued once
     # failed twice over: a requeued attempt that then ran out of memory; only the last counts
     write_log(sub, 3, (["killed", "slurmstepd: error: *** JOB 100 CANCELLED DUE TO JOB REQUEUE"],
                        None), (["epoch 1/5", "variformer finetune: error: out of memory on "
                                 "the GPU; lower the batch size", "bye"], 2))  # fmt: skip
     write_log(sub, 4, (["epoch 1/5", "slurmstepd: error: *** JOB 100 ON n1 CANCELLED AT x "
-                        "DUE TO TIME LIMIT ***"], None))  # fmt: skip
+                        "DUE TO TIME LIMIT ***", "variformer finetune: stopped by SIGTERM",
+                        "srun: error: n1: task 0: Exited with exit code 143"], None))  # fmt: skip
     # a reused job id (the controller restarted) running another script is not this task
     fake.queue = [*fake.queue, "100|5|RUNNING|n2|/elsewhere/20250101-000000-finetune/x.sbatch"]
     rows, summary = status(tmp_path, capsys)
     assert rows[("BTNL3", "0")] == ("done", "")
     assert (
         rows[("BTNL3", "1")][0] == "running"
-        and "RUNNING on n1, job 100_1" in rows[("BTNL3", "1")][1]
+        and "RUNNING on n1, job 100_1, attempt 1" in rows[("BTNL3", "1")][1]
     )
     assert rows[("ZFP57", "0")][0] == "running" and "PENDING" in rows[("ZFP57", "0")][1]
     state, detail = rows[("ZFP57", "1")]
@@ -90,7 +91,10 @@ def test_status_reads_runs_logs_and_the_queue(tmp_path, small_dataset, fake, cap
         "exit 2: variformer finetune: error: out of memory"
     )
     state, detail = rows[("PPIF", "0")]
-    assert state == "failed" and "DUE TO TIME LIMIT" in detail
+    assert state == "failed" and "DUE TO TIME LIMIT" in detail and "stopped without" in detail
+    fake.queue = [*fake.queue, f"100|4|TIMEOUT|(TimeLimit)|{script}"]  # squeue --states=all
+    rows, _ = status(tmp_path, capsys)
+    assert rows[("PPIF", "0")][1].startswith("TIMEOUT: slurmstepd: error: *** JOB 100")
     assert rows[("PPIF", "1")] == ("missing", "")
     assert summary == "6 tasks: 1 done, 2 running, 2 failed, 1 missing"
     # once the queue forgets the running task, a log without an end line is a failure
@@ -132,7 +136,7 @@ def test_resubmit_failed_submits_just_the_failed_and_missing_tasks(
     fake.queue = ["100|3|RUNNING|n1"]
     write_log(first, 4, (["Traceback (most recent call last):", "ValueError: bad"], 1))
     assert cli.main(["slurm", "resubmit-failed", str(tmp_path / "jobs"), "--dry-run"]) == 0
-    assert capsys.readouterr().out == "would resubmit the failed and missing tasks of finetune\n"
+    assert capsys.readouterr().out == "would resubmit finetune\n"
     assert len(list((tmp_path / "jobs").iterdir())) == 1
     assert cli.main(["slurm", "resubmit-failed", str(tmp_path / "jobs"), "--parsable"]) == 0
     assert capsys.readouterr().out == "101\n"
@@ -257,7 +261,7 @@ def test_resubmitting_a_chain_reruns_the_stages_stuck_behind_a_failure(
     out = capsys.readouterr().out
     for what, job_id in (("finetune", 106), ("evaluate", 107), ("ism", 108), ("analyze", 109),
                          ("report", 110)):  # fmt: skip
-        assert f"tasks of {what} as job {job_id}" in out
+        assert f"resubmitted {what} as job {job_id}\n" in out
     cancelled = sorted(c[0] for c in fake.calls("scancel"))
     assert cancelled == ["102", "103", "104", "105"]
     deps = {_what(c[-1]): c[1] for c in fake.calls()[-5:]}

@@ -213,7 +213,12 @@ def write_finetune_array(
     extra += finetune_args
     directory = new_submission(job_dir, "finetune")
     fill = _common_fill(directory, job_name, command, resources, len(tasks))
+    limit = slurm_cluster.time_limit_s(resources.time)
+    # SLURM sends a signal up to 60 s early: under 5 minutes it would come at once and
+    # Lightning would requeue the task forever
+    signal = "" if limit is not None and limit < 300 else "#SBATCH --signal=SIGUSR1@90"
     fill |= {
+        "SIGNAL": signal,
         "NTASKS": str(max(resources.gpus, 1)),
         "DATASET": shlex.quote(_abs(dataset)),
         "RUNS": shlex.quote(_abs(runs)),

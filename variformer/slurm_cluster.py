@@ -31,6 +31,7 @@ __all__ = [
     "queued_tasks",
     "sbatch",
     "sbatch_option",
+    "time_limit_s",
 ]
 
 #: squeue states of a task that is gone or going (kept in squeue for MinJobAge after the end)
@@ -134,6 +135,26 @@ def sbatch_option(option: str) -> str:
     if not option or any(c in option for c in "\n\r"):
         raise InputError(f"bad sbatch option {option!r}")
     return option if option.startswith("-") else f"--{option}"
+
+
+def time_limit_s(value: str | None) -> int | None:
+    """Seconds of a SLURM ``--time`` (``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``,
+    ``D-H:M:S``); None when not given, unlimited or not understood."""
+    if not value or value.strip().lower() in ("infinite", "unlimited"):
+        return None
+    days, _, clock = value.strip().rpartition("-")
+    try:
+        parts = [int(p) for p in clock.split(":")]
+        d = int(days) if days else 0
+    except ValueError:
+        return None
+    if days:  # D-H, D-H:M, D-H:M:S
+        h, m, s = [*parts, 0, 0][:3]
+    elif len(parts) == 3:
+        h, m, s = parts
+    else:  # M or M:S
+        h, (m, s) = 0, [*parts, 0][:2]
+    return ((d * 24 + h) * 60 + m) * 60 + s
 
 
 def _run(argv: Sequence[str], *, missing: str) -> subprocess.CompletedProcess:
@@ -278,7 +299,8 @@ def queued_tasks(job_ids: Iterable[str]) -> dict[tuple[str, str], QueuedTask] | 
         return None
     if not ids:
         return {}
-    argv = ["squeue", "-h", "-r", "-o", "%F|%K|%T|%R|%o", f"--jobs={','.join(ids)}"]
+    # --states=all: ended tasks too (TIMEOUT, OUT_OF_MEMORY, ...), for MinJobAge after the end
+    argv = ["squeue", "-h", "-r", "--states=all", "-o", "%F|%K|%T|%R|%o", f"--jobs={','.join(ids)}"]
     done = _run(argv, missing="")
     if done.returncode != 0:
         # every id unknown (finished longer ago than MinJobAge) is an error to squeue

@@ -36,6 +36,8 @@ STATES = ("done", "running", "failed", "missing")
 FRESH_S = 1800
 NOT_SELECTED = "is not among the selected genes"
 _LOG = re.compile(r"_(\d+)_(\d+)\.out$")
+_KILLED = re.compile(r"CANCELLED AT .* DUE TO|oom[-_ ]kill|Out Of Memory", re.I)
+_OURS = re.compile(r"^variformer [\w-]+: error: ")
 _ERROR = re.compile(
     r"error|Error|ERROR|Traceback|Exception|Killed|CANCELLED|TIME LIMIT|oom|Out Of Memory"
 )
@@ -81,9 +83,14 @@ def last_attempt(log: Path, *, now: float | None = None) -> Attempt:
 
 
 def error_line(attempt: Attempt) -> str:
-    """The last line of an attempt that reads like an error (else its last line)."""
-    errors = [x for x in attempt.lines if _ERROR.search(x)]
-    line = (errors or attempt.lines or ["(the log is empty)"])[-1].strip()
+    """The line of an attempt that says best why it ended: SLURM's ``CANCELLED ... DUE TO``
+    (time limit, node failure, preemption) or an out-of-memory kill, else variformer's own
+    ``error:`` line, else the last line that reads like an error, else its last line."""
+    for pattern in (_KILLED, _OURS, _ERROR):
+        found = [x for x in attempt.lines if pattern.search(x)]
+        if found:
+            break
+    line = (found or attempt.lines or ["(the log is empty)"])[-1].strip()
     return line if len(line) <= 240 else line[:237] + "..."
 
 
@@ -175,7 +182,11 @@ def _state(key, held, queue, fresh_s) -> tuple[str, str, bool]:
             return "failed", detail, True
         where = f"on {queued.reason}" if queued.state == "RUNNING" else queued.reason
         waiting = queued.state == "PENDING" and "Dependency" in queued.reason
-        return "running", f"{queued.state} {where}, job {s['job_id']}_{i}", waiting
+        detail = f"{queued.state} {where}, job {s['job_id']}_{i}"
+        n = re.match(r"### attempt (\d+)", attempt.header) if attempt is not None else None
+        if n and int(n.group(1)) > 0:  # requeued: a number that keeps growing is a loop
+            detail += f", attempt {n.group(1)}"
+        return "running", detail, waiting
     if attempt is None:
         if not sub.get("job_id"):
             return "missing", f"not submitted: sbatch {_script(sub)}", False

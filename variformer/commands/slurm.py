@@ -236,7 +236,7 @@ def _main_resubmit(args: argparse.Namespace) -> int:
         if args.parsable:
             print(job_id)
         elif args.dry_run:
-            print(f"would resubmit the failed and missing tasks of {what}")
+            print(f"would resubmit {what}")
         else:
-            print(f"resubmitted the failed and missing tasks of {what} as job {job_id}")
+            print(f"resubmitted {what} as job {job_id}")
     return 0
