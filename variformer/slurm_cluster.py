@@ -157,11 +157,22 @@ def time_limit_s(value: str | None) -> int | None:
     return ((d * 24 + h) * 60 + m) * 60 + s
 
 
+#: seconds a SLURM command may take (a controller that does not answer)
+TIMEOUT_S = 120
+
+
 def _run(argv: Sequence[str], *, missing: str) -> subprocess.CompletedProcess:
+    """Run a SLURM command; a hung one ends as status 124 with a line saying so."""
     exe = shutil.which(argv[0])
     if exe is None:
         raise InputError(missing)
-    return subprocess.run([exe, *argv[1:]], capture_output=True, text=True, check=False)
+    try:
+        return subprocess.run(
+            [exe, *argv[1:]], capture_output=True, text=True, check=False, timeout=TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        message = f"{argv[0]} did not answer within {TIMEOUT_S} s (is the controller up?)"
+        return subprocess.CompletedProcess(argv, 124, "", message)
 
 
 def _last_line(done: subprocess.CompletedProcess) -> str:
