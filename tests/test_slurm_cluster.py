@@ -55,14 +55,14 @@ def _queued(job_ids) -> list[str]:
     return done.stdout.split("\n") if done.returncode == 0 and done.stdout.strip() else []
 
 
-def _wait_for(predicate, what: str, deadline: float, logs: Path) -> None:
+def _wait_for(predicate, what: str, deadline: float, logs: Path, poll_s: float = 1) -> None:
     while not predicate():
         if time.monotonic() > deadline:
             tails = "".join(
                 f"\n--- {p}\n{p.read_text()[-1500:]}" for p in sorted(logs.rglob("*.out"))
             )
             pytest.fail(f"timed out waiting for {what}{tails}")
-        time.sleep(1)
+        time.sleep(poll_s)
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +92,18 @@ def workflow(tmp_path_factory):
     deadline = time.monotonic() + DEADLINE_S
     (log,) = [None]
 
-    def epoch_one_done():
+    def epoch_one_saved():  # a checkpoint to resume from: the requeue lands in epoch 2 or 3
         nonlocal log
         log = next((root / "runs" / "slurm").rglob("*_0.out"), None)
-        return log is not None and re.search(r"^epoch 1/", log.read_text(), re.M)
+        partial = root / "runs" / GENES[0] / "fold0.partial"
+        return (
+            log is not None
+            and re.search(r"^epoch 1/", log.read_text(), re.M)
+            and next(partial.rglob("*.ckpt"), None) is not None
+        )
 
     try:
-        _wait_for(epoch_one_done, "the first epoch of task 0", deadline, root)
-        time.sleep(1.5)  # into the second epoch
+        _wait_for(epoch_one_saved, "the first epoch of task 0", deadline, root, poll_s=0.1)
         job = ids["finetune"].strip()
         requeued_at = log.read_text()
         subprocess.run(["scontrol", "requeue", f"{job}_0"], check=True, capture_output=True)
