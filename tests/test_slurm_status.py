@@ -117,7 +117,9 @@ def test_without_squeue_a_fresh_log_is_running(tmp_path, small_dataset, fake, ca
     assert slurm_status.job_status(tmp_path / "jobs")[0].state == "failed"
 
 
-def test_a_written_but_unsubmitted_array_is_missing_and_says_how(tmp_path, small_dataset, capsys):
+def test_a_written_but_unsubmitted_array_is_missing_and_says_how(
+    tmp_path, small_dataset, capsys, monkeypatch
+):
     argv = ["slurm", "finetune", "--dataset", str(small_dataset), "--gene", "PPIF", "--folds",
             "0", "--out", str(tmp_path / "runs"), "--job-dir", str(tmp_path / "jobs")]  # fmt: skip
     assert cli.main(argv) == 0
@@ -125,6 +127,12 @@ def test_a_written_but_unsubmitted_array_is_missing_and_says_how(tmp_path, small
     rows, summary = status(tmp_path, capsys)
     assert rows[("PPIF", "0")][0] == "missing" and "sbatch " in rows[("PPIF", "0")][1]
     assert summary == "1 tasks: 0 done, 0 running, 0 failed, 1 missing"
+    # submitted by hand: the log's name gives the job id that squeue knows it by
+    fake = fake_slurm.install(tmp_path / "fakebin", monkeypatch)
+    fake.queue = ["345|0|RUNNING|n1"]
+    write_log(next((tmp_path / "jobs").iterdir()), 0, (["epoch 1/5"], None), job_id="345")
+    rows, _ = status(tmp_path, capsys)
+    assert rows[("PPIF", "0")] == ("running", "RUNNING on n1, job 345_0")
 
 
 def test_resubmit_failed_submits_just_the_failed_and_missing_tasks(

@@ -150,7 +150,7 @@ def job_status(job_dir: str | Path, *, fresh_s: float = FRESH_S) -> list[TaskSta
     for sub in subs:
         for key, index in _tasks(sub):
             holders.setdefault(key, []).append((sub, index))
-    queue = slurm_cluster.queued_tasks(s["job_id"] for s in subs if s.get("job_id"))
+    queue = slurm_cluster.queued_tasks(j for s in subs for j in _job_ids(s))
     states = []
     for key, held in holders.items():
         sub, index = held[-1]
@@ -162,27 +162,40 @@ def job_status(job_dir: str | Path, *, fresh_s: float = FRESH_S) -> list[TaskSta
     return states
 
 
+def _job_ids(submission: dict) -> list[str]:
+    """The submission's job id, and those its log names carry (a script submitted by hand)."""
+    ids = [str(submission["job_id"])] if submission.get("job_id") else []
+    logs = (Path(submission["directory"]) / "logs").glob("*.out")
+    return list(dict.fromkeys(ids + [m.group(1) for p in logs if (m := _LOG.search(p.name))]))
+
+
 def _state(key, held, queue, fresh_s) -> tuple[str, str, bool]:
-    sub, index = held[-1]
-    attempt = None
+    sub = held[-1][0]
+    attempt, ended = None, None
     for s, i in reversed(held):  # the newest log of the task
         logs = _logs(s, i)
         if logs:
             attempt = last_attempt(logs[-1])
+            job = _LOG.search(logs[-1].name).group(1)
+            ended = (queue or {}).get((job, str(i)))
+            ended = ended if ended is not None and ended.runs(_script(s)) else None
             break
     stage_done = sub["kind"] != "stage" or (attempt is not None and attempt.exit == 0)
     if stage_done and _done(sub, key[1], key[2]):
         return "done", "", False
-    for s, i in reversed(held):
-        queued = (queue or {}).get((str(s.get("job_id")), str(i)))
-        if queued is None or not queued.active or not queued.runs(_script(s)):
-            continue  # (a job id the controller reused after a restart is another job)
+    running = [
+        (job, i, q)
+        for s, i in reversed(held)
+        for job in _job_ids(s)
+        if (q := (queue or {}).get((job, str(i)))) is not None and q.active
+        and q.runs(_script(s))  # (a job id reused after a controller restart is another job)
+    ]  # fmt: skip
+    for job, i, queued in running[:1]:
         if "DependencyNeverSatisfied" in queued.reason:
-            detail = f"never starts: a stage it waits for failed (job {s['job_id']}_{i})"
-            return "failed", detail, True
+            return "failed", f"never starts: a stage it waits for failed (job {job}_{i})", True
         where = f"on {queued.reason}" if queued.state == "RUNNING" else queued.reason
         waiting = queued.state == "PENDING" and "Dependency" in queued.reason
-        detail = f"{queued.state} {where}, job {s['job_id']}_{i}"
+        detail = f"{queued.state} {where}, job {job}_{i}"
         n = re.match(r"### attempt (\d+)", attempt.header) if attempt is not None else None
         if n and int(n.group(1)) > 0:  # requeued: a number that keeps growing is a loop
             detail += f", attempt {n.group(1)}"
@@ -198,8 +211,6 @@ def _state(key, held, queue, fresh_s) -> tuple[str, str, bool]:
         return "failed", f"exited 0 without a result{where}", False
     if attempt.exit is not None:
         return "failed", f"exit {attempt.exit}: {error_line(attempt)}{where}", False
-    ended = (queue or {}).get((str(sub.get("job_id")), str(index)))
-    ended = ended if ended is not None and ended.runs(_script(sub)) else None
     if queue is None and attempt.age_s < fresh_s:
         return "running", f"log changed {attempt.age_s:.0f} s ago{where}", False
     why = f"{ended.state}: " if ended is not None else "stopped without finishing: "
