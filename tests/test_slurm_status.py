@@ -222,6 +222,7 @@ def test_all_chains_every_stage_on_its_own_resources(tmp_path, small_dataset, fa
         and "#SBATCH --time=01:00:00" in scripts["ism"]
     )
     assert "gpus" not in scripts["evaluate"] and "#SBATCH --cpus-per-task=32" in scripts["evaluate"]
+    assert "--device cpu" in scripts["evaluate"] and "--device" not in scripts["ism"]
     assert "--truth truth.tsv" in scripts["analyze"] and "--force" in scripts["report"]
     assert str(tmp_path / "genes" / "train_genes.txt") in scripts["finetune"]
     pool = (subs["select-genes"] / "pool_genes.txt").read_text()

@@ -149,6 +149,8 @@ def write_chain(
                    ["evaluate", "analyze"]),
     }  # fmt: skip
     for name, (args, output, after) in stages.items():
+        if name != "report" and res(name).gpus == 0:
+            args.extend(["--device", "cpu"])  # a node's GPUs that SLURM did not give this job
         jobs.append((name, slurm.write_stage(
             job_dir, stage=name, args=[*args, *more(name)], output=output, command=command,
             resources=res(name), after=after,
