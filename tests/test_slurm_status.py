@@ -271,7 +271,7 @@ def test_resubmitting_a_chain_reruns_the_stages_stuck_behind_a_failure(
     for what, job_id in (("finetune", 106), ("evaluate", 107), ("ism", 108), ("analyze", 109),
                          ("report", 110)):  # fmt: skip
         assert f"resubmitted {what} as job {job_id}\n" in out
-    cancelled = sorted(c[0] for c in fake.calls("scancel"))
+    cancelled = sorted(j for c in fake.calls("scancel") for j in c)
     assert cancelled == ["102", "103", "104", "105"]
     deps = {_what(c[-1]): c[1] for c in fake.calls()[-5:]}
     assert deps["evaluate"] == "--dependency=afterok:106"  # elastic_net is done

@@ -234,12 +234,11 @@ def resubmit_failed(job_dir: str | os.PathLike, *, dry_run: bool = False) -> dic
             active[s.what] = str(sub["job_id"])
     if dry_run:
         return {entry["sub"]["what"]: "" for entry in todo.values()}
-    written = []
-    for entry in todo.values():
-        if entry["cancel"]:
-            slurm_cluster.cancel([str(entry["sub"]["job_id"])])
-        written.append((entry["sub"]["what"], _rewrite(entry["sub"], entry["keys"])))
-    ids = submit_chain(written, known={k: v for k, v in active.items() if k not in redone})
+    written = [(e["sub"]["what"], _rewrite(e["sub"], e["keys"])) for e in todo.values()]
+    check_chain_fits(written)  # before anything is cancelled
+    slurm_cluster.cancel([str(e["sub"]["job_id"]) for e in todo.values() if e["cancel"]])
+    known = {k: v for k, v in active.items() if k not in redone}
+    ids = submit_chain(written, known=known, test=False)
     return {what: ids[what] for what, _ in written}
 
 
