@@ -62,6 +62,8 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "SUMMARY_TSV",
     "BaselineRun",
+    "fit_inputs",
+    "fit_options",
     "read_summary",
     "run_baselines",
     "summarize",
@@ -98,8 +100,29 @@ def _picklable(dataset):
     return os.fspath(path) if isinstance(path, (str, os.PathLike)) else dataset
 
 
-def _inputs(fingerprints, gene: str, fold: int, options: dict) -> dict:
-    """What a gene-fold's fit is made from (:func:`core.manifest.record_inputs`)."""
+def fit_options(
+    model: str = "elastic_net",
+    *,
+    l1_ratio: float = 0.5,
+    cv: int = 5,
+    seed: int = 0,
+    engine: str = "gram",
+    patience: int | None = PATIENCE,
+) -> dict:
+    """The options a gene-fold's fit is made with, as its ``inputs.json`` records them."""
+    return {
+        "model": model,
+        "l1_ratio": l1_ratio,
+        "cv": cv,
+        "seed": seed,
+        "engine": engine,
+        "patience": patience or 0,
+    }
+
+
+def fit_inputs(fingerprints, gene: str, fold: int, options: dict) -> dict:
+    """What a gene-fold's fit is made from (:func:`core.manifest.record_inputs`): dataset
+    fingerprints, gene, fold and :func:`fit_options`."""
     return {"dataset": fingerprints, "genes": [gene], "fold": int(fold), "config": options}
 
 
@@ -131,7 +154,7 @@ def _fit_gene(
             )
             write_table(coefficients, work / COEFFICIENTS_TSV, COEFFICIENTS)
             write_config(work, options)
-            record_inputs(work, _inputs(fingerprints, gene, fold, options))
+            record_inputs(work, fit_inputs(fingerprints, gene, fold, options))
             tune = fit.predictions[fit.predictions["split"] == "tune"]
             row = {
                 "gene": gene,
@@ -238,14 +261,9 @@ def run_baselines(
     root = Path(out).expanduser() / model
     if patience is not None and patience < 0:
         raise InputError(f"--path-patience must be 0 (the whole grid) or more, got {patience}")
-    options = {
-        "model": model,
-        "l1_ratio": l1_ratio,
-        "cv": cv,
-        "seed": seed,
-        "engine": engine,
-        "patience": patience or 0,
-    }
+    options = fit_options(
+        model, l1_ratio=l1_ratio, cv=cv, seed=seed, engine=engine, patience=patience
+    )
 
     todo: dict[str, list[int]] = {}
     skipped = []
@@ -257,7 +275,7 @@ def run_baselines(
                 # skipped as done only if made from these inputs: a rebuilt dataset (new
                 # splits) or other options would leave a stale fit among the new ones
                 check_inputs(
-                    published, _inputs(fingerprints, gene, fold, options),
+                    published, fit_inputs(fingerprints, gene, fold, options),
                     advice="pass --force to refit it, or choose another --out",
                 )  # fmt: skip
                 skipped.append((gene, fold))

@@ -417,12 +417,13 @@ def test_slurm_baselines_tasks_run_the_right_genes(cohort, tmp_path):
         "0.7",
     ]
     assert cli.main(argv) == 0
-    script = tmp_path / "jobs" / "baselines_array.sbatch"
+    (sub,) = (tmp_path / "jobs").glob("*-elastic_net")  # this call's submission directory
+    script = sub / "baselines_array.sbatch"
     text = script.read_text()
     assert "#SBATCH --array=0-2\n" in text and "#SBATCH --cpus-per-task=3" in text
     chunks = [genes[0:3], genes[3:6], genes[6:8]]
     expected = "genes\n" + "".join(" ".join(c) + "\n" for c in chunks)
-    assert (tmp_path / "jobs" / "tasks.tsv").read_text() == expected
+    assert (sub / "tasks.tsv").read_text() == expected
     env = {
         **os.environ,
         "SLURM_ARRAY_TASK_ID": "1",
@@ -432,7 +433,9 @@ def test_slurm_baselines_tasks_run_the_right_genes(cohort, tmp_path):
     done = subprocess.run(
         ["bash", str(script)], capture_output=True, text=True, env=env, check=True
     )
-    words = done.stdout.strip().splitlines()[-1].split()
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("### attempt 0 | ") and lines[-1].startswith("### exit 0 | ")
+    words = lines[-2].split()
     assert words[0] == "baselines"
     assert words[words.index("--genes") + 1 : words.index("--folds")] == chunks[1]
     assert words[words.index("--folds") + 1 : words.index("--model")] == ["0", "2"]

@@ -121,6 +121,8 @@ SPECS = {
                                  ["--gene", "BTNL3", "--out", "{tmp}/runs_out"], "--job-dir"),
     "slurm baselines": (["slurm", "baselines"], [("--dataset", "dataset")],
                         ["--gene", "BTNL3"], "--out"),
+    "slurm all": (["slurm", "all"], [("--dataset", "dataset"), ("--genes-file", "genes")], [],
+                  "--runs"),
     "baselines": (["baselines"], [("--dataset", "dataset")], [], "--out"),
     "select-genes": (["select-genes"], [("--baselines", "baselines"),
                      ("--pool-genes-file", "genes"), ("--test-pool-genes-file", "genes2")], [],

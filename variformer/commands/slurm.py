@@ -1,6 +1,13 @@
-"""``variformer slurm finetune``: write (and optionally submit) a SLURM array, one task per gene x fold.
+"""``variformer slurm``: SLURM arrays and chains, and what became of their tasks.
 
-``variformer slurm baselines``: one ``variformer baselines`` task per chunk of genes (all folds).
+- ``slurm finetune``: an array, one ``variformer finetune`` task per gene x fold;
+- ``slurm baselines``: one ``variformer baselines`` task per chunk of genes (all folds);
+- ``slurm all``: baselines -> select-genes -> finetune -> evaluate -> ism -> analyze -> report,
+  each stage a job waiting for the ones it reads (``--dependency=afterok``);
+- ``slurm status JOB_DIR``: one line per task (done / running / failed / missing) and counts;
+- ``slurm resubmit-failed JOB_DIR``: an array of just the failed and missing tasks.
+
+Every write is a new submission directory in the job directory (see :mod:`variformer.slurm`).
 """
 
 from __future__ import annotations
@@ -9,12 +16,23 @@ import argparse
 import shlex
 from pathlib import Path
 
+from core.errors import InputError
 from core.fileio import check_out_apart
 from variformer.commands._args import add_gene_arguments, genes_from_args
+from variformer.commands._slurm_args import (
+    add_finetune_model_arguments,
+    add_resource_arguments,
+    add_submit_arguments,
+    finetune_task_args,
+    print_job,
+    resources_from_args,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Sub-commands of ``variformer slurm``."""
+    from variformer.commands import slurm_all
+
     sub = parser.add_subparsers(dest="slurm_command", metavar="WHAT", required=True)
     p = sub.add_parser("finetune", help="array job: one `variformer finetune` per gene x fold")
     p.add_argument(
@@ -30,85 +48,81 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--job-dir",
-        help="where the script, tasks.tsv and SLURM logs go (default: RUNS/slurm)",
+        help="job directory: each call adds a submission (script, tasks.tsv, logs) to it "
+        "(default: RUNS/slurm)",
     )
-    p.add_argument(
-        "--command",
-        dest="task_command",  # not `command`: that is the CLI's subcommand attribute
-        help="how a task runs variformer, as shell words (default: this Python by absolute "
-        "path, `-m variformer.cli`)",
-    )
-    p.add_argument("--config", help="YAML config or preset name passed to every task")
-    init = p.add_mutually_exclusive_group()
-    init.add_argument("--pretrained", help="Enformer weights: hub id or local directory")
-    init.add_argument("--random-init", action="store_true", help="start from random weights")
+    add_finetune_model_arguments(p)
     p.add_argument("--job-name", default="variformer-finetune")
-    p.add_argument("--partition")
-    p.add_argument("--time", help="time limit per task, e.g. 04:00:00")
-    p.add_argument("--gpus", type=int, default=1, help="GPUs per task (default 1; >1 runs DDP)")
-    p.add_argument("--cpus", type=int, help="CPUs per task")
-    p.add_argument("--mem", help="memory per node, e.g. 64G")
-    p.add_argument("--account")
-    p.add_argument("--max-parallel", type=int, help="run at most this many tasks at once")
-    p.add_argument(
-        "--sbatch-option", action="append", default=[], help="extra #SBATCH option (repeatable)"
-    )
+    add_resource_arguments(p, gpus_help="GPUs per task (default 0: CPU; >1 runs DDP)")
     p.add_argument("--template", help="sbatch template (default: slurm/finetune_array.sbatch)")
-    p.add_argument(
-        "--submit", action="store_true", help="submit with sbatch (default: only write and print)"
-    )
+    add_submit_arguments(p, what="runs")
     p.add_argument(
         "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides passed to every task"
     )
     _add_baselines_arguments(sub)
+    slurm_all.add_arguments(
+        sub.add_parser(
+            "all",
+            help="the whole workflow as a chain of jobs: baselines -> select-genes -> finetune "
+            "-> evaluate -> ism -> analyze -> report",
+        )
+    )
+    s = sub.add_parser("status", help="one line per task: done / running / failed / missing")
+    s.add_argument("job_dir", metavar="JOB_DIR", help="the job directory (--job-dir)")
+    s.add_argument("--state", choices=("done", "running", "failed", "missing"), nargs="+",
+                   help="show only tasks in these states (the counts cover all)")  # fmt: skip
+    r = sub.add_parser(
+        "resubmit-failed", help="submit an array of just the failed and missing tasks"
+    )
+    r.add_argument("job_dir", metavar="JOB_DIR", help="the job directory (--job-dir)")
+    r.add_argument(
+        "--dry-run", action="store_true", help="say what would be resubmitted; submit nothing"
+    )
+    r.add_argument("--parsable", action="store_true", help="print only the new job ids")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``variformer slurm finetune`` (or ``baselines``); returns the exit status."""
+    """Run ``variformer slurm ...``; returns the exit status."""
+    if args.slurm_command == "status":
+        return _main_status(args)
+    if args.slurm_command == "resubmit-failed":
+        return _main_resubmit(args)
+    if args.slurm_command == "all":
+        from variformer.commands import slurm_all
+
+        return slurm_all.main(args)
     # --out is a root the tasks accumulate runs in, as for finetune and baselines: only the
     # dataset must stay apart from it (and from the job directory)
     check_out_apart(args.out, {"--dataset": args.dataset})
     if args.job_dir:
         check_out_apart(args.job_dir, {"--dataset": args.dataset}, flag="--job-dir")
+    if args.parsable and not args.submit:
+        raise InputError("--parsable prints the job id of a submission: add --submit")
     if args.slurm_command == "baselines":
         return _main_baselines(args)
-    from variformer.config import load_config, resolve_config_path
+    from variformer import slurm_inputs
     from variformer.slurm import write_finetune_array
 
     genes = genes_from_args(args)
-    load_config(args.config, overrides=args.overrides)  # fail now, not in every task
-    finetune_args: list[str] = []
-    if args.config:
-        finetune_args += ["--config", str(resolve_config_path(args.config).resolve())]
-    if args.pretrained:
-        pretrained = Path(args.pretrained)
-        finetune_args += [
-            "--pretrained",
-            str(pretrained.resolve()) if pretrained.exists() else args.pretrained,
-        ]
-    if args.random_init:
-        finetune_args.append("--random-init")
-    finetune_args += list(args.overrides)
+    finetune_args, pretrained = finetune_task_args(args)
+    config = slurm_inputs.task_config(
+        args.config, args.overrides, pretrained=pretrained, random_init=args.random_init
+    )  # fails now on a bad config, not in every task
+    tasks = [(g, int(k)) for g in genes for k in args.folds]
+    stale = slurm_inputs.stale_finetune_runs(args.out, args.dataset, tasks, config)
+    slurm_inputs.refuse_stale(stale, force=args.force)
     job = write_finetune_array(
         args.job_dir or Path(args.out) / "slurm",
         runs=args.out,
         dataset=args.dataset,
-        genes=genes,
-        folds=args.folds,
+        tasks=tasks,
         command=shlex.split(args.task_command) if args.task_command else None,
         finetune_args=finetune_args,
         job_name=args.job_name,
-        partition=args.partition,
-        time=args.time,
-        gpus=args.gpus,
-        cpus=args.cpus,
-        mem=args.mem,
-        account=args.account,
-        max_parallel=args.max_parallel,
-        sbatch_options=args.sbatch_option,
+        resources=resources_from_args(args),
         template=args.template,
     )
-    return _print_job(job, submit_now=args.submit)
+    return print_job(job, args, stale=stale)
 
 
 def _add_baselines_arguments(sub) -> None:
@@ -131,7 +145,9 @@ def _add_baselines_arguments(sub) -> None:
         help="baselines directory the tasks write into, as `baselines --out` (default: baselines)",
     )
     p.add_argument(
-        "--job-dir", help="where the script, tasks.tsv and SLURM logs go (default: BL/slurm)"
+        "--job-dir",
+        help="job directory: each call adds a submission (script, tasks.tsv, logs) to it "
+        "(default: BL/slurm)",
     )
     p.add_argument(
         "--command",
@@ -146,67 +162,81 @@ def _add_baselines_arguments(sub) -> None:
         "--path-patience", type=int, metavar="N", help="`baselines --path-patience` of every task"
     )
     p.add_argument("--job-name", default="variformer-baselines")
-    p.add_argument("--partition")
-    p.add_argument("--time", help="time limit per task, e.g. 01:00:00")
-    p.add_argument("--cpus", type=int, default=4, help="CPUs per task = genes fitted at once (4)")
-    p.add_argument("--mem", help="memory per node, e.g. 16G")
-    p.add_argument("--account")
-    p.add_argument("--max-parallel", type=int, help="run at most this many tasks at once")
-    p.add_argument(
-        "--sbatch-option", action="append", default=[], help="extra #SBATCH option (repeatable)"
-    )
+    add_resource_arguments(
+        p, gpus_help=argparse.SUPPRESS, cpus_help="CPUs per task = genes fitted at once "
+        "(default: all of a node's, from sinfo)",
+    )  # fmt: skip
     p.add_argument("--template", help="sbatch template (default: slurm/baselines_array.sbatch)")
-    p.add_argument(
-        "--submit", action="store_true", help="submit with sbatch (default: only write and print)"
-    )
+    add_submit_arguments(p, what="fits")
 
 
 def _main_baselines(args: argparse.Namespace) -> int:
     from baselines.elastic_net import check_linear_options
+    from baselines.run import fit_options
+    from variformer import slurm_inputs
     from variformer.slurm import write_baselines_array
 
     # refused here, not in every array task
     check_linear_options(model=args.model, l1_ratio=args.l1_ratio, cv=args.cv)
     extra: list[str] = []
-    for flag, value in (
-        ("--l1-ratio", args.l1_ratio),
-        ("--cv", args.cv),
-        ("--seed", args.seed),
-        ("--path-patience", args.path_patience),
+    given = {}
+    for flag, key, value in (
+        ("--l1-ratio", "l1_ratio", args.l1_ratio),
+        ("--cv", "cv", args.cv),
+        ("--seed", "seed", args.seed),
+        ("--path-patience", "patience", args.path_patience),
     ):
         if value is not None:
             extra += [flag, str(value)]
+            given[key] = value
+    genes = genes_from_args(args)
+    stale = slurm_inputs.stale_baseline_fits(
+        args.out, args.dataset, genes, args.folds, fit_options(args.model, **given)
+    )
+    slurm_inputs.refuse_stale(stale, force=args.force)
     job = write_baselines_array(
         args.job_dir or Path(args.out) / "slurm",
         baselines=args.out,
         dataset=args.dataset,
-        genes=genes_from_args(args),
+        genes=genes,
         folds=args.folds,
         model=args.model,
         genes_per_task=args.genes_per_task,
         command=shlex.split(args.task_command) if args.task_command else None,
         baselines_args=extra,
         job_name=args.job_name,
-        partition=args.partition,
-        time=args.time,
-        cpus=args.cpus,
-        mem=args.mem,
-        account=args.account,
-        max_parallel=args.max_parallel,
-        sbatch_options=args.sbatch_option,
+        resources=resources_from_args(args),
         template=args.template,
     )
-    return _print_job(job, submit_now=args.submit)
+    return print_job(job, args, stale=stale)
 
 
-def _print_job(job, *, submit_now: bool) -> int:
-    """Print the written script and where it is; submit it with ``--submit``."""
-    from variformer.slurm import submit
+def _main_status(args: argparse.Namespace) -> int:
+    from variformer.slurm_status import count_states, job_status
 
-    print(job.text, end="")
-    print(f"# wrote {job.script} and {job.tasks} ({job.n_tasks} tasks)")
-    if submit_now:
-        print(submit(job.script))
-    else:
-        print(f"# submit with: sbatch {job.script}   (or re-run with --submit)")
+    states = job_status(args.job_dir)
+    shown = [s for s in states if not args.state or s.state in args.state]
+    rows = [("what", "gene", "fold", "state", "detail")]
+    rows += [(s.what, s.gene, s.fold, s.state, s.detail) for s in shown]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+    counts = count_states(states)
+    print(f"{len(states)} tasks: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    return 0
+
+
+def _main_resubmit(args: argparse.Namespace) -> int:
+    from variformer.slurm_chain import resubmit_failed
+
+    done = resubmit_failed(args.job_dir, dry_run=args.dry_run)
+    if not done and not args.parsable:
+        print(f"nothing to resubmit: no failed or missing tasks in {args.job_dir}")
+    for what, job_id in done.items():
+        if args.parsable:
+            print(job_id)
+        elif args.dry_run:
+            print(f"would resubmit {what}")
+        else:
+            print(f"resubmitted {what} as job {job_id}")
     return 0
