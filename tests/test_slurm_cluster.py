@@ -4,8 +4,8 @@
 run's final weights equal those of the same run left alone.
 
 Skipped when no cluster answers ``sinfo``, except under ``CI=true``, where CI started one and
-its absence is a failure. The weights check needs exact resume inside the trainer; until that is
-in, a difference is an expected failure (``VARIFORMER_STRICT_RESUME=1`` makes it a failure).
+its absence is a failure. The weights check is exact resume (``variformer.interrupts``) under a
+real ``scontrol requeue``: bit for bit, no tolerance.
 """
 
 from __future__ import annotations
@@ -159,8 +159,4 @@ def test_the_requeued_run_ends_with_the_weights_of_an_uninterrupted_one(workflow
         b = torch.load(alone / name, map_location="cpu", weights_only=True)["state_dict"]
         assert a.keys() == b.keys()
         differ += [f"{name}:{k}" for k in a if not torch.equal(a[k], b[k])]
-    if differ and os.environ.get("VARIFORMER_STRICT_RESUME") != "1":
-        pytest.xfail(
-            f"needs exact resume in the trainer (#22 item 1): {len(differ)} tensors differ, e.g. {differ[0]}"
-        )
     assert not differ, differ[:5]
