@@ -41,12 +41,20 @@ class Send(L.Callback):
             kill(signal.SIGINT)
         if scenario == "kill9_mid_step" and (e, batch_idx) == (1, 5):
             kill(signal.SIGKILL)
+        if scenario == "kill9_before_first_checkpoint" and (e, batch_idx) == (0, 3):
+            kill(signal.SIGKILL)
+        if scenario == "usr1_before_first_checkpoint" and (e, batch_idx) == (0, 1):
+            kill(signal.SIGUSR1)
     def on_validation_start(self, trainer, pl_module):
         if scenario == "term_during_validation" and trainer.current_epoch == 1:
             kill(signal.SIGTERM)
     def on_train_epoch_end(self, trainer, pl_module):
         if scenario == "term_between_epochs" and trainer.current_epoch == 0:
             kill(signal.SIGTERM)
+        if scenario == "usr1_between_epochs" and trainer.current_epoch == 1:
+            kill(signal.SIGUSR1)
+        if scenario == "kill9_between_epochs" and trainer.current_epoch == 0:
+            kill(signal.SIGKILL)  # before last.ckpt of epoch 0 is written (checkpoints run last)
 
 if scenario == "term_during_test_step":
     real = ft.predict_tune_and_test
@@ -113,6 +121,10 @@ def _same_run(a, b) -> None:
         ("term_between_epochs", 128 + signal.SIGTERM),
         ("term_during_test_step", -signal.SIGTERM),
         ("kill9_mid_step", -signal.SIGKILL),
+        ("usr1_before_first_checkpoint", 128 + signal.SIGUSR1),
+        ("usr1_between_epochs", 128 + signal.SIGUSR1),
+        ("kill9_before_first_checkpoint", -signal.SIGKILL),
+        ("kill9_between_epochs", -signal.SIGKILL),
     ],
 )
 def test_interrupted_then_resumed_equals_the_uninterrupted_run(whole, tmp_path, scenario, code):

@@ -414,8 +414,22 @@ def _merge_metrics(work_dir: Path) -> None:
         (work_dir / "logs").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:])
     )
     frames = [pd.read_csv(p) for p in parts if p.stat().st_size > 0]
-    if frames:
-        pd.concat(frames, ignore_index=True).to_csv(work_dir / "metrics.csv", index=False)
+    if not frames:
+        return
+    kept: list[pd.DataFrame] = []
+    for frame in frames:
+        if {"epoch", "step"} <= set(frame.columns) and len(frame):
+            # a session redoes what its predecessors logged after its checkpoint (a kill -9
+            # loses that work): their rows from its first (epoch, step) on are superseded
+            start = min(zip(frame["epoch"].fillna(-1), frame["step"].fillna(-1)))
+            kept = [
+                k[[(e, st) < start for e, st in zip(k["epoch"].fillna(-1), k["step"].fillna(-1))]]
+                if {"epoch", "step"} <= set(k.columns)
+                else k
+                for k in kept
+            ]
+        kept.append(frame)
+    pd.concat(kept, ignore_index=True).to_csv(work_dir / "metrics.csv", index=False)
 
 
 def _apply_model_options(config: Config, *, pretrained: str | None, random_init: bool) -> Config:
