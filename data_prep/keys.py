@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["KEY_COLUMNS", "normalize_keys", "strip_chr", "variant_keys"]
+__all__ = ["KEY_COLUMNS", "gtex_variant_ids", "normalize_keys", "strip_chr", "variant_keys"]
 
 KEY_COLUMNS = ("chrom", "pos", "ref", "alt")
 
@@ -33,3 +33,15 @@ def variant_keys(df: pd.DataFrame) -> list[str]:
 def strip_chr(chrom) -> str:
     """Contig name without a leading ``chr`` (GTEx tables write ``5`` where a VCF has ``chr5``)."""
     return str(chrom).removeprefix("chr")
+
+
+def gtex_variant_ids(df: pd.DataFrame, *, build: str = "b38") -> list[str]:
+    """GTEx-style variant ids ``chr<N>_<pos>_<ref>_<alt>_b38`` (``pos`` 1-based) for ``df``'s rows.
+
+    The contig gets one ``chr`` prefix whether or not it has one (``5`` and ``chr5`` both give
+    ``chr5_...``), as GTEx v8 and the PredictDB ``varID`` column write it.
+    """
+    return [
+        f"chr{strip_chr(c)}_{int(p)}_{r}_{a}_{build}"
+        for c, p, r, a in zip(df["chrom"], df["pos"], df["ref"], df["alt"])
+    ]
