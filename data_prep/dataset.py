@@ -295,6 +295,10 @@ class GeneDataset:
             str(g["chrom"]), int(g["start0"]), int(g["end0"]), int(g["tss0"]), str(g["strand"])
         )
 
+    def gene_id(self, gene: str) -> str:
+        """The gene's id in the annotation (an Ensembl id such as ``ENSG00000123456.7``)."""
+        return str(self._genes["gene_id"].iloc[self._row(gene)])
+
     def reference(self, gene: str) -> np.ndarray:
         """Reference one-hot of the gene's window, float32, shape=(seq_len, 4)."""
         return ONE_HOT[self._reference[self._row(gene)]]

@@ -56,6 +56,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "variformer.commands.select_genes",
         "the paper's train and test genes from elastic-net R2",
     ),
+    "export": (
+        "variformer.commands.export",
+        "models as PredictDB files (weights .db + SNP covariance) for TWAS",
+    ),
+    "twas": (
+        "variformer.commands.twas",
+        "S-PrediXcan (pytwas) of GWAS summary statistics on an exported model, inputs checked",
+    ),
     "evaluate": (
         "variformer.commands.evaluate",
         "fine-tuned runs, baselines and pre-trained Enformer in one table (HOP/HOGP) + figures",

@@ -41,6 +41,7 @@ from data_prep.keys import KEY_COLUMNS, normalize_keys
 
 __all__ = [
     "WEIGHT_COLUMNS",
+    "check_ism_record",
     "collect_baseline_summary",
     "collect_coefficients",
     "collect_ism",
@@ -78,12 +79,12 @@ def collect_ism(ism_dir, *, dataset=None, notes: list[str] | None = None) -> pd.
     for p in paths:
         table = read_ism(p)
         if dataset is not None:
-            _check_ism_record(p, len(table), dataset, notes)
+            check_ism_record(p, len(table), dataset, notes)
         frames.append(normalize_keys(table).assign(model=p.stem))
     return pd.concat(frames, ignore_index=True)[["model", *ISM.columns]]
 
 
-def _check_ism_record(path: Path, n_rows: int, dataset, notes: list[str] | None) -> None:
+def check_ism_record(path: Path, n_rows: int, dataset, notes: list[str] | None) -> None:
     """Refuse an ISM table made on another dataset, or shorter than when it was written."""
     from variformer.analysis.gene_ism import manifest_path
 
