@@ -99,7 +99,8 @@ FILES = {
     "truth": "truth.tsv", "samples": "samples.txt", "test_samples": "test_samples.txt",
     "genes": "genes.txt", "genes2": "genes2.txt", "tpm": "tpm.gct", "counts": "counts.gct",
     "predictions": "predictions.tsv", "meme": "motifs.meme", "variants": "variants.tsv",
-    "config": "my.yaml",
+    "config": "my.yaml", "db": "model.db", "covariance": "model.txt.gz", "gwas": "gwas.tsv",
+    "ismtable": "variformer.tsv",
 }  # fmt: skip
 DIRS = {
     "dataset": "data", "dataset2": "data2", "runs": "runs", "run": "run", "baselines": "BL",
@@ -145,6 +146,13 @@ SPECS = {
                 ("--genes-file", "genes")], [], "--out"),
     "report": (["report"], [("--analysis", "analysis"), ("--eval", "eval")], [], "--out"),
     "demo": (["demo"], [("--config", "config")], [], "--out"),
+    "export predictdb --baselines": (["export", "predictdb"], [("--dataset", "dataset"),
+                                     ("--baselines", "baselines"), ("--genes-file", "genes")], [],
+                                     "--out"),
+    "export predictdb --ism": (["export", "predictdb"], [("--dataset", "dataset"),
+                               ("--ism", "ismtable")], [], "--out"),
+    "twas": (["twas"], [("--db", "db"), ("--covariance", "covariance"), ("--gwas", "gwas"),
+             ("--genes-file", "genes")], [], "--out"),
 }  # fmt: skip
 
 WAYS = ["same", "symlink", "dotdot", "holding dir", "under a linked dir"]
