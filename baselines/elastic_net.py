@@ -117,6 +117,48 @@ def _with_expression(samples: list[str], expression: pd.Series) -> list[str]:
     return [s for s in samples if s in have]
 
 
+def _penalized(x, y, *, model, l1_ratio, cv, seed, engine, patience):
+    """The penalized fit of ``y`` (shape=(n,)) on ``x`` (shape=(n, p)): the penalty chosen by
+    inner K-fold CV over these rows only.
+
+    Returns ``coef`` (shape=(p,), 0 for constant columns), ``alpha`` (NaN when no column
+    varies), ``intercept`` (the mean of ``y`` then), ``support`` (columns that vary) and the
+    fitted scikit-learn pipeline (``engine="sklearn"`` or ridge; else None).
+    """
+    coef = np.zeros(x.shape[1])
+    support = np.ptp(x, axis=0) > 0 if x.shape[1] else np.zeros(0, bool)
+    pipe, alpha, intercept = None, float("nan"), float(y.mean())
+    if support.any() and model != "ridge" and engine == "gram":
+        l1 = 1.0 if model == "lasso" else l1_ratio
+        fit = enet_cv(
+            x[:, support],
+            y,
+            l1_ratio=l1,
+            cv=cv,
+            seed=seed,
+            max_iter=MAX_ITER,
+            patience=patience or None,
+        )
+        coef[support] = fit.coef
+        alpha, intercept = fit.alpha, fit.intercept
+    elif support.any():
+        folds = KFold(n_splits=min(cv, len(y)), shuffle=True, random_state=seed)
+        pipe = Pipeline(
+            [
+                ("variance", VarianceThreshold()),
+                ("model", _estimator(model, l1_ratio=l1_ratio, folds=folds, seed=seed)),
+            ]
+        )
+        with warnings.catch_warnings():
+            # the paper kept max_iter=2000; unconverged fits for weak genes are expected
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            pipe.fit(x, y)
+        fitted = pipe.named_steps["model"]
+        coef[pipe.named_steps["variance"].get_support()] = fitted.coef_
+        alpha, intercept = float(fitted.alpha_), float(fitted.intercept_)
+    return coef, alpha, intercept, support, pipe
+
+
 def fit_linear(
     ds: GeneDataset,
     gene: str,
@@ -192,40 +234,10 @@ def fit_linear(
     keys = variant_keys(ds.variants(gene))
     x_train = np.asarray(ds.dosages(gene, samples=train), dtype=np.float64)
     y_train = expression.loc[train].to_numpy(dtype=np.float64)
-    coef = np.zeros(len(keys))
-    varies = x_train.shape[1] > 0 and bool(np.any(np.ptp(x_train, axis=0) > 0))
-
-    pipe = None
-    alpha, intercept = float("nan"), float(y_train.mean())
-    support = np.ptp(x_train, axis=0) > 0 if varies else np.zeros(len(keys), bool)
-    if varies and model != "ridge" and engine == "gram":
-        l1 = 1.0 if model == "lasso" else l1_ratio
-        fit = enet_cv(
-            x_train[:, support],
-            y_train,
-            l1_ratio=l1,
-            cv=cv,
-            seed=seed,
-            max_iter=MAX_ITER,
-            patience=patience or None,
-        )
-        coef[support] = fit.coef
-        alpha, intercept = fit.alpha, fit.intercept
-    elif varies:
-        folds = KFold(n_splits=min(cv, len(train)), shuffle=True, random_state=seed)
-        pipe = Pipeline(
-            [
-                ("variance", VarianceThreshold()),
-                ("model", _estimator(model, l1_ratio=l1_ratio, folds=folds, seed=seed)),
-            ]
-        )
-        with warnings.catch_warnings():
-            # the paper kept max_iter=2000; unconverged fits for weak genes are expected
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            pipe.fit(x_train, y_train)
-        fitted = pipe.named_steps["model"]
-        coef[pipe.named_steps["variance"].get_support()] = fitted.coef_
-        alpha, intercept = float(fitted.alpha_), float(fitted.intercept_)
+    coef, alpha, intercept, support, pipe = _penalized(
+        x_train, y_train, model=model, l1_ratio=l1_ratio, cv=cv, seed=seed, engine=engine,
+        patience=patience,
+    )  # fmt: skip
 
     rows = []
     for name, samples in evaluated.items():
@@ -261,6 +273,68 @@ def fit_linear(
         alpha=alpha,
         intercept=intercept,
     )
+
+
+class AllPeopleFit(NamedTuple):
+    """One penalized linear model for one gene, fitted on every person with expression."""
+
+    gene: str
+    model: str
+    n_train: int  # people with expression (all of them fit the model)
+    coefficients: pd.Series  # per variant key chrom:pos:ref:alt, 0 where constant
+    alpha: float  # chosen by inner CV over these same people (NaN without variants)
+    intercept: float  # prediction = intercept + dosages @ coefficients
+
+
+def fit_linear_all(
+    ds: GeneDataset,
+    gene: str,
+    *,
+    model: str = "elastic_net",
+    l1_ratio: float = 0.5,
+    cv: int = 5,
+    seed: int = 0,
+    engine: str = "gram",
+    patience: int | None = PATIENCE,
+) -> AllPeopleFit:
+    """:func:`fit_linear`'s model fitted on every person with expression (a PredictDB-style
+    weight set): the same penalty choice, by inner ``cv``-fold CV over all of them.
+
+    Parameters
+    ----------
+    ds : GeneDataset
+    gene : str
+    model, l1_ratio, cv, seed, engine, patience
+        As :func:`fit_linear`. The people are ``ds.samples`` with an expression value, in
+        dataset order (the order the inner ``KFold`` shuffles).
+
+    Returns
+    -------
+    AllPeopleFit
+        ``coefficients`` shape=(n_variants,); there is no held-out person, so no metric.
+
+    Raises
+    ------
+    InputError
+        As :func:`fit_linear`; fewer than 2 people with expression.
+    """
+    if model not in MODELS:
+        raise InputError(f"unknown linear model {model!r}; choose one of {', '.join(MODELS)}")
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    check_linear_options(model=model, l1_ratio=l1_ratio, cv=cv)
+    expression = ds.expression(gene)
+    people = _with_expression(list(ds.samples), expression)
+    if len(people) < 2:
+        raise InputError(f"gene {gene}: {len(people)} people with expression; need >= 2")
+    keys = variant_keys(ds.variants(gene))
+    x = np.asarray(ds.dosages(gene, samples=people), dtype=np.float64)
+    y = expression.loc[people].to_numpy(dtype=np.float64)
+    coef, alpha, intercept, _, _ = _penalized(
+        x, y, model=model, l1_ratio=l1_ratio, cv=cv, seed=seed, engine=engine, patience=patience
+    )
+    coefficients = pd.Series(coef, index=pd.Index(keys, name="variant"), name=gene)
+    return AllPeopleFit(gene, model, len(people), coefficients, alpha, intercept)
 
 
 def fit_linear_many(

@@ -10,6 +10,9 @@ Layout (the run-directory contract of :mod:`core.runs`, one run per gene and fol
                                             dataset SNV of the window, 0 where dropped
         summary.json                        kind "baseline", metrics, alpha, intercept, provenance
         config.yaml                         the fitting options
+    BL/<model>/<gene>/all/                  with ``all_people``: the same model fitted on every
+                                            person (:mod:`baselines.all_people`; not in
+                                            summary.tsv, not evaluated)
 
 Each gene-fold is written in ``fold<k>.partial/`` and renamed when complete, so a killed run
 leaves nothing that looks finished; a re-run skips the published gene-folds (``force``
@@ -31,6 +34,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from baselines.all_people import AllPeopleModel, fit_all_people, read_all_people
 from baselines.elastic_net import MODELS, check_linear_options, fit_linear
 from baselines.penalized import PATIENCE
 from core.errors import InputError
@@ -38,6 +42,7 @@ from core.fileio import output_lock
 from core.manifest import check_inputs, dataset_fingerprints, record_inputs
 from core.metrics import pcc, r2
 from core.runs import (
+    ALL_PEOPLE,
     SUMMARY,
     find_runs,
     open_partial,
@@ -57,13 +62,16 @@ from core.tables import (
 )
 
 __all__ = [
+    "ALL_PEOPLE",
     "COEFFICIENTS_TSV",
     "COEFFICIENT_COLUMNS",
     "SUMMARY_COLUMNS",
     "SUMMARY_TSV",
+    "AllPeopleModel",
     "BaselineRun",
     "fit_inputs",
     "fit_options",
+    "read_all_people",
     "read_summary",
     "run_baselines",
     "summarize",
@@ -82,8 +90,10 @@ class BaselineRun(NamedTuple):
 
     root: Path  # BL/<model>
     summary: pd.DataFrame  # summary.tsv: every published gene-fold under root
-    fitted: list[tuple[str, int]]  # gene-folds fitted by this call
-    skipped: list[tuple[str, int]]  # gene-folds already published (resumed past)
+    # gene-folds fitted by this call / already published (resumed past); fold "all" is a fit
+    # on all people (``all_people``)
+    fitted: list[tuple[str, int | str]]
+    skipped: list[tuple[str, int | str]]
 
 
 def _open(dataset):
@@ -120,16 +130,17 @@ def fit_options(
     }
 
 
-def fit_inputs(fingerprints, gene: str, fold: int, options: dict) -> dict:
+def fit_inputs(fingerprints, gene: str, fold: int | str, options: dict) -> dict:
     """What a gene-fold's fit is made from (:func:`core.manifest.record_inputs`): dataset
-    fingerprints, gene, fold and :func:`fit_options`."""
-    return {"dataset": fingerprints, "genes": [gene], "fold": int(fold), "config": options}
+    fingerprints, gene, fold (or ``"all"``) and :func:`fit_options`."""
+    fold = ALL_PEOPLE if fold == ALL_PEOPLE else int(fold)
+    return {"dataset": fingerprints, "genes": [gene], "fold": fold, "config": options}
 
 
 def _fit_gene(
     dataset,
     gene: str,
-    folds: Sequence[int],
+    folds: Sequence[int | str],
     root: Path,
     options: dict,
     force: bool,
@@ -142,6 +153,10 @@ def _fit_gene(
     for fold in folds:
         if not force and (run_path(root, gene, fold) / SUMMARY).is_file():
             continue  # published meanwhile (e.g. by a concurrent SLURM task)
+        if fold == ALL_PEOPLE:
+            inputs = fit_inputs(fingerprints, gene, fold, options)
+            rows.append(fit_all_people(dataset, ds, gene, root, options, force, inputs))
+            continue
         started = time.perf_counter()
         fit = fit_linear(ds, gene, fold, **options)
         paths = plan_run(root, gene, fold, force=force)
@@ -202,6 +217,7 @@ def run_baselines(
     seed: int = 0,
     engine: str = "gram",
     patience: int | None = PATIENCE,
+    all_people: bool = False,
     force: bool = False,
     log: Callable[[str], None] | None = None,
     progress: bool | None = None,
@@ -223,6 +239,11 @@ def run_baselines(
         Genes fitted in parallel (joblib processes); 1 fits in this process.
     l1_ratio, cv, seed, engine, patience
         Passed to :func:`baselines.elastic_net.fit_linear` (inner CV on train people only).
+    all_people : bool
+        Also fit each gene on every person with expression (the same model and penalty
+        choice, inner CV over all of them) and publish it as ``out/<model>/<gene>/all``
+        (:mod:`baselines.all_people`, read back by :func:`read_all_people`); it is not a row
+        of ``summary.tsv`` and nothing evaluates it.
     force : bool
         Refit gene-folds that are already published (default: skip them, i.e. resume).
     log : callable, optional
@@ -268,8 +289,9 @@ def run_baselines(
     todo: dict[str, list[int]] = {}
     skipped = []
     fingerprints = dataset_fingerprints(ds)
+    targets: list[int | str] = [*folds, *([ALL_PEOPLE] if all_people else [])]
     for gene in genes:
-        for fold in folds:
+        for fold in targets:
             published = run_path(root, gene, fold)
             if not force and (published / SUMMARY).is_file():
                 # skipped as done only if made from these inputs: a rebuilt dataset (new
@@ -292,10 +314,15 @@ def run_baselines(
     ):
         fitted += [(r["gene"], r["fold"]) for r in rows]
         if log and rows:
-            metrics = ", ".join(f"fold{r['fold']} R2={r['test_r2']:.3f}" for r in rows)
-            log(f"{model} {rows[0]['gene']}: {metrics}")
+            log(f"{model} {rows[0]['gene']}: " + ", ".join(_described(r) for r in rows))
     summary = summarize(root)
     return BaselineRun(root=root, summary=summary, fitted=fitted, skipped=skipped)
+
+
+def _described(row: dict) -> str:
+    if row["fold"] == ALL_PEOPLE:
+        return f"all people n={row['n_train']} nonzero={row['n_nonzero']}"
+    return f"fold{row['fold']} R2={row['test_r2']:.3f}"
 
 
 def _map(

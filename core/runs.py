@@ -26,7 +26,10 @@ under a root. ``summary.json`` always has ``kind`` (``finetune``, ``baseline``, 
 ``ism``, ``analysis``, ...), ``name``, ``fold``, and the :func:`provenance` keys ``versions``
 (of the packages) and ``inputs`` (path and SHA-256 of each input; a dataset directory is
 fingerprinted by its ``dataset.json``, which names every source file of the dataset).
-No torch here.
+A fit on every person (``variformer baselines --all-people``) lives beside the folds as
+``<root>/<name>/all/`` (fold :data:`ALL_PEOPLE` in its ``summary.json``; :attr:`Run.fold` None):
+it has no held-out people, so it is not a cross-validation run and :func:`find_runs` leaves it
+out. No torch here.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from core.manifest import file_digest, json_safe
 from core.tables import empty_predictions, read_predictions
 
 __all__ = [
+    "ALL_PEOPLE",
     "CONFIG",
     "PARTIAL_SUFFIX",
     "PREDICTIONS",
@@ -77,6 +81,8 @@ SUMMARY = "summary.json"
 PREDICTIONS = "predictions.tsv"
 CONFIG = "config.yaml"
 PARTIAL_SUFFIX = ".partial"
+#: the "fold" of a fit on every person: its directory name and ``summary.json`` fold
+ALL_PEOPLE = "all"
 #: the model file of a fine-tuning run, in the order :func:`model_file` looks for them
 RUN_DIR_FILES = ("model.pt", "best.ckpt")
 _PACKAGES = ("variformer", "torch", "lightning", "enformer-pytorch", "numpy", "pandas")
@@ -89,7 +95,7 @@ class Run(NamedTuple):
     path: Path  # <root>/<name>/fold<k>
     kind: str  # summary["kind"]
     name: str  # summary["name"] (default: the parent directory's name)
-    fold: int | None  # summary["fold"]
+    fold: int | None  # summary["fold"] (None for a fit on all people)
     summary: dict  # summary.json
     config: dict  # config.yaml ({} if the run has none)
     predictions: pd.DataFrame  # predictions.tsv (no rows if the run has none)
@@ -113,15 +119,16 @@ def run_name(genes: Sequence[str], *, name: str | None = None) -> str:
     return f"{len(genes)}genes-{digest}"
 
 
-def run_path(root: str | os.PathLike, name: str, fold: int) -> Path:
-    """``<root>/<name>/fold<fold>``."""
+def run_path(root: str | os.PathLike, name: str, fold: int | str) -> Path:
+    """``<root>/<name>/fold<fold>``, or ``<root>/<name>/all`` for fold :data:`ALL_PEOPLE`."""
     if not name or name in (".", "..") or "/" in name or os.sep in name:
         raise InputError(f"run name {name!r} must be a plain directory name (no '/')")
-    return Path(root).expanduser() / name / f"fold{int(fold)}"
+    leaf = ALL_PEOPLE if fold == ALL_PEOPLE else f"fold{int(fold)}"
+    return Path(root).expanduser() / name / leaf
 
 
 def plan_run(
-    root: str | os.PathLike, name: str, fold: int, *, force: bool = False, check: bool = True
+    root: str | os.PathLike, name: str, fold: int | str, *, force: bool = False, check: bool = True
 ) -> RunPaths:
     """Check where run ``name``, ``fold`` will be written, before any work; creates nothing.
 
@@ -131,7 +138,8 @@ def plan_run(
         Parent of all runs (``--out`` of the producing command).
     name : str
         Run name (:func:`run_name`).
-    fold : int
+    fold : int or str
+        A fold, or :data:`ALL_PEOPLE`.
     force : bool
         Allow replacing a finished run (it is replaced only when the new one is published).
     check : bool
@@ -324,7 +332,7 @@ def read_run(path: str | os.PathLike) -> Run:
         path=path,
         kind=str(summary.get("kind", "finetune")),
         name=str(summary.get("name") or path.parent.name),
-        fold=None if fold is None else int(fold),
+        fold=None if fold is None or fold == ALL_PEOPLE else int(fold),
         summary=summary,
         config=config,
         predictions=predictions,
@@ -363,8 +371,9 @@ def _check_counts(path: Path, summary: Mapping[str, Any], predictions: pd.DataFr
 def find_runs(root: str | os.PathLike, *, kind: str | None = None) -> Iterator[Run]:
     """Every complete run under ``root`` (any depth), in sorted path order.
 
-    ``.partial`` and hidden directories (unfinished or being published) are skipped; ``kind``
-    keeps only runs of that kind.
+    ``.partial`` and hidden directories (unfinished or being published) are skipped, and so
+    are fits on all people (fold :data:`ALL_PEOPLE`: no held-out people, nothing to evaluate);
+    ``kind`` keeps only runs of that kind.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -374,5 +383,7 @@ def find_runs(root: str | os.PathLike, *, kind: str | None = None) -> Iterator[R
         if any(p.endswith(PARTIAL_SUFFIX) or p.startswith(".") for p in rel):
             continue
         run = read_run(summary_path.parent)
+        if run.summary.get("fold") == ALL_PEOPLE:
+            continue
         if kind is None or run.kind == kind:
             yield run

@@ -15,6 +15,8 @@ schema                  columns                                          written
                         maf, tss_distance, score
 :data:`BASELINE_SUMMARY` gene, fold, model, test_r2, test_pcc, n_train,  baselines
                         n_test, n_snvs, n_nonzero
+:data:`GWAS`            variant_id, rsid, effect_allele,                 simulate (gwas.tsv)
+                        non_effect_allele, zscore, pvalue, sample_size
 ======================  ===============================================  ======================
 """
 
@@ -33,6 +35,7 @@ from core.fileio import atomic_write_text
 __all__ = [
     "BASELINE_SUMMARY",
     "COEFFICIENTS",
+    "GWAS",
     "ISM",
     "PREDICTIONS",
     "SPLITS",
@@ -41,6 +44,7 @@ __all__ = [
     "empty_table",
     "predictions_table",
     "read_coefficients",
+    "read_gwas",
     "read_ism",
     "read_predictions",
     "read_table",
@@ -124,6 +128,17 @@ BASELINE_SUMMARY = Schema(
     finite=("fold", "n_train", "n_test", "n_snvs", "n_nonzero"),
     integer=("fold", "n_train", "n_test", "n_snvs", "n_nonzero"),
     unique=("gene", "fold", "model"),
+)
+#: GWAS summary statistics (``variformer simulate``'s ``gwas.tsv``, S-PrediXcan's input
+#: layout): ``variant_id`` GTEx style ``chr<N>_<pos1>_<ref>_<alt>_b38``, ``rsid`` the VCF ID
+#: (``.`` when none), effect allele = ALT
+GWAS = Schema(
+    "GWAS summary statistics",
+    ("variant_id", "rsid", "effect_allele", "non_effect_allele", "zscore", "pvalue", "sample_size"),
+    text=("variant_id", "rsid", "effect_allele", "non_effect_allele"),
+    finite=("zscore", "pvalue", "sample_size"),
+    integer=("sample_size",),
+    unique=("variant_id",),
 )
 
 
@@ -318,6 +333,11 @@ def write_predictions(frame: pd.DataFrame, path: str | os.PathLike) -> None:
 def read_coefficients(path: str | os.PathLike) -> pd.DataFrame:
     """Read one gene-fold's ``coefficients.tsv`` (:data:`COEFFICIENTS`)."""
     return read_table(path, COEFFICIENTS)
+
+
+def read_gwas(path: str | os.PathLike) -> pd.DataFrame:
+    """Read GWAS summary statistics (:data:`GWAS`)."""
+    return read_table(path, GWAS)
 
 
 def read_ism(path: str | os.PathLike) -> pd.DataFrame:

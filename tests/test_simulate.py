@@ -259,7 +259,7 @@ def test_same_seed_same_bytes(tmp_path):
     b = simulate_cohort(tmp_path / "b", seed=7, **kw)
     c = simulate_cohort(tmp_path / "c", seed=8, **kw)
     ha, hb, hc = _hashes(a.out), _hashes(b.out), _hashes(c.out)
-    assert len(ha) == 13 and ha == hb
+    assert len(ha) == 16 and ha == hb
     for name in ("ref.fa", "cohort.vcf.gz", "expression.bed.gz", "truth.tsv"):
         assert ha[name] != hc[name]
 

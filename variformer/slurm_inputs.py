@@ -158,15 +158,18 @@ def stale_baseline_fits(
     genes: Sequence[str],
     folds: Sequence[int],
     options: dict,
+    *,
+    all_people: bool = False,
 ) -> list[StaleRun]:
     """Published gene-folds of ``BL/<model>`` made from other inputs than ``options``
-    (:func:`baselines.run.fit_options`)."""
+    (:func:`baselines.run.fit_options`); with ``all_people`` the fits on all people too."""
     from baselines.run import fit_inputs
     from data_prep import open_dataset
 
     fingerprints = manifest.dataset_fingerprints(open_dataset(dataset))
     root = Path(out).expanduser() / options["model"]
-    tasks = [(g, int(k)) for g in genes for k in folds]
+    targets = [*(int(k) for k in folds), *([runs.ALL_PEOPLE] if all_people else [])]
+    tasks = [(g, k) for g in genes for k in targets]
 
     def current(gene, fold):
         return fit_inputs(fingerprints, gene, fold, options)

@@ -117,8 +117,9 @@ def _tasks(submission: dict) -> Iterable[tuple[tuple[str, str, str], int]]:
             gene, fold = line.split("\t")
             yield (what, gene, fold), index
         elif submission["kind"] == "baselines":
+            everyone = [runs.ALL_PEOPLE] if "--all-people" in submission.get("args", []) else []
             for gene in line.split():
-                for fold in submission["folds"]:
+                for fold in [*submission["folds"], *everyone]:
                     yield (what, gene, str(fold)), index
         else:
             yield (what, "-", "-"), index
@@ -129,7 +130,8 @@ def _done(submission: dict, gene: str, fold: str) -> bool:
     if kind == "finetune":
         return (runs.run_path(out, gene, int(fold)) / runs.SUMMARY).is_file()
     if kind == "baselines":
-        return (runs.run_path(out / submission["model"], gene, int(fold)) / runs.SUMMARY).is_file()
+        k = fold if fold == runs.ALL_PEOPLE else int(fold)
+        return (runs.run_path(out / submission["model"], gene, k) / runs.SUMMARY).is_file()
     return out.exists()
 
 

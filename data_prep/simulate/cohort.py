@@ -20,7 +20,8 @@ from data_prep.simulate.genetics import (
     sample_ids,
     simulate_sites,
 )
-from data_prep.simulate.layout import background, layout
+from data_prep.simulate.gwas import DEFAULT_GWAS_H2, check_gwas_options, write_gwas
+from data_prep.simulate.layout import background, gene_names, layout
 
 __all__ = ["SimulationSummary", "default_h2", "simulate_cohort"]
 
@@ -41,10 +42,14 @@ class SimulationSummary(NamedTuple):
     eqtls: Path
     chromhmm: Path
     motifs: Path
+    gwas: Path  # gwas.tsv (data_prep.simulate.gwas)
+    gwas_trait: Path
+    gwas_truth: Path
     n_people: int
     n_genes: int
     n_variants: int
     n_causal: int
+    gwas_gene: str  # the gene whose genetic expression drives the GWAS trait
 
 
 def default_h2(genes: int) -> list[float]:
@@ -78,6 +83,8 @@ def simulate_cohort(
     seq_len: int = 49152,
     h2=None,
     seed: int = 0,
+    gwas_gene: str | None = None,
+    gwas_h2: float = DEFAULT_GWAS_H2,
     force: bool = False,
 ) -> SimulationSummary:
     """Write a simulated cohort with known truth to the directory ``out``.
@@ -88,7 +95,9 @@ def simulate_cohort(
     :data:`~data_prep.simulate.write.EQTL_PVALUE`) give ``variformer analyze`` the published
     FM-eQTL auROC inputs: fine-mapped positives, non-fine-mapped significant eQTLs as
     negatives. A fine-mapped SNV that is not significant is absent from the pairs file but is
-    still a positive there (only non-fine-mapped pairs become negatives). See :mod:`data_prep.simulate` for every file.
+    still a positive there (only non-fine-mapped pairs become negatives). ``gwas.tsv`` holds
+    the summary statistics of a trait driven by one gene's true genetic expression
+    (:mod:`data_prep.simulate.gwas`). See :mod:`data_prep.simulate` for every file.
 
     Parameters
     ----------
@@ -107,6 +116,11 @@ def simulate_cohort(
         0.6 (BTNL3), 0.4, 0.25, 0.1, ... and gives the last gene h2 = 0.
     seed : int
         Same seed, byte-identical files.
+    gwas_gene : str, optional
+        The gene whose true genetic expression drives the GWAS trait; default: the expressed
+        gene with the largest realized h2 (the first such in gene order on a tie).
+    gwas_h2 : float
+        Share of the trait's variance from that gene's genetic expression, in [0, 1].
     force : bool
         Replace an existing ``out``.
 
@@ -117,12 +131,14 @@ def simulate_cohort(
     Raises
     ------
     InputError
-        Bad sizes or h2, or ``out`` exists without ``force``.
+        Bad sizes or h2, an unknown ``gwas_gene``, ``gwas_h2`` outside [0, 1], or ``out``
+        exists without ``force``.
     """
     out = Path(out)
     if people < 10 or genes < 1 or seq_len < 1024:
         raise InputError("need --people >= 10, --genes >= 1 and --seq-len >= 1024")
     h2s = _resolve_h2(h2, genes)
+    check_gwas_options(gwas_gene, gwas_h2, gene_names(genes))
     if (out.exists() or out.is_symlink()) and not force:
         raise InputError(
             f"{out} already exists; pass --force to replace it or choose another --out"
@@ -153,11 +169,14 @@ def simulate_cohort(
         fixed = {c.site for g in members for c in design[g.name][0] if c.effect != "none"}
         finalize_alleles(sites[chrom], refs[chrom], fixed)
 
-    values, truth_rows, gene_rows = {}, [], []
+    values, truth_rows, gene_rows, genetic, h2_realized = {}, [], [], {}, {}
     for g in expressed:
         causals, shares = design[g.name]
         st = sites[g.chrom]
-        values[g.name], beta, q, h2_real = phenotypes(g, causals, shares, st, people, rng)
+        values[g.name], beta, q, h2_real, genetic[g.name] = phenotypes(
+            g, causals, shares, st, people, rng
+        )
+        h2_realized[g.name] = h2_real
         for c, b, f in zip(causals, beta, q):
             pos0 = int(st.pos0[c.site])
             # the truth the analyses are tested against keeps its own transcription of the
@@ -172,12 +191,16 @@ def simulate_cohort(
     names = (
         "ref.fa", "genes.gtf", "cohort.vcf.gz", "expression.bed.gz", "truth.tsv",
         "truth_genes.tsv", "finemap.txt", "signif_variant_gene_pairs.txt.gz", "chromhmm.bed",
-        "planted_motifs.tsv",
+        "planted_motifs.tsv", "gwas.tsv", "gwas_trait.tsv", "gwas_truth.json",
     )  # fmt: skip
+    if gwas_gene is None:  # max keeps the first of equals: gene order breaks ties
+        gwas_gene = max(h2_realized, key=h2_realized.__getitem__)
+    causal_gene = next(g for g in expressed if g.name == gwas_gene)
     with atomic_dir(out, force=force) as tmp:
         write.write_fasta(tmp / "ref.fa", refs)
         write.write_gtf(tmp / "genes.gtf", gene_list, rng)
-        n_variants = write.write_vcf(tmp / "cohort.vcf.gz", sites, lengths, samples, rng)
+        ids = write.vcf_ids(sum(len(st.pos0) for st in sites.values()), rng)
+        n_variants = write.write_vcf(tmp / "cohort.vcf.gz", sites, lengths, samples, rng, ids=ids)
         write.write_expression(tmp / "expression.bed.gz", expressed, samples, values)
         write.write_tables(tmp, truth_rows, gene_rows, planted, list(lengths))
         write.write_finemap(tmp / "finemap.txt", truth_rows, expressed, sites, seq_len, rng)
@@ -186,5 +209,12 @@ def simulate_cohort(
             tmp / "signif_variant_gene_pairs.txt.gz", expressed, sites, values, seq_len
         )
         write.write_chromhmm(tmp / "chromhmm.bed", lengths, gene_list, elements, rng)
+        # its own random stream (seeded by seed): the files above keep their bytes
+        write_gwas(
+            tmp, gene=causal_gene, genetic=genetic[gwas_gene],
+            h2_expression=h2_realized[gwas_gene], h2_trait=gwas_h2, sites=sites, ids=ids,
+            samples=samples, seed=seed,
+        )  # fmt: skip
     p = [out / n for n in names]
-    return SimulationSummary(out, *p, people, len(expressed), n_variants, len(truth_rows))
+    counts = (people, len(expressed), n_variants, len(truth_rows))
+    return SimulationSummary(out, *p, *counts, gwas_gene)

@@ -233,6 +233,9 @@ def phenotypes(gene: Gene, causals, shares, sites: Sites, people: int, rng):
     alt_freq : np.ndarray, shape=(k,)
     h2_realized : float
         var(genetic value) / var(pre-INT phenotype).
+    genetic : np.ndarray, shape=(people,)
+        The true genetic value ``dosages @ beta`` (pre-INT units; all 0 when h2 = 0), what a
+        simulated GWAS trait is driven by (:mod:`data_prep.simulate.gwas`).
     """
     dos = np.zeros((people, len(causals)))
     for j, c in enumerate(causals):
@@ -253,4 +256,5 @@ def phenotypes(gene: Gene, causals, shares, sites: Sites, people: int, rng):
     noise = rng.standard_normal(people)
     noise = (noise - noise.mean()) / noise.std() * np.sqrt(1.0 - gene.h2)
     y = genetic + noise
-    return inverse_normal_transform(y[None, :])[0], beta, q, float(genetic.var() / y.var())
+    h2_realized = float(genetic.var() / y.var())
+    return inverse_normal_transform(y[None, :])[0], beta, q, h2_realized, genetic

@@ -92,10 +92,27 @@ def write_gtf(path: Path, gene_list: list[Gene], rng) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def vcf_ids(n: int, rng) -> list[str]:
+    """The ID column of ``n`` VCF records: increasing ``rs`` numbers, ``.`` for ~15% of them."""
+    rs = 1_000_000 + np.cumsum(rng.integers(1, 30_000, size=n))
+    no_id = rng.random(n) < 0.15
+    return ["." if missing else f"rs{r}" for r, missing in zip(rs, no_id)]
+
+
 def write_vcf(
-    path: Path, sites: dict[str, Sites], lengths: dict[str, int], samples: list[str], rng
+    path: Path,
+    sites: dict[str, Sites],
+    lengths: dict[str, int],
+    samples: list[str],
+    rng,
+    *,
+    ids: list[str] | None = None,
 ) -> int:
-    """bgzipped + tabix-indexed VCFv4.2 with unphased GT; returns the number of records."""
+    """bgzipped + tabix-indexed VCFv4.2 with unphased GT; returns the number of records.
+
+    ``ids``: the ID column, one per record in file order (default: :func:`vcf_ids` drawn
+    from ``rng``).
+    """
 
     plain = path.with_suffix("")  # cohort.vcf
     header = [
@@ -109,9 +126,8 @@ def write_vcf(
             ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
         ),
     ]
-    total = sum(len(s.pos0) for s in sites.values())
-    rs = 1_000_000 + np.cumsum(rng.integers(1, 30_000, size=total))
-    no_id = rng.random(total) < 0.15
+    if ids is None:
+        ids = vcf_ids(sum(len(s.pos0) for s in sites.values()), rng)
     n = 0
     with open(plain, "wb") as fh:
         fh.write(("\n".join(header) + "\n").encode())
@@ -125,7 +141,7 @@ def write_vcf(
             cells[..., 3] = ord("\t")
             cells[:, -1, 3] = ord("\n")
             for k in range(len(st.pos0)):
-                vid = "." if no_id[n] else f"rs{rs[n]}"
+                vid = ids[n]
                 alleles = st.alleles[k]
                 fh.write(
                     f"{chrom}\t{st.pos0[k] + 1}\t{vid}\t{alleles[0]}\t{','.join(alleles[1:])}\t.\tPASS\t.\tGT\t".encode()
@@ -218,9 +234,36 @@ SIGNIF_COLUMNS = (
 EQTL_PVALUE = 1e-3
 
 
-def _as_written(values) -> np.ndarray:
+def as_written(values) -> np.ndarray:
     """Expression values exactly as :func:`write_expression` writes them (6 decimals)."""
     return np.array([float(f"{v:.6f}") for v in values])
+
+
+def marginal_ols(dos: np.ndarray, y: np.ndarray):
+    """Ordinary least squares of ``y`` on each column of ``dos`` alone, with an intercept.
+
+    Parameters
+    ----------
+    dos : np.ndarray, shape=(n, m)
+        ALT dosages (columns must not be constant).
+    y : np.ndarray, shape=(n,)
+
+    Returns
+    -------
+    slope, se, t, pvalue : np.ndarray, shape=(m,) each
+        Slope, its standard error, ``t = slope / se`` and the two-sided p-value of the t
+        test with ``n - 2`` degrees of freedom (``scipy.stats.linregress``'s).
+    """
+    n = len(y)
+    gc, yc = dos - dos.mean(axis=0), y - y.mean()
+    sxx, sxy = (gc**2).sum(axis=0), gc.T @ yc
+    slope = sxy / sxx
+    sse = np.maximum(yc @ yc - slope * sxy, 0.0)
+    se = np.sqrt(sse / (n - 2) / sxx)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = slope / se
+    pval = 2 * stats.t.sf(np.abs(t), n - 2)
+    return slope, se, t, pval
 
 
 def write_eqtls(
@@ -258,16 +301,9 @@ def write_eqtls(
         sel, dos = sel[keep], dos[:, keep]
         if not len(sel):
             continue
-        y = _as_written(values[g.name])
+        y = as_written(values[g.name])
         n = len(y)
-        gc, yc = dos - dos.mean(axis=0), y - y.mean()
-        sxx, sxy = (gc**2).sum(axis=0), gc.T @ yc
-        slope = sxy / sxx
-        sse = np.maximum(yc @ yc - slope * sxy, 0.0)
-        se = np.sqrt(sse / (n - 2) / sxx)
-        with np.errstate(divide="ignore"):
-            t = np.abs(slope) / se
-        pval = 2 * stats.t.sf(t, n - 2)
+        slope, se, _, pval = marginal_ols(dos, y)
         count = dos.sum(axis=0)  # ALT copies
         alt_minor = count <= n
         ma_count = np.where(alt_minor, count, 2 * n - count)

@@ -43,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "for N alphas in a row, skipping the slow overfitting tail (default 10); 0 fits every "
         "alpha of the grid, exactly ElasticNetCV's choice",
     )
+    parser.add_argument(
+        "--all-people",
+        action="store_true",
+        help="also fit each gene on every person with expression (same model and inner-CV "
+        "penalty choice), published as BL/<model>/<gene>/all/ for weight exports; not in "
+        "summary.tsv, not evaluated",
+    )
     parser.add_argument("--out", required=True, help="baselines directory BL (BL/<model>/...)")
     parser.add_argument(
         "--force", action="store_true", help="refit gene-folds that are already published"
@@ -67,14 +74,19 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         engine=args.engine,
         patience=args.path_patience,
+        all_people=args.all_people,
         force=args.force,
         log=lambda line: print(line, file=sys.stderr),
         progress=args.progress,
     )
+    from core.runs import ALL_PEOPLE
+
     table = result.summary
+    n_all = sum(fold == ALL_PEOPLE for _, fold in result.fitted)
+    also = f" and {n_all} all-people fits" if args.all_people else ""
     print(
-        f"{args.model}: fitted {len(result.fitted)} gene-folds, skipped {len(result.skipped)} "
-        f"already published; {result.root / 'summary.tsv'} has {len(table)} rows "
-        f"(mean test R2 {table['test_r2'].mean():.3f})"
+        f"{args.model}: fitted {len(result.fitted) - n_all} gene-folds{also}, skipped "
+        f"{len(result.skipped)} already published; {result.root / 'summary.tsv'} has "
+        f"{len(table)} rows (mean test R2 {table['test_r2'].mean():.3f})"
     )
     return 0

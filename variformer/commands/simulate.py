@@ -21,6 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cis-heritability: one value for all genes or one per gene (default: 0.6 0.4 0.25 0.1 ... 0)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="same seed, same files (default 0)")
+    parser.add_argument(
+        "--gwas-gene", metavar="GENE",
+        help="gene whose true genetic expression drives the simulated GWAS trait (gwas.tsv; "
+        "default: the expressed gene with the largest h2)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--gwas-h2", type=float, default=0.5, metavar="H2",
+        help="share of the GWAS trait's variance from that gene's genetic expression (default 0.5)",
+    )  # fmt: skip
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
@@ -29,9 +38,11 @@ def main(args: argparse.Namespace) -> int:
     from data_prep.simulate import simulate_cohort
 
     sizes = dict(people=args.people, genes=args.genes, seq_len=args.seq_len, h2=args.h2)
-    s = simulate_cohort(args.out, **sizes, seed=args.seed, force=args.force)
+    gwas = dict(gwas_gene=args.gwas_gene, gwas_h2=args.gwas_h2)
+    s = simulate_cohort(args.out, **sizes, seed=args.seed, **gwas, force=args.force)
     counts = (
-        f"{s.n_people} people, {s.n_genes} genes, {s.n_variants} sites, {s.n_causal} causal SNVs"
+        f"{s.n_people} people, {s.n_genes} genes, {s.n_variants} sites, {s.n_causal} causal SNVs; "
+        f"GWAS trait driven by {s.gwas_gene}"
     )
     print(f"wrote {s.out}: {counts}")
     return 0

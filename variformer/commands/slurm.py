@@ -161,6 +161,11 @@ def _add_baselines_arguments(sub) -> None:
     p.add_argument(
         "--path-patience", type=int, metavar="N", help="`baselines --path-patience` of every task"
     )
+    p.add_argument(
+        "--all-people",
+        action="store_true",
+        help="`baselines --all-people` in every task: also fit each gene on all people",
+    )
     p.add_argument("--job-name", default="variformer-baselines")
     add_resource_arguments(
         p, gpus_help=argparse.SUPPRESS, cpus_help="CPUs per task = genes fitted at once "
@@ -189,10 +194,13 @@ def _main_baselines(args: argparse.Namespace) -> int:
         if value is not None:
             extra += [flag, str(value)]
             given[key] = value
+    if args.all_people:
+        extra.append("--all-people")
     genes = genes_from_args(args)
     stale = slurm_inputs.stale_baseline_fits(
-        args.out, args.dataset, genes, args.folds, fit_options(args.model, **given)
-    )
+        args.out, args.dataset, genes, args.folds, fit_options(args.model, **given),
+        all_people=args.all_people,
+    )  # fmt: skip
     slurm_inputs.refuse_stale(stale, force=args.force)
     job = write_baselines_array(
         args.job_dir or Path(args.out) / "slurm",
