@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["KEY_COLUMNS", "gtex_variant_ids", "normalize_keys", "strip_chr", "variant_keys"]
+__all__ = [
+    "KEY_COLUMNS",
+    "gtex_variant_id",
+    "gtex_variant_ids",
+    "normalize_keys",
+    "strip_chr",
+    "variant_keys",
+]
 
 KEY_COLUMNS = ("chrom", "pos", "ref", "alt")
 
@@ -35,6 +42,11 @@ def strip_chr(chrom) -> str:
     return str(chrom).removeprefix("chr")
 
 
+def gtex_variant_id(chrom, pos1: int, ref: str, alt: str, *, build: str = "b38") -> str:
+    """GTEx v8 variant id ``chr<N>_<pos1>_<ref>_<alt>_b38`` (``chr`` added once if missing)."""
+    return f"chr{strip_chr(chrom)}_{int(pos1)}_{ref}_{alt}_{build}"
+
+
 def gtex_variant_ids(df: pd.DataFrame, *, build: str = "b38") -> list[str]:
     """GTEx-style variant ids ``chr<N>_<pos>_<ref>_<alt>_b38`` (``pos`` 1-based) for ``df``'s rows.
 
@@ -42,6 +54,6 @@ def gtex_variant_ids(df: pd.DataFrame, *, build: str = "b38") -> list[str]:
     ``chr5_...``), as GTEx v8 and the PredictDB ``varID`` column write it.
     """
     return [
-        f"chr{strip_chr(c)}_{int(p)}_{r}_{a}_{build}"
+        gtex_variant_id(c, p, r, a, build=build)
         for c, p, r, a in zip(df["chrom"], df["pos"], df["ref"], df["alt"])
     ]

@@ -70,7 +70,7 @@ def test_the_causal_gene_ranks_first_and_z_matches_numpy(exported, tmp_path):
 
     assert _twas(exported, tmp_path) == 0
     res = pd.read_csv(tmp_path / "twas.tsv", sep="\t")
-    truth = json.loads((exported["sim"].root / "gwas_truth.json").read_text())
+    truth = json.loads((exported["sim"].gwas_truth).read_text())
     assert res["gene_name"].iloc[0] == truth["gene"]
     gwas = pd.read_csv(exported["gwas"], sep="\t")
     want = _numpy_z(exported, gwas)
@@ -139,7 +139,7 @@ def test_duplicate_gwas_ids_missing_genes_and_a_foreign_covariance_are_refused(
     with gzip.open(exported["cov"], "rt") as fh:
         lines = fh.read().splitlines()
     gene = lines[1].split()[0]
-    lines.append(f"{gene} chr1_1_A_C_b38 chr1_1_A_C_b38 0.5")
+    lines.insert(2, f"{gene} chr1_1_A_C_b38 chr1_1_A_C_b38 0.5")
     cov = tmp_path / "foreign.txt.gz"
     cov.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     code = main(["twas", "--db", str(exported["db"]), "--covariance", str(cov), "--gwas",

@@ -36,6 +36,7 @@ import pandas as pd
 
 from core.errors import InputError
 from core.tables import GWAS, write_table
+from data_prep.keys import gtex_variant_id
 from data_prep.simulate.write import as_written, marginal_ols
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ __all__ = [
     "GWAS_TSV",
     "association",
     "check_gwas_options",
-    "gtex_variant_id",
     "simulate_trait",
     "write_gwas",
 ]
@@ -60,11 +60,6 @@ __all__ = [
 DEFAULT_GWAS_H2 = 0.5
 GWAS_TSV, GWAS_TRAIT_TSV, GWAS_TRUTH_JSON = "gwas.tsv", "gwas_trait.tsv", "gwas_truth.json"
 _STREAM = 0x67776173  # "gwas": the trait's own random stream beside the cohort seed
-
-
-def gtex_variant_id(chrom: str, pos1: int, ref: str, alt: str) -> str:
-    """GTEx v8 variant id ``chr<N>_<pos1>_<ref>_<alt>_b38`` (``chr`` added once if missing)."""
-    return f"chr{chrom.removeprefix('chr')}_{int(pos1)}_{ref}_{alt}_b38"
 
 
 def check_gwas_options(gene: str | None, h2_trait: float, expressed: list[str]) -> None:
