@@ -15,6 +15,9 @@ schema                  columns                                          written
                         maf, tss_distance, score
 :data:`BASELINE_SUMMARY` gene, fold, model, test_r2, test_pcc, n_train,  baselines
                         n_test, n_snvs, n_nonzero
+:data:`IMPUTED`         model, fold, gene, sample, predicted             predict
+:data:`COVERAGE`        model, fold, gene, n_model_snvs, n_found,        predict
+                        fraction_found
 ======================  ===============================================  ======================
 """
 
@@ -33,6 +36,8 @@ from core.fileio import atomic_write_text
 __all__ = [
     "BASELINE_SUMMARY",
     "COEFFICIENTS",
+    "COVERAGE",
+    "IMPUTED",
     "ISM",
     "PREDICTIONS",
     "SPLITS",
@@ -124,6 +129,26 @@ BASELINE_SUMMARY = Schema(
     finite=("fold", "n_train", "n_test", "n_snvs", "n_nonzero"),
     integer=("fold", "n_train", "n_test", "n_snvs", "n_nonzero"),
     unique=("gene", "fold", "model"),
+)
+
+#: ``variformer predict``: one row per model, fold, gene and person of a genotype-only cohort
+IMPUTED = Schema(
+    "imputed expression",
+    ("model", "fold", "gene", "sample", "predicted"),
+    text=("model", "gene", "sample"),
+    finite=("fold", "predicted"),
+    integer=("fold",),
+    unique=("model", "fold", "gene", "sample"),
+)
+#: ``variformer predict``: how many of a model's SNVs the new cohort's VCFs have
+COVERAGE = Schema(
+    "coverage table",
+    ("model", "fold", "gene", "n_model_snvs", "n_found", "fraction_found"),
+    text=("model", "gene"),
+    numeric=("fraction_found",),  # NA for a model without SNVs
+    finite=("fold", "n_model_snvs", "n_found"),
+    integer=("fold", "n_model_snvs", "n_found"),
+    unique=("model", "fold", "gene"),
 )
 
 

@@ -145,6 +145,10 @@ SPECS = {
                 ("--genes-file", "genes")], [], "--out"),
     "report": (["report"], [("--analysis", "analysis"), ("--eval", "eval")], [], "--out"),
     "demo": (["demo"], [("--config", "config")], [], "--out"),
+    "predict --runs": (["predict"], [("--runs", "runs"), ("--vcf", "vcf"), ("--dataset", "dataset"),
+                       ("--genes-file", "genes")], [], "--out"),
+    "predict --baselines": (["predict"], [("--baselines", "baselines"), ("--vcf", "vcf")], [],
+                            "--out"),
 }  # fmt: skip
 
 WAYS = ["same", "symlink", "dotdot", "holding dir", "under a linked dir"]
