@@ -277,6 +277,12 @@ def test_other_bad_inputs_are_one_line_each(trained, tmp_path, capsys):
         assert code == 2, (args, err)
         assert len(err.strip().splitlines()) == 1 and message in err, err
         assert not (tmp_path / "out").exists()
+    # --dataset naming a copy of the models' own dataset (moved, say) is accepted
+    same = tmp_path / "same_dataset"
+    shutil.copytree(trained["dataset"], same)
+    code, _, err = _predict(capsys, *bl, "--vcf", trained["vcf"], "--dataset", same, "--fold",
+                            "2", "--out", tmp_path / "out")  # fmt: skip
+    assert code == 0, err
 
 
 # ------------------------------------------------------------------ resume

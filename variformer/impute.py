@@ -84,6 +84,7 @@ class _Cohort(NamedTuple):
     """One --vcf file's people as a genotype-only dataset."""
 
     vcf: Path
+    key: str  # fingerprint of the VCF's bytes, the training windows and prep config, the genes
     ds: Any  # data_prep.dataset.GeneDataset
     sites: pd.DataFrame  # data_prep.genotype_dataset.read_sites
 
@@ -176,10 +177,8 @@ def impute_expression(
             with contextlib.suppress(OSError):
                 partial.rmdir()  # refused before any work was kept: leave nothing behind
             raise
-        fingerprints = [c.key for c in cohorts]
-        cohorts = [c.value for c in cohorts]
         pieces, computed, reused = _predict_pieces(
-            models, wanted, cohorts, partial, vcf_keys=fingerprints, batch_size=batch_size,
+            models, wanted, cohorts, partial, batch_size=batch_size,
             device=device, progress=progress, say=say,
         )  # fmt: skip
         long = pd.concat(pieces, ignore_index=True) if pieces else _empty_long()
@@ -188,7 +187,7 @@ def impute_expression(
         with atomic_dir(out, force=force) as tmp:
             atomic_write_text(tmp / WIDE_TSV, wide.to_csv(sep="\t"))
             write_table(long, tmp / LONG_TSV, IMPUTED)
-            write_table(coverage, tmp / COVERAGE_TSV, COVERAGE, check_finite=False)
+            write_table(coverage, tmp / COVERAGE_TSV, COVERAGE)
         shutil.rmtree(partial, ignore_errors=True)
     low = _low_coverage(coverage)
     if low:
@@ -238,19 +237,13 @@ def _open_vcfs(vcfs: Sequence[str | os.PathLike]) -> list[tuple[Path, Any]]:
     return opened
 
 
-class _Keyed(NamedTuple):
-    key: str
-    value: _Cohort
-
-
-def _genotype_dataset(training, vcf: Path, cohort, genes, partial: Path, *, log) -> _Keyed:
+def _genotype_dataset(training, vcf: Path, cohort, genes, partial: Path, *, log) -> _Cohort:
     """The VCF's genotype-only dataset in ``partial``, built once per VCF content and windows."""
     from data_prep import open_dataset
     from data_prep.genotype_dataset import build_genotype_dataset, read_sites
 
     fp = training.fingerprints
-    vcf_key = file_digest(vcf)
-    key = digest_value({"vcf": vcf_key, "windows": fp["windows"], "config": fp["config"],
+    key = digest_value({"vcf": file_digest(vcf), "windows": fp["windows"], "config": fp["config"],
                         "genes": list(genes)})  # fmt: skip
     where = partial / f"cohort-{key}"
     if not (where / "dataset.json").is_file():
@@ -261,14 +254,13 @@ def _genotype_dataset(training, vcf: Path, cohort, genes, partial: Path, *, log)
             f"read {vcf}: {len(built.samples)} people, {built.n_variants} SNV alleles carried "
             f"in {len(genes)} windows ({time.perf_counter() - t0:.1f} s)"
         )
-    return _Keyed(vcf_key, _Cohort(vcf, open_dataset(where), read_sites(where)))
+    return _Cohort(vcf, key, open_dataset(where), read_sites(where))
 
 
 # ---------------------------------------------------------------- predicting
 
 
-def _predict_pieces(models, genes, cohorts, partial, *, vcf_keys, batch_size, device, progress,
-                    say):  # fmt: skip
+def _predict_pieces(models, genes, cohorts, partial, *, batch_size, device, progress, say):
     """Every (model, fold, gene) piece: reused from ``partial`` or predicted and kept there."""
     tasks = [(m, g) for m in models for g in genes if g in set(m.genes)]
     show = sys.stderr.isatty() if progress is None else bool(progress)
@@ -280,7 +272,7 @@ def _predict_pieces(models, genes, cohorts, partial, *, vcf_keys, batch_size, de
     pieces, computed, reused = [], 0, 0
     loaded: dict[Path, Any] = {}
     for i, (m, gene) in enumerate(items):
-        key = digest_value({"model": m.checksum, "vcfs": vcf_keys, "gene": gene, "fold": m.fold,
+        key = digest_value({"model": m.checksum, "vcfs": [c.key for c in cohorts], "gene": gene, "fold": m.fold,
                             "label": m.label, "seq_len": m.seq_len})  # fmt: skip
         done = partial / f"piece-{key}.tsv"
         if done.is_file():

@@ -65,8 +65,8 @@ def find_models(
     Raises
     ------
     InputError
-        Neither or both sources; no finished model (of ``fold``); two models of one label
-        for the same gene and fold.
+        Neither or both sources; no finished model (of ``fold``); two models of one gene and
+        fold (e.g. a single-gene and a multi-gene run): the wide table is one model per fold.
     """
     if (runs is None) == (baselines is None):
         raise InputError("give either --runs or --baselines")
@@ -94,16 +94,15 @@ def find_models(
     if not models:
         which = "" if fold is None else f" of fold {fold}"
         raise InputError(f"no finished {source}{which}; train the models first")
-    seen: dict[tuple[str, str, int], Path] = {}
+    seen: dict[tuple[str, int], Path] = {}
     for m in models:
         for gene in m.genes:
-            key = (m.label, gene, m.fold)
-            if key in seen:
+            if (gene, m.fold) in seen:
                 raise InputError(
-                    f"{gene} has two {m.label} models on fold {m.fold} ({seen[key]} and {m.path}); "
-                    "pass --genes to leave the gene out, or keep one of the runs"
+                    f"{gene} has two models on fold {m.fold} ({seen[gene, m.fold]} and {m.path}); "
+                    "pass --genes to leave the gene out, or predict from a root with one of them"
                 )
-            seen[key] = m.path
+            seen[gene, m.fold] = m.path
     return sorted(models, key=lambda m: (m.label, m.fold, str(m.path)))
 
 
@@ -171,7 +170,7 @@ def training_dataset(
             )
         dataset = present[0]
     ds = open_dataset(dataset)
-    unchecked = [m for m in models if not check_made_from(m.path, ds, verb="predict with")]
+    unchecked = [m for m in models if not check_made_from(m.path, ds, verb="use")]
     if unchecked and log:
         log(
             f"{len(unchecked)} model(s) record no input fingerprints (older version), e.g. "
