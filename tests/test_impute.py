@@ -325,3 +325,22 @@ def test_an_interrupted_predict_resumes_to_the_same_bytes(trained, tmp_path, cap
     calls.clear()
     assert _predict(capsys, *args, "--out", tmp_path / "resumed", "--force")[0] == 0
     assert len(calls) == 2
+
+
+def test_models_found_through_their_provenance(trained, tmp_path, capsys):
+    """A runs root whose recorded dataset is gone needs --dataset; two runs of one gene and
+    fold are refused (the wide table holds one model per fold)."""
+    runs, gene = trained["root"] / "runs", trained["genes"][0]
+    moved = tmp_path / "moved_runs"
+    shutil.copytree(runs / gene / "fold0", moved / gene / "fold0")
+    summary = json.loads((moved / gene / "fold0" / "summary.json").read_text())
+    summary["inputs"]["dataset"]["path"] = str(tmp_path / "gone")
+    (moved / gene / "fold0" / "summary.json").write_text(json.dumps(summary))
+    args = ("--runs", moved, "--vcf", trained["vcf"], "--device", "cpu")
+    code, _, err = _predict(capsys, *args, "--out", tmp_path / "a")
+    assert code == 2 and "is not there any more; pass --dataset" in err, err
+    code, _, err = _predict(capsys, *args, "--dataset", trained["dataset"], "--out", tmp_path / "a")
+    assert code == 0, err
+    shutil.copytree(runs / gene / "fold0", moved / "again" / "fold0")
+    code, _, err = _predict(capsys, *args, "--dataset", trained["dataset"], "--out", tmp_path / "b")
+    assert code == 2 and f"{gene} has two models on fold 0" in err, err
