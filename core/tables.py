@@ -17,6 +17,9 @@ schema                  columns                                          written
                         n_test, n_snvs, n_nonzero
 :data:`GWAS`            variant_id, rsid, effect_allele,                 simulate (gwas.tsv)
                         non_effect_allele, zscore, pvalue, sample_size
+:data:`IMPUTED`         model, fold, gene, sample, predicted             predict
+:data:`COVERAGE`        model, fold, gene, n_model_snvs, n_found,        predict
+                        fraction_found
 ======================  ===============================================  ======================
 """
 
@@ -35,7 +38,9 @@ from core.fileio import atomic_write_text
 __all__ = [
     "BASELINE_SUMMARY",
     "COEFFICIENTS",
+    "COVERAGE",
     "GWAS",
+    "IMPUTED",
     "ISM",
     "PREDICTIONS",
     "SPLITS",
@@ -139,6 +144,26 @@ GWAS = Schema(
     finite=("zscore", "pvalue", "sample_size"),
     integer=("sample_size",),
     unique=("variant_id",),
+)
+
+#: ``variformer predict``: one row per model, fold, gene and person of a genotype-only cohort
+IMPUTED = Schema(
+    "imputed expression",
+    ("model", "fold", "gene", "sample", "predicted"),
+    text=("model", "gene", "sample"),
+    finite=("fold", "predicted"),
+    integer=("fold",),
+    unique=("model", "fold", "gene", "sample"),
+)
+#: ``variformer predict``: how many of a model's SNVs the new cohort's VCFs have
+COVERAGE = Schema(
+    "coverage table",
+    ("model", "fold", "gene", "n_model_snvs", "n_found", "fraction_found"),
+    text=("model", "gene"),
+    numeric=("fraction_found",),  # NA for a model without SNVs
+    finite=("fold", "n_model_snvs", "n_found"),
+    integer=("fold", "n_model_snvs", "n_found"),
+    unique=("model", "fold", "gene"),
 )
 
 

@@ -131,6 +131,7 @@ def read_window_variants(
     counts: Counter | None = None,
     mismatches: list | None = None,
     text_reader=None,
+    sites: list | None = None,
 ) -> WindowVariants:
     """Read the SNV alleles in ``[start0, end0)`` and resolve each person's haplotypes.
 
@@ -165,6 +166,10 @@ def read_window_variants(
         window it reads (the simple, common case, see :mod:`data_prep.vcf_text`) skips htslib's
         parsing of every FORMAT field; any other window, BCF, or ``VARIFORMER_VCF_READER=cyvcf2``
         reads through cyvcf2. Both give the same result.
+    sites : list, optional
+        Receives ``(pos1, ref, alt)`` of every SNV allele the VCF offers in the window after
+        the FILTER and REF checks, carried by someone or not (what a model's SNV needs to be
+        "found" in a cohort; alleles without a carrier get no row in the result).
 
     Returns
     -------
@@ -181,8 +186,9 @@ def read_window_variants(
         window = text_reader.read_window(contig, lo, end0, sample_index)
     if window is not None:
         done = _text_window_variants(
-            window, contig, lo, reference, missing, ref_mismatch, pass_only, counts, mismatches
-        )
+            window, contig, lo, reference, missing, ref_mismatch, pass_only, counts, mismatches,
+            sites,
+        )  # fmt: skip
         if done is not None:
             return done
         records = _text_records(window, n)
@@ -248,6 +254,8 @@ def read_window_variants(
     if not counts["no_carrier"]:
         del counts["no_carrier"]
     keys = list(rows)
+    if sites is not None:
+        sites.extend((pos, refs[i], alt) for i, (pos, alt) in enumerate(keys))
     return finish_window_variants(
         [keys[i][0] for i in keep],
         [ids[i] for i in keep],
@@ -333,8 +341,9 @@ def _screen(pos1, ref, alt_list, filter_pass, rules: _Rules, counts, mismatches)
 
 
 def _text_window_variants(
-    window, contig, lo, reference, missing, ref_mismatch, pass_only, counts, mismatches
-) -> WindowVariants | None:
+    window, contig, lo, reference, missing, ref_mismatch, pass_only, counts, mismatches,
+    sites=None,
+) -> WindowVariants | None:  # fmt: skip
     """The record loop of :func:`read_window_variants` done for all records at once, or None.
 
     Only for the fast reader's windows (every call diploid) in which no two records share a
@@ -368,6 +377,8 @@ def _text_window_variants(
                 alts.append(alt_list[a - 1].upper())
     counts.update(bumps)
     mismatches.extend(found)
+    if sites is not None:
+        sites.extend(zip(pos_of, refs, alts))
     n = window.gt.shape[1]
     if not rec_of:
         return finish_window_variants(

@@ -153,6 +153,10 @@ SPECS = {
                                ("--ism", "ismtable")], [], "--out"),
     "twas": (["twas"], [("--db", "db"), ("--covariance", "covariance"), ("--gwas", "gwas"),
              ("--genes-file", "genes")], [], "--out"),
+    "predict --runs": (["predict"], [("--runs", "runs"), ("--vcf", "vcf"), ("--dataset", "dataset"),
+                       ("--genes-file", "genes")], [], "--out"),
+    "predict --baselines": (["predict"], [("--baselines", "baselines"), ("--vcf", "vcf")], [],
+                            "--out"),
 }  # fmt: skip
 
 WAYS = ["same", "symlink", "dotdot", "holding dir", "under a linked dir"]

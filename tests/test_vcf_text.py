@@ -63,19 +63,20 @@ def _open(path: Path):
 
 
 def _read(vcf, text, start0, end0, reference, sample_index, **opts):
-    """(WindowVariants, counts, mismatches), or the InputError's message."""
+    """(WindowVariants, counts, mismatches, sites), or the InputError's message."""
     counts: Counter = Counter()
     mismatches: list = []
+    sites: list = []
     lo = max(start0, 0)
     try:
         with htslib_errors("VCF"):
             wv = read_window_variants(
                 vcf, "c1", start0, end0, reference[lo:end0], sample_index=sample_index,
-                counts=counts, mismatches=mismatches, text_reader=text, **opts,
+                counts=counts, mismatches=mismatches, text_reader=text, sites=sites, **opts,
             )  # fmt: skip
     except InputError as err:
         return str(err)
-    return wv, counts, mismatches
+    return wv, counts, mismatches, sites
 
 
 def _assert_same(fast, slow):
@@ -83,7 +84,7 @@ def _assert_same(fast, slow):
     if isinstance(slow, str):
         assert fast == slow
         return
-    (wf, cf, mf), (ws, cs, ms) = fast, slow
+    (wf, cf, mf, sf), (ws, cs, ms, ss) = fast, slow
     for name, a, b in zip(ws._fields, wf, ws):
         if isinstance(b, np.ndarray):
             assert a.dtype == b.dtype and a.shape == b.shape, name
@@ -92,6 +93,9 @@ def _assert_same(fast, slow):
             assert a == b, name
     assert cf == cs
     assert mf == ms
+    # the sites offered (carried or not): the same through both readers, and every row among them
+    assert sorted(sf) == sorted(ss)
+    assert set(zip(ws.pos1.tolist(), ws.refs, ws.alts)) <= set(ss)
 
 
 # ---------------------------------------------------------------- random VCFs

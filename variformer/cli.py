@@ -68,6 +68,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "variformer.commands.evaluate",
         "fine-tuned runs, baselines and pre-trained Enformer in one table (HOP/HOGP) + figures",
     ),
+    "predict": (
+        "variformer.commands.predict",
+        "impute expression for a genotype-only cohort with trained runs or baselines",
+    ),
 }
 
 
