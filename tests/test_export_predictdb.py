@@ -44,7 +44,8 @@ def cohort(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("export")
     path, sim = simulated_dataset(tmp, people=150, genes=3, seq_len=4096, seed=3)
     for model in ("elastic_net", "ridge"):
-        run_baselines(path, out=tmp / "BL", folds=[0, 1, 2], model=model, log=lambda _: None)
+        run_baselines(path, out=tmp / "BL", folds=[0, 1, 2], model=model, all_people=True,
+                      log=lambda _: None)  # fmt: skip
     ds = open_dataset(path)
     torch.manual_seed(0)
     net = calibrate_(Variformer.from_hparams(**tiny_hparams(), train_batchnorm=True), CROP)
@@ -305,3 +306,31 @@ def test_a_retrained_run_is_refused_and_nothing_is_written(cohort, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "retrained" in err[0]
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_the_all_people_refit_exports_with_its_pooled_cv_performance(cohort):
+    out = cohort["tmp"] / "all"
+    argv = ["--baselines", str(cohort["tmp"] / "BL"), "--fold", "all", "--rsid-from", "varID"]
+    assert _export(cohort, *argv, "--out", str(out)) == 0
+    w, e = _tables(out / "elastic_net_all.db")
+    cov = pd.read_csv(out / "elastic_net_all.txt.gz", sep=" ")
+    bl = cohort["tmp"] / "BL" / "elastic_net"
+    expr = pd.read_csv(cohort["path"] / "expression.tsv", sep="\t", index_col=0)
+    for gene in e["genename"]:
+        gid = e.loc[e["genename"] == gene, "gene"].iloc[0]
+        coefs = pd.read_csv(bl / gene / "all" / "coefficients.tsv", sep="\t", dtype={"chrom": str})
+        coefs = coefs[coefs["coef"] != 0]
+        gw = w[w["gene"] == gid]
+        np.testing.assert_array_equal(gw["weight"].to_numpy(), coefs["coef"].to_numpy())
+        pooled = pd.concat(
+            pd.read_csv(bl / gene / f"fold{k}" / "predictions.tsv", sep="\t") for k in range(3)
+        )
+        test = pooled[pooled["split"] == "test"]
+        row = e[e["genename"] == gene].iloc[0]
+        assert row["pred.perf.R2"] == pytest.approx(
+            r2_score(test["observed"], test["predicted"]), abs=1e-12
+        )
+        people = [s for s in expr.columns if pd.notna(expr.loc[gene, s])]
+        x = _vcf_dosages(cohort["sim"].vcf, people, gw["varID"])
+        gc = cov[(cov["GENE"] == gid) & (cov["RSID1"] == cov["RSID2"])]
+        np.testing.assert_allclose(gc["VALUE"].to_numpy(), x.var(axis=0, ddof=1), rtol=1e-12)

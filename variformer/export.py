@@ -36,10 +36,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from baselines.all_people import read_all_people
 from core.errors import InputError
 from core.manifest import check_made_from
 from core.metrics import r2
-from core.runs import model_checksum, read_run
+from core.runs import ALL_PEOPLE, model_checksum, read_run, run_path
 from core.tables import read_coefficients, read_ism, read_predictions
 from data_prep.keys import KEY_COLUMNS, gtex_variant_ids, normalize_keys
 from variformer.analysis.screening import learned_table
@@ -112,7 +113,7 @@ def baseline_models(
     wanted = list(ds.genes) if genes is None else list(genes)
     models, left_out = [], {}
     for gene in wanted:
-        d = root / gene / ("all" if fold == "all" else f"fold{int(fold)}")
+        d = run_path(root, gene, ALL_PEOPLE if fold == "all" else int(fold))
         if not (d / "coefficients.tsv").is_file():
             if genes is not None:
                 raise InputError(
@@ -121,11 +122,12 @@ def baseline_models(
             left_out[gene] = f"no {d.name} fit under {root}"
             continue
         check_made_from(d, ds, verb="export")
-        coefs = normalize_keys(read_coefficients(d / "coefficients.tsv"))
         if fold == "all":
-            r, p = _pooled_performance(root / gene)
+            coefs = normalize_keys(read_all_people(root, gene).coefficients)
+            r, p = _pooled_performance(root / gene, ds)
             people = _train_people(ds, gene, None)
         else:
+            coefs = normalize_keys(read_coefficients(d / "coefficients.tsv"))
             preds = read_predictions(d / "predictions.tsv")
             test = preds[preds["split"] == "test"]
             learned = learned_table(
@@ -150,14 +152,14 @@ def baseline_models(
     return models, left_out
 
 
-def _pooled_performance(gene_dir: Path) -> tuple[float, float]:
+def _pooled_performance(gene_dir: Path, ds) -> tuple[float, float]:
     """R2 and p of the out-of-fold test predictions of a gene's fold fits, pooled (the CV
     estimate of an all-people refit, as PredictDB reports its models'); NaN without folds."""
-    frames = [
-        read_predictions(d / "predictions.tsv")
-        for d in sorted(gene_dir.glob("fold*"))
-        if d.is_dir() and (d / "predictions.tsv").is_file() and not d.name.endswith(".partial")
-    ]
+    frames = []
+    for d in sorted(gene_dir.glob("fold*")):
+        if d.is_dir() and (d / "predictions.tsv").is_file() and not d.name.endswith(".partial"):
+            check_made_from(d, ds, verb="export")
+            frames.append(read_predictions(d / "predictions.tsv"))
     if not frames:
         return math.nan, math.nan
     return _test_performance(pd.concat(frames, ignore_index=True))
