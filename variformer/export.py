@@ -90,10 +90,9 @@ def _test_performance(predictions: pd.DataFrame) -> tuple[float, float]:
 def _train_people(ds, gene: str, fold: int | None) -> list[str]:
     """The people a model was fitted on: the fold's train people with expression (all of them
     with expression for ``fold`` None)."""
-    have = ds.expression(gene).index
-    if fold is None:
-        return [s for s in ds.samples if s in set(have)]
-    return [s for s in ds.split(fold)["train"] if s in set(have)]
+    have = set(ds.expression(gene).index)
+    people = ds.samples if fold is None else ds.split(fold)["train"]
+    return [s for s in people if s in have]
 
 
 def baseline_models(
