@@ -149,7 +149,7 @@ def write_predictdb(
     for gene, a, b, value in covariance:
         text.write(f"{gene} {a} {b} {'NA' if math.isnan(value) else repr(value)}\n")
     # mtime=0: the same export gives the same bytes
-    atomic_write_bytes(cov, gzip.compress(text.getvalue().encode(), mtime=0))
+    atomic_write_bytes(cov, gzip.compress(text.getvalue().encode(), compresslevel=6, mtime=0))
     os.replace(tmp, db)
     return db, cov
 
