@@ -13,6 +13,21 @@ sequence is built on demand from those. Layout::
     expression.tsv  optional: genes x samples targets (rows in genes.tsv order)
     splits.tsv      sample, fold<k> (train/tune/test/-), train_rank<k> (nested downsampling order)
 
+A haplotype-mode dataset (``variformer prep --haplotypes``; ``"version": 2`` and
+``"mode": "haplotypes"`` in dataset.json, so a reader that knows only version 1 refuses it)
+stores each person's two phased haplotypes with SNVs, MNPs and indels as sparse edits::
+
+    genes.tsv       + span0 (0-based), span_len, contig_len, span_start: the reference span
+                    around the window that indels may shift into it (data_prep.haplotype_genes)
+    spans.npy       uint8 (sum of span_len,): the spans' codes, concatenated in genes.tsv order
+    variants.tsv    the same columns; one row per applied (pos, REF, ALT), REF/ALT as in the VCF
+    carriers.npz    the same CSR; code bits 0/1 = applied on haplotype 1/2 (after bcftools'
+                    overlap rule), bits 2/3 = applied there with its first base dropped
+
+Windows are materialized on read (:mod:`data_prep.haplotype_reader`), TSS-anchored as
+:mod:`data_prep.haplotype_windows` states; :meth:`GeneDataset.haplotypes` returns both and
+:meth:`GeneDataset.sequences` their mean. SNV datasets (version 1) are unchanged.
+
 Written by :func:`data_prep.dataset_writer.write_dataset`; read by :class:`GeneDataset`, whose
 person-major carrier index (:mod:`data_prep.person_index`) builds sequences batch by batch.
 """
@@ -35,6 +50,8 @@ from data_prep.person_index import PersonIndex, person_index
 
 FORMAT = "variformer-dataset"
 VERSION = 1
+HAPLOTYPE_VERSION = 2  # version 1 plus spans.npy and the haplotype carrier codes
+HAPLOTYPE_MODE = "haplotypes"
 SPLIT_NAMES = ("train", "tune", "test")
 
 # one-hot rows as single 16-byte items (np.take moves a whole row per base)
@@ -114,11 +131,18 @@ class GeneDataset:
                 f"{self.path} is not a variformer dataset (no dataset.json); run `variformer prep` first"
             )
         meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        known = {VERSION: None, HAPLOTYPE_VERSION: HAPLOTYPE_MODE}
+        version = meta.get("version")
+        if (
+            meta.get("format") != FORMAT
+            or version not in known
+            or meta.get("mode") != known[version]
+        ):
             raise InputError(
                 f"{self.path}: unsupported dataset format {meta.get('format')} v{meta.get('version')}"
             )
         self.meta = meta
+        self.haplotype_mode: bool = meta.get("mode") == HAPLOTYPE_MODE
         self._fingerprints: dict[str, str] | None = None
         self.seq_len: int = int(meta["seq_len"])
         self.samples: list[str] = list(meta["samples"])
@@ -136,6 +160,8 @@ class GeneDataset:
         self._checked(self._check_variants, "variants.tsv")
         self._checked(self._check_carriers, "carriers.npz")
         self._checked(lambda: self._read_splits(), "splits.tsv")
+        if self.haplotype_mode:
+            self._checked(self._check_spans, "spans.npy")
 
     @property
     def fingerprints(self) -> dict[str, str]:
@@ -154,7 +180,9 @@ class GeneDataset:
                 "samples": digest_value(self.samples),
                 "targets": digest_files(self.path, ["expression.tsv"]),
                 "windows": digest_files(
-                    self.path, ["genes.tsv", "reference.npy", "variants.tsv", "carriers.npz"]
+                    self.path,
+                    ["genes.tsv", "reference.npy", "variants.tsv", "carriers.npz"]
+                    + (["spans.npy"] if self.haplotype_mode else []),
                 ),
                 "config": digest_value(
                     {k: self.meta.get(k) for k in ("seq_len", "n_folds", "engine", "options")}
@@ -210,6 +238,15 @@ class GeneDataset:
             raise ValueError(f"{len(indptr) - 1} variants, expected {n_variants}")
         if len(sample) != len(code) or int(indptr[-1]) != len(sample):
             raise ValueError("carrier arrays of different lengths")
+
+    def _check_spans(self) -> None:
+        spans = np.load(self.path / "spans.npy", mmap_mode="r")
+        g = self._genes
+        if any(c not in g for c in ("span0", "span_len", "span_start", "contig_len")):
+            raise ValueError("genes.tsv lacks the span columns")
+        if spans.ndim != 1 or len(spans) != int(g["span_len"].sum()):
+            raise ValueError(f"{spans.shape} codes, expected {int(g['span_len'].sum())}")
+        self._spans_mm = spans
 
     def _read_splits(self) -> pd.DataFrame:
         if not hasattr(self, "_splits"):
@@ -300,8 +337,38 @@ class GeneDataset:
         return ONE_HOT[self._reference[self._row(gene)]]
 
     def sequence(self, gene: str, sample: str) -> np.ndarray:
-        """A person's averaged consensus one-hot, float32, shape=(seq_len, 4)."""
+        """A person's averaged consensus one-hot, float32, shape=(seq_len, 4).
+
+        In a haplotype-mode dataset: the mean of :meth:`haplotypes`."""
         return self.sequences(gene, [sample])[0]
+
+    def haplotypes(self, gene: str, sample: str) -> np.ndarray:
+        """A person's two haplotype windows (SNVs, MNPs, indels), float32 one-hot,
+        shape=(2, seq_len, 4): haplotype 1 (first GT allele), haplotype 2; TSS at
+        ``seq_len // 2`` (anchoring: :mod:`data_prep.haplotype_windows`).
+
+        Raises
+        ------
+        InputError
+            The dataset was prepared without ``--haplotypes``.
+        """
+        return ONE_HOT[self._haplotype_codes(gene, [sample])[0]]
+
+    def _haplotype_codes(self, gene: str, samples) -> np.ndarray:
+        """Codes of people's haplotype windows, shape=(n, 2, seq_len), uint8."""
+        if not self.haplotype_mode:
+            raise InputError(
+                f"{self.path} holds averaged SNV sequences; re-run `variformer prep --haplotypes` "
+                "(phased VCF) for each person's two haplotypes"
+            )
+        if not hasattr(self, "_hap_store"):
+            from data_prep.haplotype_reader import HaplotypeStore
+
+            self._hap_store = HaplotypeStore(
+                self._genes, self._spans_mm, self._variants, self._carriers,
+                n_samples=len(self.samples), seq_len=self.seq_len,
+            )  # fmt: skip
+        return self._hap_store.codes(self._row(gene), self._sample_rows(samples))
 
     def sequences(
         self,
@@ -333,6 +400,11 @@ class GeneDataset:
         n, length = len(idx), end - start
         if out is None:
             out = np.empty((n, length, 4), dtype=np.float32)
+        if self.haplotype_mode:
+            codes = self._haplotype_codes(gene, samples)[:, :, start:end]
+            np.add(ONE_HOT[codes[:, 0]], ONE_HOT[codes[:, 1]], out=out)
+            out *= 0.5
+            return out
         # write into a C-contiguous array (the scatter below works on its flat view)
         fill = out if out.flags.c_contiguous else np.empty((n, length, 4), dtype=np.float32)
         if n:
@@ -347,7 +419,10 @@ class GeneDataset:
         return out
 
     def variants(self, gene: str) -> pd.DataFrame:
-        """SNV alleles of the window: chrom, pos (1-based), id, ref, alt, af, maf; one row per ALT."""
+        """SNV alleles of the window: chrom, pos (1-based), id, ref, alt, af, maf; one row per ALT.
+
+        In a haplotype-mode dataset: every applied allele of the span (SNVs, MNPs, indels),
+        one row per (pos, REF, ALT), REF and ALT as in the VCF."""
         g = self._genes.iloc[self._row(gene)]
         v0, nv = int(g["var_start"]), int(g["n_variants"])
         return self._variants.iloc[v0 : v0 + nv][

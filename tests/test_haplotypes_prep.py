@@ -1,0 +1,93 @@
+"""`variformer prep --haplotypes` end to end: the dataset's haplotypes equal bcftools consensus
+-H 1/-H 2 (TSS-anchored), sequence() is their mean, variants() lists indels as in the VCF,
+symbolic and * alleles are skipped with a count, unphased genotypes are refused."""
+
+from __future__ import annotations
+
+import json
+
+import cyvcf2
+import numpy as np
+import pysam
+import pytest
+
+from core.errors import InputError
+from data_prep import open_dataset
+from data_prep.genome import encode, one_hot
+from data_prep.prep import prep_dataset
+from tests.haplotype_cohort import edge_cohort, oracle_window
+from tests.prep_cohort import assert_prep_error, prep_cli, two_gene_cohort
+
+# 1-based TSS, strand: the edge cases' centre, a TSS inside an edited stretch, the contig's ends
+GENES = {"MID": (301, "+"), "EDGE": (263, "-"), "START": (3, "+"), "END": (598, "-")}
+
+
+def _annotation(tmp):
+    lines = ["gene_name\tgene_id\tchrom\ttss\tstrand"]
+    lines += [f"{g}\tENSG{i:011d}.1\tchr1\t{t}\t{s}" for i, (g, (t, s)) in enumerate(GENES.items())]
+    (tmp / "tss.tsv").write_text("\n".join(lines) + "\n")
+    return tmp / "tss.tsv"
+
+
+def _prep(tmp, vcf, fasta, **kw):
+    return prep_dataset(
+        vcfs=[vcf], fasta=fasta, annotation=_annotation(tmp), genes=list(GENES), seq_len=128,
+        out=tmp / "ds", n_folds=1, tune_fraction=0.3, test_fraction=0.3, progress=False, **kw,
+    )  # fmt: skip
+
+
+def test_prep_haplotypes_equal_bcftools_consensus(tmp_path):
+    fasta, vcf, samples, with_odd = edge_cohort(tmp_path, np.random.default_rng(3), symbolic=True)
+    summary = _prep(tmp_path, with_odd, fasta, haplotypes=True)
+    # symbolic and * alleles are skipped and counted; bcftools sees the VCF without them
+    assert summary.skipped["symbolic"] > 0
+    ds = open_dataset(tmp_path / "ds")
+    assert json.loads((tmp_path / "ds" / "dataset.json").read_text())["version"] == 2
+    length = pysam.FastaFile(str(fasta)).get_reference_length("chr1")
+    for gene, (tss1, _) in GENES.items():
+        for s in samples:
+            haps = ds.haplotypes(gene, s)
+            assert haps.shape == (2, 128, 4) and haps.dtype == np.float32
+            for h in (1, 2):
+                want = oracle_window(fasta, vcf, "chr1", length, s, h, tss1 - 1, 128, tmp_path)
+                np.testing.assert_array_equal(haps[h - 1], one_hot(encode(want)), f"{gene} {s} {h}")
+            np.testing.assert_array_equal(ds.sequence(gene, s), haps.mean(axis=0))
+        both = ds.sequences(gene, samples[:3], start=32, end=96)
+        for k, s in enumerate(samples[:3]):
+            np.testing.assert_array_equal(both[k], ds.haplotypes(gene, s)[:, 32:96].mean(axis=0))
+
+
+def test_variants_list_indels_as_in_the_vcf(tmp_path):
+    fasta, vcf, _ = edge_cohort(tmp_path, np.random.default_rng(4))
+    _prep(tmp_path, vcf, fasta, haplotypes=True)
+    ds = open_dataset(tmp_path / "ds")
+    in_vcf = {(r.POS, r.REF, a) for r in cyvcf2.VCF(str(vcf)) for a in r.ALT}
+    v = ds.variants("MID")
+    rows = set(zip(v["pos"], v["ref"], v["alt"]))
+    assert rows <= in_vcf
+    kinds = {(len(r) > len(a), len(r) < len(a), len(r) == len(a) > 1) for _, r, a in rows}
+    assert {(True, False, False), (False, True, False), (False, False, True)} <= kinds
+    long_ins = [a for _, r, a in rows if len(a) - len(r) >= 40]
+    assert long_ins, "the 40- and 90-bp insertions are listed with their whole ALT"
+    # dosages count the haplotypes that apply an allele (0/1/2)
+    assert set(np.unique(ds.dosages("MID"))) <= {0.0, 1.0, 2.0}
+
+
+def test_unphased_genotypes_refused_with_one_line(tmp_path, capsys):
+    c = two_gene_cohort(tmp_path)
+    assert_prep_error(c, capsys, "unphased genotype at 1:150", "--haplotypes")
+    code, err, _ = prep_cli(c, capsys)  # SNV mode still accepts them
+    assert code == 0, err
+
+
+def test_haplotypes_refuse_the_bcftools_engine_and_snv_datasets_have_none(tmp_path, capsys):
+    fasta, vcf, samples = edge_cohort(tmp_path, np.random.default_rng(5))
+    with pytest.raises(InputError, match="native engine"):
+        _prep(tmp_path, vcf, fasta, haplotypes=True, engine="bcftools")
+    _prep(tmp_path, vcf, fasta)
+    ds = open_dataset(tmp_path / "ds")
+    meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert meta["version"] == 1 and "mode" not in meta and "haplotypes" not in meta["options"]
+    assert not (tmp_path / "ds" / "spans.npy").exists()
+    with pytest.raises(InputError, match="--haplotypes"):
+        ds.haplotypes("MID", samples[0])
