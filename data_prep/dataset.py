@@ -56,6 +56,12 @@ SPLIT_NAMES = ("train", "tune", "test")
 
 # one-hot rows as single 16-byte items (np.take moves a whole row per base)
 _ONE_HOT_ROWS = np.ascontiguousarray(ONE_HOT).view(np.complex128).ravel()
+# the mean one-hot of haplotype codes a and b, as one 16-byte item at index 5 * a + b
+_PAIR_ROWS = (
+    np.ascontiguousarray(((ONE_HOT[:, None] + ONE_HOT[None, :]) / 2).reshape(25, 4))
+    .view(np.complex128)
+    .ravel()
+)
 
 
 @runtime_checkable
@@ -400,14 +406,13 @@ class GeneDataset:
         n, length = len(idx), end - start
         if out is None:
             out = np.empty((n, length, 4), dtype=np.float32)
-        if self.haplotype_mode:
-            codes = self._haplotype_codes(gene, samples)[:, :, start:end]
-            np.add(ONE_HOT[codes[:, 0]], ONE_HOT[codes[:, 1]], out=out)
-            out *= 0.5
-            return out
         # write into a C-contiguous array (the scatter below works on its flat view)
         fill = out if out.flags.c_contiguous else np.empty((n, length, 4), dtype=np.float32)
-        if n:
+        if n and self.haplotype_mode:  # the mean of the two haplotypes: one gather per base
+            codes = self._haplotype_codes(gene, samples)[:, :, start:end]
+            pair = codes[:, 0] * np.uint8(5) + codes[:, 1]
+            np.take(_PAIR_ROWS, pair, out=fill.view(np.complex128).reshape(n, length))
+        elif n:
             codes = np.ascontiguousarray(self._reference[row, start:end])
             # one 16-byte gather (a whole one-hot row per base) for the first person, then a
             # broadcast copy whose source stays in cache for the others

@@ -11,15 +11,16 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 
-from data_prep.haplotype_windows import GeneEdits, anchored_window, gene_edits
+from data_prep.haplotype_windows import (
+    GeneEdits,
+    anchored_window,
+    gene_edits,
+    haplotype_extent,
+)
 from data_prep.haplotypes import DROP1, DROP2, HAP1, HAP2
 
 __all__ = ["HaplotypeStore"]
-
-_APPLIED = (HAP1, HAP2)
-_DROPPED = (DROP1, DROP2)
 
 
 class HaplotypeStore:
@@ -64,19 +65,20 @@ class HaplotypeStore:
         s0, slen = int(g["span_start"]), int(g["span_len"])
         span = np.asarray(self.spans[s0 : s0 + slen])
         edits = self._edits(row)
-        out = np.empty((len(sample_rows), 2, self.seq_len), dtype=np.uint8)
-        for k, s in enumerate(np.asarray(sample_rows).tolist()):
-            c = dense[s]
+        span0, tss0 = int(g["span0"]), int(g["tss0"])
+        mine = dense[np.asarray(sample_rows)]
+        applied = np.stack([(mine & HAP1) > 0, (mine & HAP2) > 0], axis=1)  # (n, 2, V)
+        dropped = np.stack([(mine & DROP1) > 0, (mine & DROP2) > 0], axis=1)
+        tss_at, _ = haplotype_extent(
+            edits, applied, dropped, tss0=tss0, span0=span0, span1=span0 + len(span)
+        )
+        out = np.empty((len(mine), 2, self.seq_len), dtype=np.uint8)
+        for k in range(len(mine)):
             for h in (0, 1):
-                rows = np.flatnonzero(c & _APPLIED[h])
+                rows = np.flatnonzero(applied[k, h])
                 anchored_window(
-                    span, int(g["span0"]), edits, rows, (c[rows] & _DROPPED[h]) > 0,
-                    tss0=int(g["tss0"]), seq_len=self.seq_len,
-                    contig_len=int(g["contig_len"]), out=out[k, h],
+                    span, span0, edits, rows, dropped[k, h, rows], tss0=tss0,
+                    seq_len=self.seq_len, contig_len=int(g["contig_len"]), out=out[k, h],
+                    tss_at=int(tss_at[k, h]),
                 )  # fmt: skip
         return out
-
-
-def haplotype_genes_columns(genes: pd.DataFrame) -> list[str]:
-    """The genes.tsv columns a haplotype-mode dataset needs beyond an SNV one's that it lacks."""
-    return [c for c in ("span0", "span_len", "span_start", "contig_len") if c not in genes]

@@ -169,6 +169,7 @@ def anchored_window(
     seq_len: int,
     contig_len: int,
     out: np.ndarray | None = None,
+    tss_at: int | None = None,
 ) -> tuple[np.ndarray, bool]:
     """One haplotype's TSS-anchored window (codes), and whether its span sufficed.
 
@@ -185,6 +186,8 @@ def anchored_window(
         Whether each is applied with its first base dropped.
     tss0, seq_len, contig_len : int
     out : np.ndarray, shape=(seq_len,), uint8, optional
+    tss_at : int, optional
+        ``H(tss0) - span0`` if already known (:func:`haplotype_extent` gives it for many).
 
     Returns
     -------
@@ -202,13 +205,18 @@ def anchored_window(
     a1 = edits.alt_offsets[rows + 1]
     order = np.lexsort((ends, starts))
     pieces = []
-    cur = span0  # next reference base to copy
-    for i in order.tolist():
-        pieces.append(reference[cur - span0 : starts[i] - span0])
-        pieces.append(edits.alt_codes[a0[i] : a1[i]])
-        cur = int(ends[i])
-    pieces.append(reference[cur - span0 :])
-    tss_at = tss_position(edits, rows[order], tss0=tss0) - span0
+    cur = 0  # next reference base to copy, relative to span0
+    alt_codes = edits.alt_codes
+    for s, e, x0, x1 in zip(
+        (starts[order] - span0).tolist(), (ends[order] - span0).tolist(),
+        a0[order].tolist(), a1[order].tolist(),
+    ):  # fmt: skip
+        pieces.append(reference[cur:s])
+        pieces.append(alt_codes[x0:x1])
+        cur = e
+    pieces.append(reference[cur:])
+    if tss_at is None:
+        tss_at = tss_position(edits, rows[order], tss0=tss0) - span0
     hap = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
     lo = tss_at - seq_len // 2
     hi = lo + seq_len

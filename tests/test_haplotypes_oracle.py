@@ -124,3 +124,34 @@ def test_random_records_equal_bcftools_consensus(cohort):
         fasta = write_fasta(tmp / "ref.fa", {"chr1": seq})
         vcf = write_vcf(tmp / "r.vcf.gz", {"chr1": len(seq)}, samples, records)
         _check_all(fasta, vcf, "chr1", samples, tss0, seq_len, tmp, flank=2)
+
+
+def test_haploid_calls_are_both_haplotypes():
+    """A haploid GT (chrX of a male) is the person's only haplotype: both windows equal
+    bcftools consensus -H 1 (bcftools leaves -H 2 the reference; see data_prep.haplotypes)."""
+    rng = np.random.default_rng(11)
+    seq = random_sequence(rng, 300, lowercase=0.0, n_frac=0.0)
+    records = []
+    for i, p0 in enumerate(range(20, 280, 23)):
+        alts = [seq[p0] + "GAT", "A" if seq[p0] != "A" else "C"]
+        if i % 3 == 0:
+            alts = [seq[p0]]
+            ref = seq[p0 : p0 + 4]
+        else:
+            ref = seq[p0]
+        haploid = str(int(rng.integers(0, len(alts) + 1)))
+        records.append(("chrX", p0 + 1, f"x{i}", ref, alts, [haploid, f"{i % 2}|1"]))
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        fasta = write_fasta(tmp / "ref.fa", {"chrX": seq})
+        vcf = write_vcf(tmp / "x.vcf.gz", {"chrX": len(seq)}, ["MALE", "FEMALE"], records)
+        fa = pysam.FastaFile(str(fasta))
+        win = Window("chrX", 150 - 64, 150 + 64, 150, "+")
+        gh = gene_haplotypes(
+            cyvcf2.VCF(str(vcf)), "chrX", fa, "chrX", win, sample_index=np.arange(2)
+        )
+        want = encode(oracle_window(fasta, vcf, "chrX", len(seq), "MALE", 1, 150, 128, tmp))
+        assert not np.array_equal(want, encode(seq[86:214]))  # the haploid alleles do apply
+        np.testing.assert_array_equal(gh.haplotype(0, 0), want)
+        np.testing.assert_array_equal(gh.haplotype(0, 1), want)
+        assert (gh.variants.an == 3).all()  # one allele for the haploid call, two for the other

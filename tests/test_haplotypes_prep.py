@@ -15,6 +15,7 @@ from core.errors import InputError
 from data_prep import open_dataset
 from data_prep.genome import encode, one_hot
 from data_prep.prep import prep_dataset
+from tests.genomes import random_sequence, write_fasta, write_vcf
 from tests.haplotype_cohort import edge_cohort, oracle_window
 from tests.prep_cohort import assert_prep_error, prep_cli, two_gene_cohort
 
@@ -91,3 +92,28 @@ def test_haplotypes_refuse_the_bcftools_engine_and_snv_datasets_have_none(tmp_pa
     assert not (tmp_path / "ds" / "spans.npy").exists()
     with pytest.raises(InputError, match="--haplotypes"):
         ds.haplotypes("MID", samples[0])
+
+
+def test_ref_mismatch_is_an_error_or_skipped_and_claims_nothing(tmp_path):
+    rng = np.random.default_rng(9)
+    seq = random_sequence(rng, 600, lowercase=0.0, n_frac=0.0)
+    fasta = write_fasta(tmp_path / "ref.fa", {"chr1": seq})
+    wrong = "".join("A" if b != "A" else "C" for b in seq[289:295])  # REF disagreeing with FASTA
+    good = [
+        ("chr1", 292, "ins", seq[291], [seq[291] + "TTTT"], ["1|0", "0|1", "0|0", "1|1"]),
+        ("chr1", 300, "snv", seq[299], ["A" if seq[299] != "A" else "G"], ["1|1", "0|1"] * 2),
+    ]
+    bad = [("chr1", 290, "bad", wrong, [wrong[0]], ["1|1"] * 4)]
+    samples = ["A1", "A2", "A3", "A4"]
+    vcf_bad = write_vcf(tmp_path / "bad.vcf.gz", {"chr1": 600}, samples, good + bad)
+    vcf_good = write_vcf(tmp_path / "good.vcf.gz", {"chr1": 600}, samples, good)
+    with pytest.raises(InputError, match=r"alleles have a REF that disagrees .* chr1:290 REF="):
+        _prep(tmp_path, vcf_bad, fasta, haplotypes=True)
+    assert not (tmp_path / "ds").exists()
+    s = _prep(tmp_path, vcf_bad, fasta, haplotypes=True, ref_mismatch="drop")
+    assert s.skipped["ref_mismatch"] == 4  # once per gene whose span reads it
+    ds = open_dataset(tmp_path / "ds")
+    for s_ in samples:
+        for h in (1, 2):
+            want = oracle_window(fasta, vcf_good, "chr1", 600, s_, h, 300, 128, tmp_path)
+            np.testing.assert_array_equal(ds.haplotypes("MID", s_)[h - 1], one_hot(encode(want)))
