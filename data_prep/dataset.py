@@ -13,20 +13,8 @@ sequence is built on demand from those. Layout::
     expression.tsv  optional: genes x samples targets (rows in genes.tsv order)
     splits.tsv      sample, fold<k> (train/tune/test/-), train_rank<k> (nested downsampling order)
 
-A haplotype-mode dataset (``variformer prep --haplotypes``; ``"version": 2`` and
-``"mode": "haplotypes"`` in dataset.json, so a reader that knows only version 1 refuses it)
-stores each person's two phased haplotypes with SNVs, MNPs and indels as sparse edits::
-
-    genes.tsv       + span0 (0-based), span_len, contig_len, span_start: the reference span
-                    around the window that indels may shift into it (data_prep.haplotype_genes)
-    spans.npy       uint8 (sum of span_len,): the spans' codes, concatenated in genes.tsv order
-    variants.tsv    the same columns; one row per applied (pos, REF, ALT), REF/ALT as in the VCF
-    carriers.npz    the same CSR; code bits 0/1 = applied on haplotype 1/2 (after bcftools'
-                    overlap rule), bits 2/3 = applied there with its first base dropped
-
-Windows are materialized on read (:mod:`data_prep.haplotype_reader`), TSS-anchored as
-:mod:`data_prep.haplotype_windows` states; :meth:`GeneDataset.haplotypes` returns both and
-:meth:`GeneDataset.sequences` their mean. SNV datasets (version 1) are unchanged.
+A haplotype-mode dataset (``variformer prep --haplotypes``, version 2) adds spans.npy and span
+columns, and carrier codes per haplotype; see :mod:`data_prep.haplotype_reader`.
 
 Written by :func:`data_prep.dataset_writer.write_dataset`; read by :class:`GeneDataset`, whose
 person-major carrier index (:mod:`data_prep.person_index`) builds sequences batch by batch.
@@ -246,13 +234,9 @@ class GeneDataset:
             raise ValueError("carrier arrays of different lengths")
 
     def _check_spans(self) -> None:
-        spans = np.load(self.path / "spans.npy", mmap_mode="r")
-        g = self._genes
-        if any(c not in g for c in ("span0", "span_len", "span_start", "contig_len")):
-            raise ValueError("genes.tsv lacks the span columns")
-        if spans.ndim != 1 or len(spans) != int(g["span_len"].sum()):
-            raise ValueError(f"{spans.shape} codes, expected {int(g['span_len'].sum())}")
-        self._spans_mm = spans
+        from data_prep.haplotype_reader import load_spans
+
+        self._spans_mm = load_spans(self.path / "spans.npy", self._genes)
 
     def _read_splits(self) -> pd.DataFrame:
         if not hasattr(self, "_splits"):
@@ -362,18 +346,10 @@ class GeneDataset:
 
     def _haplotype_codes(self, gene: str, samples) -> np.ndarray:
         """Codes of people's haplotype windows, shape=(n, 2, seq_len), uint8."""
-        if not self.haplotype_mode:
-            raise InputError(
-                f"{self.path} holds averaged SNV sequences; re-run `variformer prep --haplotypes` "
-                "(phased VCF) for each person's two haplotypes"
-            )
         if not hasattr(self, "_hap_store"):
             from data_prep.haplotype_reader import HaplotypeStore
 
-            self._hap_store = HaplotypeStore(
-                self._genes, self._spans_mm, self._variants, self._carriers,
-                n_samples=len(self.samples), seq_len=self.seq_len,
-            )  # fmt: skip
+            self._hap_store = HaplotypeStore.of(self)  # InputError for an SNV dataset
         return self._hap_store.codes(self._row(gene), self._sample_rows(samples))
 
     def sequences(

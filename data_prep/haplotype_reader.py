@@ -1,9 +1,21 @@
 """Reading a haplotype-mode dataset: each person's two windows, materialized from sparse edits.
 
-:class:`data_prep.dataset.GeneDataset` delegates here when its dataset was prepared with
-``--haplotypes`` (see :mod:`data_prep.dataset` for the files). Per gene, the stored reference
-span and the alleles each haplotype applies (``carriers.npz`` codes, bits 0-3) are turned into
-TSS-anchored windows by :func:`data_prep.haplotype_windows.anchored_window`.
+The haplotype-mode dataset (``variformer prep --haplotypes``; ``"version": 2`` and
+``"mode": "haplotypes"`` in dataset.json, so a reader that knows only version 1 refuses it)
+stores each person's two phased haplotypes with SNVs, MNPs and indels as sparse edits::
+
+    genes.tsv       + span0 (0-based), span_len, contig_len, span_start: the reference span
+                    around the window that indels may shift into it (data_prep.haplotype_genes)
+    spans.npy       uint8 (sum of span_len,): the spans' codes, concatenated in genes.tsv order
+    variants.tsv    the same columns; one row per applied (pos, REF, ALT), REF/ALT as in the VCF
+    carriers.npz    the same CSR; code bits 0/1 = applied on haplotype 1/2 (after bcftools'
+                    overlap rule), bits 2/3 = applied there with its first base dropped
+
+The other files are as in :mod:`data_prep.dataset`; SNV datasets (version 1) are unchanged.
+:class:`data_prep.dataset.GeneDataset` delegates here: per gene, the reference span and the
+alleles each haplotype applies become TSS-anchored windows
+(:func:`data_prep.haplotype_windows.anchored_window`); ``GeneDataset.haplotypes`` returns both,
+``GeneDataset.sequences`` their mean.
 """
 
 from __future__ import annotations
@@ -12,6 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from core.errors import InputError
 from data_prep.haplotype_windows import (
     GeneEdits,
     anchored_window,
@@ -20,7 +33,17 @@ from data_prep.haplotype_windows import (
 )
 from data_prep.haplotypes import DROP1, DROP2, HAP1, HAP2
 
-__all__ = ["HaplotypeStore"]
+__all__ = ["HaplotypeStore", "load_spans"]
+
+
+def load_spans(path, genes) -> np.ndarray:
+    """spans.npy memory-mapped, after checking it against genes.tsv (ValueError if not)."""
+    spans = np.load(path, mmap_mode="r")
+    if any(c not in genes for c in ("span0", "span_len", "span_start", "contig_len")):
+        raise ValueError("genes.tsv lacks the span columns")
+    if spans.ndim != 1 or len(spans) != int(genes["span_len"].sum()):
+        raise ValueError(f"{spans.shape} codes, expected {int(genes['span_len'].sum())}")
+    return spans
 
 
 class HaplotypeStore:
@@ -47,6 +70,23 @@ class HaplotypeStore:
         self.n_samples = n_samples
         self.seq_len = seq_len
         self._edits = lru_cache(maxsize=64)(self._gene_edits)
+
+    @classmethod
+    def of(cls, ds) -> HaplotypeStore:
+        """The store of an open :class:`data_prep.dataset.GeneDataset`.
+
+        Raises
+        ------
+        InputError
+            The dataset was prepared without ``--haplotypes``.
+        """
+        if not ds.haplotype_mode:
+            raise InputError(
+                f"{ds.path} holds averaged SNV sequences; re-run `variformer prep --haplotypes` "
+                "(phased VCF) for each person's two haplotypes"
+            )
+        return cls(ds._genes, ds._spans_mm, ds._variants, ds._carriers,
+                   n_samples=len(ds.samples), seq_len=ds.seq_len)  # fmt: skip
 
     def _gene_edits(self, row: int) -> GeneEdits:
         g = self.genes.iloc[row]
