@@ -312,7 +312,10 @@ class GeneDataset:
     def prepare(self) -> GeneDataset:
         """Build the lazy person-major index now (e.g. before DataLoader workers fork, so they
         share it instead of each rebuilding it). Returns ``self``."""
-        self._index  # noqa: B018 (the property builds and caches the index)
+        if self.haplotype_mode:
+            self._haplotype_codes(self.genes[0], [])  # builds the haplotype store instead
+        else:
+            self._index  # noqa: B018 (the property builds and caches the index)
         return self
 
     def window(self, gene: str) -> Window:

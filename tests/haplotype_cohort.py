@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pysam
 import pysam.bcftools
+from hypothesis import strategies as st
 
 from tests.genomes import random_sequence, write_fasta, write_vcf
 
@@ -104,3 +106,57 @@ def edge_cohort(tmp: Path, rng, *, symbolic: bool = False):
         records.append(("chr1", p1, f"sv{i}", r, alts, gts))
     with_odd = write_vcf(tmp / "edge_symbolic.vcf.gz", {"chr1": len(seq)}, samples, records)
     return fasta, vcf, samples, with_odd
+
+
+def _random_alt(rng, ref: str) -> str:
+    """An ALT of a random kind for ``ref``: SNV (one base changed), anchored insertion,
+    anchored deletion, MNP, or complex (any length, any first base)."""
+
+    def bases(k):
+        return random_sequence(rng, k, lowercase=0.0, n_frac=0.0)
+
+    kind = rng.choice(["snv", "ins", "del", "mnp", "complex"])
+    if kind == "del" and len(ref) > 1:
+        return ref[: int(rng.integers(1, len(ref)))]
+    if kind == "mnp":
+        return bases(len(ref))
+    if kind == "complex":
+        return bases(int(rng.integers(1, 8)))
+    if kind == "snv":
+        i = int(rng.integers(0, len(ref)))
+        return ref[:i] + str(rng.choice([b for b in "ACGT" if b != ref[i]])) + ref[i + 1 :]
+    return ref + bases(int(rng.integers(1, 25)))  # insertion (also for "del" on a 1-bp REF)
+
+
+@st.composite
+def cohorts(draw, min_samples: int = 1):
+    """A random contig, sorted phased records of every kind (overlapping freely), a TSS and a
+    window length: ``(seq, records, samples, tss0, seq_len)``."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    length = draw(st.integers(60, 300))
+    seq = random_sequence(rng, length, lowercase=0.0, n_frac=0.0)
+    recs = []
+    for _ in range(draw(st.integers(1, 25))):
+        p0 = int(rng.integers(0, length - 1))
+        rlen = 1 if rng.random() < 0.5 else int(rng.integers(2, 12))
+        ref = seq[p0 : min(p0 + rlen, length)]
+        alts = []
+        for _a in range(int(rng.integers(1, 4))):
+            alt = _random_alt(rng, ref)
+            if alt != ref and alt not in alts:
+                alts.append(alt)
+        if alts:
+            recs.append((p0 + 1, ref, alts))
+    n_samples = draw(st.integers(min_samples, 4))
+    samples = [f"S{i}" for i in range(n_samples)]
+    records = []
+    for i, (p1, ref, alts) in enumerate(recs):
+        gts = []
+        for _ in samples:
+            a = [str(int(rng.integers(0, len(alts) + 1))) for _ in range(2)]
+            a = [x if rng.random() > 0.1 else "." for x in a]
+            gts.append("|".join(a))
+        records.append(("chr1", p1, f"r{i}", ref, alts, gts))
+    tss0 = draw(st.integers(0, length - 1))
+    seq_len = draw(st.sampled_from([8, 32, 64, 256]))
+    return seq, records, samples, tss0, seq_len

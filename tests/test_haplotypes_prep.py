@@ -5,18 +5,22 @@ symbolic and * alleles are skipped with a count, unphased genotypes are refused.
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import cyvcf2
 import numpy as np
 import pysam
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.errors import InputError
 from data_prep import open_dataset
 from data_prep.genome import encode, one_hot
 from data_prep.prep import prep_dataset
 from tests.genomes import random_sequence, write_fasta, write_vcf
-from tests.haplotype_cohort import edge_cohort, oracle_window
+from tests.haplotype_cohort import cohorts, edge_cohort, oracle_window
 from tests.prep_cohort import assert_prep_error, prep_cli, two_gene_cohort
 
 # 1-based TSS, strand: the edge cases' centre, a TSS inside an edited stretch, the contig's ends
@@ -42,7 +46,7 @@ def test_prep_haplotypes_equal_bcftools_consensus(tmp_path):
     summary = _prep(tmp_path, with_odd, fasta, haplotypes=True)
     # symbolic and * alleles are skipped and counted; bcftools sees the VCF without them
     assert summary.skipped["symbolic"] > 0
-    ds = open_dataset(tmp_path / "ds")
+    ds = open_dataset(tmp_path / "ds").prepare()  # as the training loader does before forking
     assert json.loads((tmp_path / "ds" / "dataset.json").read_text())["version"] == 2
     length = pysam.FastaFile(str(fasta)).get_reference_length("chr1")
     for gene, (tss1, _) in GENES.items():
@@ -117,3 +121,41 @@ def test_ref_mismatch_is_an_error_or_skipped_and_claims_nothing(tmp_path):
         for h in (1, 2):
             want = oracle_window(fasta, vcf_good, "chr1", 600, s_, h, 300, 128, tmp_path)
             np.testing.assert_array_equal(ds.haplotypes("MID", s_)[h - 1], one_hot(encode(want)))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    cohort=cohorts(min_samples=3),
+    strands=st.lists(st.sampled_from("+-"), min_size=2, max_size=2),
+    bcf=st.booleans(),
+)
+def test_prep_on_random_records_equals_bcftools(cohort, strands, bcf):
+    """Through prep and the dataset: random records of every kind, TSSs anywhere on the contig
+    (windows running off its ends), text VCF or BCF."""
+    seq, records, samples, tss0, _ = cohort
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        fasta = write_fasta(tmp / "ref.fa", {"chr1": seq})
+        vcf = write_vcf(tmp / "r.vcf.gz", {"chr1": len(seq)}, samples, records)
+        vcf_in = (
+            write_vcf(tmp / "r.bcf", {"chr1": len(seq)}, samples, records, bcf=True) if bcf else vcf
+        )
+        tss = [tss0, len(seq) // 3]
+        lines = ["gene_name\tgene_id\tchrom\ttss\tstrand"]
+        lines += [
+            f"G{i}\tENSG{i:011d}.1\tchr1\t{t + 1}\t{s}"
+            for i, (t, s) in enumerate(zip(tss, strands))
+        ]
+        (tmp / "tss.tsv").write_text("\n".join(lines) + "\n")
+        prep_dataset(
+            vcfs=[vcf_in], fasta=fasta, annotation=tmp / "tss.tsv", genes=["G0", "G1"],
+            seq_len=128, out=tmp / "ds", n_folds=1, tune_fraction=0.34, test_fraction=0.34,
+            progress=False, haplotypes=True,
+        )  # fmt: skip
+        ds = open_dataset(tmp / "ds")
+        for g, t in zip(["G0", "G1"], tss):
+            for s in samples:
+                got = ds.haplotypes(g, s)
+                for h in (1, 2):
+                    want = oracle_window(fasta, vcf, "chr1", len(seq), s, h, t, 128, tmp)
+                    np.testing.assert_array_equal(got[h - 1], one_hot(encode(want)))
