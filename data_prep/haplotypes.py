@@ -14,7 +14,8 @@ against ``pysam.bcftools`` (tests/test_haplotypes_oracle.py):
   is accepted). SNV mode keeps accepting unphased calls.
 - **Overlaps** (bcftools' rule, per haplotype, records in file order): an allele is applied
   only if it starts after the last reference base claimed by the previously applied allele;
-  *the first applied wins* and the later one is skipped (counted as ``overlapping_allele``).
+  *the first applied wins* and the later one is skipped (counted per haplotype as
+  ``overlapping_allele``).
   bcftools' one exception is reproduced: an indel whose first REF and ALT bases agree (an
   anchored indel, htslib's ``VCF_INDEL`` with the same first base) may start *on* that last
   claimed base, unless the previous allele was an insertion; its anchor base is then not
@@ -24,8 +25,9 @@ against ``pysam.bcftools`` (tests/test_haplotypes_oracle.py):
 - **Skipped alleles** (counted, never applied, claim nothing): symbolic ALTs (``<DEL>``,
   ``<INS>``, ``<*>`` ...), breakends and ``*`` (``symbolic``); records whose FILTER is not PASS
   with ``pass_only`` (``filter_not_pass``); records whose REF disagrees with the FASTA
-  (``ref_mismatch``, an error by default as in SNV mode). bcftools would apply ``<DEL>``; we
-  refuse to guess a symbolic allele's sequence.
+  (``ref_mismatch``, an error by default as in SNV mode). bcftools would apply ``<DEL>`` (and
+  let a gVCF block's ``<*>``/``<NON_REF>`` claim its bases); we do not guess a symbolic
+  allele's sequence.
 - **Haploid calls** (``GT=1``) are the person's only haplotype and are applied to both (as in
   SNV mode; bcftools applies them with ``-H 1`` only).
 - **Case.** Exact for an upper-case FASTA. In one corner bcftools depends on soft-masking: an
