@@ -39,7 +39,7 @@ import numpy as np
 
 from data_prep.genome import N_CODE, encode
 
-__all__ = ["GeneEdits", "anchored_window", "gene_edits", "haplotype_extent"]
+__all__ = ["GeneEdits", "anchored_window", "gene_edits", "haplotype_extent", "tss_position"]
 
 
 class GeneEdits(NamedTuple):

@@ -57,9 +57,10 @@ def test_prep_haplotypes_equal_bcftools_consensus(tmp_path):
                 want = oracle_window(fasta, vcf, "chr1", length, s, h, tss1 - 1, 128, tmp_path)
                 np.testing.assert_array_equal(haps[h - 1], one_hot(encode(want)), f"{gene} {s} {h}")
             np.testing.assert_array_equal(ds.sequence(gene, s), haps.mean(axis=0))
-        both = ds.sequences(gene, samples[:3], start=32, end=96)
+        buf = np.empty((3, 64, 4), np.float32)  # a crop into a buffer, as the loader asks
+        assert ds.sequences(gene, samples[:3], start=32, end=96, out=buf) is buf
         for k, s in enumerate(samples[:3]):
-            np.testing.assert_array_equal(both[k], ds.haplotypes(gene, s)[:, 32:96].mean(axis=0))
+            np.testing.assert_array_equal(buf[k], ds.haplotypes(gene, s)[:, 32:96].mean(axis=0))
 
 
 def test_variants_list_indels_as_in_the_vcf(tmp_path):
@@ -76,6 +77,12 @@ def test_variants_list_indels_as_in_the_vcf(tmp_path):
     assert long_ins, "the 40- and 90-bp insertions are listed with their whole ALT"
     # dosages count the haplotypes that apply an allele (0/1/2)
     assert set(np.unique(ds.dosages("MID"))) <= {0.0, 1.0, 2.0}
+
+
+def test_missing_error_names_the_record(tmp_path):
+    fasta, vcf, _ = edge_cohort(tmp_path, np.random.default_rng(3))  # 5 % of alleles are "."
+    with pytest.raises(InputError, match=r"missing genotype at chr1:\d+ .*--missing ref"):
+        _prep(tmp_path, vcf, fasta, haplotypes=True, missing="error")
 
 
 def test_unphased_genotypes_refused_with_one_line(tmp_path, capsys):
