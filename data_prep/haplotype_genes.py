@@ -60,6 +60,7 @@ class GeneHaplotypes(NamedTuple):
 
     @property
     def edits(self) -> GeneEdits:
+        """The applied alleles as :class:`~data_prep.haplotype_windows.GeneEdits`."""
         v = self.variants
         return gene_edits(v.pos1, v.refs, v.alts)
 
@@ -129,7 +130,7 @@ def gene_haplotypes(
         code = variants.carriers
         applied = np.stack([(code & HAP1) > 0, (code & HAP2) > 0], axis=1)  # (n, 2, V)
         dropped = np.stack([(code & DROP1) > 0, (code & DROP2) > 0], axis=1)
-        # the reference window itself must fit too (people with no edits)
+        # every haplotype's window must lie in the span, or reach a contig end
         tss_at, length = haplotype_extent(
             edits, applied, dropped, tss0=window.tss0, span0=lo, span1=hi
         )
