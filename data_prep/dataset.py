@@ -13,6 +13,9 @@ sequence is built on demand from those. Layout::
     expression.tsv  optional: genes x samples targets (rows in genes.tsv order)
     splits.tsv      sample, fold<k> (train/tune/test/-), train_rank<k> (nested downsampling order)
 
+A haplotype-mode dataset (``variformer prep --haplotypes``, version 2) adds spans.npy and span
+columns, and carrier codes per haplotype; see :mod:`data_prep.haplotype_reader`.
+
 Written by :func:`data_prep.dataset_writer.write_dataset`; read by :class:`GeneDataset`, whose
 person-major carrier index (:mod:`data_prep.person_index`) builds sequences batch by batch.
 """
@@ -35,10 +38,18 @@ from data_prep.person_index import PersonIndex, person_index
 
 FORMAT = "variformer-dataset"
 VERSION = 1
+HAPLOTYPE_VERSION = 2  # version 1 plus spans.npy and the haplotype carrier codes
+HAPLOTYPE_MODE = "haplotypes"
 SPLIT_NAMES = ("train", "tune", "test")
 
 # one-hot rows as single 16-byte items (np.take moves a whole row per base)
 _ONE_HOT_ROWS = np.ascontiguousarray(ONE_HOT).view(np.complex128).ravel()
+# the mean one-hot of haplotype codes a and b, as one 16-byte item at index 5 * a + b
+_PAIR_ROWS = (
+    np.ascontiguousarray(((ONE_HOT[:, None] + ONE_HOT[None, :]) / 2).reshape(25, 4))
+    .view(np.complex128)
+    .ravel()
+)
 
 
 @runtime_checkable
@@ -114,11 +125,18 @@ class GeneDataset:
                 f"{self.path} is not a variformer dataset (no dataset.json); run `variformer prep` first"
             )
         meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        known = {VERSION: None, HAPLOTYPE_VERSION: HAPLOTYPE_MODE}
+        version = meta.get("version")
+        if (
+            meta.get("format") != FORMAT
+            or version not in known
+            or meta.get("mode") != known[version]
+        ):
             raise InputError(
                 f"{self.path}: unsupported dataset format {meta.get('format')} v{meta.get('version')}"
             )
         self.meta = meta
+        self.haplotype_mode: bool = meta.get("mode") == HAPLOTYPE_MODE
         self._fingerprints: dict[str, str] | None = None
         self.seq_len: int = int(meta["seq_len"])
         self.samples: list[str] = list(meta["samples"])
@@ -136,6 +154,8 @@ class GeneDataset:
         self._checked(self._check_variants, "variants.tsv")
         self._checked(self._check_carriers, "carriers.npz")
         self._checked(lambda: self._read_splits(), "splits.tsv")
+        if self.haplotype_mode:
+            self._checked(self._check_spans, "spans.npy")
 
     @property
     def fingerprints(self) -> dict[str, str]:
@@ -154,7 +174,9 @@ class GeneDataset:
                 "samples": digest_value(self.samples),
                 "targets": digest_files(self.path, ["expression.tsv"]),
                 "windows": digest_files(
-                    self.path, ["genes.tsv", "reference.npy", "variants.tsv", "carriers.npz"]
+                    self.path,
+                    ["genes.tsv", "reference.npy", "variants.tsv", "carriers.npz"]
+                    + (["spans.npy"] if self.haplotype_mode else []),
                 ),
                 "config": digest_value(
                     {k: self.meta.get(k) for k in ("seq_len", "n_folds", "engine", "options")}
@@ -210,6 +232,11 @@ class GeneDataset:
             raise ValueError(f"{len(indptr) - 1} variants, expected {n_variants}")
         if len(sample) != len(code) or int(indptr[-1]) != len(sample):
             raise ValueError("carrier arrays of different lengths")
+
+    def _check_spans(self) -> None:
+        from data_prep.haplotype_reader import load_spans
+
+        self._spans_mm = load_spans(self.path / "spans.npy", self._genes)
 
     def _read_splits(self) -> pd.DataFrame:
         if not hasattr(self, "_splits"):
@@ -285,7 +312,10 @@ class GeneDataset:
     def prepare(self) -> GeneDataset:
         """Build the lazy person-major index now (e.g. before DataLoader workers fork, so they
         share it instead of each rebuilding it). Returns ``self``."""
-        self._index  # noqa: B018 (the property builds and caches the index)
+        if self.haplotype_mode:
+            self._haplotype_codes(self.genes[0], [])  # builds the haplotype store instead
+        else:
+            self._index  # noqa: B018 (the property builds and caches the index)
         return self
 
     def window(self, gene: str) -> Window:
@@ -304,8 +334,30 @@ class GeneDataset:
         return ONE_HOT[self._reference[self._row(gene)]]
 
     def sequence(self, gene: str, sample: str) -> np.ndarray:
-        """A person's averaged consensus one-hot, float32, shape=(seq_len, 4)."""
+        """A person's averaged consensus one-hot, float32, shape=(seq_len, 4).
+
+        In a haplotype-mode dataset: the mean of :meth:`haplotypes`."""
         return self.sequences(gene, [sample])[0]
+
+    def haplotypes(self, gene: str, sample: str) -> np.ndarray:
+        """A person's two haplotype windows (SNVs, MNPs, indels), float32 one-hot,
+        shape=(2, seq_len, 4): haplotype 1 (first GT allele), haplotype 2; TSS at
+        ``seq_len // 2`` (anchoring: :mod:`data_prep.haplotype_windows`).
+
+        Raises
+        ------
+        InputError
+            The dataset was prepared without ``--haplotypes``.
+        """
+        return ONE_HOT[self._haplotype_codes(gene, [sample])[0]]
+
+    def _haplotype_codes(self, gene: str, samples) -> np.ndarray:
+        """Codes of people's haplotype windows, shape=(n, 2, seq_len), uint8."""
+        if not hasattr(self, "_hap_store"):
+            from data_prep.haplotype_reader import HaplotypeStore
+
+            self._hap_store = HaplotypeStore.of(self)  # InputError for an SNV dataset
+        return self._hap_store.codes(self._row(gene), self._sample_rows(samples))
 
     def sequences(
         self,
@@ -339,7 +391,11 @@ class GeneDataset:
             out = np.empty((n, length, 4), dtype=np.float32)
         # write into a C-contiguous array (the scatter below works on its flat view)
         fill = out if out.flags.c_contiguous else np.empty((n, length, 4), dtype=np.float32)
-        if n:
+        if n and self.haplotype_mode:  # the mean of the two haplotypes: one gather per base
+            codes = self._haplotype_codes(gene, samples)[:, :, start:end]
+            pair = codes[:, 0] * np.uint8(5) + codes[:, 1]
+            np.take(_PAIR_ROWS, pair, out=fill.view(np.complex128).reshape(n, length))
+        elif n:
             codes = np.ascontiguousarray(self._reference[row, start:end])
             # one 16-byte gather (a whole one-hot row per base) for the first person, then a
             # broadcast copy whose source stays in cache for the others
@@ -351,7 +407,10 @@ class GeneDataset:
         return out
 
     def variants(self, gene: str) -> pd.DataFrame:
-        """SNV alleles of the window: chrom, pos (1-based), id, ref, alt, af, maf; one row per ALT."""
+        """SNV alleles of the window: chrom, pos (1-based), id, ref, alt, af, maf; one row per ALT.
+
+        In a haplotype-mode dataset: every applied allele of the span (SNVs, MNPs, indels),
+        one row per (pos, REF, ALT), REF and ALT as in the VCF."""
         g = self._genes.iloc[self._row(gene)]
         v0, nv = int(g["var_start"]), int(g["n_variants"])
         return self._variants.iloc[v0 : v0 + nv][

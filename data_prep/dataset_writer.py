@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from data_prep.dataset import FORMAT, VERSION
+from data_prep.dataset import FORMAT, HAPLOTYPE_MODE, HAPLOTYPE_VERSION, VERSION
 
 __all__ = ["CarrierCSR", "carrier_csr", "write_dataset"]
 
@@ -79,6 +79,7 @@ def write_dataset(
     splits: pd.DataFrame,
     n_folds: int,
     info: dict,
+    spans: list[np.ndarray] | None = None,
 ) -> None:
     """Write every dataset file into ``tmp_dir``; ``dataset.json`` goes last.
 
@@ -89,6 +90,9 @@ def write_dataset(
     ----------
     carriers : list of np.ndarray (each shape=(n_samples, V_gene), uint8) or CarrierCSR
         Per gene, in ``genes`` order; concatenated along variants into the CSR file.
+    spans : list of np.ndarray (each shape=(span_len,), uint8), optional
+        Haplotype mode: per gene, the reference span codes (``spans.npy``); the dataset is then
+        written as version 2, mode ``haplotypes`` (see :mod:`data_prep.dataset`).
     """
     tmp_dir.mkdir(parents=True, exist_ok=True)
     genes.to_csv(tmp_dir / "genes.tsv", sep="\t", index=False)
@@ -98,9 +102,14 @@ def write_dataset(
     if expression is not None:
         expression.to_csv(tmp_dir / "expression.tsv", sep="\t", float_format="%.8g")
     splits.to_csv(tmp_dir / "splits.tsv", sep="\t", index=False)
+    mode = {}
+    if spans is not None:
+        np.save(tmp_dir / "spans.npy", np.concatenate(spans) if spans else np.zeros(0, np.uint8))
+        mode = {"mode": HAPLOTYPE_MODE}
     meta = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": VERSION if spans is None else HAPLOTYPE_VERSION,
+        **mode,
         "seq_len": seq_len,
         "n_folds": n_folds,
         "samples": samples,

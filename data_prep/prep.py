@@ -22,6 +22,7 @@ from data_prep.cohort import Cohort
 from data_prep.dataset_writer import carrier_csr, write_dataset
 from data_prep.expression import missing_per_gene
 from data_prep.genome import ContigMap, open_fasta
+from data_prep.haplotype_genes import gene_haplotype_window
 from data_prep.people import People, select_people
 from data_prep.splits import make_splits
 from data_prep.windows import GeneWindow, gene_window
@@ -79,6 +80,7 @@ def prep_dataset(
     seed: int = 0,
     force: bool = False,
     progress: bool = True,
+    haplotypes: bool = False,
 ) -> PrepSummary:
     """Build a gene dataset: TSS-centred windows, SNVs and haplotypes, expression, splits.
 
@@ -110,6 +112,10 @@ def prep_dataset(
     protein_coding_only : bool
     drop_close_tss_bp : int, optional
         Drop genes whose TSS is within this many bp of another gene's TSS (paper: 64).
+    haplotypes : bool
+        Each person's two phased haplotypes with SNVs, MNPs and indels, not averaged
+        (:mod:`data_prep.haplotypes`; unphased heterozygous calls are refused). The native
+        engine only.
 
     Returns
     -------
@@ -122,7 +128,8 @@ def prep_dataset(
     """
     t0 = time.perf_counter()
     out = Path(out)
-    _check_options(seq_len=seq_len, engine=engine, out=out, force=force, genes=genes)
+    _check_options(seq_len=seq_len, engine=engine, out=out, force=force, genes=genes,
+                   haplotypes=haplotypes)  # fmt: skip
     selected, dropped_genes = _select_genes(
         annotation,
         genes,
@@ -135,15 +142,20 @@ def prep_dataset(
         test_samples_file=test_samples_file,
     )  # fmt: skip
     windows = []
+    spans = [] if haplotypes else None
     for g in _progress(selected, progress):
-        w = gene_window(g, fa=inputs.fa, fa_contigs=inputs.fa_contigs, cohort=inputs.cohort,
-                        samples=people.samples, sample_index=people.sample_index,
-                        seq_len=seq_len, engine=engine, missing=missing,
-                        ref_mismatch=ref_mismatch, pass_only=pass_only,
-                        allow_no_variants=allow_no_variants)  # fmt: skip
+        opts = dict(fa=inputs.fa, fa_contigs=inputs.fa_contigs, cohort=inputs.cohort,
+                    samples=people.samples, sample_index=people.sample_index, seq_len=seq_len,
+                    missing=missing, ref_mismatch=ref_mismatch, pass_only=pass_only,
+                    allow_no_variants=allow_no_variants)  # fmt: skip
+        if haplotypes:
+            w, span = gene_haplotype_window(g, **opts)
+            spans.append(span)
+        else:
+            w = gene_window(g, engine=engine, **opts)
         # sparse at once: memory holds the genes' carriers, never all their dense matrices
         windows.append(w._replace(carriers=carrier_csr(w.carriers)))
-    _raise_on_mismatches(windows)
+    _raise_on_mismatches(windows, what="alleles" if haplotypes else "SNVs")
     splits = make_splits(
         people.samples,
         n_folds=n_folds,
@@ -160,6 +172,8 @@ def prep_dataset(
                    allow_no_variants=allow_no_variants, protein_coding_only=protein_coding_only,
                    drop_close_tss_bp=drop_close_tss_bp, tune_fraction=tune_fraction,
                    test_fraction=test_fraction, seed=seed)  # fmt: skip
+    if haplotypes:  # SNV datasets keep their options (and fingerprints) as before
+        options["haplotypes"] = True
     summary = dict(
         skipped_alleles=skipped, applied_not_pass=applied_not_pass, dropped_genes=dropped_genes,
         dropped_samples=people.dropped, genes_without_variants=no_variants,
@@ -175,6 +189,7 @@ def prep_dataset(
         n_folds=n_folds,
         info=info,
         force=force,
+        spans=spans,
     )
     return PrepSummary(
         out,
@@ -195,13 +210,19 @@ def prep_dataset(
 # ---- the steps of prep_dataset, in order ----
 
 
-def _check_options(*, seq_len: int, engine: str, out: Path, force: bool, genes) -> None:
+def _check_options(
+    *, seq_len: int, engine: str, out: Path, force: bool, genes, haplotypes: bool = False
+) -> None:
     if seq_len <= 0 or seq_len % 128:
         raise InputError(
             f"--seq-len must be a positive multiple of 128 (Enformer bins are 128 bp), got {seq_len}"
         )
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}")
+    if haplotypes and engine != "native":
+        raise InputError(
+            "--haplotypes uses the native engine (tested against bcftools consensus); drop --engine"
+        )
     check_writable_parent(out)  # before any work, so a long run does not fail at its very end
     if out.exists() and not force:
         raise InputError(f"{out} already exists; pass --force to overwrite it")
@@ -244,13 +265,13 @@ def _progress(selected: pd.DataFrame, progress: bool):
     return tqdm(rows, total=len(selected), desc="prep genes", unit="gene", file=sys.stderr)
 
 
-def _raise_on_mismatches(windows: list[GeneWindow]) -> None:
+def _raise_on_mismatches(windows: list[GeneWindow], *, what: str = "SNVs") -> None:
     mismatches = [m for w in windows for m in w.mismatches]
     if mismatches:
         shown = list(dict.fromkeys(mismatches))[:3]  # a multi-allelic record counts per allele
         first = "; ".join(f"{c}:{p} REF={r} FASTA={b}" for c, p, r, b in shown)
         raise InputError(
-            f"{len(mismatches)} SNVs have a REF that disagrees with the FASTA (first: {first}); check that the VCF and "
+            f"{len(mismatches)} {what} have a REF that disagrees with the FASTA (first: {first}); check that the VCF and "
             "FASTA use the same genome build, or pass --drop-ref-mismatch to skip them"
         )
 
@@ -277,10 +298,14 @@ def _provenance(engine, inputs: _Inputs, annotation, expression, *, options, sum
     }
 
 
-def _write(out: Path, windows, people: People, *, splits, seq_len, n_folds, info, force) -> int:
-    """Write the dataset privately and publish it at ``out``; returns the number of SNV alleles."""
+def _write(
+    out: Path, windows, people: People, *, splits, seq_len, n_folds, info, force, spans=None
+) -> int:
+    """Write the dataset privately and publish it at ``out``; returns the number of alleles."""
     starts = np.cumsum([0] + [w.row["n_variants"] for w in windows])
     genes = pd.DataFrame([dict(w.row, var_start=int(s)) for w, s in zip(windows, starts)])
+    if spans is not None:
+        genes["span_start"] = np.cumsum([0] + [len(s) for s in spans])[:-1].astype(np.int64)
     variants = pd.concat([w.variants for w in windows], ignore_index=True)
     with atomic_dir(out, force=force) as tmp:
         write_dataset(
@@ -295,5 +320,6 @@ def _write(out: Path, windows, people: People, *, splits, seq_len, n_folds, info
             splits=splits,
             n_folds=n_folds,
             info=info,
+            spans=spans,
         )
     return int(starts[-1])

@@ -20,7 +20,7 @@ from data_prep.cohort import Cohort
 from data_prep.genome import ContigMap, encode, fetch_window, tss_window
 from data_prep.variants import WindowVariants, empty_window_variants, read_window_variants
 
-__all__ = ["GeneWindow", "gene_window", "variant_table"]
+__all__ = ["GeneWindow", "gene_window", "locate_records", "variant_table"]
 
 
 class GeneWindow(NamedTuple):
@@ -99,13 +99,7 @@ def gene_window(
     fa_contig = fa_contigs.require(g.chrom)
     contig_len = fa.get_reference_length(fa_contig)
     ref_seq = fetch_window(fa, fa_contig, win.start0, win.end0, contig_len)
-    located = cohort.locate(g.chrom)
-    if not cohort.has_records(g.chrom) and not allow_no_variants:
-        raise InputError(
-            f"contig {g.chrom} (gene {g.gene_name}) has no records in any VCF (a per-chromosome "
-            "VCF left out?); add the VCF that covers it, or pass --allow-no-variants to give its "
-            "genes the reference sequence"
-        )
+    located = locate_records(cohort, g, allow_no_variants=allow_no_variants)
     lo = max(win.start0, 0)
     hi = max(lo, min(win.end0, contig_len))
     in_contig = ref_seq[lo - win.start0 : hi - win.start0]  # the part of the window on the contig
@@ -113,7 +107,7 @@ def gene_window(
     mismatches: list = []
     opts = dict(missing=missing, ref_mismatch=ref_mismatch, pass_only=pass_only, counts=skipped,
                 mismatches=mismatches)  # fmt: skip
-    if located is None or not cohort.has_records(g.chrom):  # allowed: no variants
+    if located is None:  # allowed: no variants
         wv = empty_window_variants(len(samples))
     elif engine == "native":
         vi, vcf_contig = located
@@ -133,6 +127,27 @@ def gene_window(
                end0=win.end0, tss0=win.tss0, strand=g.strand, n_variants=len(wv.pos1))  # fmt: skip
     table = variant_table(g.gene_name, g.chrom, wv, n_samples=len(samples))
     return GeneWindow(row, encode(ref_seq), table, wv.carriers, skipped, mismatches)
+
+
+def locate_records(cohort: Cohort, g, *, allow_no_variants: bool) -> tuple[int, str] | None:
+    """``(file index, VCF contig name)`` holding gene ``g``'s records, or None when its contig
+    has none and ``allow_no_variants`` lets it have the reference only.
+
+    Raises
+    ------
+    InputError
+        The contig has no records in any VCF and ``allow_no_variants`` is False.
+    """
+    located = cohort.locate(g.chrom)
+    if not cohort.has_records(g.chrom):
+        if not allow_no_variants:
+            raise InputError(
+                f"contig {g.chrom} (gene {g.gene_name}) has no records in any VCF (a per-chromosome "
+                "VCF left out?); add the VCF that covers it, or pass --allow-no-variants to give its "
+                "genes the reference sequence"
+            )
+        return None
+    return located
 
 
 def variant_table(gene: str, chrom: str, wv: WindowVariants, *, n_samples: int) -> pd.DataFrame:

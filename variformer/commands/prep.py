@@ -103,6 +103,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0,
         help="seed of the train/tune/test assignment and the downsampling order (default 0)",
     )
+    p.add_argument(
+        "--haplotypes",
+        action="store_true",
+        help="each person's two phased haplotypes with SNVs, MNPs and indels, not averaged "
+        "(needs phased GT; overlapping alleles follow bcftools consensus: the first applied wins)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output directory")
     add_progress_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar (same as --no-progress)")
@@ -139,6 +145,7 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         force=args.force,
         progress=progress and not args.quiet,
+        haplotypes=args.haplotypes,
     )
     skipped = ", ".join(f"{k} {v}" for k, v in s.skipped.items()) or "none"
     dropped = ", ".join(f"{k}: {' '.join(v)}" for k, v in s.dropped_genes.items() if v) or "none"
@@ -147,8 +154,9 @@ def main(args: argparse.Namespace) -> int:
     )
     for warning in s.warnings:
         print(f"variformer prep: warning: {warning}", file=sys.stderr)
+    kind = "alleles (SNVs, MNPs, indels) on phased haplotypes" if args.haplotypes else "SNV alleles"
     lines = [
-        f"wrote {s.out}: {s.n_genes} genes, {s.n_samples} people, {s.n_variants} SNV alleles kept "
+        f"wrote {s.out}: {s.n_genes} genes, {s.n_samples} people, {s.n_variants} {kind} kept "
         f"({s.seconds:.1f} s)",
         f"  skipped alleles: {skipped}",
         f"  dropped genes: {dropped}",
@@ -156,7 +164,7 @@ def main(args: argparse.Namespace) -> int:
     ]
     if s.applied_not_pass:
         lines.append(
-            f"  FILTER not PASS: {s.applied_not_pass} SNV alleles applied (as bcftools consensus "
+            f"  FILTER not PASS: {s.applied_not_pass} {'alleles' if args.haplotypes else 'SNV alleles'} applied (as bcftools consensus "
             "does; --pass-only skips them)"
         )
     if s.genes_without_variants:

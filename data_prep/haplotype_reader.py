@@ -1,0 +1,124 @@
+"""Reading a haplotype-mode dataset: each person's two windows, materialized from sparse edits.
+
+The haplotype-mode dataset (``variformer prep --haplotypes``; ``"version": 2`` and
+``"mode": "haplotypes"`` in dataset.json, so a reader that knows only version 1 refuses it)
+stores each person's two phased haplotypes with SNVs, MNPs and indels as sparse edits::
+
+    genes.tsv       + span0 (0-based), span_len, contig_len, span_start: the reference span
+                    around the window that indels may shift into it (data_prep.haplotype_genes)
+    spans.npy       uint8 (sum of span_len,): the spans' codes, concatenated in genes.tsv order
+    variants.tsv    the same columns; one row per applied (pos, REF, ALT), REF/ALT as in the VCF
+    carriers.npz    the same CSR; code bits 0/1 = applied on haplotype 1/2 (after bcftools'
+                    overlap rule), bits 2/3 = applied there with its first base dropped
+
+The other files are as in :mod:`data_prep.dataset`; SNV datasets (version 1) are unchanged.
+:class:`data_prep.dataset.GeneDataset` delegates here: per gene, the reference span and the
+alleles each haplotype applies become TSS-anchored windows
+(:func:`data_prep.haplotype_windows.anchored_window`); ``GeneDataset.haplotypes`` returns both,
+``GeneDataset.sequences`` their mean.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from core.errors import InputError
+from data_prep.haplotype_windows import (
+    GeneEdits,
+    anchored_window,
+    gene_edits,
+    haplotype_extent,
+)
+from data_prep.haplotypes import DROP1, DROP2, HAP1, HAP2
+
+__all__ = ["HaplotypeStore", "load_spans"]
+
+
+def load_spans(path, genes) -> np.ndarray:
+    """spans.npy memory-mapped, after checking it against genes.tsv (ValueError if not)."""
+    spans = np.load(path, mmap_mode="r")
+    if any(c not in genes for c in ("span0", "span_len", "span_start", "contig_len")):
+        raise ValueError("genes.tsv lacks the span columns")
+    if spans.ndim != 1 or len(spans) != int(genes["span_len"].sum()):
+        raise ValueError(f"{spans.shape} codes, expected {int(genes['span_len'].sum())}")
+    return spans
+
+
+class HaplotypeStore:
+    """Materializes haplotype windows of one dataset.
+
+    Parameters
+    ----------
+    genes : pd.DataFrame
+        genes.tsv (with ``span0``, ``span_len``, ``span_start``, ``contig_len``).
+    spans : np.ndarray, shape=(total span length,), uint8
+        spans.npy (memory-mapped is fine).
+    variants : pd.DataFrame
+        variants.tsv (``pos`` 1-based, ``ref``, ``alt``).
+    carriers : tuple of np.ndarray
+        carriers.npz's ``(indptr, sample, code)``.
+    n_samples, seq_len : int
+    """
+
+    def __init__(self, genes, spans, variants, carriers, *, n_samples: int, seq_len: int):
+        self.genes = genes
+        self.spans = spans
+        self.variants = variants
+        self.carriers = carriers
+        self.n_samples = n_samples
+        self.seq_len = seq_len
+        self._edits = lru_cache(maxsize=64)(self._gene_edits)
+
+    @classmethod
+    def of(cls, ds) -> HaplotypeStore:
+        """The store of an open :class:`data_prep.dataset.GeneDataset`.
+
+        Raises
+        ------
+        InputError
+            The dataset was prepared without ``--haplotypes``.
+        """
+        if not ds.haplotype_mode:
+            raise InputError(
+                f"{ds.path} holds averaged SNV sequences; re-run `variformer prep --haplotypes` "
+                "(phased VCF) for each person's two haplotypes"
+            )
+        return cls(ds._genes, ds._spans_mm, ds._variants, ds._carriers,
+                   n_samples=len(ds.samples), seq_len=ds.seq_len)  # fmt: skip
+
+    def _gene_edits(self, row: int) -> GeneEdits:
+        g = self.genes.iloc[row]
+        v0, nv = int(g["var_start"]), int(g["n_variants"])
+        v = self.variants.iloc[v0 : v0 + nv]
+        return gene_edits(v["pos"].to_numpy(np.int64), list(v["ref"]), list(v["alt"]))
+
+    def codes(self, row: int, sample_rows: np.ndarray) -> np.ndarray:
+        """Window codes of people ``sample_rows`` in gene ``row``, shape=(n, 2, seq_len), uint8."""
+        g = self.genes.iloc[row]
+        v0, nv = int(g["var_start"]), int(g["n_variants"])
+        indptr, sample, code = self.carriers
+        a, b = indptr[v0], indptr[v0 + nv]
+        dense = np.zeros((self.n_samples, nv), dtype=np.uint8)
+        dense[sample[a:b], np.repeat(np.arange(nv), np.diff(indptr[v0 : v0 + nv + 1]))] = code[a:b]
+        s0, slen = int(g["span_start"]), int(g["span_len"])
+        span = np.asarray(self.spans[s0 : s0 + slen])
+        edits = self._edits(row)
+        span0, tss0 = int(g["span0"]), int(g["tss0"])
+        mine = dense[np.asarray(sample_rows)]
+        applied = np.stack([(mine & HAP1) > 0, (mine & HAP2) > 0], axis=1)  # (n, 2, V)
+        dropped = np.stack([(mine & DROP1) > 0, (mine & DROP2) > 0], axis=1)
+        tss_at, _ = haplotype_extent(
+            edits, applied, dropped, tss0=tss0, span0=span0, span1=span0 + len(span)
+        )
+        out = np.empty((len(mine), 2, self.seq_len), dtype=np.uint8)
+        for k in range(len(mine)):
+            for h in (0, 1):
+                rows = np.flatnonzero(applied[k, h])
+                anchored_window(
+                    span, span0, edits, rows, dropped[k, h, rows], tss0=tss0,
+                    seq_len=self.seq_len, contig_len=int(g["contig_len"]), out=out[k, h],
+                    tss_at=int(tss_at[k, h]),
+                )  # fmt: skip
+        return out
