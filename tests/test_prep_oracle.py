@@ -34,8 +34,9 @@ def _random_cohort(
         chrom = str(rng.choice(list(contigs)))
         pos1 = int(rng.integers(1, lengths[chrom] + 1))
         base = contigs[chrom][pos1 - 1].upper()
-        if base == "N":
-            continue
+        while base == "N":  # no record on an N (a skipped one could leave the VCF empty)
+            pos1 = int(rng.integers(1, lengths[chrom] + 1))
+            base = contigs[chrom][pos1 - 1].upper()
         others = [b for b in "ACGT" if b != base]
         n_alt = int(rng.integers(1, 4))
         alts = list(rng.choice(others, size=min(n_alt, 3), replace=False))
