@@ -99,10 +99,12 @@ def _check_build(gwas: pd.DataFrame, weights: pd.DataFrame, *, gwas_path) -> tup
     shared = gwas.merge(model, left_on="snp", right_on="rsid")
     if shared.empty:
         example = weights["rsid"].iloc[0] if len(weights) else "-"
+        theirs = gwas["snp"].iloc[0] if len(gwas) else "-"
         raise InputError(
-            f"--gwas {gwas_path} shares no variant id with the model (ids such as {example}): "
-            "another genome build or id scheme; export with --rsid-from varID for "
-            "chr_pos_ref_alt_b38 ids, or lift the GWAS over to the model's build"
+            f"--gwas {gwas_path} shares no variant id with the model (model ids such as "
+            f"{example}, GWAS ids such as {theirs}): another genome build or id scheme; point "
+            "--snp-column at the matching ids (rs ids, or chr_pos_ref_alt_b38 with an export "
+            "made with --rsid-from varID), or lift the GWAS over to the model's build"
         )
     same = [
         {a, b} == {r, e}
