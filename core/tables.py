@@ -44,6 +44,7 @@ __all__ = [
     "ISM",
     "PREDICTIONS",
     "SPLITS",
+    "VARIANT_EFFECTS",
     "Schema",
     "empty_predictions",
     "empty_table",
@@ -53,6 +54,7 @@ __all__ = [
     "read_ism",
     "read_predictions",
     "read_table",
+    "read_variant_effects",
     "validate_predictions",
     "validate_table",
     "write_predictions",
@@ -125,6 +127,17 @@ ISM = Schema(
     finite=("fold", "pos", "maf", "tss_distance", "score"),
     integer=("fold", "pos", "tss_distance"),
 )
+#: ``variformer score-variants`` (variformer.analysis.variant_effects)
+VARIANT_EFFECTS = Schema(
+    "variant effects table",
+    ("gene", "fold", "chrom", "pos", "id", "ref", "alt", "kind", "tss_distance",
+     "effect_reference", "effect_background", "background_applied"),
+    text=("gene", "chrom", "id", "ref", "alt", "kind", "background_applied"),
+    numeric=("effect_background",),  # NA without --background, or not placeable there
+    finite=("fold", "pos", "tss_distance", "effect_reference"),
+    integer=("fold", "pos", "tss_distance"),
+    levels=(("kind", ("snv", "mnp", "insertion", "deletion", "complex")),),
+)  # fmt: skip
 BASELINE_SUMMARY = Schema(
     "baseline summary",
     ("gene", "fold", "model", "test_r2", "test_pcc", "n_train", "n_test", "n_snvs", "n_nonzero"),
@@ -368,3 +381,8 @@ def read_gwas(path: str | os.PathLike) -> pd.DataFrame:
 def read_ism(path: str | os.PathLike) -> pd.DataFrame:
     """Read one ISM table (:data:`ISM`)."""
     return read_table(path, ISM)
+
+
+def read_variant_effects(path: str | os.PathLike) -> pd.DataFrame:
+    """Read one variant effects table (:data:`VARIANT_EFFECTS`)."""
+    return read_table(path, VARIANT_EFFECTS)

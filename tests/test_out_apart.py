@@ -134,6 +134,8 @@ SPECS = {
     "ism --run": (["ism"], [("--run", "run"), ("--dataset", "dataset"),
                   ("--genes-file", "genes")], [], "--out"),
     "ism --runs": (["ism"], [("--runs", "runs"), ("--dataset", "dataset")], [], "--out"),
+    "score-variants": (["score-variants"], [("--runs", "runs"), ("--vcf", "vcf"),
+                       ("--dataset", "dataset"), ("--genes-file", "genes")], [], "--out"),
     "ism --enformer": (["ism"], [("--enformer", "enformer"), ("--dataset", "dataset")], [],
                        "--out"),
     "motifs": (["motifs"], [("--dataset", "dataset"), ("--analysis", "analysis"),

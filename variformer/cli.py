@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "report": ("variformer.commands.report", "one self-contained HTML page from result tables"),
     "ism": ("variformer.commands.ism", "in-silico mutagenesis of every observed SNV, to one TSV"),
+    "score-variants": (
+        "variformer.commands.score_variants",
+        "the effect of any listed variant (SNV, MNP, indel) on trained runs, to one TSV",
+    ),
     "baselines": (
         "variformer.commands.baselines",
         "elastic net / lasso / ridge per gene and fold on the dataset's splits",

@@ -1,6 +1,7 @@
 """ISM over the genes of a dataset, into the one TSV the analysis stage reads.
 
-Output columns (one row per observed SNV allele of each gene's window)::
+Output columns (one row per observed SNV allele of each gene's window; in a haplotype-mode
+dataset also per observed MNP and indel, scored by :func:`other_alleles`)::
 
     gene, fold, chrom, pos, id, ref, alt, maf, tss_distance, score
 
@@ -31,15 +32,17 @@ from torch import nn
 
 from core.errors import InputError
 from core.fileio import atomic_write_text, check_writable_parent, output_lock
-from core.tables import ISM, empty_table, read_ism, write_table
+from core.tables import ISM, Schema, empty_table, read_table, write_table
 from data_prep.genome import crop_bounds, tss_distance
 from variformer.analysis.mutagenesis import BASES, ism
+from variformer.analysis.variant_effects import EffectOptions, allele_effects, window_alleles
 
 __all__ = [
     "COLUMNS",
     "gene_snvs",
     "ism_table",
     "manifest_path",
+    "other_alleles",
     "write_ism_tsv",
 ]
 
@@ -61,8 +64,9 @@ def gene_snvs(ds: Any, gene: str, *, seq_len: int | None = None) -> pd.DataFrame
     -------
     pd.DataFrame
         ``ds.variants(gene)`` columns plus ``pos0`` (0-based in the cropped window) and
-        ``tss_distance`` (signed, transcription direction); alleles outside the crop or with an
-        ALT that is not one of A/C/G/T are left out.
+        ``tss_distance`` (signed, transcription direction); alleles outside the crop, and
+        alleles that are not one base to one of A/C/G/T (a haplotype-mode dataset's MNPs and
+        indels: :func:`other_alleles`), are left out.
 
     Raises
     ------
@@ -76,7 +80,8 @@ def gene_snvs(ds: Any, gene: str, *, seq_len: int | None = None) -> pd.DataFrame
     pos0_window = var["pos"].to_numpy(dtype=np.int64) - 1 - int(win.start0)
     var["pos0"] = pos0_window - start
     var["tss_distance"] = tss_distance(var["pos"], win)
-    keep = (var["pos0"] >= 0) & (var["pos0"] < length) & var["alt"].astype(str).isin(list(BASES))
+    snv = var["alt"].astype(str).isin(list(BASES)) & (var["ref"].astype(str).str.len() == 1)
+    keep = (var["pos0"] >= 0) & (var["pos0"] < length) & snv
     var = var[keep].reset_index(drop=True)
     ref = ds.reference(gene)[start : start + length]
     called = ref[var["pos0"].to_numpy()]
@@ -133,8 +138,37 @@ def ism_table(
     scores = ism(
         model, seq, var, method=method, batch_size=batch_size, device=device, precision=precision
     )
-    out = var.assign(gene=gene, fold=int(fold), score=scores)
-    return out[list(COLUMNS)]
+    out = var.assign(gene=gene, fold=int(fold), score=scores)[list(COLUMNS)]
+    if not getattr(ds, "haplotype_mode", False):
+        return out
+    options = EffectOptions(background, batch_size, device, precision)
+    others = other_alleles(model, ds, gene, fold=fold, seq_len=seq_len, options=options)
+    out = pd.concat([out, others], ignore_index=True) if len(others) else out
+    return out.sort_values(["pos", "ref", "alt"], kind="stable", ignore_index=True)
+
+
+def other_alleles(
+    model: nn.Module, ds: Any, gene: str, *, fold: int, seq_len: int | None, options
+) -> pd.DataFrame:
+    """ISM rows of a haplotype-mode dataset's observed MNPs and indels in the (cropped) window.
+
+    A score is :func:`variformer.analysis.variant_effects.allele_effects`' effect: on the
+    reference, or with a background on the person's two haplotypes (the mean of their two
+    predictions; the SNVs of such a table are scored on the averaged one-hot, as in an SNV
+    dataset). The naive path: one forward per allele (per changed haplotype), batched. An
+    allele whose re-anchored window needs reference beyond the dataset's span is left out.
+    """
+    var = ds.variants(gene)
+    var = var.assign(ref=var["ref"].astype(str).str.upper(), alt=var["alt"].astype(str).str.upper())
+    single = (var["ref"].str.len() == 1) & var["alt"].isin(list(BASES))
+    var = var[~single & window_alleles(ds, gene, var, seq_len=seq_len)].reset_index(drop=True)
+    table = allele_effects(model, ds, gene, var, seq_len=seq_len, options=options)
+    score = "effect_reference" if options.background is None else "effect_background"
+    table = table.assign(
+        gene=gene, fold=int(fold), score=table[score].astype(np.float32),
+        tss_distance=tss_distance(table["pos"], ds.window(gene)),
+    )  # fmt: skip
+    return table[list(COLUMNS)]
 
 
 def manifest_path(table: str | Path) -> Path:
@@ -144,12 +178,12 @@ def manifest_path(table: str | Path) -> Path:
     return table.with_name(table.name + ".json")
 
 
-def _progress(iterable, *, total: int, show: bool):
+def _progress(iterable, *, total: int, show: bool, desc: str):
     if not show:
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc="ism", unit="gene")
+    return tqdm(iterable, total=total, desc=desc, unit="gene")
 
 
 def write_ism_tsv(
@@ -161,6 +195,8 @@ def write_ism_tsv(
     force: bool = False,
     progress: bool | None = None,
     log: Callable[[str], None] = print,
+    schema: Schema = ISM,
+    name: str = "ism",
 ) -> pd.DataFrame:
     """Run ``table(gene)`` for each gene, keep each result, publish the TSV at ``out``.
 
@@ -177,6 +213,10 @@ def write_ism_tsv(
         interrupted run are reused only when these match.
     progress : bool, optional
         A progress bar; default: only when stderr is a terminal (else one line per gene).
+    schema : core.tables.Schema, default :data:`core.tables.ISM`
+        The table's schema (e.g. :data:`core.tables.VARIANT_EFFECTS` for score-variants).
+    name : str, default "ism"
+        The command, in log lines and the progress bar.
 
     Returns
     -------
@@ -189,47 +229,49 @@ def write_ism_tsv(
     check_writable_parent(out)
     with output_lock(out):  # one writer: a second process on the same --out is refused
         return _write_ism_tsv(out, genes, table, settings=settings, force=force,
-                              progress=progress, log=log)  # fmt: skip
+                              progress=progress, log=log, schema=schema, name=name)  # fmt: skip
 
 
-def _write_ism_tsv(out: Path, genes, table, *, settings, force, progress, log) -> pd.DataFrame:
+def _write_ism_tsv(
+    out: Path, genes, table, *, settings, force, progress, log, schema, name
+) -> pd.DataFrame:
     partial = out.with_name(f".{out.name}.partial")
     stamp = json.dumps(settings, sort_keys=True, default=str)
     if partial.is_dir() and (
         not (partial / "settings.json").is_file()
         or (partial / "settings.json").read_text() != stamp
     ):
-        log(f"ism: {partial} was made with other settings; starting over")
+        log(f"{name}: {partial} was made with other settings; starting over")
         shutil.rmtree(partial)
     partial.mkdir(exist_ok=True)
     atomic_write_text(partial / "settings.json", stamp)
     show = sys.stderr.isatty() if progress is None else bool(progress)
     frames = []
-    for i, item in enumerate(_progress(genes, total=len(genes), show=show)):
+    for i, item in enumerate(_progress(genes, total=len(genes), show=show, desc=name)):
         gene = item if isinstance(item, str) else item[-1]
         done = partial / f"{i:05d}.tsv"
         if done.is_file():
             with contextlib.suppress(InputError):  # a damaged leftover is recomputed
-                frame = read_ism(done)
+                frame = read_table(done, schema)
                 if (frame["gene"] == gene).all():
                     frames.append(frame)
                     continue
         t0 = time.perf_counter()
         frame = table(item)
-        write_table(frame, done, ISM)
-        frames.append(read_ism(done))
+        write_table(frame, done, schema)
+        frames.append(read_table(done, schema))
         if not show:
             log(
-                f"ism: {gene}: {len(frame)} SNVs in {time.perf_counter() - t0:.1f} s "
+                f"{name}: {gene}: {len(frame)} variants in {time.perf_counter() - t0:.1f} s "
                 f"({i + 1}/{len(genes)})"
             )
-    result = pd.concat(frames, ignore_index=True) if frames else empty_table(COLUMNS)
+    result = pd.concat(frames, ignore_index=True) if frames else empty_table(schema.columns)
     if out.is_dir() and not out.is_symlink():
         shutil.rmtree(out)  # --force over a directory; a file is replaced atomically below
     # the table's record (what it was made from, how many rows) first: a table is never
     # published without one that says what it is
     record = {**settings, "n_rows": len(result)}
     atomic_write_text(manifest_path(out), json.dumps(record, indent=1, default=str) + "\n")
-    write_table(result, out, ISM)
+    write_table(result, out, schema)
     shutil.rmtree(partial, ignore_errors=True)
     return result

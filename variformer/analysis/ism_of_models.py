@@ -21,7 +21,15 @@ from core.runs import Run, find_runs, model_checksum, read_run
 from variformer.analysis.gene_ism import ism_table, write_ism_tsv
 from variformer.config import ENFORMER_BLOOD_TRACK
 
-__all__ = ["IsmOptions", "IsmResult", "ism_of_enformer", "ism_of_run", "ism_of_runs"]
+__all__ = [
+    "IsmOptions",
+    "IsmResult",
+    "RunTasks",
+    "ism_of_enformer",
+    "ism_of_run",
+    "ism_of_runs",
+    "run_tasks",
+]
 
 
 class IsmOptions(NamedTuple):
@@ -133,21 +141,31 @@ def ism_of_enformer(
     return _write(model, ds, genes, out, fold=-1, seq_len=None, source=source, opt=options)
 
 
-def ism_of_runs(
+class RunTasks(NamedTuple):
+    """The (run, gene) pairs to score under a runs root (:func:`run_tasks`)."""
+
+    tasks: list  # (run dir, gene), runs in find_runs order
+    settings: dict  # run dir -> (fold, genes, data.seq_len)
+    n_runs: int
+
+
+def run_tasks(
     runs: str | os.PathLike,
     ds,
-    out,
     *,
     fold: int | None = None,
     genes: Sequence[str] | None = None,
-    options: IsmOptions = DEFAULT_OPTIONS,
-) -> IsmResult:
-    """Every finished run under ``runs`` (of ``fold``, or of every fold), each on its genes.
+    verb: str = "score",
+) -> RunTasks:
+    """Every finished fine-tuning run under ``runs`` (of ``fold``, or of every fold), each on
+    its genes (those of ``genes`` only), checked against the dataset.
 
-    A gene may have one run per fold; two runs of one gene on one fold are refused.
+    Raises
+    ------
+    InputError
+        No finished run; a run made from another dataset or with a gene the dataset lacks; two
+        runs of one gene on one fold; a gene of ``genes`` that no run has.
     """
-    from variformer.model import Variformer
-
     found = [r for r in find_runs(runs, kind="finetune") if fold is None or r.fold == fold]
     if not found:
         which = "" if fold is None else f" of fold {fold}"
@@ -157,7 +175,7 @@ def ism_of_runs(
     wanted = set(genes or []) or None
     known = set(ds.genes)
     for run in found:
-        check_made_from(run.path, ds, verb="score")
+        check_made_from(run.path, ds, verb=verb)
     settings = {str(run.path): _run_setting(run) for run in found}
     tasks: list[tuple[str, str]] = []  # (run dir, gene)
     seen: dict[tuple[str, int], str] = {}
@@ -181,6 +199,25 @@ def ism_of_runs(
         missing = sorted(wanted - {g for _, g in tasks})
         if missing:
             raise InputError(f"no finished run under {runs} has gene(s) {', '.join(missing[:5])}")
+    return RunTasks(tasks, settings, len(found))
+
+
+def ism_of_runs(
+    runs: str | os.PathLike,
+    ds,
+    out,
+    *,
+    fold: int | None = None,
+    genes: Sequence[str] | None = None,
+    options: IsmOptions = DEFAULT_OPTIONS,
+) -> IsmResult:
+    """Every finished run under ``runs`` (of ``fold``, or of every fold), each on its genes.
+
+    A gene may have one run per fold; two runs of one gene on one fold are refused.
+    """
+    from variformer.model import Variformer
+
+    tasks, settings, n_runs = run_tasks(runs, ds, fold=fold, genes=genes)
     _check(ds, [], options.background, ds.path)
     loaded: dict[str, Any] = {}
 
@@ -209,4 +246,4 @@ def ism_of_runs(
     result = write_ism_tsv(
         out, tasks, table, settings=stamp, force=options.force, progress=options.progress
     )
-    return IsmResult(result, len(tasks), len(found))
+    return IsmResult(result, len(tasks), n_runs)
