@@ -104,6 +104,56 @@ def variant_keys(variants: pd.DataFrame) -> list[str]:
     ]
 
 
+def is_snv(variants: pd.DataFrame) -> np.ndarray:
+    """Which rows of ``ds.variants(gene)`` are SNVs (REF and ALT one base each).
+
+    Returns
+    -------
+    np.ndarray, shape=(n_variants,), bool
+    """
+    return ((variants["ref"].str.len() == 1) & (variants["alt"].str.len() == 1)).to_numpy()
+
+
+class _SnvColumns:
+    """A dataset seen through its SNV alleles only: ``variants`` and ``dosages`` drop the
+    indel and MNP columns of a haplotype-mode dataset; everything else is the dataset's."""
+
+    def __init__(self, ds):
+        self._ds = ds
+
+    def __getattr__(self, name):
+        return getattr(self._ds, name)
+
+    def variants(self, gene: str) -> pd.DataFrame:
+        v = self._ds.variants(gene)
+        return v[is_snv(v)].reset_index(drop=True)
+
+    def dosages(self, gene: str, samples=None) -> np.ndarray:
+        return self._ds.dosages(gene, samples)[:, is_snv(self._ds.variants(gene))]
+
+
+def dosage_columns(ds: GeneDataset, *, indels: bool = False) -> GeneDataset:
+    """The dataset whose ``variants`` / ``dosages`` are a linear model's columns.
+
+    Parameters
+    ----------
+    ds : GeneDataset
+    indels : bool
+        A haplotype-mode dataset (``prep --haplotypes``) lists every applied allele (SNVs,
+        MNPs, indels). False (default) keeps only its SNV columns, so the model sees what it
+        sees on an SNV dataset; True keeps every allele as a dosage column. An SNV dataset
+        has SNV columns only either way (``run_baselines`` refuses ``indels`` there).
+
+    Returns
+    -------
+    GeneDataset
+        ``ds`` itself, or a view of it with the SNV columns only.
+    """
+    if indels or not getattr(ds, "haplotype_mode", False) or isinstance(ds, _SnvColumns):
+        return ds
+    return _SnvColumns(ds)
+
+
 def _estimator(model: str, *, l1_ratio: float, folds: KFold, seed: int):
     if model == "elastic_net":
         return ElasticNetCV(l1_ratio=l1_ratio, cv=folds, max_iter=MAX_ITER, random_state=seed)
@@ -171,6 +221,7 @@ def fit_linear(
     seed: int = 0,
     engine: str = "gram",
     patience: int | None = PATIENCE,
+    indels: bool = False,
 ) -> LinearFit:
     """Fit a penalized linear model of one gene's expression on its window's SNV dosages.
 
@@ -203,6 +254,9 @@ def fit_linear(
         clearly above its minimum for this many alphas in a row (see
         :func:`baselines.penalized.enet_cv`; the default skips the slow, overfitting tail of
         the grid). None or 0: every alpha of the grid, exactly ``ElasticNetCV``'s choice.
+    indels : bool
+        On a haplotype-mode dataset, every allele (indels and MNPs too) is a dosage column;
+        default: its SNVs only (:func:`dosage_columns`).
 
     Returns
     -------
@@ -222,6 +276,7 @@ def fit_linear(
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     check_linear_options(model=model, l1_ratio=l1_ratio, cv=cv)
+    ds = dosage_columns(ds, indels=indels)
     expression = ds.expression(gene)
     split = ds.split(fold, train_fraction=train_fraction)
     train = _with_expression(split["train"], expression)
@@ -296,6 +351,7 @@ def fit_linear_all(
     seed: int = 0,
     engine: str = "gram",
     patience: int | None = PATIENCE,
+    indels: bool = False,
 ) -> AllPeopleFit:
     """:func:`fit_linear`'s model fitted on every person with expression (a PredictDB-style
     weight set): the same penalty choice, by inner ``cv``-fold CV over all of them.
@@ -304,7 +360,7 @@ def fit_linear_all(
     ----------
     ds : GeneDataset
     gene : str
-    model, l1_ratio, cv, seed, engine, patience
+    model, l1_ratio, cv, seed, engine, patience, indels
         As :func:`fit_linear`. The people are ``ds.samples`` with an expression value, in
         dataset order (the order the inner ``KFold`` shuffles).
 
@@ -323,6 +379,7 @@ def fit_linear_all(
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     check_linear_options(model=model, l1_ratio=l1_ratio, cv=cv)
+    ds = dosage_columns(ds, indels=indels)
     expression = ds.expression(gene)
     people = _with_expression(list(ds.samples), expression)
     if len(people) < 2:
