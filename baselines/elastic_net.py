@@ -104,32 +104,49 @@ def variant_keys(variants: pd.DataFrame) -> list[str]:
     ]
 
 
-def is_snv(variants: pd.DataFrame) -> np.ndarray:
-    """Which rows of ``ds.variants(gene)`` are SNVs (REF and ALT one base each).
+def dosage_column_mask(variants: pd.DataFrame, window, *, indels: bool = False) -> np.ndarray:
+    """Which rows of a haplotype dataset's ``ds.variants(gene)`` are a linear model's columns.
+
+    A haplotype dataset lists every applied allele of a span around the window (wide enough
+    for every haplotype's shifted window); the columns are the alleles whose REF bases
+    overlap the reference window ``[window.start0, window.end0)`` (0-based; ``pos`` is
+    1-based), and of those only the SNVs (REF and ALT one base each) unless ``indels``. So
+    by default the columns are exactly an SNV dataset's variants of the same VCF and window.
 
     Returns
     -------
     np.ndarray, shape=(n_variants,), bool
     """
-    return ((variants["ref"].str.len() == 1) & (variants["alt"].str.len() == 1)).to_numpy()
+    pos0 = variants["pos"].to_numpy(np.int64) - 1
+    ref_len = variants["ref"].str.len().to_numpy(np.int64)
+    keep = (pos0 < window.end0) & (pos0 + ref_len > window.start0)
+    if not indels:
+        keep &= (ref_len == 1) & (variants["alt"].str.len().to_numpy() == 1)
+    return keep
 
 
-class _SnvColumns:
-    """A dataset seen through its SNV alleles only: ``variants`` and ``dosages`` drop the
-    indel and MNP columns of a haplotype-mode dataset; everything else is the dataset's."""
+class _Columns:
+    """A haplotype dataset seen through a linear model's columns
+    (:func:`dosage_column_mask`): ``variants`` and ``dosages`` keep those alleles only;
+    everything else is the dataset's."""
 
-    def __init__(self, ds):
-        self._ds = ds
+    def __init__(self, ds, indels: bool):
+        self._ds, self._indels, self._masks = ds, indels, {}
 
     def __getattr__(self, name):
         return getattr(self._ds, name)
 
+    def _mask(self, gene: str) -> np.ndarray:
+        if gene not in self._masks:
+            v, w = self._ds.variants(gene), self._ds.window(gene)
+            self._masks[gene] = dosage_column_mask(v, w, indels=self._indels)
+        return self._masks[gene]
+
     def variants(self, gene: str) -> pd.DataFrame:
-        v = self._ds.variants(gene)
-        return v[is_snv(v)].reset_index(drop=True)
+        return self._ds.variants(gene)[self._mask(gene)].reset_index(drop=True)
 
     def dosages(self, gene: str, samples=None) -> np.ndarray:
-        return self._ds.dosages(gene, samples)[:, is_snv(self._ds.variants(gene))]
+        return self._ds.dosages(gene, samples)[:, self._mask(gene)]
 
 
 def dosage_columns(ds: GeneDataset, *, indels: bool = False) -> GeneDataset:
@@ -139,19 +156,20 @@ def dosage_columns(ds: GeneDataset, *, indels: bool = False) -> GeneDataset:
     ----------
     ds : GeneDataset
     indels : bool
-        A haplotype-mode dataset (``prep --haplotypes``) lists every applied allele (SNVs,
-        MNPs, indels). False (default) keeps only its SNV columns, so the model sees what it
-        sees on an SNV dataset; True keeps every allele as a dosage column. An SNV dataset
-        has SNV columns only either way (``run_baselines`` refuses ``indels`` there).
+        On a haplotype-mode dataset (``prep --haplotypes``): False (default) keeps the SNVs
+        of the reference window, the very columns an SNV dataset of the same VCF has; True
+        keeps every allele (SNVs, MNPs, indels) overlapping the window
+        (:func:`dosage_column_mask`). An SNV dataset's columns are its variants either way
+        (``run_baselines`` refuses ``indels`` there).
 
     Returns
     -------
     GeneDataset
-        ``ds`` itself, or a view of it with the SNV columns only.
+        ``ds`` itself (an SNV dataset, or already such a view), or a view of it.
     """
-    if indels or not getattr(ds, "haplotype_mode", False) or isinstance(ds, _SnvColumns):
+    if not getattr(ds, "haplotype_mode", False) or isinstance(ds, _Columns):
         return ds
-    return _SnvColumns(ds)
+    return _Columns(ds, indels)
 
 
 def _estimator(model: str, *, l1_ratio: float, folds: KFold, seed: int):
@@ -255,8 +273,8 @@ def fit_linear(
         :func:`baselines.penalized.enet_cv`; the default skips the slow, overfitting tail of
         the grid). None or 0: every alpha of the grid, exactly ``ElasticNetCV``'s choice.
     indels : bool
-        On a haplotype-mode dataset, every allele (indels and MNPs too) is a dosage column;
-        default: its SNVs only (:func:`dosage_columns`).
+        On a haplotype-mode dataset, every allele (indels and MNPs too) overlapping the window
+        is a dosage column; default: its SNVs of the window only (:func:`dosage_columns`).
 
     Returns
     -------

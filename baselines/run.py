@@ -7,7 +7,8 @@ Layout (the run-directory contract of :mod:`core.runs`, one run per gene and fol
     BL/<model>/<gene>/fold<k>/
         predictions.tsv                     sample, gene, split, observed, predicted (tune, test)
         coefficients.tsv                    chrom, pos (1-based), id, ref, alt, coef: one row per
-                                            dataset SNV of the window, 0 where dropped
+                                            dataset SNV of the window, 0 where dropped (with
+                                            ``indels``: per allele, indels and MNPs too)
         summary.json                        kind "baseline", metrics, alpha, intercept, provenance
         config.yaml                         the fitting options
     BL/<model>/<gene>/all/                  with ``all_people``: the same model fitted on every
@@ -254,8 +255,10 @@ def run_baselines(
         of ``summary.tsv`` and nothing evaluates it.
     indels : bool
         On a haplotype-mode dataset (``prep --haplotypes``), every allele (SNVs, MNPs,
-        indels) is a dosage column and a coefficient row; default: its SNV alleles only, as on
-        an SNV dataset. Recorded in the fits' options (:func:`fit_options`).
+        indels) overlapping the window is a dosage column and a coefficient row; default: the
+        window's SNVs only, the columns an SNV dataset of the same VCF has
+        (:func:`baselines.elastic_net.dosage_columns`). Recorded in the fits' options
+        (:func:`fit_options`).
     force : bool
         Refit gene-folds that are already published (default: skip them, i.e. resume).
     log : callable, optional
