@@ -157,7 +157,9 @@ def main() -> None:
     table = pd.DataFrame(rows, columns=["model", "test R2", "variants"])
     d = deletion.iloc[0]
     n_test = len([s for s in hap_ds.split(args.fold)["test"] if s in hap_ds.expression(gene).index])
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(
         f"cohort: {args.people} people, {gene} h2 {args.h2}, seq_len {args.seq_len}, seed "
         f"{args.seed}; fold {args.fold} ({n_test} test people); config {args.config} "
