@@ -16,6 +16,8 @@ import pandas as pd
 import pysam
 import pysam.bcftools
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import ElasticNetCV
 from sklearn.model_selection import KFold
 
@@ -246,3 +248,39 @@ def test_baselines_default_is_snvs_and_option_changes_are_refused(cohort, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "SNV dataset" in err[0]
     assert not (tmp_path / "B2").exists()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_sites=st.integers(1, 60), fraction=st.floats(0.0, 1.0))
+def test_background_indels_are_normal_records(seed, n_sites, fraction):
+    """Whatever the sites and planted motifs: each indel is anchored, its REF is the
+    reference, it cannot shift left, it deletes no other site and touches no motif."""
+    from data_prep.simulate.genetics import Sites
+    from data_prep.simulate.indels import scatter_indels
+
+    rng = np.random.default_rng(seed)
+    length = 400
+    ref = rng.integers(0, 4, size=length).astype(np.int8)
+    occupied = np.zeros(length, dtype=bool)
+    for start in rng.integers(0, length - 12, size=3):
+        occupied[start : start + 10] = True
+    pos0 = np.sort(rng.choice(length, size=n_sites, replace=False))
+    alleles = [["ACGT"[ref[p]], "ACGT"[(ref[p] + 1) % 4]] for p in pos0]
+    hap = (rng.random((n_sites, 8)) < 0.3).astype(np.int8)
+    sites = Sites(pos0.astype(np.int64), alleles, hap)
+    text = "".join("ACGT"[b] for b in ref)
+    made = scatter_indels(sites, ref, occupied, set(), rng, fraction=fraction)
+    for k in range(n_sites):
+        r, a = sites.alleles[k]
+        p = int(pos0[k])
+        if k not in made:
+            assert (len(r), len(a)) == (1, 1)
+            continue
+        assert text[p : p + len(r)] == r and r[0] == a[0] and len(r) != len(a)
+        assert 1 <= abs(len(r) - len(a)) <= 50 and min(len(r), len(a)) == 1
+        assert not occupied[p : p + len(r) + (len(a) > 1)].any()
+        if len(r) > 1:  # a deletion: no other site inside, ref[p] != ref[p + L]
+            assert not ((pos0 > p) & (pos0 < p + len(r))).any()
+            assert text[p] != text[p + len(r) - 1]
+        else:  # an insertion: its last inserted base differs from the anchor
+            assert a[-1] != r[0]
