@@ -104,6 +104,74 @@ def variant_keys(variants: pd.DataFrame) -> list[str]:
     ]
 
 
+def dosage_column_mask(variants: pd.DataFrame, window, *, indels: bool = False) -> np.ndarray:
+    """Which rows of a haplotype dataset's ``ds.variants(gene)`` are a linear model's columns.
+
+    A haplotype dataset lists every applied allele of a span around the window (wide enough
+    for every haplotype's shifted window); the columns are the alleles whose REF bases
+    overlap the reference window ``[window.start0, window.end0)`` (0-based; ``pos`` is
+    1-based), and of those only the SNVs (REF and ALT one base each) unless ``indels``. So
+    by default the columns are exactly an SNV dataset's variants of the same VCF and window.
+
+    Returns
+    -------
+    np.ndarray, shape=(n_variants,), bool
+    """
+    pos0 = variants["pos"].to_numpy(np.int64) - 1
+    ref_len = variants["ref"].str.len().to_numpy(np.int64)
+    keep = (pos0 < window.end0) & (pos0 + ref_len > window.start0)
+    if not indels:
+        keep &= (ref_len == 1) & (variants["alt"].str.len().to_numpy() == 1)
+    return keep
+
+
+class _Columns:
+    """A haplotype dataset seen through a linear model's columns
+    (:func:`dosage_column_mask`): ``variants`` and ``dosages`` keep those alleles only;
+    everything else is the dataset's."""
+
+    def __init__(self, ds, indels: bool):
+        self._ds, self._indels, self._masks = ds, indels, {}
+
+    def __getattr__(self, name):
+        return getattr(self._ds, name)
+
+    def _mask(self, gene: str) -> np.ndarray:
+        if gene not in self._masks:
+            v, w = self._ds.variants(gene), self._ds.window(gene)
+            self._masks[gene] = dosage_column_mask(v, w, indels=self._indels)
+        return self._masks[gene]
+
+    def variants(self, gene: str) -> pd.DataFrame:
+        return self._ds.variants(gene)[self._mask(gene)].reset_index(drop=True)
+
+    def dosages(self, gene: str, samples=None) -> np.ndarray:
+        return self._ds.dosages(gene, samples)[:, self._mask(gene)]
+
+
+def dosage_columns(ds: GeneDataset, *, indels: bool = False) -> GeneDataset:
+    """The dataset whose ``variants`` / ``dosages`` are a linear model's columns.
+
+    Parameters
+    ----------
+    ds : GeneDataset
+    indels : bool
+        On a haplotype-mode dataset (``prep --haplotypes``): False (default) keeps the SNVs
+        of the reference window, the very columns an SNV dataset of the same VCF has; True
+        keeps every allele (SNVs, MNPs, indels) overlapping the window
+        (:func:`dosage_column_mask`). An SNV dataset's columns are its variants either way
+        (``run_baselines`` refuses ``indels`` there).
+
+    Returns
+    -------
+    GeneDataset
+        ``ds`` itself (an SNV dataset, or already such a view), or a view of it.
+    """
+    if not getattr(ds, "haplotype_mode", False) or isinstance(ds, _Columns):
+        return ds
+    return _Columns(ds, indels)
+
+
 def _estimator(model: str, *, l1_ratio: float, folds: KFold, seed: int):
     if model == "elastic_net":
         return ElasticNetCV(l1_ratio=l1_ratio, cv=folds, max_iter=MAX_ITER, random_state=seed)
@@ -171,6 +239,7 @@ def fit_linear(
     seed: int = 0,
     engine: str = "gram",
     patience: int | None = PATIENCE,
+    indels: bool = False,
 ) -> LinearFit:
     """Fit a penalized linear model of one gene's expression on its window's SNV dosages.
 
@@ -203,6 +272,9 @@ def fit_linear(
         clearly above its minimum for this many alphas in a row (see
         :func:`baselines.penalized.enet_cv`; the default skips the slow, overfitting tail of
         the grid). None or 0: every alpha of the grid, exactly ``ElasticNetCV``'s choice.
+    indels : bool
+        On a haplotype-mode dataset, every allele (indels and MNPs too) overlapping the window
+        is a dosage column; default: its SNVs of the window only (:func:`dosage_columns`).
 
     Returns
     -------
@@ -222,6 +294,7 @@ def fit_linear(
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     check_linear_options(model=model, l1_ratio=l1_ratio, cv=cv)
+    ds = dosage_columns(ds, indels=indels)
     expression = ds.expression(gene)
     split = ds.split(fold, train_fraction=train_fraction)
     train = _with_expression(split["train"], expression)
@@ -296,6 +369,7 @@ def fit_linear_all(
     seed: int = 0,
     engine: str = "gram",
     patience: int | None = PATIENCE,
+    indels: bool = False,
 ) -> AllPeopleFit:
     """:func:`fit_linear`'s model fitted on every person with expression (a PredictDB-style
     weight set): the same penalty choice, by inner ``cv``-fold CV over all of them.
@@ -304,7 +378,7 @@ def fit_linear_all(
     ----------
     ds : GeneDataset
     gene : str
-    model, l1_ratio, cv, seed, engine, patience
+    model, l1_ratio, cv, seed, engine, patience, indels
         As :func:`fit_linear`. The people are ``ds.samples`` with an expression value, in
         dataset order (the order the inner ``KFold`` shuffles).
 
@@ -323,6 +397,7 @@ def fit_linear_all(
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     check_linear_options(model=model, l1_ratio=l1_ratio, cv=cv)
+    ds = dosage_columns(ds, indels=indels)
     expression = ds.expression(gene)
     people = _with_expression(list(ds.samples), expression)
     if len(people) < 2:

@@ -7,7 +7,8 @@ Layout (the run-directory contract of :mod:`core.runs`, one run per gene and fol
     BL/<model>/<gene>/fold<k>/
         predictions.tsv                     sample, gene, split, observed, predicted (tune, test)
         coefficients.tsv                    chrom, pos (1-based), id, ref, alt, coef: one row per
-                                            dataset SNV of the window, 0 where dropped
+                                            dataset SNV of the window, 0 where dropped (with
+                                            ``indels``: per allele, indels and MNPs too)
         summary.json                        kind "baseline", metrics, alpha, intercept, provenance
         config.yaml                         the fitting options
     BL/<model>/<gene>/all/                  with ``all_people``: the same model fitted on every
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from baselines.all_people import AllPeopleModel, fit_all_people, read_all_people
-from baselines.elastic_net import MODELS, check_linear_options, fit_linear
+from baselines.elastic_net import MODELS, check_linear_options, dosage_columns, fit_linear
 from baselines.penalized import PATIENCE
 from core.errors import InputError
 from core.fileio import output_lock
@@ -118,9 +119,14 @@ def fit_options(
     seed: int = 0,
     engine: str = "gram",
     patience: int | None = PATIENCE,
+    indels: bool = False,
 ) -> dict:
-    """The options a gene-fold's fit is made with, as its ``inputs.json`` records them."""
-    return {
+    """The options a gene-fold's fit is made with, as its ``inputs.json`` records them.
+
+    ``indels`` (every allele of a haplotype dataset a dosage column) is recorded as
+    ``"indels": true`` only when set, so fits made before the option keep their record and a
+    rerun with the other choice is refused as any other option change is."""
+    options = {
         "model": model,
         "l1_ratio": l1_ratio,
         "cv": cv,
@@ -128,6 +134,7 @@ def fit_options(
         "engine": engine,
         "patience": patience or 0,
     }
+    return {**options, "indels": True} if indels else options
 
 
 def fit_inputs(fingerprints, gene: str, fold: int | str, options: dict) -> dict:
@@ -147,7 +154,8 @@ def _fit_gene(
     fingerprints: dict | None,
 ) -> list[dict]:
     """Fit and publish every fold of one gene (one joblib task); returns their summary rows."""
-    ds = _open(dataset)
+    # the coefficient rows are the fit's columns (SNVs only unless options say indels)
+    ds = dosage_columns(_open(dataset), indels=options.get("indels", False))
     variants = ds.variants(gene)
     rows = []
     for fold in folds:
@@ -218,6 +226,7 @@ def run_baselines(
     engine: str = "gram",
     patience: int | None = PATIENCE,
     all_people: bool = False,
+    indels: bool = False,
     force: bool = False,
     log: Callable[[str], None] | None = None,
     progress: bool | None = None,
@@ -244,6 +253,12 @@ def run_baselines(
         choice, inner CV over all of them) and publish it as ``out/<model>/<gene>/all``
         (:mod:`baselines.all_people`, read back by :func:`read_all_people`); it is not a row
         of ``summary.tsv`` and nothing evaluates it.
+    indels : bool
+        On a haplotype-mode dataset (``prep --haplotypes``), every allele (SNVs, MNPs,
+        indels) overlapping the window is a dosage column and a coefficient row; default: the
+        window's SNVs only, the columns an SNV dataset of the same VCF has
+        (:func:`baselines.elastic_net.dosage_columns`). Recorded in the fits' options
+        (:func:`fit_options`).
     force : bool
         Refit gene-folds that are already published (default: skip them, i.e. resume).
     log : callable, optional
@@ -259,7 +274,8 @@ def run_baselines(
     ------
     InputError
         Unknown model, gene or fold; a dataset without expression; ``jobs < 1``;
-        ``l1_ratio`` or ``cv`` out of range (:func:`baselines.elastic_net.check_linear_options`).
+        ``l1_ratio`` or ``cv`` out of range (:func:`baselines.elastic_net.check_linear_options`);
+        ``indels`` on an SNV dataset.
     """
     if model not in MODELS:
         raise InputError(f"unknown linear model {model!r}; choose one of {', '.join(MODELS)}")
@@ -270,6 +286,11 @@ def run_baselines(
     if not getattr(ds, "has_expression", True):
         raise InputError(
             f"{getattr(ds, 'path', 'the dataset')} has no expression; re-run `variformer prep` with --expression"
+        )
+    if indels and not getattr(ds, "haplotype_mode", False):
+        raise InputError(
+            f"--indels: {getattr(ds, 'path', 'the dataset')} is an SNV dataset (no indels); "
+            "prep it with `variformer prep --haplotypes`, or drop --indels"
         )
     genes = list(dict.fromkeys(ds.genes if genes is None else genes))
     if not genes:
@@ -283,8 +304,9 @@ def run_baselines(
     if patience is not None and patience < 0:
         raise InputError(f"--path-patience must be 0 (the whole grid) or more, got {patience}")
     options = fit_options(
-        model, l1_ratio=l1_ratio, cv=cv, seed=seed, engine=engine, patience=patience
-    )
+        model, l1_ratio=l1_ratio, cv=cv, seed=seed, engine=engine, patience=patience,
+        indels=indels,
+    )  # fmt: skip
 
     todo: dict[str, list[int]] = {}
     skipped = []

@@ -10,6 +10,15 @@ exactly what it did::
 
 The closing table sets each gene's simulated truth (cis-heritability) beside the held-out R2 of
 the elastic net and of Variformer, and each model's auROC for the true causal SNVs.
+
+With ``haplotypes`` (``variformer demo --haplotypes``) the cohort has indels (``simulate
+--indels``: each heritable gene's main effect is a motif deletion, the VCF phased) and, after
+the steps above (SNV mode: ``prep`` drops the indels), the haplotype mode runs too::
+
+    prep --haplotypes -> baselines --indels -> finetune (the same genes and fold) -> evaluate
+
+into the ``*_haplotypes`` directories (:class:`DemoLayout` ``mode="haplotypes"``); the closing
+table then has a row per gene and mode.
 """
 
 from __future__ import annotations
@@ -39,17 +48,23 @@ class StepFailed(Exception):
 
 
 class DemoLayout:
-    """Where each stage of the demo writes, under ``out``."""
+    """Where each stage of the demo writes, under ``out``.
 
-    def __init__(self, out: str | Path):
+    ``mode="haplotypes"``: the haplotype-mode stages (dataset, baselines, runs, evaluation,
+    analysis) get ``*_haplotypes`` directories beside the SNV mode's; the cohort is shared.
+    """
+
+    def __init__(self, out: str | Path, mode: str = "snv"):
         self.out = Path(out)
+        self.mode = mode
+        tail = "_haplotypes" if mode == "haplotypes" else ""
         self.cohort = self.out / "cohort"
-        self.dataset = self.out / "dataset"
-        self.baselines = self.out / "baselines"
-        self.runs = self.out / "runs"
-        self.evaluation = self.out / "evaluation"
+        self.dataset = self.out / f"dataset{tail}"
+        self.baselines = self.out / f"baselines{tail}"
+        self.runs = self.out / f"runs{tail}"
+        self.evaluation = self.out / f"evaluation{tail}"
         self.ism = self.out / "ism"
-        self.analysis = self.out / "analysis"
+        self.analysis = self.out / f"analysis{tail}"
         self.report = self.out / "report"
         self.summary = self.out / "demo_summary.tsv"
         self.eqtls = self.cohort / "signif_variant_gene_pairs.txt.gz"
@@ -77,11 +92,13 @@ def demo_commands(
     finetune_genes: Sequence[str] | None,
     force: bool,
     progress: bool | None,
+    haplotypes: bool = False,
 ) -> list[tuple[str, list[str]]]:
     """The demo's steps as ``(what, argv)``; ``finetune_genes`` None = before the cohort exists.
 
     With ``finetune_genes`` None only the simulate step is returned (the later steps need the
-    simulated gene names).
+    simulated gene names). ``haplotypes``: the cohort gets indels and the haplotype-mode
+    steps (:func:`haplotype_commands`) follow the SNV mode's.
     """
     lay = layout
     f = ["--force"] if force else []
@@ -90,7 +107,8 @@ def demo_commands(
         (
             f"simulate {people} people, {genes} genes, {seq_len}-bp windows",
             ["simulate", "--out", str(lay.cohort), "--people", str(people), "--genes", str(genes),
-             "--seq-len", str(seq_len), "--seed", str(seed), *f],
+             "--seq-len", str(seq_len), "--seed", str(seed), *f,
+             *(["--indels"] if haplotypes else [])],
         ),
     ]  # fmt: skip
     if finetune_genes is None:
@@ -153,6 +171,54 @@ def demo_commands(
              str(lay.report), *f],
         ),
     ]  # fmt: skip
+    if haplotypes:
+        steps += haplotype_commands(
+            DemoLayout(lay.out, "haplotypes"), names=names, seq_len=seq_len, fold=fold,
+            n_folds=n_folds, config=config, overrides=overrides, seed=seed,
+            finetune_genes=finetune_genes, force=force, progress=progress,
+        )  # fmt: skip
+    return steps
+
+
+def haplotype_commands(
+    lay: DemoLayout, *, names, seq_len, fold, n_folds, config, overrides, seed,
+    finetune_genes, force, progress,
+) -> list[tuple[str, list[str]]]:  # fmt: skip
+    """The haplotype mode's steps on the same cohort: prep --haplotypes, baselines --indels,
+    finetune, evaluate (``lay`` is the ``mode="haplotypes"`` layout)."""
+    f = ["--force"] if force else []
+    prog = [] if progress is None else ["--progress" if progress else "--no-progress"]
+    steps = [
+        (
+            "haplotype mode: prep --haplotypes (two phased haplotypes, SNVs and indels)",
+            ["prep", "--vcf", str(lay.cohort / "cohort.vcf.gz"), "--fasta",
+             str(lay.cohort / "ref.fa"), "--annotation", str(lay.cohort / "genes.gtf"),
+             "--expression", str(lay.cohort / "expression.bed.gz"), "--genes", *names,
+             "--protein-coding-only", "--seq-len", str(seq_len), "--seed", str(seed),
+             "--haplotypes", "--out", str(lay.dataset), *f, *prog],
+        ),
+        (
+            f"haplotype mode: elastic nets with indel dosages, folds 0-{n_folds - 1}",
+            ["baselines", "--dataset", str(lay.dataset), "--folds", *map(str, range(n_folds)),
+             "--model", "elastic_net", "--indels", "--seed", str(seed), "--out",
+             str(lay.baselines), *f, *prog],
+        ),
+    ]  # fmt: skip
+    for i, gene in enumerate(finetune_genes):
+        steps.append(
+            (
+                f"haplotype mode: fine-tune on {gene}, fold {fold} ({i + 1}/{len(finetune_genes)})",
+                ["finetune", "--dataset", str(lay.dataset), "--gene", gene, "--fold", str(fold),
+                 "--config", config, "--out", str(lay.runs), *f, *prog, *overrides],
+            )
+        )  # fmt: skip
+    steps.append(
+        (
+            "haplotype mode: evaluate on the same held-out people",
+            ["evaluate", "--dataset", str(lay.dataset), "--runs", str(lay.runs), "--baselines",
+             str(lay.baselines), "--out", str(lay.evaluation), *f, *prog],
+        )
+    )  # fmt: skip
     return steps
 
 
@@ -170,6 +236,7 @@ def run_demo(
     force: bool = False,
     finetune_model: bool = True,
     progress: bool | None = None,
+    haplotypes: bool = False,
 ) -> pd.DataFrame:
     """Run the whole pipeline on a simulated cohort; return the per-gene closing table.
 
@@ -179,6 +246,9 @@ def run_demo(
         Fine-tune only this gene (default: every simulated gene, one tiny model each).
     finetune_model : bool
         False stops after the baselines (no fine-tuning, ISM, analysis or report).
+    haplotypes : bool
+        Simulate indels and run the haplotype mode too (see the module docstring); the table
+        then has a row per gene and mode.
 
     Returns
     -------
@@ -207,7 +277,7 @@ def run_demo(
     opts = dict(
         people=people, genes=genes, seq_len=seq_len, fold=fold, n_folds=n_folds,
         config=config or "tiny", overrides=tuple(overrides), seed=seed, force=force,
-        progress=progress,
+        progress=progress, haplotypes=haplotypes,
     )  # fmt: skip
     first = demo_commands(lay, finetune_genes=None, **opts)
     _run_steps(first, cli_main, start=1, total=None)
@@ -216,11 +286,21 @@ def run_demo(
         raise InputError(f"--gene {gene} is not in the demo cohort ({', '.join(names)})")
     chosen = [gene] if gene else names
     steps = demo_commands(lay, finetune_genes=chosen, **opts)[1:]
-    if not finetune_model:
-        steps = steps[:2]  # prep, baselines
+    if not finetune_model:  # prep and the elastic nets (of each mode), no ridge
+        steps = [st for st in steps if st[1][0] in ("prep", "baselines") and "ridge" not in st[1]]
     total = 1 + len(steps)
     _run_steps(steps, cli_main, start=2, total=total)
     table = summary_table(lay, fold=fold)
+    if haplotypes:
+        both = [
+            table.assign(mode="snv"),
+            summary_table(DemoLayout(lay.out, "haplotypes"), fold=fold).assign(mode="haplotypes"),
+        ]
+        table = pd.concat(both, ignore_index=True).sort_values("gene", kind="stable")
+        rest = [c for c in table.columns if c not in ("gene", "mode", "n_indels")]
+        at = rest.index("n_snvs") + 1 if "n_snvs" in rest else len(rest)
+        table = table[["gene", "mode", *rest[:at], "n_indels", *rest[at:]]]
+        table = table.reset_index(drop=True).fillna({"n_indels": 0}).astype({"n_indels": int})
     atomic_write_text(lay.summary, table.to_csv(sep="\t", index=False, float_format="%.4f"))
     seconds = time.perf_counter() - t0
     atomic_write_text(
@@ -228,6 +308,7 @@ def run_demo(
         json.dumps(
             {"seconds": round(seconds, 1), "fold": fold, "finetuned": chosen if finetune_model else [],
              "people": people, "genes": names, "seq_len": seq_len, "seed": seed,
+             **({"haplotypes": True} if haplotypes else {}),
              "commands": [["variformer", *argv] for _, argv in first + steps]},
             indent=1,
         ),
@@ -279,6 +360,15 @@ def _run_steps(steps, cli_main, *, start: int, total: int | None) -> None:
         print(f"      done in {time.perf_counter() - t:.0f} s", flush=True)
 
 
+def _window_counts(ds, gene: str) -> tuple[int, int]:
+    """SNVs and indels among a haplotype dataset's alleles overlapping ``gene``'s window."""
+    from baselines.elastic_net import dosage_columns
+
+    v = dosage_columns(ds, indels=True).variants(gene)
+    ref, alt = v["ref"].str.len(), v["alt"].str.len()
+    return int(((ref == 1) & (alt == 1)).sum()), int((ref != alt).sum())
+
+
 def summary_table(layout: DemoLayout | str | Path, *, fold: int = 0) -> pd.DataFrame:
     """Per gene: truth h2, SNVs, held-out R2 of each model, auROC for the true causal SNVs.
 
@@ -289,6 +379,9 @@ def summary_table(layout: DemoLayout | str | Path, *, fold: int = 0) -> pd.DataF
     The R2 columns are matched: both models on the same fold and test people (the demo trains
     Variformer on ``fold`` only, so the elastic net's R2 is its ``fold`` R2 too, never its mean
     over the 3 folds it was fitted on); only full-train-set ``hop`` results count.
+
+    A ``mode="haplotypes"`` layout's ``n_snvs`` counts the SNVs of the window (a haplotype
+    dataset lists the alleles of a wider span) and adds ``n_indels``, its indels.
 
     Returns
     -------
@@ -306,6 +399,12 @@ def summary_table(layout: DemoLayout | str | Path, *, fold: int = 0) -> pd.DataF
 
         ds = open_dataset(lay.dataset)
         table["n_snvs"] = [len(ds.variants(g)) if g in set(ds.genes) else 0 for g in table["gene"]]
+        if lay.mode == "haplotypes":  # the window's SNVs (as in SNV mode) and its indels
+            counts = [
+                _window_counts(ds, g) if g in set(ds.genes) else (0, 0) for g in table["gene"]
+            ]
+            table["n_snvs"] = [n for n, _ in counts]
+            table["n_indels"] = [n for _, n in counts]
     metrics_path = lay.evaluation / "metrics.tsv"
     for model in ("elastic_net", "variformer"):
         col = f"{model}_r2"

@@ -8,7 +8,8 @@ normalized expression driven by a few causal SNVs at a chosen cis-heritability, 
 Files written to ``out`` (coordinates: VCF/GTF/TSV ``pos`` 1-based, BED 0-based half-open):
 
 - ``ref.fa`` + ``ref.fa.fai``; ``genes.gtf``; ``cohort.vcf.gz`` + ``.tbi`` (unphased GT, REF =
-  ancestral = reference base, multi-allelic sites kept); ``expression.bed.gz`` + ``.tbi``;
+  ancestral = reference base, multi-allelic sites kept; with ``indels``: phased GT and
+  indels, some causal, :mod:`~data_prep.simulate.indels`); ``expression.bed.gz`` + ``.tbi``;
 - ``truth.tsv`` (causal SNVs), ``truth_genes.tsv`` (per-gene TSS and h2), ``finemap.txt``
   (GTEx CAVIAR high-confidence layout), ``signif_variant_gene_pairs.txt.gz`` (GTEx v8
   significant eQTL layout: marginal OLS of expression on each biallelic SNV's dosage over all
@@ -26,7 +27,9 @@ Gene TSS (0-based) is GTF ``start - 1`` on + and ``end - 1`` on -; all causal SN
 Modules: :mod:`~data_prep.simulate.layout` (genes, contigs, background reference),
 :mod:`~data_prep.simulate.genetics` (genotypes, causal SNVs, phenotypes),
 :mod:`~data_prep.simulate.motifs` (JASPAR load/scan/plant), :mod:`~data_prep.simulate.write`
-(file writers), :mod:`~data_prep.simulate.gwas` (the simulated GWAS) and :mod:`~data_prep.simulate.cohort` (:func:`simulate_cohort`, tying them together).
+(file writers), :mod:`~data_prep.simulate.gwas` (the simulated GWAS),
+:mod:`~data_prep.simulate.indels` (``--indels``: causal motif deletions and background indels)
+and :mod:`~data_prep.simulate.cohort` (:func:`simulate_cohort`, tying them together).
 """
 
 from data_prep.simulate.cohort import SimulationSummary, default_h2, simulate_cohort

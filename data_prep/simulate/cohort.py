@@ -12,6 +12,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.fileio import atomic_dir
+from data_prep.simulate import indels as indel_sites
 from data_prep.simulate import motifs, write
 from data_prep.simulate.genetics import (
     design_gene,
@@ -50,6 +51,7 @@ class SimulationSummary(NamedTuple):
     n_variants: int
     n_causal: int
     gwas_gene: str  # the gene whose genetic expression drives the GWAS trait
+    n_indels: int = 0  # indel records of the VCF (``indels=True``), causal ones included
 
 
 def default_h2(genes: int) -> list[float]:
@@ -85,6 +87,7 @@ def simulate_cohort(
     seed: int = 0,
     gwas_gene: str | None = None,
     gwas_h2: float = DEFAULT_GWAS_H2,
+    indels: bool = False,
     force: bool = False,
 ) -> SimulationSummary:
     """Write a simulated cohort with known truth to the directory ``out``.
@@ -121,6 +124,14 @@ def simulate_cohort(
         gene with the largest realized h2 (the first such in gene order on a tie).
     gwas_h2 : float
         Share of the trait's variance from that gene's genetic expression, in [0, 1].
+    indels : bool
+        Plant indels (:mod:`data_prep.simulate.indels`): each heritable gene gets a causal
+        deletion of a planted motif (its main effect; ``truth.tsv`` ``motif_effect`` =
+        ``delete``, REF/ALT the anchored VCF strings) and about 12 % of the other biallelic
+        sites become 1-50 bp insertions or deletions. The VCF is then *phased* (``a|b``), as
+        haplotypes with indels need (``variformer prep --haplotypes``). The indels draw from
+        their own random stream, and without ``indels`` every file is the same bytes as
+        before the option existed.
     force : bool
         Replace an existing ``out``.
 
@@ -144,6 +155,7 @@ def simulate_cohort(
             f"{out} already exists; pass --force to replace it or choose another --out"
         )
     rng = np.random.default_rng(seed)
+    indel_rng = np.random.default_rng([indel_sites.STREAM, seed]) if indels else None
     gene_list, lengths = layout(genes, seq_len, h2s, rng)
     expressed = [g for g in gene_list if g.gene_type == "protein_coding"]
     samples = sample_ids(people, rng)
@@ -167,6 +179,9 @@ def simulate_cohort(
             planted += p
             elements += e
         fixed = {c.site for g in members for c in design[g.name][0] if c.effect != "none"}
+        if indel_rng is not None:
+            fixed |= _plant_indels(members, refs[chrom], occupied, sites[chrom], design,
+                                   planted, seq_len, indel_rng, motif_sets)  # fmt: skip
         finalize_alleles(sites[chrom], refs[chrom], fixed)
 
     values, truth_rows, gene_rows, genetic, h2_realized = {}, [], [], {}, {}
@@ -200,7 +215,9 @@ def simulate_cohort(
         write.write_fasta(tmp / "ref.fa", refs)
         write.write_gtf(tmp / "genes.gtf", gene_list, rng)
         ids = write.vcf_ids(sum(len(st.pos0) for st in sites.values()), rng)
-        n_variants = write.write_vcf(tmp / "cohort.vcf.gz", sites, lengths, samples, rng, ids=ids)
+        n_variants = write.write_vcf(
+            tmp / "cohort.vcf.gz", sites, lengths, samples, rng, ids=ids, phased=indels
+        )
         write.write_expression(tmp / "expression.bed.gz", expressed, samples, values)
         write.write_tables(tmp, truth_rows, gene_rows, planted, list(lengths))
         write.write_finemap(tmp / "finemap.txt", truth_rows, expressed, sites, seq_len, rng)
@@ -217,4 +234,31 @@ def simulate_cohort(
         )  # fmt: skip
     p = [out / n for n in names]
     counts = (people, len(expressed), n_variants, len(truth_rows))
-    return SimulationSummary(out, *p, *counts, gwas_gene)
+    n_indels = sum(
+        len(a[0]) != len(alt) for st in sites.values() for a in st.alleles for alt in a[1:]
+    )
+    return SimulationSummary(out, *p, *counts, gwas_gene, n_indels)
+
+
+def _plant_indels(members, ref, occupied, sites, design, planted, seq_len, rng, motif_sets):
+    """A causal motif deletion per heritable gene of a contig, then background indels.
+
+    Appends each causal deletion to its gene's ``design`` (share
+    :data:`~data_prep.simulate.indels.CAUSAL_SHARE`) and its motif to ``planted``; returns
+    the indices of every site that is now an indel (their alleles are final).
+    """
+    causal = {c.site for g in members for c in design[g.name][0]}
+    made = set()
+    for g in members:
+        if g.h2 <= 0:
+            continue
+        hit = indel_sites.plant_causal_deletion(
+            g, ref, occupied, sites, seq_len, causal, rng, motif_sets
+        )
+        if hit is not None:
+            design[g.name][0].append(hit[0])
+            design[g.name][1].append(indel_sites.CAUSAL_SHARE)
+            planted.append(hit[1])
+            causal.add(hit[0].site)
+            made.add(hit[0].site)
+    return made | indel_sites.scatter_indels(sites, ref, occupied, causal, rng)

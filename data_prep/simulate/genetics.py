@@ -51,7 +51,8 @@ class Sites(NamedTuple):
     """Segregating sites of one contig.
 
     pos0 : np.ndarray, shape=(m,), 0-based positions, sorted.
-    alleles : list of list of str, REF first then ALT(s); rewritten once the reference is final.
+    alleles : list of list of str, REF first then ALT(s); rewritten once the reference is final
+        (an indel's alleles are anchored strings, :mod:`data_prep.simulate.indels`).
     hap : np.ndarray, shape=(m, 2 * people), int8 allele index per haplotype (person i = 2i, 2i+1).
     """
 
@@ -65,7 +66,7 @@ class Causal(NamedTuple):
     site: int  # index into the contig's Sites
     role: str
     motif: str  # matrix_id:name or '.'
-    effect: str  # break / create / none
+    effect: str  # break / create / none; delete: a deletion of the motif (simulate --indels)
 
 
 def sample_ids(people: int, rng: np.random.Generator) -> list[str]:
@@ -247,8 +248,9 @@ def phenotypes(gene: Gene, causals, shares, sites: Sites, people: int, rng):
         3.0, np.sqrt(np.asarray(shares) * gene.h2 / np.maximum(2 * q * (1 - q), 1e-9))
     )
     for j, c in enumerate(causals):
-        # An activator site that is broken lowers expression; one that is created raises it.
-        beta[j] *= {"break": -1.0, "create": 1.0}.get(c.effect) or float(rng.choice([-1.0, 1.0]))
+        # An activator site that is broken (or deleted) lowers expression; one created raises it.
+        sign = {"break": -1.0, "delete": -1.0, "create": 1.0}.get(c.effect)
+        beta[j] *= sign or float(rng.choice([-1.0, 1.0]))
     genetic = dos @ beta
     if genetic.var() > 0:  # LD between causal SNVs changes var(g); rescale to h2 exactly
         scale = np.sqrt(gene.h2 / genetic.var())

@@ -107,11 +107,14 @@ def write_vcf(
     rng,
     *,
     ids: list[str] | None = None,
+    phased: bool = False,
 ) -> int:
     """bgzipped + tabix-indexed VCFv4.2 with unphased GT; returns the number of records.
 
     ``ids``: the ID column, one per record in file order (default: :func:`vcf_ids` drawn
-    from ``rng``).
+    from ``rng``). ``phased``: phased GT ``a|b`` instead, ``a`` the person's first haplotype
+    (``Sites.hap`` column ``2i``), ``b`` the second (``2i + 1``), as ``bcftools consensus
+    -H 1`` / ``-H 2`` read them.
     """
 
     plain = path.with_suffix("")  # cohort.vcf
@@ -135,9 +138,9 @@ def write_vcf(
             a, b = st.hap[:, 0::2], st.hap[:, 1::2]
             # Fixed-width "x/y\t" cells: unphased, smaller allele first as bcftools writes them.
             cells = np.empty((*a.shape, 4), dtype=np.uint8)
-            cells[..., 0] = ord("0") + np.minimum(a, b)
-            cells[..., 1] = ord("/")
-            cells[..., 2] = ord("0") + np.maximum(a, b)
+            cells[..., 0] = ord("0") + (a if phased else np.minimum(a, b))
+            cells[..., 1] = ord("|" if phased else "/")
+            cells[..., 2] = ord("0") + (b if phased else np.maximum(a, b))
             cells[..., 3] = ord("\t")
             cells[:, -1, 3] = ord("\n")
             for k in range(len(st.pos0)):

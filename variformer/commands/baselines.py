@@ -50,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "penalty choice), published as BL/<model>/<gene>/all/ for weight exports; not in "
         "summary.tsv, not evaluated",
     )
+    parser.add_argument(
+        "--indels",
+        action="store_true",
+        help="on a haplotype dataset (`prep --haplotypes`): every allele (indels and MNPs too) "
+        "is a dosage column; default: its SNVs only, comparable with an SNV dataset",
+    )
     parser.add_argument("--out", required=True, help="baselines directory BL (BL/<model>/...)")
     parser.add_argument(
         "--force", action="store_true", help="refit gene-folds that are already published"
@@ -75,6 +81,7 @@ def main(args: argparse.Namespace) -> int:
         engine=args.engine,
         patience=args.path_patience,
         all_people=args.all_people,
+        indels=args.indels,
         force=args.force,
         log=lambda line: print(line, file=sys.stderr),
         progress=args.progress,

@@ -52,6 +52,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="stop after the baselines (no fine-tuning, ISM, analysis or report)",
     )
+    p.add_argument(
+        "--haplotypes",
+        action="store_true",
+        help="simulate indels (phased VCF) and run the haplotype mode too (prep --haplotypes, "
+        "baselines --indels, finetune, evaluate); the table then has both modes' rows",
+    )
     p.add_argument("--force", action="store_true", help="reuse an existing --out directory")
     add_progress_argument(p)
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="training config overrides")
@@ -72,6 +78,11 @@ def main(args: argparse.Namespace) -> int:
         f"\nsimulated cohort, tiny CPU model: test people of fold {args.fold}; h2 is the simulated "
         "truth, auroc_<model> ranks the true causal SNVs among each gene's SNVs"
     )
+    if args.haplotypes:
+        print(
+            "mode snv: `prep` (indels dropped) and elastic nets on SNVs; mode haplotypes: `prep "
+            "--haplotypes` (both haplotypes, indels applied) and `baselines --indels`"
+        )
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
     print(f"\nwrote {out / 'demo_summary.tsv'}")
     if (out / "report" / "index.html").is_file():
@@ -93,4 +104,5 @@ def _run(args: argparse.Namespace, run_demo):
         force=args.force,
         finetune_model=not args.no_finetune,
         progress=args.progress,
+        haplotypes=args.haplotypes,
     )

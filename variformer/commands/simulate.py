@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gwas-h2", type=float, default=0.5, metavar="H2",
         help="share of the GWAS trait's variance from that gene's genetic expression (default 0.5)",
     )  # fmt: skip
+    parser.add_argument(
+        "--indels", action="store_true",
+        help="also plant indels (1-50 bp, ~12%% of sites; each heritable gene's main effect is "
+        "a deletion of a planted motif) and write a phased VCF, for `prep --haplotypes`",
+    )  # fmt: skip
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
@@ -39,9 +44,13 @@ def main(args: argparse.Namespace) -> int:
 
     sizes = dict(people=args.people, genes=args.genes, seq_len=args.seq_len, h2=args.h2)
     gwas = dict(gwas_gene=args.gwas_gene, gwas_h2=args.gwas_h2)
-    s = simulate_cohort(args.out, **sizes, seed=args.seed, **gwas, force=args.force)
+    s = simulate_cohort(
+        args.out, **sizes, seed=args.seed, **gwas, indels=args.indels, force=args.force
+    )
+    causal = f"{s.n_causal} causal variants" if args.indels else f"{s.n_causal} causal SNVs"
+    indels = f" ({s.n_indels} indels, phased)" if args.indels else ""
     counts = (
-        f"{s.n_people} people, {s.n_genes} genes, {s.n_variants} sites, {s.n_causal} causal SNVs; "
+        f"{s.n_people} people, {s.n_genes} genes, {s.n_variants} sites{indels}, {causal}; "
         f"GWAS trait driven by {s.gwas_gene}"
     )
     print(f"wrote {s.out}: {counts}")
