@@ -3,6 +3,10 @@
 What ``variformer ism`` does, as functions that tests and the demo call directly: pick the
 (model, gene) pairs, check them against the dataset, and write one resumable ISM TSV through
 :func:`variformer.analysis.gene_ism.write_ism_tsv`.
+
+A run trained in haplotype mode (issue #24) predicts a person as the mean over their two
+haplotypes; on the reference both haplotypes are the reference, so its ISM on the reference is
+the single forward used here. A person's background (``--background``) is refused for it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from core.errors import InputError
 from core.manifest import check_made_from, dataset_fingerprints
 from core.runs import Run, find_runs, model_checksum, read_run
 from variformer.analysis.gene_ism import ism_table, write_ism_tsv
-from variformer.config import ENFORMER_BLOOD_TRACK
+from variformer.config import ENFORMER_BLOOD_TRACK, recorded_haplotypes
 
 __all__ = ["IsmOptions", "IsmResult", "ism_of_enformer", "ism_of_run", "ism_of_runs"]
 
@@ -54,6 +58,16 @@ def _run_setting(run: Run) -> tuple[int, list[str] | None, int | None]:
         list(run.summary.get("genes") or []) or None,
         (run.config.get("data") or {}).get("seq_len"),
     )
+
+
+def _check_background(run: Run, background: str | None) -> None:
+    """A run trained in haplotype mode is scored on the reference (both haplotypes the
+    reference: one forward is the mean of the two); a person's background is refused."""
+    if background is not None and recorded_haplotypes(run):
+        raise InputError(
+            f"--background is not supported yet for {run.path}, trained in haplotype mode; "
+            "leave --background out to score it on the reference"
+        )
 
 
 def _check(ds, genes: Sequence[str], background: str | None, dataset: Any) -> None:
@@ -98,7 +112,9 @@ def ism_of_run(
     from variformer.model import Variformer
 
     run_dir = Path(run_dir).expanduser()
-    fold, run_genes, seq_len = _run_setting(read_run(run_dir))
+    run = read_run(run_dir)
+    _check_background(run, options.background)
+    fold, run_genes, seq_len = _run_setting(run)
     check_made_from(run_dir, ds, verb="score")
     asked = list(dict.fromkeys(genes or []))
     genes = asked or list(dict.fromkeys(run_genes or list(ds.genes)))
@@ -158,6 +174,7 @@ def ism_of_runs(
     known = set(ds.genes)
     for run in found:
         check_made_from(run.path, ds, verb="score")
+        _check_background(run, options.background)
     settings = {str(run.path): _run_setting(run) for run in found}
     tasks: list[tuple[str, str]] = []  # (run dir, gene)
     seen: dict[tuple[str, int], str] = {}
