@@ -24,7 +24,7 @@ from core.errors import InputError
 from core.runs import read_run
 from data_prep import open_dataset
 from data_prep.prep import prep_dataset
-from tests.fakes import ROOT, tiny_config, tiny_hparams
+from tests.fakes import ROOT, calibrate_, tiny_config, tiny_hparams
 from tests.genomes import random_sequence, write_expression_bed, write_fasta, write_vcf
 from variformer import finetune as ft
 from variformer.cli import main as cli
@@ -32,12 +32,9 @@ from variformer.cli import main as cli
 GENE, GENE_ID, TSS1 = "HAPG", "ENSG00000000042.1", 1500  # TSS 1-based on chr1 (+ strand)
 SEQ_LEN = 512
 N_PEOPLE = 40
-# no dropout, frozen BatchNorm statistics: a forward pass is a function of the input
-DETERMINISTIC = (
-    "model.hparams.attn_dropout=0.0",
-    "model.hparams.pos_dropout=0.0",
-    "model.train_batchnorm=false",
-)
+# no dropout: in eval mode a forward pass is a function of the input (BatchNorms train, as
+# tiny.yaml says a random trunk needs, so that the predictions depend on the sequence)
+DETERMINISTIC = ("model.hparams.attn_dropout=0.0", "model.hparams.pos_dropout=0.0")
 SETTINGS = ("training.max_epochs=2", "training.early_stopping=false", "data.batch_size=8")
 
 
@@ -104,20 +101,26 @@ def runs(cohort):
     dataset (data.haplotypes=false), both under one runs root."""
     root = cohort["tmp"] / "runs"
     config = tiny_config(*DETERMINISTIC, *SETTINGS)
-    hap = ft.finetune(cohort["hap"], genes=[GENE], fold=0, config=config, out=root, name="hap")
-    mean = ft.finetune(
-        cohort["hap"], genes=[GENE], fold=0, out=root, name="mean",
-        config=tiny_config(*DETERMINISTIC, *SETTINGS, "data.haplotypes=false"),
-    )  # fmt: skip
+    real = ft.build_model
+    with pytest.MonkeyPatch.context() as mp:
+        # a few steps from random weights leave a model blind to its input (BatchNorm statistics
+        # of random init); calibrated first, its predictions differ between haplotypes
+        mp.setattr(ft, "build_model", lambda c: calibrate_(real(c), SEQ_LEN).train())
+        hap = ft.finetune(cohort["hap"], genes=[GENE], fold=0, config=config, out=root, name="hap")
+        mean = ft.finetune(
+            cohort["hap"], genes=[GENE], fold=0, out=root, name="mean",
+            config=tiny_config(*DETERMINISTIC, *SETTINGS, "data.haplotypes=false"),
+        )  # fmt: skip
     return {"root": root, "hap": hap, "mean": mean}
 
 
-def _tiny_model(seed: int = 0):
+def _tiny_model(length: int, seed: int = 0):
+    """A random tiny Variformer that reads its whole input (:func:`tests.fakes.calibrate_`)."""
     from variformer.model import Variformer
 
     torch.manual_seed(seed)
     hp = {**tiny_hparams(), "attn_dropout": 0.0, "pos_dropout": 0.0}
-    return Variformer.from_hparams(**hp).eval()
+    return calibrate_(Variformer.from_hparams(**hp), length).eval()
 
 
 def _forward(model, x: np.ndarray) -> float:
@@ -159,6 +162,7 @@ def test_haplotype_sequences_batch_and_crop_the_haplotypes(cohort):
 # ---------------------------------------------------------------- the training system
 
 
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log")
 def test_system_predicts_the_mean_of_two_haplotype_forwards_and_its_loss_is_on_it(cohort):
     from variformer.data import VariformerDataModule
     from variformer.system import VariformerSystem
@@ -179,7 +183,7 @@ def test_system_predicts_the_mean_of_two_haplotype_forwards_and_its_loss_is_on_i
     expr = ds.expression(GENE)
     np.testing.assert_allclose(y.numpy(), expr.loc[people].to_numpy(np.float32))
 
-    model = _tiny_model()
+    model = _tiny_model(256)
     system = VariformerSystem(model, gene_names=[GENE], alpha=0.5).eval()
     with torch.no_grad():
         pred = system(x).numpy()
@@ -192,9 +196,9 @@ def test_system_predicts_the_mean_of_two_haplotype_forwards_and_its_loss_is_on_i
     mse = np.mean((p - t) ** 2)
     pairwise = np.mean(((p[i] - p[j]) - (t[i] - t[j])) ** 2)
     assert loss == pytest.approx(0.5 * mse + 0.5 * pairwise, rel=1e-5)
-    # not the loss of the mean one-hot (the SNV-mode input) nor of one haplotype alone
+    # the two haplotypes' predictions differ: one of them alone would not pass
     one = np.array([_forward(model, hx[0]) for hx in truth_x])
-    assert not np.allclose(one, want, atol=1e-6)
+    assert np.abs(one - want).max() > 1e-2
 
 
 # ---------------------------------------------------------------- finetune, evaluate
@@ -217,6 +221,8 @@ def test_a_haplotype_run_records_the_setting_and_predicts_the_mean_of_its_haplot
         assert set(preds["split"]) == {"tune", "test"} and len(people) == 16
         if haplotypes:
             want = _mean_of_haplotypes(model, ds, GENE, people)
+            first = [_forward(model, ds.haplotypes(GENE, s)[0]) for s in people]
+            assert np.abs(want - first).max() > 1e-2  # the model reads its input
         else:  # the mean one-hot of the two haplotypes, one forward
             want = [_forward(model, ds.haplotypes(GENE, s).mean(axis=0)) for s in people]
         np.testing.assert_allclose(preds["predicted"], want, rtol=1e-5, atol=1e-6)
@@ -281,6 +287,37 @@ def test_haplotypes_true_on_an_snv_dataset_is_refused_with_one_line(cohort, caps
     assert not out.exists() or not any(out.rglob("*.ckpt"))
     with pytest.raises(InputError, match="auto, true or false"):
         tiny_config("data.haplotypes=maybe")
+
+
+def test_attributions_of_a_haplotype_run_use_both_haplotypes_of_each_person(cohort, runs):
+    from variformer.analysis.attribution_profiles import attribution_table
+    from variformer.model import Variformer
+
+    ds = open_dataset(cohort["hap"])
+    run = read_run(runs["hap"].run_dir)
+    v = ds.variants(GENE)
+    snv = v[(v["ref"].str.len() == 1) & (v["alt"].str.len() == 1)].iloc[:1]
+    hsvs = snv.assign(model="variformer", gene=GENE)
+    drivers = pd.DataFrame(columns=["model", "gene", "fold", "chrom", "pos", "ref", "alt"])
+    table = attribution_table([run], ds, hsvs, drivers, flank=300, max_controls=0, max_people=3)
+    personal = table[(table["background"] == "personal") & (table["group"] == "hsv")]
+    # the truth: autograd of the model on each of the 3 people's 2 haplotype windows
+    model = Variformer.load(run.path).eval()
+    test = list(ds.split(0)["test"])[:3]
+    x = torch.from_numpy(np.concatenate([ds.haplotypes(GENE, s) for s in test]))
+    x.requires_grad_(True)
+    model(x).sum().backward()
+    gxi = (x.grad * x).detach().numpy().astype(np.float64).mean(axis=0)
+    track = np.abs(gxi).max(axis=1)
+    z = (track - track.mean()) / track.std()
+    centre = int(snv["pos"].iloc[0]) - 1 - ds.window(GENE).start0
+    want = z[centre + personal["offset"].to_numpy()]
+    np.testing.assert_allclose(personal["attribution"], want, rtol=1e-4, atol=1e-5)
+    mean_one_hot = torch.from_numpy(ds.sequences(GENE, test)).requires_grad_(True)
+    model(mean_one_hot).sum().backward()
+    other = np.abs((mean_one_hot.grad * mean_one_hot).detach().numpy().mean(axis=0)).max(axis=1)
+    other = (other - other.mean()) / other.std()
+    assert not np.allclose(other[centre + personal["offset"].to_numpy()], want, atol=1e-3)
 
 
 # ---------------------------------------------------------------- exact resume

@@ -61,8 +61,9 @@ def gene_snvs(ds: Any, gene: str, *, seq_len: int | None = None) -> pd.DataFrame
     -------
     pd.DataFrame
         ``ds.variants(gene)`` columns plus ``pos0`` (0-based in the cropped window) and
-        ``tss_distance`` (signed, transcription direction); alleles outside the crop or with an
-        ALT that is not one of A/C/G/T are left out.
+        ``tss_distance`` (signed, transcription direction); alleles outside the crop, with an
+        ALT that is not one of A/C/G/T, or not single-base (MNPs and indels of a haplotype-mode
+        dataset) are left out.
 
     Raises
     ------
@@ -77,6 +78,7 @@ def gene_snvs(ds: Any, gene: str, *, seq_len: int | None = None) -> pd.DataFrame
     var["pos0"] = pos0_window - start
     var["tss_distance"] = tss_distance(var["pos"], win)
     keep = (var["pos0"] >= 0) & (var["pos0"] < length) & var["alt"].astype(str).isin(list(BASES))
+    keep &= var["ref"].astype(str).str.len() == 1  # a haplotype-mode dataset lists indels too
     var = var[keep].reset_index(drop=True)
     ref = ds.reference(gene)[start : start + length]
     called = ref[var["pos0"].to_numpy()]
