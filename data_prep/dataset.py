@@ -351,6 +351,33 @@ class GeneDataset:
         """
         return ONE_HOT[self._haplotype_codes(gene, [sample])[0]]
 
+    def haplotype_sequences(
+        self, gene: str, samples, *, start: int = 0, end: int | None = None, out=None
+    ) -> np.ndarray:
+        """Several people's two haplotype windows, float32 one-hot, shape=(n, 2, end - start, 4).
+
+        The batched :meth:`haplotypes` (haplotype-mode training and prediction). ``start``,
+        ``end`` and ``out`` are as for :meth:`sequences` (0-based window positions; a centre
+        crop keeps the TSS at ``(end - start) // 2``); ``out`` has shape (n, 2, end - start, 4).
+
+        Raises
+        ------
+        InputError
+            The dataset was prepared without ``--haplotypes``, or the positions lie outside
+            the window.
+        """
+        end = self.seq_len if end is None else end
+        if not 0 <= start < end <= self.seq_len:
+            raise InputError(f"positions [{start}, {end}) are outside the {self.seq_len}-bp window")
+        codes = self._haplotype_codes(gene, samples)[:, :, start:end]
+        if out is None:
+            out = np.empty((*codes.shape, 4), dtype=np.float32)
+        if out.flags.c_contiguous:  # one 16-byte gather per base, straight into the buffer
+            np.take(_ONE_HOT_ROWS, codes, out=out.view(np.complex128).reshape(codes.shape))
+        else:
+            out[...] = ONE_HOT[codes]
+        return out
+
     def _haplotype_codes(self, gene: str, samples) -> np.ndarray:
         """Codes of people's haplotype windows, shape=(n, 2, seq_len), uint8."""
         if not hasattr(self, "_hap_store"):

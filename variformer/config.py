@@ -57,6 +57,10 @@ class DataConfig:
     ``train_fraction`` is donor downsampling (nested 25/50/75/100 %). ``reference_genome``
     trains on the reference sequence with the mean expression of the train people as target
     (MSE only). ``tune_genes`` are held-out genes monitored by PCC on the tune people.
+    ``haplotypes`` (issue #24): ``true`` runs the model on each person's two haplotype windows
+    and predicts their mean (a dataset from ``variformer prep --haplotypes``), ``false`` on the
+    mean one-hot, ``auto`` as the dataset was prepared; a run records the resolved value
+    (:func:`resolve_haplotypes`, :func:`recorded_haplotypes`).
     """
 
     batch_size: int = 32
@@ -66,6 +70,7 @@ class DataConfig:
     tune_genes: list = field(default_factory=list)
     eval_batch_size: int | None = None
     num_workers: int = 0
+    haplotypes: bool | str = "auto"
 
 
 @dataclass(frozen=True)
@@ -297,3 +302,47 @@ def _validate(config: Config) -> None:
         )
     if not all(isinstance(g, str) for g in d.tune_genes):
         raise InputError("data.tune_genes must be a list of gene names")
+    if d.haplotypes not in (True, False, "auto"):
+        raise InputError(f"data.haplotypes must be auto, true or false, got {d.haplotypes!r}")
+
+
+def resolve_haplotypes(setting: bool | str, ds: Any) -> bool:
+    """``data.haplotypes`` for the dataset ``ds``: ``auto`` is the dataset's mode.
+
+    Parameters
+    ----------
+    setting : {"auto", True, False}
+    ds : gene dataset
+        ``ds.haplotype_mode`` (absent: an SNV dataset) says how it was prepared.
+
+    Returns
+    -------
+    bool
+        True: the model reads each person's two haplotypes (their predictions averaged).
+
+    Raises
+    ------
+    InputError
+        ``True`` on a dataset prepared without ``--haplotypes``.
+    """
+    mode = bool(getattr(ds, "haplotype_mode", False))
+    if setting == "auto":
+        return mode
+    if setting is True and not mode:
+        where = getattr(ds, "path", type(ds).__name__)
+        raise InputError(
+            f"data.haplotypes=true needs a dataset prepared with `variformer prep --haplotypes`; "
+            f"{where} holds averaged SNV sequences (use data.haplotypes=auto or false)"
+        )
+    return bool(setting)
+
+
+def recorded_haplotypes(run: Any) -> bool:
+    """Whether a finished fine-tuning run (:func:`core.runs.read_run`) was trained in
+    haplotype mode: its ``summary.json`` ``haplotypes``, else its ``config.yaml``'s resolved
+    ``data.haplotypes``; runs that record neither (older versions) are SNV mode."""
+    recorded = (run.summary or {}).get("haplotypes")
+    if isinstance(recorded, bool):
+        return recorded
+    data = (run.config or {}).get("data") or (run.summary.get("config") or {}).get("data") or {}
+    return data.get("haplotypes") is True

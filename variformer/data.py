@@ -1,7 +1,9 @@
 """Torch dataset and Lightning data module over a gene dataset (``data_prep.open_dataset``).
 
 Items are (gene, person) pairs; a person's sequence is built on demand by the gene dataset,
-a whole same-gene batch at a time (``__getitems__``). Train genes get gene indices
+a whole same-gene batch at a time (``__getitems__``). In haplotype mode (issue #24) an item's
+``x`` is the person's two haplotype windows, shape (2, L, 4); the system averages the model's
+two predictions. Train genes get gene indices
 ``0 .. n_genes - 1``; held-out tune genes (monitored by PCC, never trained on) follow them.
 """
 
@@ -18,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from core.errors import InputError
 from data_prep.genome import crop_bounds
+from variformer.config import resolve_haplotypes
 from variformer.sampler import SameGeneBatchSampler
 
 #: pseudo sample id of reference-genome items
@@ -35,8 +38,10 @@ class Items(NamedTuple):
 class GeneSampleDataset(Dataset):
     """(gene, sample) items -> ``(x, y, gene_index)``.
 
-    ``x`` : torch.Tensor float32, shape=(L, 4); ``y`` : float32 scalar; ``gene_index`` : int64.
-    Sequences are center-cropped to ``seq_len`` around the TSS (index ``L // 2`` stays the TSS).
+    ``x`` : torch.Tensor float32, shape=(L, 4), or (2, L, 4) with ``haplotypes`` (haplotype 1,
+    haplotype 2; the reference item is the reference twice); ``y`` : float32 scalar;
+    ``gene_index`` : int64. Sequences are center-cropped to ``seq_len`` around the TSS (index
+    ``L // 2`` stays the TSS).
 
     Parameters
     ----------
@@ -46,12 +51,23 @@ class GeneSampleDataset(Dataset):
     items : Items
     seq_len : int, optional
         Crop length; ``None`` keeps ``ds.seq_len``.
+    haplotypes : bool
+        Each person's two haplotypes (``ds.haplotype_sequences``) instead of their mean.
     """
 
-    def __init__(self, ds: Any, genes: Sequence[str], items: Items, *, seq_len: int | None = None):
+    def __init__(
+        self,
+        ds: Any,
+        genes: Sequence[str],
+        items: Items,
+        *,
+        seq_len: int | None = None,
+        haplotypes: bool = False,
+    ):
         self.ds = ds
         self.genes = list(genes)
         self.items = items
+        self.haplotypes = haplotypes
         # keep the TSS (index window // 2) at index seq_len // 2 of the crop
         self.crop0, end = crop_bounds(int(ds.seq_len), seq_len)
         self.seq_len = end - self.crop0
@@ -65,7 +81,8 @@ class GeneSampleDataset(Dataset):
     def __getitems__(self, indices: Sequence[int]) -> list:
         """Fetch several items with one ``ds.sequences`` call per gene (DataLoader uses this)."""
         indices = [int(i) for i in indices]
-        x = np.empty((len(indices), self.seq_len, 4), dtype=np.float32)
+        shape = (2, self.seq_len, 4) if self.haplotypes else (self.seq_len, 4)
+        x = np.empty((len(indices), *shape), dtype=np.float32)
         by_gene: dict[int, list[int]] = {}
         for pos, i in enumerate(indices):
             by_gene.setdefault(int(self.items.gene_index[i]), []).append(pos)
@@ -74,7 +91,9 @@ class GeneSampleDataset(Dataset):
             samples = [self.items.sample[indices[p]] for p in positions]
             start, end = self.crop0, self.crop0 + self.seq_len
             if samples[0] == REFERENCE:
-                x[positions] = self.ds.reference(gene)[start:end]
+                x[positions] = self.ds.reference(gene)[start:end]  # both haplotypes alike
+            elif self.haplotypes:
+                x[positions] = self.ds.haplotype_sequences(gene, samples, start=start, end=end)
             else:  # only the crop is built, not the whole window
                 x[positions] = self.ds.sequences(gene, samples, start=start, end=end)
         return [
@@ -181,6 +200,9 @@ class VariformerDataModule(L.LightningDataModule):
     num_workers : int
     seed : int
         Seeds the train sampler's order.
+    haplotypes : {"auto", True, False}
+        ``data.haplotypes``; resolved against the dataset in :meth:`setup`
+        (:func:`variformer.config.resolve_haplotypes`), after which :attr:`haplotypes` is a bool.
     """
 
     def __init__(
@@ -198,6 +220,7 @@ class VariformerDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        haplotypes: bool | str = False,
     ) -> None:
         super().__init__()
         self.dataset = dataset
@@ -212,6 +235,7 @@ class VariformerDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.haplotypes = haplotypes
         self.ds: Any = None
 
     def __getstate__(self) -> dict:
@@ -236,6 +260,7 @@ class VariformerDataModule(L.LightningDataModule):
         else:
             self.ds = self.dataset
         ds = self.ds
+        self.haplotypes = resolve_haplotypes(self.haplotypes, ds)
         if not self.genes:
             raise InputError("no train genes given; pass --gene or --genes-file")
         missing = [g for g in self.all_genes if g not in set(ds.genes)]
@@ -294,7 +319,9 @@ class VariformerDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         items = self.items("train", reference=self.reference_genome)
-        dataset = GeneSampleDataset(self.ds, self.all_genes, items, seq_len=self.seq_len)
+        dataset = GeneSampleDataset(
+            self.ds, self.all_genes, items, seq_len=self.seq_len, haplotypes=self.haplotypes
+        )
         rank, world = self._rank_world()
         # a resumed run starts at the restored epoch; Lightning calls set_epoch only later
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
@@ -331,7 +358,9 @@ class VariformerDataModule(L.LightningDataModule):
                 items.sample + held.sample,
                 np.concatenate([items.target, held.target]),
             )
-        dataset = GeneSampleDataset(self.ds, self.all_genes, items, seq_len=self.seq_len)
+        dataset = GeneSampleDataset(
+            self.ds, self.all_genes, items, seq_len=self.seq_len, haplotypes=self.haplotypes
+        )
         rank, world = self._rank_world()
         batches = eval_batches(
             items.gene_index, batch_size=self.eval_batch_size, rank=rank, world_size=world

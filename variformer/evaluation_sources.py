@@ -18,10 +18,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from core.errors import InputError
 from core.manifest import check_made_from
 from core.runs import find_runs, provenance, write_summary
 from core.tables import predictions_table, write_predictions
-from variformer.config import ENFORMER_BLOOD_TRACK
+from variformer.config import ENFORMER_BLOOD_TRACK, recorded_haplotypes
 
 __all__ = [
     "Source",
@@ -31,6 +32,7 @@ __all__ = [
     "cross_cohort_run",
     "gather_sources",
     "multi_gene_names",
+    "run_input_mode",
     "run_label",
     "score_enformer",
     "train_fraction",
@@ -61,10 +63,14 @@ def train_fraction(run) -> float:
 def run_label(run, multi_names: Sequence[str]) -> str:
     """A fine-tuning run's model name: ``variformer`` for a single-gene run,
     ``variformer_multi`` for a multi-gene one (``variformer_multi:<name>`` when ``multi_names``,
-    the names of every multi-gene run evaluated together, has several)."""
+    the names of every multi-gene run evaluated together, has several); a run trained in
+    haplotype mode (:func:`~variformer.config.recorded_haplotypes`) adds ``_haplotypes``
+    (``variformer_haplotypes``, ``variformer_multi_haplotypes[:<name>]``), so both modes'
+    runs of a gene can be evaluated side by side."""
+    mode = "_haplotypes" if recorded_haplotypes(run) else ""
     if len(run.summary.get("genes", [])) <= 1:
-        return "variformer"
-    return "variformer_multi" + (f":{run.name}" if len(multi_names) > 1 else "")
+        return "variformer" + mode
+    return "variformer_multi" + mode + (f":{run.name}" if len(multi_names) > 1 else "")
 
 
 def multi_gene_names(runs) -> list[str]:
@@ -224,17 +230,44 @@ def cross_cohort_baseline(run, ds2) -> pd.DataFrame:
     )
 
 
+def run_input_mode(run, ds2) -> bool:
+    """Whether ``run`` predicts from haplotypes (:func:`~variformer.config.recorded_haplotypes`),
+    checked against the dataset ``ds2`` it is to predict.
+
+    Raises
+    ------
+    InputError
+        A run trained in haplotype mode and a ``ds2`` prepared without ``--haplotypes``.
+    """
+    haplotypes = recorded_haplotypes(run)
+    if haplotypes and not getattr(ds2, "haplotype_mode", False):
+        raise InputError(
+            f"{run.path} was trained in haplotype mode, but the test dataset "
+            f"{getattr(ds2, 'path', '')} holds averaged SNV sequences; prepare it with "
+            "`variformer prep --haplotypes` (phased VCF)"
+        )
+    return haplotypes
+
+
 def cross_cohort_run(run, ds2, *, batch_size: int = 4, device=None) -> pd.DataFrame:
-    """A fine-tuned run's model predicting every person of ``ds2`` with expression (its genes).
+    """A fine-tuned run's model predicting every person of ``ds2`` with expression (its genes),
+    in the mode it was trained in (a haplotype-mode run: the mean over each person's two
+    haplotypes).
 
     Returns
     -------
     pd.DataFrame
         The predictions schema, split ``test``.
+
+    Raises
+    ------
+    InputError
+        A run trained in haplotype mode and a ``ds2`` prepared without ``--haplotypes``.
     """
     from variformer.model import Variformer
     from variformer.predict import predict_people
 
+    haplotypes = run_input_mode(run, ds2)
     model = Variformer.load(run.path)
     seq_len = ((run.config or {}).get("data") or {}).get("seq_len")  # the crop it trained on
     frames = []
@@ -244,8 +277,9 @@ def cross_cohort_run(run, ds2, *, batch_size: int = 4, device=None) -> pd.DataFr
         expression = ds2.expression(gene)
         people = list(expression.index)
         scored = predict_people(
-            model, ds2, gene, people, seq_len=seq_len, batch_size=batch_size, device=device
-        )
+            model, ds2, gene, people, seq_len=seq_len, batch_size=batch_size, device=device,
+            haplotypes=haplotypes,
+        )  # fmt: skip
         values = scored.set_index("sample")["predicted"].loc[people].to_numpy()
         frames.append(
             predictions_table(
@@ -323,6 +357,9 @@ def gather_sources(
     for gene in genes or []:
         ds.window(gene)  # unknown gene -> InputError
     sources = collect(runs=runs, baselines=baselines)
+    if test_dataset is not None and runs is not None:
+        for run in find_runs(runs, kind="finetune"):
+            run_input_mode(run, test_dataset)  # refused before anything is scored
     unchecked = check_sources_match(sources, ds)
     if unchecked:
         say(

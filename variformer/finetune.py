@@ -47,7 +47,14 @@ from variformer.trainer import (
 if TYPE_CHECKING:
     from data_prep.dataset import GeneDatasetLike
 
-__all__ = ["FinetuneResult", "build_datamodule", "build_model", "build_system", "finetune"]
+__all__ = [
+    "FinetuneResult",
+    "build_datamodule",
+    "build_model",
+    "build_system",
+    "finetune",
+    "with_resolved_haplotypes",
+]
 
 
 class FinetuneResult(NamedTuple):
@@ -136,6 +143,7 @@ def finetune(
     if skip_finished and not force and (finished / runs.SUMMARY).is_file():
         dm = build_datamodule(dataset, genes=genes, fold=fold, config=config)
         dm.setup("fit")
+        config = with_resolved_haplotypes(config, dm)
         manifest.check_inputs(
             finished, _run_inputs(dm, genes, fold, config),
             advice="pass --force to train it again on the current inputs",
@@ -152,6 +160,7 @@ def finetune(
     L.seed_everything(config.training.seed, workers=True, verbose=False)
     dm = build_datamodule(dataset, genes=genes, fold=fold, config=config)
     dm.setup("fit")  # fail on unknown genes / missing people before building the model
+    config = with_resolved_haplotypes(config, dm)  # what the run records, and its readers read
     inputs = _run_inputs(dm, genes, fold, config)
     if force:
         resume, previous_s = None, 0.0  # --force starts the run again, from scratch
@@ -278,6 +287,15 @@ def build_datamodule(
         eval_batch_size=d.eval_batch_size,
         num_workers=d.num_workers,
         seed=t.seed,
+        haplotypes=d.haplotypes,
+    )
+
+
+def with_resolved_haplotypes(config: Config, dm) -> Config:
+    """``config`` with ``data.haplotypes`` as the set-up data module resolved it (a bool):
+    the value written to the run's ``config.yaml`` and ``summary.json``."""
+    return dataclasses.replace(
+        config, data=dataclasses.replace(config.data, haplotypes=dm.haplotypes)
     )
 
 
@@ -334,6 +352,7 @@ def predict_tune_and_test(model, dm, *, config: Config, device=None) -> pd.DataF
             seq_len=d.seq_len,
             batch_size=d.eval_batch_size or d.batch_size,
             device=device,
+            haplotypes=d.haplotypes is True,
         )
         observed = [dm.expression[g].loc[s] for g, s in zip(pred["gene"], pred["sample"])]
         frames.append(
@@ -375,6 +394,7 @@ def _summary(
         "test_r2_mean": nanmean(g["test_r2"] for g in train_genes),
         "test_pcc_mean": nanmean(g["test_pcc"] for g in train_genes),
         "per_gene": per_gene,
+        "haplotypes": config.data.haplotypes is True,  # issue #24: the model's input mode
         "monitor": resolve_monitor(config)[0],
         "best_score": float(best_score) if best_score is not None else None,
         "best_epoch": best_epoch,

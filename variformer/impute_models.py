@@ -19,6 +19,7 @@ from baselines.run import COEFFICIENTS_TSV
 from core.errors import InputError
 from core.manifest import check_made_from, digest_value, file_digest
 from core.runs import Run, find_runs, model_checksum
+from variformer.config import recorded_haplotypes
 from variformer.evaluation_sources import multi_gene_names, run_label, train_fraction
 
 __all__ = ["ImputeModel", "find_models", "training_dataset"]
@@ -65,7 +66,8 @@ def find_models(
     Raises
     ------
     InputError
-        Neither or both sources; no finished model (of ``fold``); two models of one gene and
+        Neither or both sources; no finished model (of ``fold``); a run trained in haplotype
+        mode (not supported yet: the genotype-only datasets are SNV mode); two models of one gene and
         fold (e.g. a single-gene and a multi-gene run): the wide table is one model per fold.
     """
     if (runs is None) == (baselines is None):
@@ -79,6 +81,13 @@ def find_models(
                 f"leaving out {len(partial)} run(s) on downsampled train sets (e.g. {partial[0].path})"
             )
         found = [r for r in found if train_fraction(r) >= 1.0]
+        haplotype_runs = [r for r in found if recorded_haplotypes(r)]
+        if haplotype_runs:
+            raise InputError(
+                f"{haplotype_runs[0].path} was trained in haplotype mode, which `variformer "
+                "predict` does not support yet (it builds SNV-mode datasets from genotypes); "
+                "predict with runs trained in SNV mode (data.haplotypes=false)"
+            )
         multi = multi_gene_names(found)
         models = [_variformer(r, run_label(r, multi)) for r in found]
         source = f"fine-tuning run under {runs}"

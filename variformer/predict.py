@@ -232,11 +232,14 @@ def predict_people(
     batch_size: int = 32,
     device: str | torch.device | None = None,
     chunk: int = 256,
+    haplotypes: bool = False,
 ) -> pd.DataFrame:
     """Predict each person's expression of each gene from their own sequence.
 
     Only the TSS-centred crop the model sees is built (``ds.sequences(..., start, end)``),
-    ``chunk`` people at a time, and fed through :func:`predict`.
+    ``chunk`` people at a time, and fed through :func:`predict`. With ``haplotypes`` (a run
+    trained in haplotype mode, issue #24) the crops of each person's two haplotypes are built
+    (``ds.haplotype_sequences``) and a person's prediction is the mean of their two.
 
     Parameters
     ----------
@@ -250,10 +253,16 @@ def predict_people(
     seq_len : int, optional
         Crop length around the TSS (:func:`crop_bounds`); default the dataset's windows.
     batch_size : int
+        Sequences per forward (with ``haplotypes``: haplotype windows, two per person).
     device : str or torch.device, optional
         Default: CUDA if available, else the CPU.
     chunk : int
-        People whose sequences are built at once (bounds memory: chunk x seq_len x 4 floats).
+        People whose sequences are built at once (bounds memory: chunk x seq_len x 4 floats,
+        twice that with ``haplotypes``).
+    haplotypes : bool, default False
+        The setting the model was trained with (``data.haplotypes`` as its run records it,
+        :func:`variformer.config.recorded_haplotypes`); needs a dataset prepared with
+        ``variformer prep --haplotypes``.
 
     Returns
     -------
@@ -266,11 +275,21 @@ def predict_people(
     frames = []
     for gene in genes:
         people = list(samples[gene] if isinstance(samples, Mapping) else samples)
-        chunks = (
-            ds.sequences(gene, people[i : i + chunk], start=start, end=end)
-            for i in range(0, len(people), chunk)
-        )
-        values = predict(model, chunks, batch_size=batch_size, device=device)
+        if haplotypes:  # (c, 2, L, 4) -> 2c windows; their predictions -> (n, 2) -> mean
+            chunks = (
+                ds.haplotype_sequences(gene, people[i : i + chunk], start=start, end=end).reshape(
+                    -1, end - start, 4
+                )
+                for i in range(0, len(people), chunk)
+            )
+            windows = predict(model, chunks, batch_size=batch_size, device=device)
+            values = windows.reshape(len(people), 2).mean(axis=1, dtype=np.float32)
+        else:
+            chunks = (
+                ds.sequences(gene, people[i : i + chunk], start=start, end=end)
+                for i in range(0, len(people), chunk)
+            )
+            values = predict(model, chunks, batch_size=batch_size, device=device)
         frames.append(
             pd.DataFrame(
                 {

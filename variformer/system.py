@@ -1,6 +1,9 @@
 """The training system: a LightningModule that receives a :class:`~variformer.model.Variformer`.
 
-It owns the loss, the optimizer and the tune metrics; the network stays a plain ``nn.Module``
+It owns the loss, the optimizer and the tune metrics; in haplotype mode (batches of shape
+(b, 2, L, 4), issue #24) it runs the model on the 2b haplotype windows in one forward and a
+person's prediction is the mean of their two (:meth:`VariformerSystem.person_predictions`), on which
+the loss and the metrics are computed; the network stays a plain ``nn.Module``
 stored as ``self.model`` (checkpoint keys ``model.*``), and ``hyper_parameters`` hold the
 Enformer hyperparameters under ``enformer_hparams`` so ``Variformer.load`` can rebuild it.
 
@@ -42,7 +45,8 @@ class VariformerSystem(L.LightningModule):
     Parameters
     ----------
     model : nn.Module
-        Maps x, shape=(B, L, 4) float, to predictions, shape=(B,).
+        Maps x, shape=(B, L, 4) float, to predictions, shape=(B,). Batches of shape
+        (B, 2, L, 4) (haplotype mode) are predicted as the mean over the second axis.
     gene_names : sequence of str
         Train genes (gene index ``g`` of a batch names ``gene_names[g]``).
     heldout_gene_names : sequence of str
@@ -78,7 +82,16 @@ class VariformerSystem(L.LightningModule):
         self._val_rows: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        return self.person_predictions(x)
+
+    def person_predictions(self, x: torch.Tensor) -> torch.Tensor:
+        """People's predictions, shape=(B,), from x of shape (B, L, 4), or (B, 2, L, 4): each
+        person's two haplotype windows, run as one batch of 2B, their predictions averaged
+        (in float32)."""
+        if x.ndim != 4:
+            return self.model(x)
+        b = x.shape[0]
+        return self.model(x.reshape(b * 2, *x.shape[2:])).reshape(b, 2).float().mean(dim=1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -95,7 +108,7 @@ class VariformerSystem(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y, _ = batch
-        pred = self.model(x)
+        pred = self.person_predictions(x)
         loss = variformer_loss(pred, y, alpha=self.hparams.alpha)
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
@@ -105,7 +118,7 @@ class VariformerSystem(L.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y, g = batch
-        pred = self.model(x).detach().float()
+        pred = self.person_predictions(x).detach().float()
         self._val_rows.append(torch.stack([g.float(), y.float(), pred], dim=1))
 
     def _gather_rows(self) -> np.ndarray:

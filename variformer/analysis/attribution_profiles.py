@@ -33,6 +33,7 @@ from variformer.analysis.attributions import (
     standardized_attribution,
 )
 from variformer.analysis.gene_ism import gene_snvs
+from variformer.config import recorded_haplotypes
 
 __all__ = ["ATTRIBUTION_COLUMNS", "analysis_attributions", "attribution_table"]
 
@@ -163,7 +164,11 @@ def attribution_table(
     max_controls : int, default 5
         Matched controls kept per target (a seeded sample when more match).
     max_people : int, default 16
-        Test people whose personal windows are averaged (the first ones of the split).
+        Test people whose personal windows are averaged (the first ones of the split). For a
+        run trained in haplotype mode the personal background is each person's two haplotype
+        windows (gradient x input of each, averaged over haplotypes and people: the gradient
+        of the run's prediction, the mean of the two); offsets stay in reference coordinates,
+        so around an SNV behind an indel of a haplotype that haplotype's track is shifted.
 
     Returns
     -------
@@ -192,10 +197,15 @@ def attribution_table(
         models += [] if enformer is None else [(enformer_name, enformer)]
         test = list(dataset.split(fold)["test"])[:max_people] if fold >= 0 else []
         start, end = crop_bounds(dataset.seq_len, seq_len)
+        haplotypes = run is not None and recorded_haplotypes(run)
         for gene in run_genes:
             variants = gene_snvs(dataset, gene, seq_len=seq_len).reset_index(drop=True)
             backgrounds = {"reference": dataset.reference(gene)[start:end][None]}
-            if test:
+            if test and haplotypes:  # (n, 2, L, 4) -> 2n windows, averaged in gradient_x_input
+                backgrounds["personal"] = dataset.haplotype_sequences(
+                    gene, test, start=start, end=end
+                ).reshape(-1, end - start, 4)
+            elif test:
                 backgrounds["personal"] = dataset.sequences(gene, test, start=start, end=end)
             for name, model in models:
                 h, d = targets[name]

@@ -128,6 +128,7 @@ def main(args: argparse.Namespace) -> int:
         s = result.summary
         print(
             f"{result.run_dir}: test R2 {s['test_r2_mean']:.3f}, PCC {s['test_pcc_mean']:.3f} "
-            f"({len(s['genes'])} gene(s), {s['epochs']} epochs, {s['wall_time_s']:.0f} s)"
+            f"({len(s['genes'])} gene(s), {s['epochs']} epochs, {s['wall_time_s']:.0f} s"
+            f"{', haplotype mode' if s.get('haplotypes') else ''})"
         )
     return 0
