@@ -96,12 +96,16 @@ def _plan(dataset: Path):
     return ds, genes, windows, people, checked_genes, [people[i] for i in checked_people]
 
 
-def _materialize(make_batch, genes, people, checked_genes, checked_people, seq_len, limit=None):
+def _materialize(
+    make_batch, genes, people, checked_genes, checked_people, seq_len, limit=None, *, item=None
+):
     """Every person of every gene (or the first ``limit`` genes) in batches of BATCH.
 
-    Returns (seconds, n, checked sequences).
+    ``item``: one person's output shape, ``(seq_len, 4)`` unless given (haplotypes: ``(2,
+    seq_len, 4)``). Returns (seconds, n, checked sequences).
     """
-    buf = np.empty((BATCH, seq_len, 4), dtype=np.float32)
+    item = item or (seq_len, 4)
+    buf = np.empty((BATCH, *item), dtype=np.float32)
     t0 = time.perf_counter()
     n = 0
     for gi in range(min(limit or len(genes), len(genes))):
@@ -112,7 +116,7 @@ def _materialize(make_batch, genes, people, checked_genes, checked_people, seq_l
     seconds = time.perf_counter() - t0
     checked = {}
     for gi in checked_genes:
-        out = np.empty((len(checked_people), seq_len, 4), dtype=np.float32)
+        out = np.empty((len(checked_people), *item), dtype=np.float32)
         make_batch(gi, checked_people, out)
         checked[genes[gi]] = out
     return seconds, n, checked
@@ -311,9 +315,10 @@ def _simulate(work: Path, people: int, genes: int, seq_len: int) -> Path:
     return cohort
 
 
-def _run_worker(python: str, tool: str, cohort: Path, work: Path) -> dict:
+def _run_worker(python: str, tool: str, cohort: Path, work: Path, script: str = __file__) -> dict:
+    """Run ``script --worker tool`` in its own process on one thread; its last line's JSON."""
     env = {**os.environ, **ONE_CORE, "PYTHONPATH": str(ROOT)}
-    cmd = [python, __file__, "--worker", tool, "--cohort", str(cohort), "--workdir", str(work)]
+    cmd = [python, script, "--worker", tool, "--cohort", str(cohort), "--workdir", str(work)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
         tail = "\n".join(out.stderr.strip().splitlines()[-15:])
