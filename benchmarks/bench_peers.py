@@ -67,6 +67,19 @@ def _dir_bytes(*paths) -> int:
     return total
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory since its exec (MiB).
+
+    ``VmHWM`` of the process's own address space, not ``getrusage``'s ``ru_maxrss``: on Linux
+    that one keeps the high-water mark of the parent it was forked from across the exec, so a
+    worker started by a driver that held more memory reported the driver's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def _averaged_one_hot(raw: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Haplotype bytes, uint8 shape=(n, 2, L) -> averaged one-hot into ``out`` (n, L, 4)."""
     from data_prep.genome import _LUT, ONE_HOT
@@ -260,7 +273,7 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
             extrapolated_from=len(sample) * 2,
         )
         np.savez(work / "checked.npz", **checked)
-        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["peak_rss_mib"] = _peak_rss_mib()
         return result
     else:
         raise SystemExit(f"unknown tool {tool}")
@@ -269,7 +282,7 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
     seconds, n, checked = _materialize(make_batch, genes, people, cg, cp, seq_len, limit)
     result.update(materialize_s=seconds + open_s, n_sequences=n, open_s=open_s)
     np.savez(work / "checked.npz", **checked)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = _peak_rss_mib()
     return result
 
 

@@ -39,7 +39,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_peers import _dir_bytes, _materialize, _plan, _run_worker
+from benchmarks.bench_peers import _dir_bytes, _materialize, _peak_rss_mib, _plan, _run_worker
 
 PAD = 2_000  # pyconsensus-rs: reference bases past end0, so that a haplotype still fills L
 
@@ -170,7 +169,7 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
     )
     result.update(materialize_s=seconds + open_s, n_sequences=n, open_s=open_s)
     np.savez(work / "checked.npz", **{k: _codes(v) for k, v in checked.items()})
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = _peak_rss_mib()
     return result
 
 
@@ -219,6 +218,10 @@ def _cohort(work: Path, people: int, genes: int, seq_len: int, spacing: int) -> 
     from benchmarks.bench_haplotypes import _cohort as phased_cohort
 
     cohort = work / "cohort"
+    asked = {"people": people, "genes": genes, "seq_len": seq_len, "spacing": spacing}
+    old = cohort / "sim.json"
+    if old.exists() and json.loads(old.read_text()).get("asked") == asked:
+        return cohort  # the same cohort from an earlier run (the generator is seeded)
     cohort.mkdir(parents=True, exist_ok=True)
     (work / "tiny").mkdir(exist_ok=True)
     fasta, vcf, tss, names, _, n_rec = phased_cohort(
@@ -228,6 +231,7 @@ def _cohort(work: Path, people: int, genes: int, seq_len: int, spacing: int) -> 
     meta = {
         "vcf": str(vcf), "fasta": str(fasta), "annotation": str(tss), "genes": names,
         "seq_len": seq_len, "records": n_rec, "tiny": {"vcf": str(tiny_vcf), "fasta": str(tiny_fa)},
+        "asked": asked,
     }  # fmt: skip
     (cohort / "sim.json").write_text(json.dumps(meta))
     return cohort
@@ -255,13 +259,13 @@ def main() -> None:
     cohort = _cohort(work, args.people, args.genes, args.seq_len, args.spacing)
     print(f"cohort written in {time.perf_counter() - t0:.0f} s", flush=True)
     sim = json.loads((cohort / "sim.json").read_text())
-    if args.materialize_genes:
-        sim["materialize_genes"] = args.materialize_genes
-        (cohort / "sim.json").write_text(json.dumps(sim))
+    sim["materialize_genes"] = args.materialize_genes
+    (cohort / "sim.json").write_text(json.dumps(sim))
     load = [os.getloadavg()[0]]
     results = {"prep": _run_worker(sys.executable, "prep", cohort, work / "prep", __file__)}
     print(f"prep done: {results['prep']}", flush=True)
     # the peers read the windows from prep's dataset (coordinates only)
+    (cohort / "prep_dataset").unlink(missing_ok=True)
     (cohort / "prep_dataset").symlink_to(work / "prep" / "dataset")
     for tool in [t for t in args.tools.split(",") if t != "prep"]:
         load.append(os.getloadavg()[0])
