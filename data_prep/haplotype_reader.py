@@ -13,9 +13,9 @@ stores each person's two phased haplotypes with SNVs, MNPs and indels as sparse 
 
 The other files are as in :mod:`data_prep.dataset`; SNV datasets (version 1) are unchanged.
 :class:`data_prep.dataset.GeneDataset` delegates here: per gene, the reference span and the
-alleles each haplotype applies become TSS-anchored windows
-(:func:`data_prep.haplotype_windows.fill_windows_`, many at once); ``GeneDataset.haplotypes`` returns both,
-``GeneDataset.sequences`` their mean.
+alleles each haplotype applies become TSS-anchored windows, a whole batch at once
+(:func:`data_prep.haplotype_windows.fill_windows_`); ``GeneDataset.haplotypes`` returns both,
+``GeneDataset.sequences`` their mean, :meth:`HaplotypeStore.one_hot` a batch's one-hot windows.
 """
 
 from __future__ import annotations
@@ -107,8 +107,9 @@ class HaplotypeStore:
         source = np.concatenate([self.spans[s0 : s0 + slen], edits.alt_codes])
         return _Gene(edits, source, dense, int(g["span0"]), slen, int(g["tss0"]))
 
-    def _fill(self, row: int, sample_rows, out: np.ndarray, source, fill) -> np.ndarray:
-        """Windows of people ``sample_rows`` into ``out`` (n * 2, seq_len) of ``source``'s items."""
+    def _fill(self, row: int, sample_rows, out: np.ndarray, table=None, fill=N_CODE):
+        """Windows of people ``sample_rows`` into ``out``, shape=(2 n, seq_len): codes, or
+        ``table[code]`` items when a ``table`` (one item per code, N included) is given."""
         gene = self._genes(row)
         mine = gene.dense[np.asarray(sample_rows, dtype=np.int64)]
         applied = np.stack([(mine & HAP1) > 0, (mine & HAP2) > 0], axis=1)  # (n, 2, V)
@@ -119,7 +120,7 @@ class HaplotypeStore:
         )
         n_hap, nv = 2 * len(mine), mine.shape[1]
         return fill_windows_(
-            out, gene.source if source is None else source(gene.source), gene.edits,
+            out, gene.source if table is None else table[gene.source], gene.edits,
             applied.reshape(n_hap, nv), dropped.reshape(n_hap, nv), span0=gene.span0,
             span_len=gene.span_len, tss_at=tss_at.reshape(n_hap), fill=fill,
         )  # fmt: skip
@@ -127,7 +128,7 @@ class HaplotypeStore:
     def codes(self, row: int, sample_rows: np.ndarray) -> np.ndarray:
         """Window codes of people ``sample_rows`` in gene ``row``, shape=(n, 2, seq_len), uint8."""
         out = np.empty((len(sample_rows), 2, self.seq_len), dtype=np.uint8)
-        self._fill(row, sample_rows, out.reshape(-1, self.seq_len), None, N_CODE)
+        self._fill(row, sample_rows, out.reshape(-1, self.seq_len))
         return out
 
     def one_hot(self, row: int, sample_rows, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -140,7 +141,7 @@ class HaplotypeStore:
         if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
             raise ValueError(f"out must be C-contiguous float32 {shape}")
         rows = out.view(np.complex128).reshape(-1, self.seq_len)
-        self._fill(row, sample_rows, rows, _ONE_HOT_ROWS.take, _ONE_HOT_ROWS[N_CODE])
+        self._fill(row, sample_rows, rows, _ONE_HOT_ROWS, _ONE_HOT_ROWS[N_CODE])
         return out
 
 
