@@ -17,8 +17,15 @@ from pathlib import Path
 import numpy as np
 
 
-def _cohort(tmp: Path, *, people: int, genes: int, seq_len: int, seed: int = 0):
-    from tests.genomes import random_sequence, write_fasta, write_vcf
+def _cohort(tmp: Path, *, people: int, genes: int, seq_len: int, seed: int = 0, spacing: int = 70):
+    """Reference, phased VCF (streamed, bgzipped, tabix-indexed) and TSS table.
+
+    ``spacing``: mean distance between records (bp). Returns (fasta, vcf, tss.tsv, genes,
+    samples, number of records).
+    """
+    import pysam
+
+    from tests.genomes import random_sequence, write_fasta
 
     rng = np.random.default_rng(seed)
     gap = seq_len + 20_000
@@ -26,38 +33,52 @@ def _cohort(tmp: Path, *, people: int, genes: int, seq_len: int, seed: int = 0):
     seq = random_sequence(rng, length, lowercase=0.0, n_frac=0.0)
     fasta = write_fasta(tmp / "ref.fa", {"chr1": seq})
     samples = [f"P{i:04d}" for i in range(people)]
-    records, p0 = [], 100
-    while True:
-        p0 += int(rng.integers(1, 140))
-        if p0 >= length - 100:
-            break
-        ref, base = seq[p0], seq[p0]
-        kind = rng.random()
-        if kind < 0.8:
-            alts = [str(rng.choice([b for b in "ACGT" if b != base]))]
-        elif kind < 0.875:
-            alts = [base + random_sequence(rng, int(rng.integers(1, 31)), lowercase=0, n_frac=0)]
-        elif kind < 0.95:
-            ref = seq[p0 : p0 + int(rng.integers(2, 32))]
-            alts = [base]
-        else:
-            ref = seq[p0 : p0 + 2]
-            alts = [random_sequence(rng, 2, lowercase=0, n_frac=0)]
-        if rng.random() < 0.1 and len(ref) == 1:
-            alts.append(base + "T")
-        af = rng.beta(0.2, 0.8)
-        g = (rng.random((people, 2)) < af).astype(int)
-        if len(alts) == 2:
-            g = g * rng.integers(1, 3, (people, 2))
-        gts = [f"{a}|{b}" for a, b in g]
-        records.append(("chr1", p0 + 1, ".", ref, alts, gts))
-    vcf = write_vcf(tmp / "cohort.vcf.gz", {"chr1": length}, samples, records)
+    # one 4-byte GT field per (allele 1, allele 2) in 0..2, indexed by 3 * a + b
+    fields = np.array([f"{a}|{b}\t".encode() for a in range(3) for b in range(3)], dtype="S4")
+    vcf = tmp / "cohort.vcf.gz"
+    head = ["##fileformat=VCFv4.2", f"##contig=<ID=chr1,length={length}>"]
+    head.append('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
+    head.append("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                           "FORMAT", *samples]))  # fmt: skip
+    n_records, p0 = 0, 100
+    with pysam.BGZFile(str(vcf), "wb") as out:
+        out.write(("\n".join(head) + "\n").encode())
+        while True:
+            p0 += int(rng.integers(1, 2 * spacing))
+            if p0 >= length - 100:
+                break
+            ref, base = seq[p0], seq[p0]
+            kind = rng.random()
+            if kind < 0.8:
+                alts = [str(rng.choice([b for b in "ACGT" if b != base]))]
+            elif kind < 0.875:
+                alts = [
+                    base + random_sequence(rng, int(rng.integers(1, 31)), lowercase=0, n_frac=0)
+                ]
+            elif kind < 0.95:
+                ref = seq[p0 : p0 + int(rng.integers(2, 32))]
+                alts = [base]
+            else:
+                ref = seq[p0 : p0 + 2]
+                alts = [random_sequence(rng, 2, lowercase=0, n_frac=0)]
+            if rng.random() < 0.1 and len(ref) == 1:
+                alts.append(base + "T")
+            af = rng.beta(0.2, 0.8)
+            g = (rng.random((people, 2)) < af).astype(int)
+            if len(alts) == 2:
+                g = g * rng.integers(1, 3, (people, 2))
+            gts = bytearray(fields[3 * g[:, 0] + g[:, 1]].tobytes())
+            gts[-1:] = b"\n"
+            fixed = f"chr1\t{p0 + 1}\t.\t{ref}\t{','.join(alts)}\t.\tPASS\t.\tGT\t"
+            out.write(fixed.encode() + bytes(gts))
+            n_records += 1
+    pysam.tabix_index(str(vcf), preset="vcf", force=True)
     lines = ["gene_name\tgene_id\tchrom\ttss\tstrand"]
     lines += [
         f"G{i}\tENSG{i:011d}.1\tchr1\t{10_000 + i * gap + seq_len // 2}\t+" for i in range(genes)
     ]
     (tmp / "tss.tsv").write_text("\n".join(lines) + "\n")
-    return fasta, vcf, tmp / "tss.tsv", [f"G{i}" for i in range(genes)], samples, len(records)
+    return fasta, vcf, tmp / "tss.tsv", [f"G{i}" for i in range(genes)], samples, n_records
 
 
 def main() -> None:

@@ -67,6 +67,19 @@ def _dir_bytes(*paths) -> int:
     return total
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory since its exec (MiB).
+
+    ``VmHWM`` of the process's own address space, not ``getrusage``'s ``ru_maxrss``: on Linux
+    that one keeps the high-water mark of the parent it was forked from across the exec, so a
+    worker started by a driver that held more memory reported the driver's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def _averaged_one_hot(raw: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Haplotype bytes, uint8 shape=(n, 2, L) -> averaged one-hot into ``out`` (n, L, 4)."""
     from data_prep.genome import _LUT, ONE_HOT
@@ -96,12 +109,16 @@ def _plan(dataset: Path):
     return ds, genes, windows, people, checked_genes, [people[i] for i in checked_people]
 
 
-def _materialize(make_batch, genes, people, checked_genes, checked_people, seq_len, limit=None):
+def _materialize(
+    make_batch, genes, people, checked_genes, checked_people, seq_len, limit=None, *, item=None
+):
     """Every person of every gene (or the first ``limit`` genes) in batches of BATCH.
 
-    Returns (seconds, n, checked sequences).
+    ``item``: one person's output shape, ``(seq_len, 4)`` unless given (haplotypes: ``(2,
+    seq_len, 4)``). Returns (seconds, n, checked sequences).
     """
-    buf = np.empty((BATCH, seq_len, 4), dtype=np.float32)
+    item = item or (seq_len, 4)
+    buf = np.empty((BATCH, *item), dtype=np.float32)
     t0 = time.perf_counter()
     n = 0
     for gi in range(min(limit or len(genes), len(genes))):
@@ -112,7 +129,7 @@ def _materialize(make_batch, genes, people, checked_genes, checked_people, seq_l
     seconds = time.perf_counter() - t0
     checked = {}
     for gi in checked_genes:
-        out = np.empty((len(checked_people), seq_len, 4), dtype=np.float32)
+        out = np.empty((len(checked_people), *item), dtype=np.float32)
         make_batch(gi, checked_people, out)
         checked[genes[gi]] = out
     return seconds, n, checked
@@ -256,7 +273,7 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
             extrapolated_from=len(sample) * 2,
         )
         np.savez(work / "checked.npz", **checked)
-        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["peak_rss_mib"] = _peak_rss_mib()
         return result
     else:
         raise SystemExit(f"unknown tool {tool}")
@@ -265,7 +282,7 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
     seconds, n, checked = _materialize(make_batch, genes, people, cg, cp, seq_len, limit)
     result.update(materialize_s=seconds + open_s, n_sequences=n, open_s=open_s)
     np.savez(work / "checked.npz", **checked)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = _peak_rss_mib()
     return result
 
 
@@ -311,9 +328,10 @@ def _simulate(work: Path, people: int, genes: int, seq_len: int) -> Path:
     return cohort
 
 
-def _run_worker(python: str, tool: str, cohort: Path, work: Path) -> dict:
+def _run_worker(python: str, tool: str, cohort: Path, work: Path, script: str = __file__) -> dict:
+    """Run ``script --worker tool`` in its own process on one thread; its last line's JSON."""
     env = {**os.environ, **ONE_CORE, "PYTHONPATH": str(ROOT)}
-    cmd = [python, __file__, "--worker", tool, "--cohort", str(cohort), "--workdir", str(work)]
+    cmd = [python, script, "--worker", tool, "--cohort", str(cohort), "--workdir", str(work)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
         tail = "\n".join(out.stderr.strip().splitlines()[-15:])

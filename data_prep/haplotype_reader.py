@@ -13,27 +13,26 @@ stores each person's two phased haplotypes with SNVs, MNPs and indels as sparse 
 
 The other files are as in :mod:`data_prep.dataset`; SNV datasets (version 1) are unchanged.
 :class:`data_prep.dataset.GeneDataset` delegates here: per gene, the reference span and the
-alleles each haplotype applies become TSS-anchored windows
-(:func:`data_prep.haplotype_windows.anchored_window`); ``GeneDataset.haplotypes`` returns both,
-``GeneDataset.sequences`` their mean.
+alleles each haplotype applies become TSS-anchored windows, a whole batch at once
+(:func:`data_prep.haplotype_windows.fill_windows_`); ``GeneDataset.haplotypes`` returns both,
+``GeneDataset.sequences`` their mean, :meth:`HaplotypeStore.one_hot` a batch's one-hot windows.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
 from core.errors import InputError
-from data_prep.haplotype_windows import (
-    GeneEdits,
-    anchored_window,
-    gene_edits,
-    haplotype_extent,
-)
+from data_prep.genome import N_CODE, ONE_HOT
+from data_prep.haplotype_windows import GeneEdits, fill_windows_, gene_edits, haplotype_extent
 from data_prep.haplotypes import DROP1, DROP2, HAP1, HAP2
 
 __all__ = ["HaplotypeStore", "load_spans"]
+
+_ONE_HOT_ROWS = np.ascontiguousarray(ONE_HOT).view(np.complex128).ravel()  # a row per item
 
 
 def load_spans(path, genes) -> np.ndarray:
@@ -70,6 +69,7 @@ class HaplotypeStore:
         self.n_samples = n_samples
         self.seq_len = seq_len
         self._edits = lru_cache(maxsize=64)(self._gene_edits)
+        self._genes = lru_cache(maxsize=4)(self._gene)  # batches come gene by gene
 
     @classmethod
     def of(cls, ds) -> HaplotypeStore:
@@ -94,8 +94,8 @@ class HaplotypeStore:
         v = self.variants.iloc[v0 : v0 + nv]
         return gene_edits(v["pos"].to_numpy(np.int64), list(v["ref"]), list(v["alt"]))
 
-    def codes(self, row: int, sample_rows: np.ndarray) -> np.ndarray:
-        """Window codes of people ``sample_rows`` in gene ``row``, shape=(n, 2, seq_len), uint8."""
+    def _gene(self, row: int) -> _Gene:
+        """A gene's edits, span + ALT codes and dense carrier codes (n_samples, V), cached."""
         g = self.genes.iloc[row]
         v0, nv = int(g["var_start"]), int(g["n_variants"])
         indptr, sample, code = self.carriers
@@ -103,22 +103,52 @@ class HaplotypeStore:
         dense = np.zeros((self.n_samples, nv), dtype=np.uint8)
         dense[sample[a:b], np.repeat(np.arange(nv), np.diff(indptr[v0 : v0 + nv + 1]))] = code[a:b]
         s0, slen = int(g["span_start"]), int(g["span_len"])
-        span = np.asarray(self.spans[s0 : s0 + slen])
         edits = self._edits(row)
-        span0, tss0 = int(g["span0"]), int(g["tss0"])
-        mine = dense[np.asarray(sample_rows)]
+        source = np.concatenate([self.spans[s0 : s0 + slen], edits.alt_codes])
+        return _Gene(edits, source, dense, int(g["span0"]), slen, int(g["tss0"]))
+
+    def _fill(self, row: int, sample_rows, out: np.ndarray, table=None, fill=N_CODE):
+        """Windows of people ``sample_rows`` into ``out``, shape=(2 n, seq_len): codes, or
+        ``table[code]`` items when a ``table`` (one item per code, N included) is given."""
+        gene = self._genes(row)
+        mine = gene.dense[np.asarray(sample_rows, dtype=np.int64)]
         applied = np.stack([(mine & HAP1) > 0, (mine & HAP2) > 0], axis=1)  # (n, 2, V)
         dropped = np.stack([(mine & DROP1) > 0, (mine & DROP2) > 0], axis=1)
+        span1 = gene.span0 + gene.span_len
         tss_at, _ = haplotype_extent(
-            edits, applied, dropped, tss0=tss0, span0=span0, span1=span0 + len(span)
+            gene.edits, applied, dropped, tss0=gene.tss0, span0=gene.span0, span1=span1
         )
-        out = np.empty((len(mine), 2, self.seq_len), dtype=np.uint8)
-        for k in range(len(mine)):
-            for h in (0, 1):
-                rows = np.flatnonzero(applied[k, h])
-                anchored_window(
-                    span, span0, edits, rows, dropped[k, h, rows], tss0=tss0,
-                    seq_len=self.seq_len, contig_len=int(g["contig_len"]), out=out[k, h],
-                    tss_at=int(tss_at[k, h]),
-                )  # fmt: skip
+        n_hap, nv = 2 * len(mine), mine.shape[1]
+        return fill_windows_(
+            out, gene.source if table is None else table[gene.source], gene.edits,
+            applied.reshape(n_hap, nv), dropped.reshape(n_hap, nv), span0=gene.span0,
+            span_len=gene.span_len, tss_at=tss_at.reshape(n_hap), fill=fill,
+        )  # fmt: skip
+
+    def codes(self, row: int, sample_rows: np.ndarray) -> np.ndarray:
+        """Window codes of people ``sample_rows`` in gene ``row``, shape=(n, 2, seq_len), uint8."""
+        out = np.empty((len(sample_rows), 2, self.seq_len), dtype=np.uint8)
+        self._fill(row, sample_rows, out.reshape(-1, self.seq_len))
         return out
+
+    def one_hot(self, row: int, sample_rows, *, out: np.ndarray | None = None) -> np.ndarray:
+        """One-hot windows of people ``sample_rows`` in gene ``row``, float32,
+        shape=(n, 2, seq_len, 4) (N = all zeros), written straight from one-hot rows (no code
+        array in between). ``out``: a C-contiguous buffer of that shape, optional."""
+        shape = (len(sample_rows), 2, self.seq_len, 4)
+        if out is None:
+            out = np.empty(shape, dtype=np.float32)
+        if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be C-contiguous float32 {shape}")
+        rows = out.view(np.complex128).reshape(-1, self.seq_len)
+        self._fill(row, sample_rows, rows, _ONE_HOT_ROWS, _ONE_HOT_ROWS[N_CODE])
+        return out
+
+
+class _Gene(NamedTuple):
+    edits: GeneEdits
+    source: np.ndarray  # uint8 (span_len + ALT bases,): the span's codes, then the ALTs'
+    dense: np.ndarray  # uint8 (n_samples, V): carrier codes
+    span0: int
+    span_len: int
+    tss0: int

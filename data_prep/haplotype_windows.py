@@ -39,7 +39,14 @@ import numpy as np
 
 from data_prep.genome import N_CODE, encode
 
-__all__ = ["GeneEdits", "anchored_window", "gene_edits", "haplotype_extent", "tss_position"]
+__all__ = [
+    "GeneEdits",
+    "anchored_window",
+    "fill_windows_",
+    "gene_edits",
+    "haplotype_extent",
+    "tss_position",
+]
 
 
 class GeneEdits(NamedTuple):
@@ -133,18 +140,26 @@ def haplotype_extent(edits: GeneEdits, applied, dropped, *, tss0: int, span0: in
     length : np.ndarray, shape=(...), int64
         Length of that haplotype.
     """
-    s = edits.start0 + dropped  # shape (..., V)
+    applied = np.asarray(applied, dtype=bool)
+    dropped = np.asarray(dropped, dtype=bool)
     e = edits.start0 + edits.ref_len
-    alen = edits.alt_len - dropped
     delta = edits.alt_len - edits.ref_len  # dropping the first base keeps the length change
-    before = applied & (e <= tss0)
-    cover = applied & (s <= tss0) & (tss0 < e)
+    # sums of length changes as one BLAS product over a whole cohort's (people, 2, V), exact:
+    # float32 while every partial sum stays below 2**24, float64 beyond
+    exact = np.float32 if np.abs(delta).sum() < 2**24 else np.float64
+    weights = np.stack([np.where(e <= tss0, delta, 0), delta], axis=1).astype(exact)
+    sums = np.rint(applied.astype(exact) @ weights).astype(np.int64)  # (..., 2)
+    tss_at = np.array((tss0 - span0) + sums[..., 0], dtype=np.int64)
+    length = np.array((span1 - span0) + sums[..., 1], dtype=np.int64)
+    # the few edits whose REF covers the TSS (first base included: dropping it may uncover it)
+    near = np.flatnonzero((edits.start0 <= tss0) & (tss0 < e))
+    s = edits.start0[near] + dropped[..., near]
+    alen = edits.alt_len[near] - dropped[..., near]
+    cover = applied[..., near] & (s <= tss0)
     inside = np.minimum(tss0 - s, alen) - (tss0 - s)
-    tss_at = (tss0 - span0) + (before * delta).sum(-1) + np.where(cover, inside, 0).sum(-1)
-    tss_at = np.asarray(tss_at, dtype=np.int64)
-    length = np.asarray((span1 - span0) + (applied * delta).sum(-1), dtype=np.int64)
+    tss_at += np.where(cover, inside, 0).sum(-1)
     # a TSS inside a length-changing edit: the chain rule may merge it with the edit before
-    for at in np.argwhere((cover & (delta != 0)).any(-1)):
+    for at in np.argwhere((cover & (delta[near] != 0)).any(-1)):
         at = tuple(at)
         rows = np.flatnonzero(applied[at])
         rows = _in_order(edits, rows, dropped[at][rows])
@@ -229,3 +244,98 @@ def anchored_window(
     span1 = span0 + len(reference)
     fits = (lo >= 0 or span0 == 0) and (hi <= len(hap) or span1 >= contig_len)
     return out, fits
+
+
+def fill_windows_(
+    out: np.ndarray,
+    source: np.ndarray,
+    edits: GeneEdits,
+    applied: np.ndarray,
+    dropped: np.ndarray,
+    *,
+    span0: int,
+    span_len: int,
+    tss_at: np.ndarray,
+    fill,
+) -> np.ndarray:
+    """Many haplotypes' TSS-anchored windows at once, written into ``out`` (in place).
+
+    The same windows as :func:`anchored_window` (N beyond the haplotype built over the span),
+    built without a loop over edits: between two length-changing edits a haplotype is the
+    reference at one shift, so each such stretch is one slice copy, and every ALT base (SNVs,
+    MNPs, inserted bases) lands afterwards in one scatter. Works on any item type: codes, or
+    one-hot rows viewed as 16-byte items.
+
+    Parameters
+    ----------
+    out : np.ndarray, shape=(H, seq_len)
+        Filled in place, one row per haplotype.
+    source : np.ndarray, shape=(span_len + len(edits.alt_codes),), out's dtype
+        The span's items (reference ``[span0, span0 + span_len)``, 0-based) followed by the
+        ALTs' items, in :class:`GeneEdits` order and the same encoding.
+    edits : GeneEdits
+    applied, dropped : np.ndarray, shape=(H, V), bool
+        Which rows each haplotype applies, and which of them with their first base dropped.
+    span0, span_len : int
+    tss_at : np.ndarray, shape=(H,), int
+        ``H(tss0) - span0`` per haplotype (:func:`haplotype_extent`).
+    fill : scalar
+        The item beyond the haplotype (N).
+
+    Returns
+    -------
+    out : np.ndarray, shape=(H, seq_len)
+    """
+    n_hap, seq_len = out.shape
+    lo = np.asarray(tss_at, dtype=np.int64) - seq_len // 2  # window start, haplotype coords
+    hh, vv = np.nonzero(applied)
+    dr = dropped[hh, vv].astype(np.int64)
+    s = edits.start0[vv] + dr - span0  # span-relative, edited stretch [s, e)
+    e = edits.start0[vv] + edits.ref_len[vv] - span0
+    a0 = edits.alt_offsets[vv] + dr + span_len  # into source
+    al = edits.alt_offsets[vv + 1] - edits.alt_offsets[vv] - dr
+    order = np.lexsort((e, s, hh))  # bcftools' order within a haplotype
+    hh, s, e, a0, al = hh[order], s[order], e[order], a0[order], al[order]
+    delta = al - (e - s)
+    cum = np.cumsum(delta)
+    first = np.searchsorted(hh, np.arange(n_hap))  # each haplotype's first edit
+    total = np.bincount(hh, weights=delta, minlength=n_hap).astype(np.int64)  # per haplotype
+    shift = cum - delta - np.concatenate([[0], cum])[first][hh]  # length change before each edit
+    # reference stretches: up to each length-changing edit, and from the last one to the end
+    lc = np.flatnonzero(delta != 0)
+    hl = hh[lc]
+    new_hap = np.ones(len(lc), dtype=bool)
+    new_hap[1:] = hl[1:] != hl[:-1]
+    prev_end = np.zeros(len(lc), dtype=np.int64)
+    prev_end[1:] = e[lc][:-1]
+    prev_end[new_hap] = 0
+    last_end = np.zeros(n_hap, dtype=np.int64)
+    if len(lc):
+        last = np.ones(len(lc), dtype=bool)
+        last[:-1] = hl[1:] != hl[:-1]
+        last_end[hl[last]] = e[lc][last]
+    bh = np.concatenate([hl, np.arange(n_hap)])
+    r0 = np.concatenate([prev_end, last_end])
+    r1 = np.concatenate([s[lc], np.full(n_hap, span_len, dtype=np.int64)])
+    o0 = r0 + np.concatenate([shift[lc], total]) - lo[bh]  # output positions
+    c0 = np.maximum(o0, 0)
+    c1 = np.minimum(o0 + (r1 - r0), seq_len)
+    keep = c1 > c0
+    for h, a, b, r in zip(
+        bh[keep].tolist(), c0[keep].tolist(), c1[keep].tolist(), (r0 + c0 - o0)[keep].tolist()
+    ):
+        out[h, a:b] = source[r : r + b - a]
+    # beyond the haplotype (contig ends): N
+    length = span_len + total
+    for h in np.flatnonzero((lo < 0) | (lo + seq_len > length)).tolist():
+        out[h, : max(-lo[h], 0)] = fill
+        out[h, max(length[h] - lo[h], 0) :] = fill
+    # every ALT base that falls in its window, in one scatter
+    o = s + shift - lo[hh]
+    hit = (al > 0) & (o < seq_len) & (o + al > 0)
+    o, a0, al, hh = o[hit], a0[hit], al[hit], hh[hit]
+    step = np.arange(int(al.sum())) - np.repeat(np.cumsum(al) - al, al)
+    pos = np.repeat(o, al) + step
+    inside = (pos >= 0) & (pos < seq_len)
+    out[np.repeat(hh, al)[inside], pos[inside]] = source[(np.repeat(a0, al) + step)[inside]]
+    return out
