@@ -406,12 +406,14 @@ def summary_table(layout: DemoLayout | str | Path, *, fold: int = 0) -> pd.DataF
             table["n_snvs"] = [n for n, _ in counts]
             table["n_indels"] = [n for _, n in counts]
     metrics_path = lay.evaluation / "metrics.tsv"
-    for model in ("elastic_net", "variformer"):
+    # evaluate labels a run trained on haplotypes (data.haplotypes) variformer_haplotypes
+    vf = "variformer_haplotypes" if lay.mode == "haplotypes" else "variformer"
+    for model, label in (("elastic_net", "elastic_net"), ("variformer", vf)):
         col = f"{model}_r2"
         table[col] = np.nan
         if metrics_path.is_file():
             m = pd.read_csv(metrics_path, sep="\t")
-            sel = m[(m["model"] == model) & (m["split"] == "test") & (m["fold"] == fold)]
+            sel = m[(m["model"] == label) & (m["split"] == "test") & (m["fold"] == fold)]
             for column, value in (("setting", "hop"), ("status", "ok"), ("train_fraction", 1.0)):
                 if column in sel:  # (a downsampled run is not the model's R2)
                     sel = sel[sel[column] == value]
