@@ -236,3 +236,28 @@ def save_tiny_enformer(directory: Path, length: int, *, seed: int = 2) -> Path:
     calibrate_(enf, length)
     enf.save_pretrained(directory, safe_serialization=False)
     return Path(directory)
+
+
+def same_run(a, b) -> None:
+    """Two fine-tuning results are the same run: predictions.tsv bytes, test metrics, epochs,
+    tune metrics per epoch and every best-checkpoint tensor bit for bit."""
+    import pandas as pd
+    import torch
+
+    assert (a.run_dir / "predictions.tsv").read_bytes() == (
+        b.run_dir / "predictions.tsv"
+    ).read_bytes()
+    for key in ("test_r2_mean", "test_pcc_mean", "epochs", "best_epoch"):
+        assert a.summary[key] == b.summary[key], key
+    tune = [
+        pd.read_csv(r.run_dir / "metrics.csv").dropna(subset=["tune_r2_mean"]).set_index("epoch")
+        for r in (a, b)
+    ]
+    pd.testing.assert_frame_equal(tune[0], tune[1][tune[0].columns])
+    weights = [
+        torch.load(r.run_dir / "best.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+        for r in (a, b)
+    ]
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        torch.testing.assert_close(weights[0][key], weights[1][key], rtol=0, atol=0)

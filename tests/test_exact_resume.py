@@ -8,11 +8,10 @@ import signal
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 import torch
 
-from tests.fakes import ROOT, FakeDataset, tiny_config
+from tests.fakes import ROOT, FakeDataset, same_run, tiny_config
 from variformer import finetune as ft
 
 SEQ_LEN = 512
@@ -91,26 +90,6 @@ def whole(tmp_path_factory):
     return _run(tmp_path_factory.mktemp("whole"))
 
 
-def _same_run(a, b) -> None:
-    assert (a.run_dir / "predictions.tsv").read_bytes() == (
-        b.run_dir / "predictions.tsv"
-    ).read_bytes()
-    for key in ("test_r2_mean", "test_pcc_mean", "epochs", "best_epoch"):
-        assert a.summary[key] == b.summary[key], key
-    tune = [
-        pd.read_csv(r.run_dir / "metrics.csv").dropna(subset=["tune_r2_mean"]).set_index("epoch")
-        for r in (a, b)
-    ]
-    pd.testing.assert_frame_equal(tune[0], tune[1][tune[0].columns])
-    weights = [
-        torch.load(r.run_dir / "best.ckpt", map_location="cpu", weights_only=True)["state_dict"]
-        for r in (a, b)
-    ]
-    assert weights[0].keys() == weights[1].keys()
-    for key in weights[0]:
-        torch.testing.assert_close(weights[0][key], weights[1][key], rtol=0, atol=0)
-
-
 @pytest.mark.parametrize(
     ("scenario", "code"),
     [
@@ -141,14 +120,14 @@ def test_interrupted_then_resumed_equals_the_uninterrupted_run(whole, tmp_path, 
             {"epoch": 1, "consumed": 6}
         ]
     resumed = _run(tmp_path)
-    _same_run(whole, resumed)
+    same_run(whole, resumed)
 
 
 def test_twice_interrupted_equals_the_uninterrupted_run(whole, tmp_path):
     assert _interrupted("usr1_mid_step", tmp_path).returncode == 128 + signal.SIGUSR1
     # the second session is stopped again, later in the same epoch
     assert _interrupted("int_mid_epoch", tmp_path).returncode == 128 + signal.SIGINT
-    _same_run(whole, _run(tmp_path))
+    same_run(whole, _run(tmp_path))
 
 
 def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatch):

@@ -346,7 +346,7 @@ except TrainingInterrupted as err:
 
 
 def test_a_haplotype_run_stopped_mid_epoch_resumes_exactly(cohort, tmp_path):
-    from tests.test_exact_resume import _same_run
+    from tests.fakes import same_run
 
     # 4 people per micro-batch, 2 per optimizer step: 6 micro-batches per epoch
     settings = (*DETERMINISTIC, *SETTINGS, "data.batch_size=4")
@@ -364,4 +364,4 @@ def test_a_haplotype_run_stopped_mid_epoch_resumes_exactly(cohort, tmp_path):
     resumed = ft.finetune(
         cohort["hap"], genes=[GENE], fold=0, config=tiny_config(*settings), out=tmp_path
     )
-    _same_run(whole, resumed)
+    same_run(whole, resumed)
