@@ -215,10 +215,13 @@ def test_covariance_is_that_of_the_fold_train_people(cohort):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
 
 
-def _surrogate_truth(cohort, keep=None):
+def _surrogate_truth(cohort, keep=None, *, fold=0, run=None, ism_path=None):
     """ISM scores, and the surrogate's test R2 / p recomputed from the written tables."""
-    ds, run = cohort["ds"], cohort["run"]
-    ism = pd.read_csv(cohort["tmp"] / "ISM" / "variformer.tsv", sep="\t", dtype={"chrom": str})
+    ds, run = cohort["ds"], run or cohort["run"]
+    ism = pd.read_csv(
+        ism_path or cohort["tmp"] / "ISM" / "variformer.tsv", sep="\t", dtype={"chrom": str}
+    )
+    ism = ism[ism["fold"] == fold]
     ism["varID"] = [
         f"chr{c.removeprefix('chr')}_{p}_{r}_{a}_b38"
         for c, p, r, a in zip(ism["chrom"], ism["pos"], ism["ref"], ism["alt"])
@@ -227,7 +230,7 @@ def _surrogate_truth(cohort, keep=None):
     pred = pd.read_csv(run / "predictions.tsv", sep="\t", dtype={"sample": str})
     test = pred[pred["split"] == "test"]
     expression = ds.expression("BTNL3")
-    train = [s for s in ds.split(0)["train"] if s in expression.index]
+    train = [s for s in ds.split(fold)["train"] if s in expression.index]
     w = ism["score"].to_numpy(float)
     x_train = _vcf_dosages(cohort["sim"].vcf, train, ism["varID"])
     b = np.mean(expression.loc[train].to_numpy() - x_train @ w)
@@ -334,3 +337,39 @@ def test_the_all_people_refit_exports_with_its_pooled_cv_performance(cohort):
         x = _vcf_dosages(cohort["sim"].vcf, people, gw["varID"])
         gc = cov[(cov["GENE"] == gid) & (cov["RSID1"] == cov["RSID2"])]
         np.testing.assert_allclose(gc["VALUE"].to_numpy(), x.var(axis=0, ddof=1), rtol=1e-12)
+
+
+def test_each_fold_of_a_runs_ism_table_is_exported_with_its_own_run(cohort, tmp_path):
+    """An ISM table of two runs of one gene (folds 0 and 1): fold 1's surrogate is scored on
+    fold 1's test people and intercept from fold 1's train people, not on fold 0's."""
+    import shutil
+
+    from variformer.model import Variformer
+    from variformer.predict import predict_people
+
+    ds, runs = cohort["ds"], tmp_path / "runs"
+    shutil.copytree(cohort["run"], runs / "BTNL3" / "fold0")
+    run1 = runs / "BTNL3" / "fold1"
+    shutil.copytree(cohort["run"], run1)
+    (run1 / "summary.json").write_text(
+        json.dumps({"kind": "finetune", "fold": 1, "genes": ["BTNL3"]})
+    )
+    net, split = Variformer.load(run1), ds.split(1)
+    frames = []
+    for name in ("tune", "test"):
+        p = predict_people(net, ds, "BTNL3", split[name], seq_len=CROP)
+        p = p.assign(split=name, observed=ds.expression("BTNL3").loc[split[name]].to_numpy())
+        frames.append(p[["sample", "gene", "split", "observed", "predicted"]])
+    pd.concat(frames).to_csv(run1 / "predictions.tsv", sep="\t", index=False)
+    ism = tmp_path / "ism.tsv"
+    assert (
+        main(["ism", "--runs", str(runs), "--dataset", str(cohort["path"]), "--out", str(ism)]) == 0
+    )
+    out = tmp_path / "out"
+    for fold, run in ((0, runs / "BTNL3" / "fold0"), (1, run1)):
+        argv = ["--ism", str(ism), "--fold", str(fold), "--rsid-from", "varID", "--out", str(out)]
+        assert _export(cohort, *argv) == 0
+        _, e = _tables(out / f"variformer_ism_fold{fold}.db")
+        _, want_r2, want_p = _surrogate_truth(cohort, fold=fold, run=run, ism_path=ism)
+        assert e["pred.perf.R2"].iloc[0] == pytest.approx(want_r2, abs=1e-9), fold
+        assert e["pred.perf.pval"].iloc[0] == pytest.approx(want_p, rel=1e-7), fold

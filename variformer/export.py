@@ -40,7 +40,7 @@ from baselines.all_people import read_all_people
 from core.errors import InputError
 from core.manifest import check_made_from
 from core.metrics import r2
-from core.runs import ALL_PEOPLE, model_checksum, read_run, run_path
+from core.runs import ALL_PEOPLE, Run, model_checksum, read_run, run_path
 from core.tables import read_coefficients, read_ism, read_predictions
 from data_prep.keys import KEY_COLUMNS, gtex_variant_ids, normalize_keys
 from variformer.analysis.screening import learned_table
@@ -173,8 +173,9 @@ def _ism_record(path: Path) -> dict:
     return json.loads(rec.read_text())
 
 
-def _ism_runs(path: Path, record: dict) -> dict[str, Path]:
-    """gene -> the run its scores came from, each checked to still hold the scored weights."""
+def _ism_runs(path: Path, record: dict) -> dict[tuple[str, int], Run]:
+    """(gene, fold) -> the run its scores came from, each checked to still hold the scored
+    weights (an ISM table of ``--runs`` holds one run per gene and fold)."""
     if "enformer" in record:
         raise InputError(
             f"{path} scores pre-trained Enformer; export a fine-tuned model's ISM (`variformer ism --runs`)"
@@ -184,7 +185,8 @@ def _ism_runs(path: Path, record: dict) -> dict[str, Path]:
     else:
         genes = record["genes"]
         runs, checksums = [record["run"]] * len(genes), [record["model"]] * len(genes)
-    by_gene = {}
+    by_gene: dict[tuple[str, int], Run] = {}
+    read: dict[Path, Run] = {}
     for run, checksum, gene in zip(runs, checksums, genes):
         run = Path(run)
         if not run.is_dir():
@@ -195,7 +197,10 @@ def _ism_runs(path: Path, record: dict) -> dict[str, Path]:
             raise InputError(
                 f"{run} was retrained after {path} was scored; re-run `variformer ism` before exporting"
             )
-        by_gene[gene] = run
+        if run not in read:
+            read[run] = read_run(run)
+        fold = -1 if read[run].fold is None else int(read[run].fold)
+        by_gene[gene, fold] = read[run]
     return by_gene
 
 
@@ -240,9 +245,9 @@ def surrogate_models(
     wanted = [g for g in ds.genes if g in set(ism["gene"])] if genes is None else list(genes)
     models, left_out = [], {}
     for gene in wanted:
-        if gene not in runs or gene not in set(ism["gene"]):
+        if (gene, int(fold)) not in runs or gene not in set(ism["gene"]):
             raise InputError(f"{path} has no fold-{fold} scores of {gene}")
-        run = read_run(runs[gene])
+        run = runs[gene, int(fold)]
         preds = run.predictions[run.predictions["gene"] == gene]
         variants = normalize_keys(ds.variants(gene))
         scores = ism.loc[ism["gene"] == gene, [*KEY_COLUMNS, "score"]]
