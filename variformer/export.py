@@ -87,11 +87,11 @@ def _test_performance(predictions: pd.DataFrame) -> tuple[float, float]:
     return r2(obs, pred), _pearson_p(pred, obs)
 
 
-def _train_people(ds, gene: str, fold: int | None) -> list[str]:
+def _train_people(ds, gene: str, fold: int | None, *, train_fraction: float = 1.0) -> list[str]:
     """The people a model was fitted on: the fold's train people with expression (all of them
-    with expression for ``fold`` None)."""
+    with expression for ``fold`` None; a run on a downsampled train set: that subset)."""
     have = set(ds.expression(gene).index)
-    people = ds.samples if fold is None else ds.split(fold)["train"]
+    people = ds.samples if fold is None else ds.split(fold, train_fraction=train_fraction)["train"]
     return [s for s in people if s in have]
 
 
@@ -265,7 +265,8 @@ def surrogate_models(
         test = preds[preds["split"] == "test"]
         test_people = list(test["sample"].astype(str))
         expression = ds.expression(gene)
-        train_people = _train_people(ds, gene, int(fold))
+        fraction = float((run.config.get("data") or {}).get("train_fraction") or 1.0)
+        train_people = _train_people(ds, gene, int(fold), train_fraction=fraction)
         x_test = ds.dosages(gene, test_people).astype(np.float64)
         if surrogate == "drivers":
             found = forward_drivers(x_test, test["predicted"].to_numpy(float), w)
