@@ -12,7 +12,7 @@ the single forward used here. A person's background (``--background``) is refuse
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -32,6 +32,7 @@ __all__ = [
     "ism_of_enformer",
     "ism_of_run",
     "ism_of_runs",
+    "one_model_at_a_time",
     "run_tasks",
 ]
 
@@ -233,22 +234,18 @@ def ism_of_runs(
 
     A gene may have one run per fold; two runs of one gene on one fold are refused.
     """
-    from variformer.model import Variformer
 
     tasks, settings, n_runs = run_tasks(
         runs, ds, fold=fold, genes=genes, background=options.background
     )
     _check(ds, [], options.background, ds.path)
-    loaded: dict[str, Any] = {}
+    model_of = one_model_at_a_time()
 
     def table(task: tuple[str, str]) -> pd.DataFrame:
         run_dir, gene = task
-        if run_dir not in loaded:
-            loaded.clear()  # one model in memory at a time
-            loaded[run_dir] = Variformer.load(run_dir)
         run_fold, _, seq_len = settings[run_dir]
         return ism_table(
-            loaded[run_dir], ds, gene, fold=run_fold, seq_len=seq_len,
+            model_of(run_dir), ds, gene, fold=run_fold, seq_len=seq_len,
             background=options.background, method=options.method,
             batch_size=options.batch_size, device=options.device, precision=options.precision,
         )  # fmt: skip
@@ -267,3 +264,19 @@ def ism_of_runs(
         out, tasks, table, settings=stamp, force=options.force, progress=options.progress
     )
     return IsmResult(result, len(tasks), n_runs)
+
+
+def one_model_at_a_time() -> Callable[[str], Any]:
+    """``model_of(run_dir)``: the run's loaded Variformer; only the last one stays in memory
+    (tasks come grouped by run, so each run is loaded once)."""
+    from variformer.model import Variformer
+
+    loaded: dict[str, Any] = {}
+
+    def model_of(run_dir: str) -> Any:
+        if run_dir not in loaded:
+            loaded.clear()
+            loaded[run_dir] = Variformer.load(run_dir)
+        return loaded[run_dir]
+
+    return model_of

@@ -325,8 +325,7 @@ def score_runs(
     from core.runs import fingerprint, model_checksum
     from data_prep.variant_windows import read_listed_variants
     from variformer.analysis.gene_ism import write_ism_tsv
-    from variformer.analysis.ism_of_models import run_tasks
-    from variformer.model import Variformer
+    from variformer.analysis.ism_of_models import one_model_at_a_time, run_tasks
 
     if options.background is not None and options.background not in set(ds.samples):
         raise InputError(f"--background {options.background} is not a sample of {ds.path}")
@@ -337,16 +336,13 @@ def score_runs(
         anywhere |= window_alleles(ds, gene, alleles, seq_len=settings[run_dir][2])
     skipped["outside_windows"] += int((~anywhere).sum())
     alleles = alleles[anywhere].reset_index(drop=True)
-    loaded: dict[str, Any] = {}
+    model_of = one_model_at_a_time()
 
     def table(task: tuple[str, str]) -> pd.DataFrame:
         run_dir, gene = task
-        if run_dir not in loaded:
-            loaded.clear()  # one model in memory at a time
-            loaded[run_dir] = Variformer.load(run_dir)
         run_fold, _, seq_len = settings[run_dir]
         return gene_variant_effects(
-            loaded[run_dir], ds, gene, alleles, fold=run_fold, seq_len=seq_len,
+            model_of(run_dir), ds, gene, alleles, fold=run_fold, seq_len=seq_len,
             options=options, counts=skipped,
         )  # fmt: skip
 
