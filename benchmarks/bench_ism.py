@@ -15,6 +15,13 @@ amortises; the table therefore also gives the marginal cost per SNV (total minus
 reference forward, divided by the SNVs) and the projected time for a 500-SNV gene.
 
     python benchmarks/bench_ism.py [--snvs 2] [--seq-len 49152] [--no-tangermeme]
+
+``--indels K`` measures instead the ISM of indels (:func:`variformer.analysis.mutagenesis.
+edit_effects`): K deletions upstream and K insertions downstream of the TSS at each of several
+distances, each window re-anchored at the TSS, so that an indel at distance x shifts a stretch
+of L/2 - x bp; fast against naive, per indel (total minus one reference forward, over 2K).
+
+    python benchmarks/bench_ism.py --indels 2 --dim 384 --depth 4 --heads 4 --dim-divisible-by 8
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-tangermeme", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--indels", type=int, default=0, help="indels per distance (0: SNV table)")
     args = p.parse_args()
 
     from enformer_pytorch.modeling_enformer import Attention
@@ -77,6 +85,8 @@ def main() -> None:
     alt = (seq[pos0].argmax(1) + rng.integers(1, 4, args.snvs)) % 4
     variants = pd.DataFrame({"pos0": pos0, "alt": [("ACGT")[a] for a in alt]})
     dev = torch.device(args.device)
+    if args.indels:
+        return indel_table(model, args, dev, n_params)
     print(
         f"# {platform.node()}: {torch.get_num_threads()} torch threads, {platform.processor() or platform.machine()}, "
         f"torch {torch.__version__}, device {dev}; Variformer dim={args.dim} depth={args.depth} "
@@ -158,6 +168,72 @@ def main() -> None:
     print()
     print(pd.DataFrame(table).to_string(index=False))
     print(f"\nmax |naive score| = {scale:.3g}; reference forward {ref_s:.1f} s")
+
+
+def reanchored_indels(rng, L: int, distances, per: int):
+    """A reference window and, per distance x from the TSS (L // 2), ``per`` deletions at
+    x upstream and ``per`` insertions at x downstream (1-30 bp), each window re-anchored at
+    the TSS: a deletion pulls ``d`` more upstream bases in at the left end, an insertion pushes
+    ``d`` bases out at the right end. -> (base (L, 4), [(distance, window (L, 4))])."""
+    pad = 64
+    ext = np.eye(4, dtype=np.float32)[rng.integers(0, 4, L + 2 * pad)]
+    base = ext[pad : pad + L]
+    out = []
+    for x in distances:
+        for _ in range(per):
+            d = int(rng.integers(1, 31))
+            win = base.copy()
+            p = L // 2 - x  # deletion of d bases ending at window row p
+            win[:p] = ext[pad - d : pad - d + p]
+            out.append((x, win))
+            win = base.copy()
+            p = L // 2 + x  # insertion of d random bases before window row p
+            win[p + d :] = ext[pad + p : pad + L - d]
+            win[p : p + d] = np.eye(4, dtype=np.float32)[rng.integers(0, 4, d)]
+            out.append((x, win))
+    return base, out
+
+
+def indel_table(model, args, dev, n_params: float) -> None:
+    from variformer.analysis.mutagenesis import FAST_SPAN_LIMIT, edit_effects, window_edits
+    from variformer.predict import predict
+
+    L = args.seq_len
+    distances = [L // 2 - 512, L // 2 - 4096, L // 4, L // 8, 2000, 200]
+    base, indels = reanchored_indels(np.random.default_rng(args.seed), L, distances, args.indels)
+    print(
+        f"# {platform.node()}: {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+        f"device {dev}; Variformer dim={args.dim} depth={args.depth} heads={args.heads} "
+        f"({n_params:.0f}M parameters), {L} bp, {len(indels)} indels, fp32",
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    predict(model, base[None], batch_size=1, device=dev)
+    ref_s = time.perf_counter() - t0
+    print(f"reference forward: {ref_s:.1f} s", flush=True)
+    rows = []
+    for x in distances:
+        starts, values = window_edits(base, [w for d, w in indels if d == x])
+        got, secs = {}, {}
+        for method in ("naive", "fast"):
+            t0 = time.perf_counter()
+            got[method] = edit_effects(
+                model, base, starts, values, method=method, batch_size=args.batch_size, device=dev
+            )
+            secs[method] = (time.perf_counter() - t0 - ref_s) / len(starts)
+        scale = float(np.abs(got["naive"]).max())
+        rows.append({
+            "distance_to_tss": x,
+            "shifted_stretch_bp": int(max(len(v) for v in values)),
+            "path": "fast" if max(len(v) for v in values) <= FAST_SPAN_LIMIT * L else "naive",
+            "naive_s_per_indel": round(secs["naive"], 2),
+            "fast_s_per_indel": round(secs["fast"], 2),
+            "speedup": round(secs["naive"] / secs["fast"], 2),
+            "max|fast-naive|/max|naive|": float(np.abs(got["fast"] - got["naive"]).max() / scale),
+        })  # fmt: skip
+        print(rows[-1], flush=True)
+    print()
+    print(pd.DataFrame(rows).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from variformer.analysis.attributions import (
     screen_then_confirm,
     standardized_attribution,
 )
-from variformer.analysis.mutagenesis import _edited_towers
+from variformer.analysis.mutagenesis import _edited_towers, edit_effects, window_edits
 from variformer.model import Variformer
 from variformer.predict import CenterBins
 
@@ -103,7 +103,7 @@ def test_spliced_towers_equal_full_recompute_at_edges_and_adjacent_snvs(tiny):
                 tiny,
                 seq,
                 var["pos0"].to_numpy(),
-                np.array(["ACGT".index(a) for a in var["alt"]]),
+                eye[["ACGT".index(a) for a in var["alt"]]][:, None, :],
                 batch_size=5,
                 dev=torch.device("cpu"),
             )
@@ -117,6 +117,63 @@ def test_spliced_towers_equal_full_recompute_at_edges_and_adjacent_snvs(tiny):
     scale = (want - ref).abs().amax()
     assert scale > 1e-3  # the edits do change the tower
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5 * float(want.abs().max()))
+
+
+def test_spliced_towers_equal_full_recompute_for_multi_row_edits(tiny):
+    """Edits of many rows (MNPs; the shifted stretch of an indel), mixed widths in one batch
+    (padded to the widest with the base's own rows), at both edges: every tower bin."""
+    seq = one_hot(1, L, 12)[0]
+    rng = np.random.default_rng(13)
+    spans = [(0, 1), (0, 7), (3, 2), (L - 5, 5), (L - 1, 1), (L // 2 - 3, 9), (100, 300),
+             (L // 2, L // 2), (0, L // 2), (250, 1), (700, 64), (L - 400, 400), (511, 2)]  # fmt: skip
+    starts = np.array([s for s, _ in spans])
+    values = [one_hot(1, w, int(rng.integers(1000)))[0] for _, w in spans]
+    edited = np.repeat(seq[None], len(spans), axis=0)
+    for j, (s, w) in enumerate(spans):
+        edited[j, s : s + w] = values[j]
+    with torch.no_grad():
+        for order in (np.arange(len(spans)), np.argsort([w for _, w in spans], kind="stable")):
+            towers = list(
+                _edited_towers(
+                    tiny,
+                    seq,
+                    starts[order],
+                    [values[i] for i in order],
+                    batch_size=4,
+                    dev=torch.device("cpu"),
+                )
+            )
+            got = torch.cat([t for _, t in towers[1:]])
+            want = tiny.forward_tower(torch.from_numpy(edited[order]))
+            ref = tiny.forward_tower(torch.from_numpy(seq[None]))
+            assert (want - ref).abs().amax() > 1e-3
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-5 * float(want.abs().max()))
+
+
+def test_edit_effects_fast_equals_plain_forwards_and_identity_is_zero(tiny):
+    seq = one_hot(1, L, 14)[0]
+    rng = np.random.default_rng(15)
+    spans = [(L // 2 - 4, 4), (L // 2 + 10, 200), (0, 30), (L - 100, 100), (L // 2 - 300, 700)]
+    windows = []
+    for s, w in spans:
+        win = seq.copy()
+        win[s : s + w] = one_hot(1, w, int(rng.integers(1000)))[0]
+        windows.append(win)
+    windows.append(seq.copy())  # an identity edit
+    starts, values = window_edits(seq, windows)
+    assert [len(v) for v in values][-1] == 0
+    with torch.no_grad():
+        plain = tiny(torch.from_numpy(np.stack([seq, *windows]))).double().numpy()
+    truth = plain[1:] - plain[0]
+    fast = edit_effects(tiny, seq, starts, values, batch_size=2, device="cpu")
+    naive = edit_effects(tiny, seq, starts, values, method="naive", batch_size=3, device="cpu")
+    scale = np.abs(truth).max()
+    assert scale > 1e-3
+    assert fast[-1] == 0.0 and naive[-1] == 0.0
+    np.testing.assert_allclose(fast, truth, rtol=0, atol=1e-4 * scale)
+    np.testing.assert_allclose(naive, truth, rtol=0, atol=1e-4 * scale)
+    with pytest.raises(InputError, match="inside the"):
+        edit_effects(tiny, seq, [L - 1], [values[0]])
 
 
 @pytest.mark.parametrize("background", ["reference", "personal"])

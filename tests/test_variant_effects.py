@@ -26,6 +26,7 @@ from tests.fakes import calibrate_, tiny_hparams
 from tests.genomes import random_sequence, write_fasta, write_vcf
 from tests.haplotype_cohort import consensus, oracle_window
 from variformer import cli
+from variformer.analysis import mutagenesis
 from variformer.analysis.variant_effects import gene_variant_effects
 from variformer.model import Variformer
 
@@ -148,10 +149,22 @@ def _score(c, dataset, out, *extra):
                        keep_default_na=False, na_values={"effect_background": ["NA"]})  # fmt: skip
 
 
-def test_effects_equal_two_forwards_of_bcftools_windows(cohort, tmp_path, capsys):
+def test_effects_equal_two_forwards_of_bcftools_windows(cohort, tmp_path, capsys, monkeypatch):
     c = cohort
+    widths = []  # the edits the fast path took: MNPs and indels' shifted stretches too
+    fast_effects = mutagenesis._fast_effects
+
+    def spy(model, seq, starts, values, **kw):
+        widths.extend(len(v) for v in values)
+        return fast_effects(model, seq, starts, values, **kw)
+
+    monkeypatch.setattr(mutagenesis, "_fast_effects", spy)
+    naive = _score(c, "hap", tmp_path / "naive.tsv", "--background", "P0", "--method", "naive")
+    assert widths == []
+    capsys.readouterr()
     table = _score(c, "hap", tmp_path / "eff.tsv", "--background", "P0")
     out = capsys.readouterr().out
+    assert max(widths) > 20 and sum(w > 1 for w in widths) >= 10, widths
     assert "1 symbolic" in out and "1 outside_windows" in out, out
     listed = c["listed"]
     assert len(table) == len(listed)  # every allele is inside the crop, or overlaps it
@@ -170,7 +183,8 @@ def test_effects_equal_two_forwards_of_bcftools_windows(cohort, tmp_path, capsys
     pred = _forward(model, windows)
     want = pred[1:] - pred[0]
     assert np.abs(want).min() > 0 and np.abs(want).max() > 1e-3
-    np.testing.assert_allclose(table["effect_reference"], want, atol=1e-5 * np.abs(want).max())
+    for got in (table, naive):
+        np.testing.assert_allclose(got["effect_reference"], want, atol=1e-5 * np.abs(want).max())
     # a person of the haplotype dataset: the mean of two haplotypes, with and without the allele
     own = _person_vcf(c, tmp_path / "own.vcf.gz", "P0")
     base = _forward(model, [_window(c, own, "P0", h, tmp_path) for h in (1, 2)]).mean()
@@ -183,8 +197,11 @@ def test_effects_equal_two_forwards_of_bcftools_windows(cohort, tmp_path, capsys
                  for v in (vcf, own) for h in (1, 2)]  # fmt: skip
         applied.append(f"{int(whole[0] != whole[2])}|{int(whole[1] != whole[3])}")
     want_bg = np.array(want_bg)
-    np.testing.assert_allclose(table["effect_background"], want_bg, atol=1e-5 * np.abs(want).max())
-    assert list(table["background_applied"]) == applied
+    for got in (table, naive):
+        np.testing.assert_allclose(
+            got["effect_background"], want_bg, atol=1e-5 * np.abs(want).max()
+        )
+        assert list(got["background_applied"]) == applied
     row = dict(zip(zip(table["pos"], table["alt"]), table["background_applied"]))
     assert row[TSS1 - 38, listed[-2][2]] == "1|0"  # blocked where P0's deletion comes first
     first = c["records"][0]  # P0's own SNV (hap 1) is carried: a second copy is not applied
@@ -207,6 +224,13 @@ def test_ism_scores_observed_indels_as_score_variants(cohort, tmp_path):
     assert len(joined) == len(observed)
     scale = np.abs(joined["effect_reference"]).max()
     np.testing.assert_allclose(joined["score"], joined["effect_reference"], atol=1e-4 * scale)
+    naive = tmp_path / "ism_naive.tsv"  # the fast path (default) equals one forward per allele
+    assert (
+        cli.main([str(a) for a in [*args[:-3], naive, "--device", "cpu", "--method", "naive"]]) == 0
+    )
+    naive = pd.read_csv(naive, sep="\t", dtype={"chrom": str})
+    np.testing.assert_allclose(ism["score"], naive["score"], atol=1e-5 * scale)
+    assert (ism[["pos", "ref", "alt"]] == naive[["pos", "ref", "alt"]]).all().all()
 
 
 def test_averaged_background_places_snvs_and_mnps_only(cohort, tmp_path, capsys):

@@ -141,7 +141,7 @@ def ism_table(
     out = var.assign(gene=gene, fold=int(fold), score=scores)[list(COLUMNS)]
     if not getattr(ds, "haplotype_mode", False):
         return out
-    options = EffectOptions(background, batch_size, device, precision)
+    options = EffectOptions(background, batch_size, device, precision, method)
     others = other_alleles(model, ds, gene, fold=fold, seq_len=seq_len, options=options)
     out = pd.concat([out, others], ignore_index=True) if len(others) else out
     return out.sort_values(["pos", "ref", "alt"], kind="stable", ignore_index=True)

@@ -14,6 +14,13 @@ gene's window as prediction(ALT placed alone into the window) - prediction(windo
   the read-out bins only. (fastISM, Nair et al. 2022, does this for the convolutions; here the
   transformer bounds the gain.)
 
+The same engine scores any edit of a stretch of rows (:func:`edit_effects`): an MNP, or an
+indel applied and the window re-anchored at the TSS (:func:`window_edits` finds the stretch that
+changed: the shifted part between the indel and the window's far end). The fast path widens
+each stage's recomputed slice by the edit's width, so it is exact for any width; it pays off
+while the stretch is short (an indel far from the TSS), and edits wider than
+:data:`FAST_SPAN_LIMIT` of the window take a plain forward.
+
 The fast path needs the split forward that :class:`variformer.Variformer` and
 :class:`variformer.predict.CenterBins` (around an Enformer) provide: ``local_stages()``,
 ``forward_tower(x)`` and ``forward_from_tower(h)``.
@@ -29,7 +36,7 @@ from torch import nn
 from core.errors import InputError
 from variformer.predict import inference_context, model_dtype, predict
 
-__all__ = ["BASES", "ism", "variant_edits"]
+__all__ = ["BASES", "FAST_SPAN_LIMIT", "edit_effects", "ism", "variant_edits", "window_edits"]
 
 BASES = "ACGT"
 
@@ -132,39 +139,128 @@ def ism(
     """
     seq = check_sequence(sequence)
     pos0, alt = variant_edits(seq, variants)
+    eye = np.eye(4, dtype=np.float32)
+    return edit_effects(
+        model, seq, pos0, eye[alt][:, None, :], method=method, batch_size=batch_size,
+        device=device, precision=precision,
+    ).astype(np.float32)  # fmt: skip
+
+
+def window_edits(base: np.ndarray, windows) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each window as an edit of ``base``: the stretch from its first to its last differing row.
+
+    Parameters
+    ----------
+    base : np.ndarray, shape=(L, 4)
+    windows : iterable of np.ndarray, shape=(L, 4)
+        E.g. the base with an indel applied and re-anchored at the TSS: the edit then covers the
+        shifted part of the window (from the indel to the far end).
+
+    Returns
+    -------
+    starts : np.ndarray, shape=(V,), int64
+        0-based first differing row (0 for a window equal to ``base``).
+    values : list of np.ndarray, shape=(k_i, 4)
+        The window's rows ``[start, start + k_i)``; empty (k_i = 0) for a window equal to
+        ``base``. Writing them into ``base`` gives the window back exactly.
+    """
+    starts, values = [], []
+    for w in windows:
+        differs = np.flatnonzero(np.any(w != base, axis=1))
+        lo, hi = (int(differs[0]), int(differs[-1]) + 1) if len(differs) else (0, 0)
+        starts.append(lo)
+        values.append(np.asarray(w[lo:hi], dtype=np.float32))
+    return np.asarray(starts, dtype=np.int64), values
+
+
+def edit_effects(
+    model: nn.Module,
+    base: np.ndarray,
+    starts,
+    values,
+    *,
+    method: str = "fast",
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    precision: str = "32",
+) -> np.ndarray:
+    """prediction(``base`` with rows ``[s, s + k)`` replaced by each edit) - prediction(``base``).
+
+    The engine of :func:`ism` (an SNV is a 1-row edit) and of the ISM of MNPs and indels
+    (:func:`window_edits` turns an edited, re-anchored window into one edit). With
+    ``method="fast"`` an edit narrower than :data:`FAST_SPAN_LIMIT` of the window recomputes
+    only the local stages around it (exact: the receptive fields are widened by the edit's
+    width); wider edits, e.g. an indel near the TSS that shifts half the window, take one plain
+    forward each, as ``method="naive"`` does for all.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        As for :func:`ism`.
+    base : np.ndarray, shape=(L, 4), float
+    starts : array-like, shape=(V,), int
+        0-based first replaced row of each edit.
+    values : sequence of np.ndarray, shape=(k_i, 4)
+        The replacement rows; ``starts[i] + k_i <= L``.
+    method, batch_size, device, precision
+        As for :func:`ism`.
+
+    Returns
+    -------
+    np.ndarray, shape=(V,), float64
+        An edit that changes nothing (k_i = 0, or rows equal to the base's) scores exactly 0
+        without a forward.
+    """
+    seq = check_sequence(base)
     if method not in ("fast", "naive"):
         raise InputError(f"method must be 'fast' or 'naive', got {method!r}")
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
-    scores = np.zeros(len(pos0), dtype=np.float32)
-    todo = np.flatnonzero(~np.all(seq[pos0] == np.eye(4, dtype=np.float32)[alt], axis=1))
-    if len(todo) == 0:
-        return scores
-    run = _fast_scores if method == "fast" else _naive_scores
-    scores[todo] = run(
-        model, seq, pos0[todo], alt[todo], batch_size=batch_size, device=device, precision=precision
-    )
-    return scores
+    starts = np.asarray(starts, dtype=np.int64)
+    widths = np.array([len(v) for v in values], dtype=np.int64)
+    if len(starts) != len(widths) or np.any(starts < 0) or np.any(starts + widths > len(seq)):
+        raise InputError(f"edits must lie inside the {len(seq)}-bp window")
+    out = np.zeros(len(starts), dtype=np.float64)
+    todo = [
+        i
+        for i in range(len(starts))
+        if not np.array_equal(values[i], seq[starts[i] : starts[i] + widths[i]])
+    ]
+    if not todo:
+        return out
+    todo = np.array(todo, dtype=np.int64)
+    fast = np.zeros(len(todo), dtype=bool)
+    if method == "fast":
+        fast = widths[todo] <= FAST_SPAN_LIMIT * len(seq)
+    run = dict(batch_size=batch_size, device=device, precision=precision)
+    for sel, engine in ((todo[fast], _fast_effects), (todo[~fast], _naive_effects)):
+        if len(sel):
+            sel = sel[np.argsort(widths[sel], kind="stable")]  # similar widths share a batch
+            out[sel] = engine(model, seq, starts[sel], [values[i] for i in sel], **run)
+    return out
+
+
+#: edits up to this share of the window take the fast path (wider ones: one plain forward)
+FAST_SPAN_LIMIT = 0.5
 
 
 # ------------------------------------------------------------------------------------------
 # naive: a plain forward per variant, through the shared predict path
 
 
-def _edited_batches(seq: np.ndarray, pos0: np.ndarray, alt: np.ndarray, batch_size: int):
-    eye = np.eye(4, dtype=np.float32)
-    for start in range(0, len(pos0), batch_size):
-        p, a = pos0[start : start + batch_size], alt[start : start + batch_size]
-        batch = np.broadcast_to(seq, (len(p), *seq.shape)).copy()
-        batch[np.arange(len(p)), p] = eye[a]
+def _edited_batches(seq: np.ndarray, starts: np.ndarray, values, batch_size: int):
+    for lo in range(0, len(starts), batch_size):
+        batch = np.repeat(seq[None], min(batch_size, len(starts) - lo), axis=0)
+        for j, (s, v) in enumerate(zip(starts[lo : lo + batch_size], values[lo : lo + batch_size])):
+            batch[j, s : s + len(v)] = v
         yield batch
 
 
-def _naive_scores(model, seq, pos0, alt, *, batch_size, device, precision) -> np.ndarray:
+def _naive_effects(model, seq, starts, values, *, batch_size, device, precision) -> np.ndarray:
     ref = predict(model, seq[None], batch_size=1, device=device, precision=precision)
-    edited = _edited_batches(seq, pos0, alt, batch_size)
+    edited = _edited_batches(seq, starts, values, batch_size)
     alts = predict(model, edited, batch_size=batch_size, device=device, precision=precision)
-    return (alts - ref).astype(np.float32)
+    return alts.astype(np.float64) - np.float64(ref[0])
 
 
 # ------------------------------------------------------------------------------------------
@@ -189,17 +285,18 @@ def _split_forward(model: nn.Module):
 class _Geometry:
     """Per stage: output window width ``k``, input window width ``w`` and margin ``q``.
 
-    A stage's input changes in at most ``k_in`` consecutive positions; its output then changes
-    in at most ``k = (k_in + 2 r + 1) // 2 + 1`` (convolutions widen by the radius ``r`` on
-    each side, pooling halves). The output window ``[o, o + k)`` is computed exactly from the
-    input window ``[s, s + w)``, ``w = pool * k + 2 q``, ``q`` = ``r`` rounded up to a multiple
-    of the pool size (so that pooling pairs stay aligned); windows are clamped inside the
-    sequence, where the stage's own zero padding is the true one.
+    A stage's input changes in at most ``k_in`` consecutive positions (the edit's width at the
+    first stage); its output then changes in at most ``k = (k_in + 2 r + 1) // 2 + 1``
+    (convolutions widen by the radius ``r`` on each side, pooling halves). The output window
+    ``[o, o + k)`` is computed exactly from the input window ``[s, s + w)``,
+    ``w = pool * k + 2 q``, ``q`` = ``r`` rounded up to a multiple of the pool size (so that
+    pooling pairs stay aligned); windows are clamped inside the sequence, where the stage's own
+    zero padding is the true one.
     """
 
-    def __init__(self, stages, seq_len: int):
+    def __init__(self, stages, seq_len: int, width: int = 1):
         self.n_in, self.k, self.w, self.q = [], [], [], []
-        n, k_in = seq_len, 1
+        n, k_in = seq_len, width
         for st in stages:
             if n % st.pool:
                 raise InputError(
@@ -230,10 +327,24 @@ def _splice_(x: torch.Tensor, starts: torch.Tensor, vals: torch.Tensor, at: torc
     xt[b, rel[b, j]] = vt[b, j].to(x.dtype)
 
 
-def _edited_towers(model, seq, pos0, alt, *, batch_size, dev):
-    """Yield (batch start, conv-tower outputs of the edited windows); inside an inference context."""
+def _padded_edits(seq: np.ndarray, starts, values) -> tuple[np.ndarray, np.ndarray]:
+    """The batch's edits as one width ``K`` (the widest): each widened with the base's own rows
+    (which change nothing), kept inside the window. -> (starts (B,), rows (B, K, 4))."""
+    width = max(len(v) for v in values)
+    at = np.minimum(np.asarray(starts), len(seq) - width)
+    rows = np.stack([seq[a : a + width] for a in at])
+    for j, (s, v) in enumerate(zip(starts, values)):
+        rows[j, s - at[j] : s - at[j] + len(v)] = v
+    return at, rows
+
+
+def _edited_towers(model, seq, starts, values, *, batch_size, dev):
+    """Yield (batch start, conv-tower outputs of the edited windows); inside an inference context.
+
+    ``starts``/``values`` as for :func:`edit_effects` (best sorted by width: a batch is computed
+    at its widest edit's width)."""
     stages = _split_forward(model)
-    geo = _Geometry(stages, seq.shape[0])
+    geometry = {}
     dtype = model_dtype(model)
     h = torch.from_numpy(seq).to(dev, dtype).T[None]  # (1, 4, L)
     cache = [h]  # cache[i]: the window's input to stage i; cache[-1]: the tower output
@@ -241,11 +352,14 @@ def _edited_towers(model, seq, pos0, alt, *, batch_size, dev):
         h = st.module(h)
         cache.append(h)
     yield -1, h
-    eye = torch.eye(4, device=dev, dtype=dtype)
-    for lo in range(0, len(pos0), batch_size):
-        p = torch.tensor(pos0[lo : lo + batch_size], device=dev)
-        a = torch.tensor(alt[lo : lo + batch_size], device=dev)
-        at, vals = p, eye[a][:, :, None]  # the current stage's changed input: [at, at + k_in)
+    for lo in range(0, len(starts), batch_size):
+        at_np, rows = _padded_edits(seq, starts[lo : lo + batch_size], values[lo : lo + batch_size])
+        width = rows.shape[1]
+        if width not in geometry:
+            geometry[width] = _Geometry(stages, seq.shape[0], width)
+        geo = geometry[width]
+        at = torch.from_numpy(at_np).to(dev)
+        vals = torch.from_numpy(rows).to(dev, dtype).transpose(1, 2)  # changed input [at, at + K)
         for i, st in enumerate(stages):
             n_in, k, w, q = geo.n_in[i], geo.k[i], geo.w[i], geo.q[i]
             o = torch.clamp(torch.clamp(at - st.radius, min=0) // st.pool, max=n_in // st.pool - k)
@@ -256,15 +370,15 @@ def _edited_towers(model, seq, pos0, alt, *, batch_size, dev):
             rel = (o - s // st.pool)[:, None] + torch.arange(k, device=dev)
             vals = torch.gather(y, 2, rel[:, None, :].expand(-1, y.shape[1], -1))
             at = o
-        tower = cache[-1].expand(len(p), -1, -1).clone()
+        tower = cache[-1].expand(len(at), -1, -1).clone()
         _splice_(tower, torch.zeros_like(at), vals, at)
         yield lo, tower
 
 
-def _fast_scores(model, seq, pos0, alt, *, batch_size, device, precision) -> np.ndarray:
+def _fast_effects(model, seq, starts, values, *, batch_size, device, precision) -> np.ndarray:
     with inference_context(model, device, precision=precision) as dev:
-        towers = _edited_towers(model, seq, pos0, alt, batch_size=batch_size, dev=dev)
+        towers = _edited_towers(model, seq, starts, values, batch_size=batch_size, dev=dev)
         _, ref_tower = next(towers)
-        ref = model.forward_from_tower(ref_tower).float()
-        out = [(model.forward_from_tower(t).float() - ref).cpu() for _, t in towers]
-    return torch.cat(out).numpy().astype(np.float32)
+        ref = model.forward_from_tower(ref_tower).float().cpu().double()
+        out = [model.forward_from_tower(t).float().cpu().double() - ref for _, t in towers]
+    return torch.cat(out).numpy()

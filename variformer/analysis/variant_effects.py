@@ -14,7 +14,11 @@ the prediction of their averaged one-hot, on which only SNVs and MNPs can be pla
 skipped there with a count, their ``effect_background`` NA). Every forward goes through
 :func:`variformer.predict.predict`, batched: the naive path (one forward per allele on the
 reference, one per changed haplotype on a person; an unchanged window reuses its prediction,
-so an allele a person already carries scores exactly 0).
+so an allele a person already carries scores exactly 0). Each edited window is scored as an
+edit of the window it came from (:func:`variformer.analysis.mutagenesis.edit_effects`): with
+``method="fast"`` (the default) only the local stages around the changed stretch are recomputed
+(for an indel, the stretch shifted between it and the window's far end), exact to float
+rounding; stretches over half the window, and ``method="naive"``, take one plain forward.
 
 Output columns (:data:`core.tables.VARIANT_EFFECTS`; one row per run gene x fold x allele)::
 
@@ -46,7 +50,7 @@ from data_prep.variant_windows import (
     person_alleles,
     reference_windows,
 )
-from variformer.predict import predict
+from variformer.analysis.mutagenesis import edit_effects, window_edits
 
 __all__ = [
     "COLUMNS",
@@ -67,12 +71,14 @@ MISMATCH_LIMIT = 0.01
 
 class EffectOptions(NamedTuple):
     """How alleles are scored (``precision`` as :func:`variformer.predict.inference_context`;
-    32-bit by default: an effect is a difference of two close predictions)."""
+    32-bit by default: an effect is a difference of two close predictions; ``method`` as
+    :func:`variformer.analysis.mutagenesis.edit_effects`)."""
 
     background: str | None = None
     batch_size: int = 16
     device: Any = None
     precision: str = "32"
+    method: str = "fast"
 
 
 DEFAULT_OPTIONS = EffectOptions()
@@ -103,17 +109,13 @@ def check_reference_alleles(ds, gene: str, alleles: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _predict(model, one_hots, n: int, opt: EffectOptions) -> np.ndarray:
-    """Predictions of ``n`` windows given as an iterable of one-hot batches -> (n,) float64."""
-    out = predict(
-        model, one_hots, batch_size=opt.batch_size, device=opt.device, precision=opt.precision
-    )
-    return out.reshape(n).astype(np.float64)
-
-
-def _batches(codes: np.ndarray, size: int):
-    for i in range(0, len(codes), size):
-        yield ONE_HOT[codes[i : i + size]]
+def _effects(model, base: np.ndarray, windows, opt: EffectOptions) -> np.ndarray:
+    """prediction(window) - prediction(``base``) for each of ``windows`` (one-hots) -> float64."""
+    starts, values = window_edits(base, windows)
+    return edit_effects(
+        model, base, starts, values, method=opt.method, batch_size=opt.batch_size,
+        device=opt.device, precision=opt.precision,
+    )  # fmt: skip
 
 
 def allele_effects(
@@ -126,7 +128,7 @@ def allele_effects(
     options: EffectOptions = DEFAULT_OPTIONS,
     counts: Counter | None = None,
 ) -> pd.DataFrame:
-    """Effects of alleles in one gene's window (the naive path, exact by construction).
+    """Effects of alleles in one gene's window.
 
     Parameters
     ----------
@@ -170,9 +172,7 @@ def allele_effects(
     keep = np.flatnonzero(fits)
     out = alleles.iloc[keep].reset_index(drop=True)
     base = ds.reference(gene)[start:end]
-    edited = _batches(codes[keep], options.batch_size)
-    pred = _predict(model, [base[None], *edited], len(keep) + 1, options)
-    out["effect_reference"] = pred[1:] - pred[0]
+    out["effect_reference"] = _effects(model, base, (ONE_HOT[c] for c in codes[keep]), options)
     out["effect_background"] = np.nan
     out["background_applied"] = "NA"
     if options.background is None:
@@ -190,12 +190,12 @@ def _haplotype_effects(model, ds, gene, bg, keep, crop, opt):
     codes, applied, displaced, _ = (x[keep] for x in bg)
     person = ds.haplotypes(gene, opt.background)[:, crop[0] : crop[1]]  # (2, L, 4)
     changed = applied | (displaced > 0)  # (V, 2): else the person's own window
-    which = np.argwhere(changed)
-    flat = codes[which[:, 0], which[:, 1]]  # (k, L)
-    pred = _predict(model, [person, *_batches(flat, opt.batch_size)], 2 + len(flat), opt)
-    per_hap = np.broadcast_to(pred[:2], changed.shape).copy()
-    per_hap[which[:, 0], which[:, 1]] = pred[2:]
-    effect = per_hap.mean(axis=1) - pred[:2].mean()
+    per_hap = np.zeros(changed.shape, dtype=np.float64)  # unchanged: the person's own window
+    for hap in (0, 1):
+        rows = np.flatnonzero(changed[:, hap])
+        windows = (ONE_HOT[codes[v, hap]] for v in rows)
+        per_hap[rows, hap] = _effects(model, person[hap], windows, opt)
+    effect = per_hap.mean(axis=1)
     labels = [f"{int(a)}|{int(b)}" for a, b in applied]
     return effect, labels
 
@@ -219,12 +219,7 @@ def _averaged_effects(model, ds, gene, alleles, crop, opt, counts):
             rows.append(i)
     effect = np.where(same, 0.0, np.nan)
     if rows:
-        batches = (
-            np.stack(windows[j : j + opt.batch_size])
-            for j in range(0, len(windows), opt.batch_size)
-        )
-        pred = _predict(model, [person[None], *batches], len(rows) + 1, opt)
-        effect[rows] = pred[1:] - pred[0]
+        effect[rows] = _effects(model, person, windows, opt)
     return effect, np.where(same, "1|1", "NA")
 
 

@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="32-bit on every device (default), or bf16 autocast (faster on a GPU, but an "
         "effect is a difference of two close predictions that bf16 can round away)",
     )  # fmt: skip
+    parser.add_argument(
+        "--method", choices=["fast", "naive"], default="fast",
+        help="fast (default): recompute only the local layers around each changed stretch, "
+        "exact to float rounding; naive: one plain forward per edited window",
+    )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=16, help="windows per forward")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: a GPU if there is one)")
     parser.add_argument("--out", required=True, help="the TSV to write")
@@ -73,7 +78,7 @@ def main(args: argparse.Namespace) -> int:
     ds = open_dataset(args.dataset)
     options = ve.EffectOptions(
         background=args.background, batch_size=args.batch_size, device=args.device,
-        precision=args.precision,
+        precision=args.precision, method=args.method,
     )  # fmt: skip
     res = ve.score_runs(
         args.runs, ds, args.vcf, args.out, fold=args.fold, genes=genes_from_args(args) or None,
