@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from baselines.all_people import AllPeopleModel, fit_all_people, read_all_people
-from baselines.elastic_net import MODELS, check_linear_options, dosage_columns, fit_linear
+from baselines.dosage_columns import dosage_columns
+from baselines.elastic_net import MODELS, check_linear_options, fit_linear
 from baselines.penalized import PATIENCE
 from core.errors import InputError
 from core.fileio import output_lock
@@ -257,7 +258,7 @@ def run_baselines(
         On a haplotype-mode dataset (``prep --haplotypes``), every allele (SNVs, MNPs,
         indels) overlapping the window is a dosage column and a coefficient row; default: the
         window's SNVs only, the columns an SNV dataset of the same VCF has
-        (:func:`baselines.elastic_net.dosage_columns`). Recorded in the fits' options
+        (:func:`baselines.dosage_columns.dosage_columns`). Recorded in the fits' options
         (:func:`fit_options`).
     force : bool
         Refit gene-folds that are already published (default: skip them, i.e. resume).

@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="training config overrides (KEY=VALUE)")
     args = ap.parse_args()
 
-    from baselines.elastic_net import dosage_columns
+    from baselines.dosage_columns import dosage_columns
     from data_prep import open_dataset
 
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-indels-"))

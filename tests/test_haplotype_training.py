@@ -253,7 +253,7 @@ def test_evaluate_reads_the_mode_from_the_run(cohort, runs, capsys):
 
 
 def test_a_haplotype_run_in_the_test_cohort_is_scored_from_its_haplotypes(cohort, runs):
-    from variformer.evaluation_sources import cross_cohort_run
+    from variformer.cross_cohort import cross_cohort_run
     from variformer.model import Variformer
 
     ds = open_dataset(cohort["hap"])

@@ -362,7 +362,7 @@ def _run_steps(steps, cli_main, *, start: int, total: int | None) -> None:
 
 def _window_counts(ds, gene: str) -> tuple[int, int]:
     """SNVs and indels among a haplotype dataset's alleles overlapping ``gene``'s window."""
-    from baselines.elastic_net import dosage_columns
+    from baselines.dosage_columns import dosage_columns
 
     v = dosage_columns(ds, indels=True).variants(gene)
     ref, alt = v["ref"].str.len(), v["alt"].str.len()

@@ -2,7 +2,7 @@
 
 Pre-trained Enformer (:func:`score_enformer`, through the one inference path
 :func:`variformer.predict.predict_people`) and models trained on one cohort applied to
-another (:func:`cross_cohort_baseline`, :func:`cross_cohort_run`). :func:`gather_sources`
+another (:mod:`variformer.cross_cohort`). :func:`gather_sources`
 reads every finished run, scores what was asked, writes those new predictions as files inside
 the evaluation directory and returns everything as :class:`Source` s. :func:`collect` reads the predictions of finished runs
 and baselines.
@@ -18,7 +18,6 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from core.errors import InputError
 from core.manifest import check_made_from
 from core.runs import find_runs, provenance, write_summary
 from core.tables import predictions_table, write_predictions
@@ -28,14 +27,12 @@ __all__ = [
     "Source",
     "check_sources_match",
     "collect",
-    "cross_cohort_baseline",
-    "cross_cohort_run",
     "gather_sources",
     "multi_gene_names",
-    "run_input_mode",
     "run_label",
     "score_enformer",
     "train_fraction",
+    "write_scored_run",
 ]
 
 
@@ -195,109 +192,7 @@ def score_enformer(
     return pd.concat(frames, ignore_index=True)
 
 
-def cross_cohort_baseline(run, ds2) -> pd.DataFrame:
-    """A baseline gene-fold's linear model applied to every person of ``ds2`` with expression.
-
-    The coefficients (``coefficients.tsv``) are matched to ``ds2``'s SNVs by chrom, 1-based pos,
-    ref and alt; an SNV ``ds2`` lacks contributes dosage 0 (the reference allele).
-
-    Returns
-    -------
-    pd.DataFrame
-        The predictions schema, split ``test``.
-    """
-    from baselines.run import COEFFICIENTS_TSV
-    from core.tables import read_coefficients
-
-    gene = str(run.summary["gene"])
-    coef = read_coefficients(run.path / COEFFICIENTS_TSV)
-    intercept = float(run.summary["intercept"])
-    expression = ds2.expression(gene)
-    people = list(expression.index)
-    variants = ds2.variants(gene)
-    key = ["chrom", "pos", "ref", "alt"]
-    joined = variants[key].reset_index().merge(coef[[*key, "coef"]], on=key, how="inner")
-    predicted = np.full(len(people), intercept)
-    if len(joined):
-        dosages = np.asarray(ds2.dosages(gene, samples=people), dtype=np.float64)
-        predicted = predicted + dosages[:, joined["index"].to_numpy()] @ joined["coef"].to_numpy()
-    return predictions_table(
-        people,
-        gene=gene,
-        split="test",
-        observed=expression.to_numpy(np.float64),
-        predicted=predicted,
-    )
-
-
-def run_input_mode(run, ds2) -> bool:
-    """Whether ``run`` predicts from haplotypes (:func:`~variformer.config.recorded_haplotypes`),
-    checked against the dataset ``ds2`` it is to predict.
-
-    Raises
-    ------
-    InputError
-        A run trained in haplotype mode and a ``ds2`` prepared without ``--haplotypes``.
-    """
-    haplotypes = recorded_haplotypes(run)
-    if haplotypes and not getattr(ds2, "haplotype_mode", False):
-        raise InputError(
-            f"{run.path} was trained in haplotype mode, but the test dataset "
-            f"{getattr(ds2, 'path', '')} holds averaged SNV sequences; prepare it with "
-            "`variformer prep --haplotypes` (phased VCF)"
-        )
-    return haplotypes
-
-
-def cross_cohort_run(run, ds2, *, batch_size: int = 4, device=None) -> pd.DataFrame:
-    """A fine-tuned run's model predicting every person of ``ds2`` with expression (its genes),
-    in the mode it was trained in (a haplotype-mode run: the mean over each person's two
-    haplotypes).
-
-    Returns
-    -------
-    pd.DataFrame
-        The predictions schema, split ``test``.
-
-    Raises
-    ------
-    InputError
-        A run trained in haplotype mode and a ``ds2`` prepared without ``--haplotypes``.
-    """
-    from variformer.model import Variformer
-    from variformer.predict import predict_people
-
-    haplotypes = run_input_mode(run, ds2)
-    model = Variformer.load(run.path)
-    seq_len = ((run.config or {}).get("data") or {}).get("seq_len")  # the crop it trained on
-    frames = []
-    for gene in run.summary.get("genes", []):
-        if gene not in ds2.genes:
-            continue
-        expression = ds2.expression(gene)
-        people = list(expression.index)
-        scored = predict_people(
-            model, ds2, gene, people, seq_len=seq_len, batch_size=batch_size, device=device,
-            haplotypes=haplotypes,
-        )  # fmt: skip
-        values = scored.set_index("sample")["predicted"].loc[people].to_numpy()
-        frames.append(
-            predictions_table(
-                people,
-                gene=gene,
-                split="test",
-                observed=expression.to_numpy(np.float64),
-                predicted=values,
-            )
-        )
-    return (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else predictions_table([], gene=[], split=[], observed=[], predicted=[])
-    )
-
-
-def _write_run(directory: Path, predictions: pd.DataFrame, summary: dict) -> str:
+def write_scored_run(directory: Path, predictions: pd.DataFrame, summary: dict) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     write_predictions(predictions, directory / "predictions.tsv")
     write_summary(directory, summary)
@@ -349,6 +244,8 @@ def gather_sources(
     -------
     list of Source
     """
+    from variformer.cross_cohort import run_input_mode, score_cross_cohort
+
     directory = Path(directory)
     say = log or (lambda line: None)
     fold_list = list(range(ds.n_folds)) if folds is None else [int(k) for k in folds]
@@ -398,11 +295,11 @@ def gather_sources(
                 "n_bins": 3,
                 **provenance({k: v for k, v in meta.items() if isinstance(v, (str, os.PathLike))}),
             }
-            _write_run(directory / rel, part, summary)
+            write_scored_run(directory / rel, part, summary)
             sources.append(Source("enformer", "hop", fold, 1.0, part, str(rel / "predictions.tsv")))
 
     if test_dataset is not None:
-        sources += _cross_cohort(
+        sources += score_cross_cohort(
             ds2=test_dataset,
             directory=directory,
             runs=runs,
@@ -414,62 +311,4 @@ def gather_sources(
             device=device,
             say=say,
         )
-    return sources
-
-
-def _cross_cohort(
-    *, ds2, directory, runs, baselines, model, fold_list, genes, batch_size, device, say
-) -> list[Source]:
-    # (model, fold, train_fraction) -> predictions; a downsampled run is its own model-fold
-    tables: dict[tuple[str, int, float], list[pd.DataFrame]] = {}
-    wanted = set(genes)
-    if baselines is not None:
-        for run in find_runs(baselines, kind="baseline"):
-            gene = str(run.summary["gene"])
-            if run.fold in fold_list and gene in wanted and gene in set(ds2.genes):
-                tables.setdefault((str(run.summary["model"]), run.fold, 1.0), []).append(
-                    cross_cohort_baseline(run, ds2)
-                )
-    if runs is not None:
-        finetuned = list(find_runs(runs, kind="finetune"))
-        multi = multi_gene_names(finetuned)
-        for run in finetuned:
-            if run.fold not in fold_list:
-                continue
-            label = run_label(run, multi)
-            fraction = train_fraction(run)
-            frame = cross_cohort_run(run, ds2, batch_size=batch_size, device=device)
-            tables.setdefault((label, run.fold, fraction), []).append(
-                frame[frame["gene"].isin(wanted)]
-            )
-    if model is not None:
-        scored = score_enformer(
-            model,
-            ds2,
-            genes=[g for g in genes if g in set(ds2.genes)],
-            folds=None,
-            batch_size=batch_size,
-            device=device,
-        )
-        for fold in fold_list:
-            tables.setdefault(("enformer", fold, 1.0), []).append(scored.drop(columns="fold"))
-    sources = []
-    for (label, fold, fraction), frames in sorted(tables.items()):
-        part = pd.concat(frames, ignore_index=True)
-        leaf = f"fold{fold}" if fraction == 1.0 else f"fold{fold}_train{fraction:g}"
-        rel = Path("cross_cohort") / label.replace(":", "_") / leaf
-        summary = {
-            "kind": "cross_cohort",
-            "name": label,
-            "fold": fold,
-            "train_fraction": fraction,
-            "test_dataset": str(getattr(ds2, "path", "")),
-        }
-        _write_run(directory / rel, part, summary)
-        sources.append(
-            Source(label, "cross_cohort", fold, fraction, part, str(rel / "predictions.tsv"))
-        )
-    say(
-        f"cross-cohort: {len(sources)} model-folds scored on {getattr(ds2, 'path', 'the test dataset')}"
-    )
     return sources

@@ -118,10 +118,10 @@ def task_config(
     """The config an array task trains with (``finetune --config config overrides``, with
     ``--pretrained`` / ``--random-init`` applied as ``variformer finetune`` applies them)."""
     from variformer.config import load_config
-    from variformer.finetune import _apply_model_options
+    from variformer.finetune_setup import apply_model_options
 
     loaded = load_config(config, overrides=list(overrides))
-    return _apply_model_options(loaded, pretrained=pretrained, random_init=random_init)
+    return apply_model_options(loaded, pretrained=pretrained, random_init=random_init)
 
 
 def stale_finetune_runs(
