@@ -104,11 +104,15 @@ def cohort(tmp_path_factory):
     prep_dataset(out=tmp / "snv", **common)
     torch.manual_seed(0)
     model = calibrate_(Variformer.from_hparams(**tiny_hparams(), train_batchnorm=True), CROP)
-    run = tmp / "runs" / "G" / "fold0"
-    run.mkdir(parents=True)
-    model.save(run)
-    (run / "summary.json").write_text(json.dumps({"fold": 0, "genes": ["G"]}))
-    (run / "config.yaml").write_text(yaml.safe_dump({"data": {"seq_len": CROP}}))
+    # one network, recorded as trained on the two haplotypes ("runs") or on their mean one-hot
+    for root, haplotypes in (("runs", True), ("runs_mean", False)):
+        run = tmp / root / "G" / "fold0"
+        run.mkdir(parents=True)
+        model.save(run)
+        summary = {"fold": 0, "genes": ["G"], "haplotypes": haplotypes}
+        (run / "summary.json").write_text(json.dumps(summary))
+        config = {"data": {"seq_len": CROP, "haplotypes": haplotypes}}
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
     return dict(tmp=tmp, seq=seq, fasta=fasta, records=records, listed=listed,
                 listed_vcf=listed_vcf, model=Variformer.load(run).eval())  # fmt: skip
 
@@ -128,6 +132,13 @@ def _forward(model, windows: list[str]) -> np.ndarray:
         return model(x).double().numpy()
 
 
+def _forward_mean(model, windows: list[str]) -> float:
+    """One forward of the mean one-hot of ``windows`` (a person's two haplotypes)."""
+    with torch.no_grad():
+        x = torch.from_numpy(np.mean([one_hot(encode(w)) for w in windows], axis=0)[None])
+        return float(model(x).double().numpy()[0])
+
+
 def _window(c, vcf, sample, hap, tmp) -> str:
     return oracle_window(c["fasta"], vcf, "chr1", LENGTH, sample, hap, TSS0, CROP, tmp)
 
@@ -141,8 +152,8 @@ def _person_vcf(c, path, sample, extra=None):
     return write_vcf(path, {"chr1": LENGTH}, PEOPLE, recs)
 
 
-def _score(c, dataset, out, *extra):
-    args = ["score-variants", "--runs", c["tmp"] / "runs", "--vcf", c["listed_vcf"],
+def _score(c, dataset, out, *extra, runs="runs"):
+    args = ["score-variants", "--runs", c["tmp"] / runs, "--vcf", c["listed_vcf"],
             "--dataset", c["tmp"] / dataset, "--out", out, "--device", "cpu", *extra]  # fmt: skip
     assert cli.main([str(a) for a in args]) == 0
     return pd.read_csv(out, sep="\t", dtype={"chrom": str, "id": str, "background_applied": str},
@@ -187,12 +198,14 @@ def test_effects_equal_two_forwards_of_bcftools_windows(cohort, tmp_path, capsys
         np.testing.assert_allclose(got["effect_reference"], want, atol=1e-5 * np.abs(want).max())
     # a person of the haplotype dataset: the mean of two haplotypes, with and without the allele
     own = _person_vcf(c, tmp_path / "own.vcf.gz", "P0")
-    base = _forward(model, [_window(c, own, "P0", h, tmp_path) for h in (1, 2)]).mean()
-    want_bg, applied = [], []
+    own_wins = [_window(c, own, "P0", h, tmp_path) for h in (1, 2)]
+    base, base_mean = _forward(model, own_wins).mean(), _forward_mean(model, own_wins)
+    want_bg, want_mean, applied = [], [], []
     for k, (p, r, a) in enumerate(zip(table["pos"], table["ref"], table["alt"])):
         vcf = _person_vcf(c, tmp_path / f"with{k}.vcf.gz", "P0", (p, r, a))
         wins = [_window(c, vcf, "P0", h, tmp_path) for h in (1, 2)]
         want_bg.append(_forward(model, wins).mean() - base)
+        want_mean.append(_forward_mean(model, wins) - base_mean)
         whole = [consensus(c["fasta"], f"chr1:1-{LENGTH}", v, "P0", h, tmp_path)[0]
                  for v in (vcf, own) for h in (1, 2)]  # fmt: skip
         applied.append(f"{int(whole[0] != whole[2])}|{int(whole[1] != whole[3])}")
@@ -202,6 +215,27 @@ def test_effects_equal_two_forwards_of_bcftools_windows(cohort, tmp_path, capsys
             got["effect_background"], want_bg, atol=1e-5 * np.abs(want).max()
         )
         assert list(got["background_applied"]) == applied
+    # a run trained on the mean one-hot of the two haplotypes (data.haplotypes=false): the
+    # allele on each haplotype, then one forward of their mean
+    mean = _score(c, "hap", tmp_path / "mean.tsv", "--background", "P0", runs="runs_mean")
+    np.testing.assert_allclose(mean["effect_reference"], want, atol=1e-5 * np.abs(want).max())
+    want_mean = np.array(want_mean)
+    assert np.abs(want_mean - want_bg).max() > 1e-3 * np.abs(want).max()  # the modes differ
+    np.testing.assert_allclose(mean["effect_background"], want_mean, atol=1e-5 * np.abs(want).max())
+    assert list(mean["background_applied"]) == applied
+    # ISM with a background scores the observed alleles (SNVs too) as score-variants does
+    for runs, effects in (("runs", table), ("runs_mean", mean)):
+        out = tmp_path / f"ism_{runs}.tsv"
+        args = ["ism", "--runs", c["tmp"] / runs, "--dataset", c["tmp"] / "hap", "--out", out,
+                "--background", "P0", "--device", "cpu"]  # fmt: skip
+        assert cli.main([str(x) for x in args]) == 0
+        ism = pd.read_csv(out, sep="\t", dtype={"chrom": str})
+        observed = {(p, r, a) for p, r, a, _ in c["records"]}
+        assert set(zip(ism["pos"], ism["ref"], ism["alt"])) == observed
+        joined = ism.merge(effects, on=["pos", "ref", "alt"])
+        np.testing.assert_allclose(
+            joined["score"], joined["effect_background"], atol=1e-5 * np.abs(want).max()
+        )
     row = dict(zip(zip(table["pos"], table["alt"]), table["background_applied"]))
     assert row[TSS1 - 38, listed[-2][2]] == "1|0"  # blocked where P0's deletion comes first
     first = c["records"][0]  # P0's own SNV (hap 1) is carried: a second copy is not applied

@@ -109,8 +109,10 @@ def ism_table(
     batch_size: int = 16,
     device=None,
     precision: str = "32",
+    haplotypes: bool | None = None,
 ) -> pd.DataFrame:
-    """ISM scores of every observed SNV of one gene, as rows of the ISM TSV (:data:`COLUMNS`).
+    """ISM scores of every observed SNV of one gene, as rows of the ISM TSV (:data:`COLUMNS`);
+    on a haplotype-mode dataset also of every observed MNP and indel (:func:`other_alleles`).
 
     Parameters
     ----------
@@ -123,46 +125,71 @@ def ism_table(
     seq_len : int, optional
         Centre crop of the window the model reads (None = the dataset's window).
     background : str, optional
-        A sample id: use that person's averaged one-hot instead of the reference window.
+        A sample id: score on that person instead of the reference window. In an SNV dataset
+        their averaged one-hot; in a haplotype dataset every allele (SNVs too) is added to each
+        of their two haplotype windows by bcftools' rule (a haplotype may carry an indel that
+        shifts the window), read as the run was trained (``haplotypes``).
     method, batch_size, device, precision
         As for :func:`variformer.analysis.ism` (32-bit by default).
+    haplotypes : bool, optional
+        The run's recorded ``data.haplotypes`` (:func:`variformer.analysis.variant_effects.
+        allele_effects`); None: the dataset's mode.
     """
     start, end = crop_bounds(ds.seq_len, seq_len)
+    if background is not None and background not in set(ds.samples):
+        raise InputError(f"--background {background} is not a sample of the dataset")
+    haplotype_dataset = getattr(ds, "haplotype_mode", False)
+    options = EffectOptions(background, batch_size, device, precision, method)
+    if haplotype_dataset and background is not None:
+        out = other_alleles(
+            model, ds, gene, fold=fold, seq_len=seq_len, options=options, haplotypes=haplotypes,
+            snvs=True,
+        )  # fmt: skip
+        return out.sort_values(["pos", "ref", "alt"], kind="stable", ignore_index=True)
     var = gene_snvs(ds, gene, seq_len=seq_len)
     if background is None:
         seq = ds.reference(gene)[start:end]
     else:
-        if background not in set(ds.samples):
-            raise InputError(f"--background {background} is not a sample of the dataset")
         seq = ds.sequences(gene, [background], start=start, end=end)[0]
     scores = ism(
         model, seq, var, method=method, batch_size=batch_size, device=device, precision=precision
     )
     out = var.assign(gene=gene, fold=int(fold), score=scores)[list(COLUMNS)]
-    if not getattr(ds, "haplotype_mode", False):
+    if not haplotype_dataset:
         return out
-    options = EffectOptions(background, batch_size, device, precision, method)
     others = other_alleles(model, ds, gene, fold=fold, seq_len=seq_len, options=options)
     out = pd.concat([out, others], ignore_index=True) if len(others) else out
     return out.sort_values(["pos", "ref", "alt"], kind="stable", ignore_index=True)
 
 
 def other_alleles(
-    model: nn.Module, ds: Any, gene: str, *, fold: int, seq_len: int | None, options
+    model: nn.Module,
+    ds: Any,
+    gene: str,
+    *,
+    fold: int,
+    seq_len: int | None,
+    options,
+    haplotypes: bool | None = None,
+    snvs: bool = False,
 ) -> pd.DataFrame:
-    """ISM rows of a haplotype-mode dataset's observed MNPs and indels in the (cropped) window.
+    """ISM rows of a haplotype-mode dataset's observed MNPs and indels (and SNVs with
+    ``snvs``) in the (cropped) window.
 
     A score is :func:`variformer.analysis.variant_effects.allele_effects`' effect: on the
-    reference, or with a background on the person's two haplotypes (the mean of their two
-    predictions; the SNVs of such a table are scored on the averaged one-hot, as in an SNV
-    dataset). The naive path: one forward per allele (per changed haplotype), batched. An
-    allele whose re-anchored window needs reference beyond the dataset's span is left out.
+    reference, or with a background on the person's two haplotypes, read as the run was
+    trained (``haplotypes``). Fast path as :func:`variformer.analysis.mutagenesis.edit_effects`
+    (``options.method``). An allele whose re-anchored window needs reference beyond the
+    dataset's span is left out.
     """
     var = ds.variants(gene)
     var = var.assign(ref=var["ref"].astype(str).str.upper(), alt=var["alt"].astype(str).str.upper())
     single = (var["ref"].str.len() == 1) & var["alt"].isin(list(BASES))
-    var = var[~single & window_alleles(ds, gene, var, seq_len=seq_len)].reset_index(drop=True)
-    table = allele_effects(model, ds, gene, var, seq_len=seq_len, options=options)
+    wanted = np.ones(len(var), dtype=bool) if snvs else ~single.to_numpy()
+    var = var[wanted & window_alleles(ds, gene, var, seq_len=seq_len)].reset_index(drop=True)
+    table = allele_effects(
+        model, ds, gene, var, seq_len=seq_len, options=options, haplotypes=haplotypes
+    )
     score = "effect_reference" if options.background is None else "effect_background"
     table = table.assign(
         gene=gene, fold=int(fold), score=table[score].astype(np.float32),

@@ -28,6 +28,7 @@ from variformer.config import ENFORMER_BLOOD_TRACK, recorded_haplotypes
 __all__ = [
     "IsmOptions",
     "IsmResult",
+    "RunSetting",
     "RunTasks",
     "ism_of_enformer",
     "ism_of_run",
@@ -60,23 +61,22 @@ class IsmResult(NamedTuple):
     n_runs: int
 
 
-def _run_setting(run: Run) -> tuple[int, list[str] | None, int | None]:
-    """(fold, genes, data.seq_len) of a fine-tuning run; fold -1 for a run without folds."""
-    return (
+class RunSetting(NamedTuple):
+    """What scoring needs to know of a fine-tuning run."""
+
+    fold: int  # -1 for a run without folds
+    genes: list[str] | None
+    seq_len: int | None  # data.seq_len: the crop it was trained on
+    haplotypes: bool  # trained on each person's two haplotypes (recorded_haplotypes)
+
+
+def _run_setting(run: Run) -> RunSetting:
+    return RunSetting(
         -1 if run.fold is None else run.fold,
         list(run.summary.get("genes") or []) or None,
         (run.config.get("data") or {}).get("seq_len"),
+        recorded_haplotypes(run),
     )
-
-
-def _check_background(run: Run, background: str | None) -> None:
-    """A run trained in haplotype mode is scored on the reference (both haplotypes the
-    reference: one forward is the mean of the two); a person's background is refused."""
-    if background is not None and recorded_haplotypes(run):
-        raise InputError(
-            f"--background is not supported yet for {run.path}, trained in haplotype mode; "
-            "leave --background out to score it on the reference"
-        )
 
 
 def _check(ds, genes: Sequence[str], background: str | None, dataset: Any) -> None:
@@ -89,9 +89,12 @@ def _check(ds, genes: Sequence[str], background: str | None, dataset: Any) -> No
         raise InputError(f"--background {background} is not a sample of {dataset}")
 
 
-def _write(model, ds, genes, out, *, fold, seq_len, source: dict, opt: IsmOptions) -> IsmResult:
+def _write(
+    model, ds, genes, out, *, fold, seq_len, source: dict, opt: IsmOptions, haplotypes=None
+) -> IsmResult:
     table = partial(
         ism_table, model, ds, fold=fold, seq_len=seq_len, background=opt.background,
+        haplotypes=haplotypes,
         method=opt.method, batch_size=opt.batch_size, device=opt.device,
         precision=opt.precision,
     )  # fmt: skip
@@ -122,8 +125,7 @@ def ism_of_run(
 
     run_dir = Path(run_dir).expanduser()
     run = read_run(run_dir)
-    _check_background(run, options.background)
-    fold, run_genes, seq_len = _run_setting(run)
+    fold, run_genes, seq_len, haplotypes = _run_setting(run)
     check_made_from(run_dir, ds, verb="score")
     asked = list(dict.fromkeys(genes or []))
     genes = asked or list(dict.fromkeys(run_genes or list(ds.genes)))
@@ -136,7 +138,10 @@ def ism_of_run(
         )
     model = Variformer.load(run_dir)
     source = {"run": str(run_dir.resolve()), "model": model_checksum(run_dir)}
-    return _write(model, ds, genes, out, fold=fold, seq_len=seq_len, source=source, opt=options)
+    return _write(
+        model, ds, genes, out, fold=fold, seq_len=seq_len, source=source, opt=options,
+        haplotypes=haplotypes,
+    )  # fmt: skip
 
 
 def ism_of_enformer(
@@ -162,7 +167,7 @@ class RunTasks(NamedTuple):
     """The (run, gene) pairs to score under a runs root (:func:`run_tasks`)."""
 
     tasks: list  # (run dir, gene), runs in find_runs order
-    settings: dict  # run dir -> (fold, genes, data.seq_len)
+    settings: dict  # run dir -> RunSetting
     n_runs: int
 
 
@@ -173,7 +178,6 @@ def run_tasks(
     fold: int | None = None,
     genes: Sequence[str] | None = None,
     verb: str = "score",
-    background: str | None = None,
 ) -> RunTasks:
     """Every finished fine-tuning run under ``runs`` (of ``fold``, or of every fold), each on
     its genes (those of ``genes`` only), checked against the dataset.
@@ -194,12 +198,11 @@ def run_tasks(
     known = set(ds.genes)
     for run in found:
         check_made_from(run.path, ds, verb=verb)
-        _check_background(run, background)
     settings = {str(run.path): _run_setting(run) for run in found}
     tasks: list[tuple[str, str]] = []  # (run dir, gene)
     seen: dict[tuple[str, int], str] = {}
     for run in found:
-        run_fold, run_genes, _ = settings[str(run.path)]
+        run_fold, run_genes = settings[str(run.path)][:2]
         for gene in run_genes or list(ds.genes):
             if wanted is not None and gene not in wanted:
                 continue
@@ -235,18 +238,16 @@ def ism_of_runs(
     A gene may have one run per fold; two runs of one gene on one fold are refused.
     """
 
-    tasks, settings, n_runs = run_tasks(
-        runs, ds, fold=fold, genes=genes, background=options.background
-    )
+    tasks, settings, n_runs = run_tasks(runs, ds, fold=fold, genes=genes)
     _check(ds, [], options.background, ds.path)
     model_of = one_model_at_a_time()
 
     def table(task: tuple[str, str]) -> pd.DataFrame:
         run_dir, gene = task
-        run_fold, _, seq_len = settings[run_dir]
+        run_fold, _, seq_len, haplotypes = settings[run_dir]
         return ism_table(
             model_of(run_dir), ds, gene, fold=run_fold, seq_len=seq_len,
-            background=options.background, method=options.method,
+            background=options.background, method=options.method, haplotypes=haplotypes,
             batch_size=options.batch_size, device=options.device, precision=options.precision,
         )  # fmt: skip
 

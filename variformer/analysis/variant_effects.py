@@ -8,8 +8,10 @@ window::
 
 where "+ allele" is the allele applied at its true position and the window re-anchored at the
 TSS (:mod:`data_prep.variant_windows`, the rule of :mod:`data_prep.haplotype_windows`). On a
-haplotype-mode dataset a person's prediction is the mean of the predictions of their two
-haplotype windows (the allele added to each by bcftools' overlap rule); on an SNV dataset it is
+haplotype-mode dataset the allele is added to each of the person's two haplotype windows by
+bcftools' overlap rule, and their prediction is read as the run was trained: the mean of the
+predictions of the two windows (``data.haplotypes`` true), or the prediction of their mean
+one-hot (``data.haplotypes`` false); on an SNV dataset it is
 the prediction of their averaged one-hot, on which only SNVs and MNPs can be placed (indels are
 skipped there with a count, their ``effect_background`` NA). Every forward goes through
 :func:`variformer.predict.predict`, batched: the naive path (one forward per allele on the
@@ -127,6 +129,7 @@ def allele_effects(
     seq_len: int | None = None,
     options: EffectOptions = DEFAULT_OPTIONS,
     counts: Counter | None = None,
+    haplotypes: bool | None = None,
 ) -> pd.DataFrame:
     """Effects of alleles in one gene's window.
 
@@ -145,6 +148,11 @@ def allele_effects(
     counts : Counter, optional
         Gains ``beyond_reference`` (an allele whose window needs reference the dataset does
         not keep: its row is left out) and ``indel_on_averaged_background``.
+    haplotypes : bool, optional
+        How the model reads a person of a haplotype dataset (its run's recorded
+        ``data.haplotypes``): True, the mean of its predictions of the two haplotype windows;
+        False, one prediction of their mean one-hot (both with the allele added to each
+        haplotype by bcftools' rule). None: the dataset's mode.
 
     Returns
     -------
@@ -178,7 +186,9 @@ def allele_effects(
     if options.background is None:
         return out
     if ds.haplotype_mode:
-        effect, applied = _haplotype_effects(model, ds, gene, bg, keep, (start, end), options)
+        two = ds.haplotype_mode if haplotypes is None else haplotypes
+        effects = _haplotype_effects if two else _mean_input_effects
+        effect, applied = effects(model, ds, gene, bg, keep, (start, end), options)
     else:
         effect, applied = _averaged_effects(model, ds, gene, out, (start, end), options, counts)
     out["effect_background"], out["background_applied"] = effect, applied
@@ -198,6 +208,22 @@ def _haplotype_effects(model, ds, gene, bg, keep, crop, opt):
     effect = per_hap.mean(axis=1)
     labels = [f"{int(a)}|{int(b)}" for a, b in applied]
     return effect, labels
+
+
+def _mean_input_effects(model, ds, gene, bg, keep, crop, opt):
+    """A model trained on the mean one-hot of the two haplotypes (``data.haplotypes=false`` on
+    a haplotype dataset): one forward of the mean of the two (edited) haplotype windows."""
+    codes, applied, displaced, _ = (x[keep] for x in bg)
+    person = ds.haplotypes(gene, opt.background)[:, crop[0] : crop[1]]  # (2, L, 4)
+    changed = applied | (displaced > 0)
+
+    def windows():
+        for v in range(len(codes)):
+            haps = [ONE_HOT[codes[v, h]] if changed[v, h] else person[h] for h in (0, 1)]
+            yield (haps[0] + haps[1]) / 2
+
+    effect = _effects(model, (person[0] + person[1]) / 2, windows(), opt)
+    return effect, [f"{int(a)}|{int(b)}" for a, b in applied]
 
 
 def _averaged_effects(model, ds, gene, alleles, crop, opt, counts):
@@ -233,6 +259,7 @@ def gene_variant_effects(
     seq_len: int | None = None,
     options: EffectOptions = DEFAULT_OPTIONS,
     counts: Counter | None = None,
+    haplotypes: bool | None = None,
 ) -> pd.DataFrame:
     """Rows of the effects table (:data:`COLUMNS`) for the listed alleles in a gene's window.
 
@@ -244,6 +271,8 @@ def gene_variant_effects(
     counts : Counter, optional
         Gains ``ref_mismatch`` (skipped: REF differs from the reference), ``beyond_reference``
         and ``indel_on_averaged_background``.
+    haplotypes : bool, optional
+        As :func:`allele_effects`.
 
     Raises
     ------
@@ -265,8 +294,9 @@ def gene_variant_effects(
     counts["ref_mismatch"] += int(bad.sum())
     counts["beyond_reference"] += int((same < 0).sum())
     table = allele_effects(
-        model, ds, gene, inside[same == 1], seq_len=seq_len, options=options, counts=counts
-    )
+        model, ds, gene, inside[same == 1], seq_len=seq_len, options=options, counts=counts,
+        haplotypes=haplotypes,
+    )  # fmt: skip
     table["gene"] = gene
     table["fold"] = int(fold)
     table["tss_distance"] = tss_distance(table["pos"], ds.window(gene))
@@ -328,17 +358,17 @@ def score_runs(
     alleles, skipped = read_listed_variants(vcf)
     anywhere = np.zeros(len(alleles), dtype=bool)
     for run_dir, gene in tasks:
-        anywhere |= window_alleles(ds, gene, alleles, seq_len=settings[run_dir][2])
+        anywhere |= window_alleles(ds, gene, alleles, seq_len=settings[run_dir].seq_len)
     skipped["outside_windows"] += int((~anywhere).sum())
     alleles = alleles[anywhere].reset_index(drop=True)
     model_of = one_model_at_a_time()
 
     def table(task: tuple[str, str]) -> pd.DataFrame:
         run_dir, gene = task
-        run_fold, _, seq_len = settings[run_dir]
+        run_fold, _, seq_len, haplotypes = settings[run_dir]
         return gene_variant_effects(
             model_of(run_dir), ds, gene, alleles, fold=run_fold, seq_len=seq_len,
-            options=options, counts=skipped,
+            options=options, counts=skipped, haplotypes=haplotypes,
         )  # fmt: skip
 
     stamp = {
