@@ -112,6 +112,15 @@ def _picklable(dataset):
     return os.fspath(path) if isinstance(path, (str, os.PathLike)) else dataset
 
 
+def check_indels(ds, indels: bool) -> None:
+    """Refuse ``indels`` on an SNV dataset (it has none) in one line (InputError)."""
+    if indels and not getattr(ds, "haplotype_mode", False):
+        raise InputError(
+            f"--indels: {getattr(ds, 'path', 'the dataset')} is an SNV dataset (no indels); "
+            "prep it with `variformer prep --haplotypes`, or drop --indels"
+        )
+
+
 def fit_options(
     model: str = "elastic_net",
     *,
@@ -288,11 +297,7 @@ def run_baselines(
         raise InputError(
             f"{getattr(ds, 'path', 'the dataset')} has no expression; re-run `variformer prep` with --expression"
         )
-    if indels and not getattr(ds, "haplotype_mode", False):
-        raise InputError(
-            f"--indels: {getattr(ds, 'path', 'the dataset')} is an SNV dataset (no indels); "
-            "prep it with `variformer prep --haplotypes`, or drop --indels"
-        )
+    check_indels(ds, indels)
     genes = list(dict.fromkeys(ds.genes if genes is None else genes))
     if not genes:
         raise InputError("no genes given; pass --gene, --genes or --genes-file")

@@ -15,6 +15,12 @@ Beside it, ``sites.tsv`` (gene, chrom, pos 1-based, ref, alt) lists every SNV al
 offers in each window after the FILTER and REF checks, carried by one of the new people or not:
 what a model's SNV must be among to count as found in the new cohort (:func:`read_sites`).
 
+A haplotype-mode training dataset (``prep --haplotypes``) gives a haplotype-mode genotype-only
+dataset: each new person's two phased haplotypes with SNVs, MNPs and indels, resolved over the
+reference spans the training dataset stores (:mod:`data_prep.haplotype_genotypes`; unphased
+heterozygous calls are refused with prep's line), and ``sites.tsv`` lists every allele (SNV,
+MNP, indel) the VCF offers in each span.
+
 A VCF that overlaps none of the windows, or whose REF disagrees with the stored reference at more
 than :data:`MAX_REF_MISMATCH` of its SNVs, is on another genome build: refused in one line.
 """
@@ -37,6 +43,7 @@ from data_prep.cohort import Cohort
 from data_prep.dataset import GeneDataset
 from data_prep.dataset_writer import carrier_csr, write_dataset
 from data_prep.genome import N_CODE
+from data_prep.haplotype_genotypes import span_haplotypes, stored_span
 from data_prep.variants import empty_window_variants, read_window_variants
 from data_prep.windows import variant_table
 
@@ -62,9 +69,10 @@ class GenotypeDataset(NamedTuple):
 
     path: Path  # the dataset directory (open it with data_prep.open_dataset)
     samples: list  # the VCF's people, in VCF order
-    n_variants: int  # SNV alleles carried by at least one of them
-    n_sites: int  # SNV alleles the VCF offers in the windows (sites.tsv rows)
-    skipped: dict  # alleles skipped, by reason (indel, symbolic, ref_mismatch, ...)
+    n_variants: int  # alleles (SNV mode: SNV alleles) carried by at least one of them
+    n_sites: int  # alleles the VCF offers in the windows or spans (sites.tsv rows)
+    skipped: dict  # alleles skipped, by reason (indel, symbolic, ref_mismatch, ...); haplotype
+    # mode also outside_span (records) and beyond_span (haplotypes N-filled past the span)
 
 
 def reference_codes(training: GeneDataset, gene: str) -> np.ndarray:
@@ -89,10 +97,13 @@ def build_genotype_dataset(
 ) -> GenotypeDataset:
     """Write the genotype-only dataset of ``vcf``'s people on ``training``'s windows at ``out``.
 
+    The dataset's mode is the training dataset's: SNV mode, or haplotype mode (each person's
+    two phased haplotypes over the stored reference spans, :mod:`data_prep.haplotype_genotypes`).
+
     Parameters
     ----------
     training : GeneDataset
-        The dataset the models were trained on: windows, reference and prep options.
+        The dataset the models were trained on: windows, reference (spans) and prep options.
     vcf : path
         bgzipped + indexed VCF/BCF of the new people (one file: all their windows' contigs).
     out : path
@@ -116,7 +127,8 @@ def build_genotype_dataset(
         The VCF has no record in any window (another build, or another region), its REF
         disagrees with the stored reference at more than :data:`MAX_REF_MISMATCH` of its SNVs
         (another build), or at any SNV when the training dataset was prepped with
-        ``ref_mismatch='error'``; a missing genotype with ``missing='error'``; an unknown gene.
+        ``ref_mismatch='error'``; a missing genotype with ``missing='error'``; an unknown gene;
+        in haplotype mode an unphased heterozygous call.
     """
     vcf = Path(vcf)
     cohort = Cohort([vcf]) if cohort is None else cohort
@@ -139,34 +151,56 @@ def build_genotype_dataset(
         )
     if absent and log:
         log(f"{vcf} has no records on {', '.join(absent)}: its people get the reference there")
+    haplotypes = bool(training.haplotype_mode)
     rows, references, tables, carriers, sites = [], [], [], [], []
+    spans: list | None = [] if haplotypes else None
     counts: Counter = Counter()
     mismatches: list = []
     for gene, w in windows.items():
         codes = reference_codes(training, gene)
         located = cohort.locate(w.chrom)
-        gene_sites: list = []
         if located is None or not cohort.has_records(w.chrom):
-            wv = empty_window_variants(n)
+            vcf_in, vcf_contig = None, None
         else:
-            vi, vcf_contig = located
-            lo = max(w.start0, 0)
-            with htslib_errors(f"VCF {vcf}"):
+            vcf_in, vcf_contig = cohort.vcfs[located[0]], located[1]
+        gene_sites: list = []
+        row = dict(gene=gene, gene_id=gene_ids[gene], chrom=w.chrom, start0=w.start0,
+                   end0=w.end0, tss0=w.tss0, strand=w.strand)  # fmt: skip
+        with htslib_errors(f"VCF {vcf}"):
+            if haplotypes:
+                span = stored_span(training, gene)
+                wv = span_haplotypes(
+                    vcf_in, vcf_contig, span, w, sample_index=sample_index, counts=counts,
+                    mismatches=mismatches, sites=gene_sites, missing=read_options["missing"],
+                    pass_only=read_options["pass_only"],
+                )  # fmt: skip
+                row.update(span0=span.span0, span_len=len(span.codes), contig_len=span.contig_len)
+                spans.append(span.codes)
+            elif vcf_in is None:
+                wv = empty_window_variants(n)
+            else:
+                lo = max(w.start0, 0)
                 wv = read_window_variants(
-                    cohort.vcfs[vi], vcf_contig, w.start0, w.end0, _decode(codes[lo - w.start0 :]),
+                    vcf_in, vcf_contig, w.start0, w.end0, _decode(codes[lo - w.start0 :]),
                     sample_index=sample_index, counts=counts, mismatches=mismatches,
                     sites=gene_sites, **read_options,
                 )  # fmt: skip
-        rows.append(dict(gene=gene, gene_id=gene_ids[gene], chrom=w.chrom,
-                         start0=w.start0, end0=w.end0, tss0=w.tss0, strand=w.strand,
-                         n_variants=len(wv.pos1)))  # fmt: skip
+        rows.append(dict(row, n_variants=len(wv.pos1)))
         references.append(codes)
         tables.append(variant_table(gene, w.chrom, wv, n_samples=n))
         carriers.append(carrier_csr(wv.carriers))
         sites += [(gene, w.chrom, p, r, a) for p, r, a in gene_sites]
-    _check_build(vcf, sites, mismatches, counts, ref_mismatch=options.get("ref_mismatch", "error"))
+    _check_build(vcf, sites, mismatches, counts, ref_mismatch=options.get("ref_mismatch", "error"),
+                 what="alleles" if haplotypes else "SNVs")  # fmt: skip
+    if counts.get("beyond_span") and log:
+        log(
+            f"{vcf}: {counts['beyond_span']} haplotype window(s) reach past the reference span "
+            "the training dataset stores (deletions longer than its flank): N there"
+        )
     genes_table = pd.DataFrame(rows)
     genes_table["var_start"] = np.cumsum([0] + [r["n_variants"] for r in rows])[:-1]
+    if haplotypes:
+        genes_table["span_start"] = np.cumsum([0] + [len(c) for c in spans])[:-1].astype(np.int64)
     variants = pd.concat(tables, ignore_index=True)
     skipped = {k: int(v) for k, v in sorted(counts.items())}
     info = {
@@ -180,14 +214,16 @@ def build_genotype_dataset(
             tmp, seq_len=training.seq_len, samples=list(cohort.samples), genes=genes_table,
             reference=np.stack(references), variants=variants, carriers=carriers,
             expression=None, splits=pd.DataFrame({"sample": list(cohort.samples)}),
-            n_folds=0, info=info,
+            n_folds=0, info=info, spans=spans,
         )  # fmt: skip
         table = pd.DataFrame(sites, columns=_SITE_COLUMNS)
         atomic_write_text(tmp / SITES, table.to_csv(sep="\t", index=False))
     return GenotypeDataset(Path(out), list(cohort.samples), len(variants), len(sites), skipped)
 
 
-def _check_build(vcf: Path, sites: list, mismatches: list, counts: Counter, *, ref_mismatch):
+def _check_build(
+    vcf: Path, sites: list, mismatches: list, counts: Counter, *, ref_mismatch, what="SNVs"
+):
     """Refuse a VCF that overlaps no window, or whose REF says it is on another build."""
     if not sites and not mismatches and not sum(counts.values()):
         raise InputError(
@@ -201,12 +237,12 @@ def _check_build(vcf: Path, sites: list, mismatches: list, counts: Counter, *, r
     if share > MAX_REF_MISMATCH:
         raise InputError(
             f"{vcf}: REF disagrees with the training dataset's reference at {len(mismatches)} of "
-            f"{len(mismatches) + len(sites)} SNVs ({share:.1%}; first: {first}): the VCF is on "
+            f"{len(mismatches) + len(sites)} {what} ({share:.1%}; first: {first}): the VCF is on "
             "another genome build than the models' windows; lift it over to the training build"
         )
     if ref_mismatch == "error":
         raise InputError(
-            f"{vcf}: {len(mismatches)} SNVs have a REF that disagrees with the training "
+            f"{vcf}: {len(mismatches)} {what} have a REF that disagrees with the training "
             f"dataset's reference (first: {first}), and it was prepped with ref_mismatch=error; "
             "fix or drop those records (bcftools norm --check-ref x)"
         )

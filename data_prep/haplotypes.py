@@ -237,6 +237,7 @@ def resolve_haplotypes(
     pass_only: bool = False,
     counts: Counter | None = None,
     mismatches: list | None = None,
+    sites: list | None = None,
 ) -> HaplotypeVariants:
     """Apply ``bcftools consensus``'s overlap rule to every haplotype at once.
 
@@ -251,6 +252,9 @@ def resolve_haplotypes(
         0-based start of ``reference``.
     missing, ref_mismatch, pass_only, counts, mismatches
         As in :func:`data_prep.variants.read_window_variants`.
+    sites : list, optional
+        Receives ``(pos1, REF, ALT)`` (upper-cased) of every applicable allele that passes the
+        FILTER and REF checks, carried by someone or not (``variformer predict``'s coverage).
 
     Returns
     -------
@@ -286,6 +290,9 @@ def resolve_haplotypes(
                 fasta = reference[max(off, 0) : off + len(ref)] if off >= 0 else "?"
                 mismatches.extend([(contig, p + 1, ref, fasta or "-")] * n_apply)
             continue
+        if sites is not None:
+            sites.extend((p + 1, ref.upper(), alt.upper()) for (k, _), alt in zip(rules, alts)
+                         if k == "apply")  # fmt: skip
         if not records.has_gt[r]:
             if missing == "error":
                 raise InputError(

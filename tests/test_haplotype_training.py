@@ -264,17 +264,13 @@ def test_a_haplotype_run_in_the_test_cohort_is_scored_from_its_haplotypes(cohort
     np.testing.assert_allclose(got["predicted"], want, rtol=1e-5, atol=1e-6)
 
 
-def test_ism_background_and_predict_refuse_a_haplotype_run_with_one_line(cohort, runs, capsys):
+def test_ism_background_refuses_a_haplotype_run_with_one_line(cohort, runs, capsys):
     ds = open_dataset(cohort["hap"])
     code = cli(["ism", "--dataset", str(cohort["hap"]), "--run", str(runs["hap"].run_dir),
                 "--background", ds.samples[0], "--out", str(cohort["tmp"] / "ism.tsv")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "haplotype mode" in err and len(err.strip().splitlines()) == 1, err
     assert not (cohort["tmp"] / "ism.tsv").exists()
-    from variformer.impute_models import find_models
-
-    with pytest.raises(InputError, match=r"haplotype mode.*not support"):
-        find_models(runs=runs["root"])
 
 
 def test_haplotypes_true_on_an_snv_dataset_is_refused_with_one_line(cohort, capsys):

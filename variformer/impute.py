@@ -7,7 +7,11 @@ and every model of every fold predicts every person:
 - a fine-tuned Variformer through the one inference path,
   :func:`variformer.predict.predict_people` (the crop it was trained on; by default the batch
   size its own predictions were made with), from each person's sequence with every SNV of the
-  VCF in the window, as prep builds it;
+  VCF in the window, as prep builds it; on a haplotype-mode training dataset (``prep
+  --haplotypes``) the new people's dataset is haplotype mode too (phased VCF; SNVs, MNPs and
+  indels), and a run trained in haplotype mode predicts the mean of its forwards on a person's
+  two haplotypes, a run trained on their mean one-hot (``data.haplotypes=false``) that mean:
+  each run as it was trained, whatever mix of the two is under ``--runs``;
 - a linear baseline as ``dosages @ coef + intercept`` over its SNVs with a nonzero coefficient,
   matched by chrom, 1-based pos, ref and alt; a model SNV that the new VCF lacks (or no new
   person carries) counts as dosage 0, the reference allele.
@@ -23,7 +27,9 @@ Outputs in ``DIR`` (published together, atomically)::
 
 Coverage: the model's SNVs are a linear model's nonzero-coefficient SNVs, or a Variformer's
 window's SNVs in the training dataset; one is found when every ``--vcf`` file offers it (a site
-with that ALT after the FILTER and REF checks, carried by someone or not).
+with that ALT after the FILTER and REF checks, carried by someone or not). On a haplotype-mode
+training dataset the columns count alleles: a Variformer's are the training dataset's applied
+alleles (SNVs, MNPs, indels) whose REF overlaps the window, matched by chrom, pos, ref, alt.
 
 Resumable: each finished (model, fold, gene) piece and each VCF's genotype-only dataset is kept
 in the hidden ``.DIR.partial/`` beside ``DIR``, keyed by the model checksum, the VCF fingerprints
@@ -192,9 +198,9 @@ def impute_expression(
     low = _low_coverage(coverage)
     if low:
         say(
-            f"warning: {len(low)} gene(s) have a model with under {MIN_COVERAGE:.0%} of its SNVs "
-            f"in the VCF(s): {', '.join(low)} (their predictions treat the absent SNVs as "
-            f"reference; see {out / COVERAGE_TSV})"
+            f"warning: {len(low)} gene(s) have a model with under {MIN_COVERAGE:.0%} of its "
+            f"variants in the VCF(s): {', '.join(low)} (their predictions treat the absent ones "
+            f"as reference; see {out / COVERAGE_TSV})"
         )
     return ImputeResult(out, long, wide, coverage, low, computed, reused)
 
@@ -250,8 +256,9 @@ def _genotype_dataset(training, vcf: Path, cohort, genes, partial: Path, *, log)
         t0 = time.perf_counter()
         built = build_genotype_dataset(training, vcf, where, genes=genes, cohort=cohort,
                                        force=True, log=log)  # fmt: skip
+        kind = "alleles (haplotype mode)" if training.haplotype_mode else "SNV alleles"
         log(
-            f"read {vcf}: {len(built.samples)} people, {built.n_variants} SNV alleles carried "
+            f"read {vcf}: {len(built.samples)} people, {built.n_variants} {kind} carried "
             f"in {len(genes)} windows ({time.perf_counter() - t0:.1f} s)"
         )
     return _Cohort(vcf, key, open_dataset(where), read_sites(where))
@@ -273,7 +280,7 @@ def _predict_pieces(models, genes, cohorts, partial, *, batch_size, device, prog
     loaded: dict[Path, Any] = {}
     for i, (m, gene) in enumerate(items):
         key = digest_value({"model": m.checksum, "vcfs": [c.key for c in cohorts], "gene": gene, "fold": m.fold,
-                            "label": m.label, "seq_len": m.seq_len})  # fmt: skip
+                            "label": m.label, "seq_len": m.seq_len, "haplotypes": m.haplotypes})  # fmt: skip
         done = partial / f"piece-{key}.tsv"
         if done.is_file():
             try:
@@ -327,7 +334,8 @@ def _variformer_values(m, gene, cohorts, *, batch_size, device, loaded) -> np.nd
     batch = batch_size or m.batch_size or 32
     parts = [
         predict_people(loaded[m.path], c.ds, gene, c.ds.samples, seq_len=m.seq_len,
-                       batch_size=batch, device=device)["predicted"].to_numpy()
+                       batch_size=batch, device=device,
+                       haplotypes=m.haplotypes)["predicted"].to_numpy()
         for c in cohorts
     ]  # fmt: skip
     return np.concatenate(parts)
@@ -338,11 +346,17 @@ _KEY = ["chrom", "pos", "ref", "alt"]
 
 def _model_snvs(m: ImputeModel, gene: str, training) -> pd.DataFrame:
     """The SNVs a model uses (chrom, pos, ref, alt [, coef]): a linear model's nonzero ones,
-    a Variformer's every training SNV of the window."""
+    a Variformer's every training SNV of the window (of a haplotype-mode dataset: every
+    applied allele whose REF overlaps the window, indels and MNPs too)."""
     if m.kind == "linear":
         coef = read_coefficients(m.path / "coefficients.tsv")
         return coef.loc[coef["coef"] != 0, [*_KEY, "coef"]].reset_index(drop=True)
-    return training.variants(gene)[_KEY]
+    variants = training.variants(gene)
+    if training.haplotype_mode:  # the span's alleles: keep those of the window
+        from baselines.elastic_net import dosage_column_mask
+
+        variants = variants[dosage_column_mask(variants, training.window(gene), indels=True)]
+    return variants[_KEY].reset_index(drop=True)
 
 
 def _linear_values(m: ImputeModel, gene: str, cohorts) -> np.ndarray:

@@ -38,6 +38,7 @@ class ImputeModel(NamedTuple):
     batch_size: int | None  # Variformer: the batch size its own predictions were made with
     intercept: float | None  # linear: prediction = intercept + dosages @ coef
     dataset: str | None  # the dataset path its summary.json records
+    haplotypes: bool = False  # Variformer trained in haplotype mode (mean of two forwards)
 
 
 def _recorded_dataset(run: Run) -> str | None:
@@ -66,8 +67,7 @@ def find_models(
     Raises
     ------
     InputError
-        Neither or both sources; no finished model (of ``fold``); a run trained in haplotype
-        mode (not supported yet: the genotype-only datasets are SNV mode); two models of one gene and
+        Neither or both sources; no finished model (of ``fold``); two models of one gene and
         fold (e.g. a single-gene and a multi-gene run): the wide table is one model per fold.
     """
     if (runs is None) == (baselines is None):
@@ -81,13 +81,6 @@ def find_models(
                 f"leaving out {len(partial)} run(s) on downsampled train sets (e.g. {partial[0].path})"
             )
         found = [r for r in found if train_fraction(r) >= 1.0]
-        haplotype_runs = [r for r in found if recorded_haplotypes(r)]
-        if haplotype_runs:
-            raise InputError(
-                f"{haplotype_runs[0].path} was trained in haplotype mode, which `variformer "
-                "predict` does not support yet (it builds SNV-mode datasets from genotypes); "
-                "predict with runs trained in SNV mode (data.haplotypes=false)"
-            )
         multi = multi_gene_names(found)
         models = [_variformer(r, run_label(r, multi)) for r in found]
         source = f"fine-tuning run under {runs}"
@@ -122,7 +115,7 @@ def _variformer(run: Run, label: str) -> ImputeModel:
         kind="variformer", label=label, fold=int(run.fold), genes=list(run.summary.get("genes") or []),
         path=run.path, checksum=model_checksum(run.path), seq_len=data.get("seq_len"),
         batch_size=int(batch) if batch else None, intercept=None,
-        dataset=_recorded_dataset(run),
+        dataset=_recorded_dataset(run), haplotypes=recorded_haplotypes(run),
     )  # fmt: skip
 
 
@@ -164,7 +157,8 @@ def training_dataset(
     ------
     InputError
         No ``dataset`` and no recorded dataset that still exists; a dataset whose windows,
-        people, splits or targets differ from what a model was made from.
+        people, splits or targets differ from what a model was made from; an SNV-mode dataset
+        for a run trained in haplotype mode.
     """
     from data_prep import open_dataset
 
@@ -179,6 +173,12 @@ def training_dataset(
             )
         dataset = present[0]
     ds = open_dataset(dataset)
+    needs = next((m for m in models if m.haplotypes), None)
+    if needs is not None and not ds.haplotype_mode:
+        raise InputError(
+            f"{needs.path} was trained in haplotype mode, but {dataset} is an SNV-mode dataset; "
+            "pass --dataset with the `variformer prep --haplotypes` dataset it was trained on"
+        )
     unchecked = [m for m in models if not check_made_from(m.path, ds, verb="use")]
     if unchecked and log:
         log(

@@ -7,8 +7,9 @@ The VCFs are read onto the training dataset's windows (found in the models' prov
 ``--dataset``, which must match them); every model of every fold (or ``--fold K``) predicts every
 person. ``DIR`` gets ``predicted_expression.tsv`` (gene rows x sample columns, the mean over the
 folds), ``predicted_expression_long.tsv`` (model, fold, gene, sample, predicted) and
-``coverage.tsv`` (model, fold, gene, n_model_snvs, n_found, fraction_found). Resumable. The work
-is :mod:`variformer.impute`.
+``coverage.tsv`` (model, fold, gene, n_model_snvs, n_found, fraction_found). Models of a
+``prep --haplotypes`` dataset read the new people's two phased haplotypes (indels too), each run
+in the mode it was trained in. Resumable. The work is :mod:`variformer.impute`.
 """
 
 from __future__ import annotations

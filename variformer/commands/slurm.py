@@ -166,6 +166,12 @@ def _add_baselines_arguments(sub) -> None:
         action="store_true",
         help="`baselines --all-people` in every task: also fit each gene on all people",
     )
+    p.add_argument(
+        "--indels",
+        action="store_true",
+        help="`baselines --indels` in every task: on a haplotype dataset (`prep --haplotypes`) "
+        "every allele overlapping the window is a dosage column (indels and MNPs too)",
+    )
     p.add_argument("--job-name", default="variformer-baselines")
     add_resource_arguments(
         p, gpus_help=argparse.SUPPRESS, cpus_help="CPUs per task = genes fitted at once "
@@ -177,12 +183,15 @@ def _add_baselines_arguments(sub) -> None:
 
 def _main_baselines(args: argparse.Namespace) -> int:
     from baselines.elastic_net import check_linear_options
-    from baselines.run import fit_options
+    from baselines.run import check_indels, fit_options
+    from data_prep import open_dataset
     from variformer import slurm_inputs
     from variformer.slurm import write_baselines_array
 
     # refused here, not in every array task
     check_linear_options(model=args.model, l1_ratio=args.l1_ratio, cv=args.cv)
+    if args.indels:
+        check_indels(open_dataset(args.dataset), True)
     extra: list[str] = []
     given = {}
     for flag, key, value in (
@@ -196,9 +205,12 @@ def _main_baselines(args: argparse.Namespace) -> int:
             given[key] = value
     if args.all_people:
         extra.append("--all-people")
+    if args.indels:
+        extra.append("--indels")
     genes = genes_from_args(args)
     stale = slurm_inputs.stale_baseline_fits(
-        args.out, args.dataset, genes, args.folds, fit_options(args.model, **given),
+        args.out, args.dataset, genes, args.folds,
+        fit_options(args.model, **given, indels=args.indels),
         all_people=args.all_people,
     )  # fmt: skip
     slurm_inputs.refuse_stale(stale, force=args.force)
