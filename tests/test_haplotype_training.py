@@ -264,13 +264,26 @@ def test_a_haplotype_run_in_the_test_cohort_is_scored_from_its_haplotypes(cohort
     np.testing.assert_allclose(got["predicted"], want, rtol=1e-5, atol=1e-6)
 
 
-def test_ism_background_refuses_a_haplotype_run_with_one_line(cohort, runs, capsys):
+def test_ism_background_of_a_haplotype_run_scores_every_allele_on_both_haplotypes(
+    cohort, runs, capsys
+):
+    """Exactness against bcftools windows is tests/test_variant_effects.py's; here the real
+    trained run: every observed allele of its crop (SNVs, MNPs, indels) gets a finite score."""
     ds = open_dataset(cohort["hap"])
+    out = cohort["tmp"] / "ism_background.tsv"
     code = cli(["ism", "--dataset", str(cohort["hap"]), "--run", str(runs["hap"].run_dir),
-                "--background", ds.samples[0], "--out", str(cohort["tmp"] / "ism.tsv")])  # fmt: skip
-    err = capsys.readouterr().err
-    assert code == 2 and "haplotype mode" in err and len(err.strip().splitlines()) == 1, err
-    assert not (cohort["tmp"] / "ism.tsv").exists()
+                "--background", ds.samples[0], "--out", str(out), "--device", "cpu"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    table = pd.read_csv(out, sep="\t", dtype={"chrom": str})
+    v = ds.variants(GENE)
+    crop = read_run(runs["hap"].run_dir).config["data"]["seq_len"] or ds.seq_len
+    lo = ds.window(GENE).start0 + (ds.seq_len - crop) // 2
+    inside = (v["pos"] - 1 < lo + crop) & (v["pos"] - 1 + v["ref"].str.len() > lo)
+    assert set(zip(table["pos"], table["ref"], table["alt"])) == set(
+        zip(v["pos"][inside], v["ref"][inside], v["alt"][inside])
+    )
+    assert (table["ref"].str.len() != table["alt"].str.len()).any()  # indels are scored
+    assert np.isfinite(table["score"]).all() and (table["score"] != 0).any()
 
 
 def test_haplotypes_true_on_an_snv_dataset_is_refused_with_one_line(cohort, capsys):

@@ -353,7 +353,7 @@ def _model_snvs(m: ImputeModel, gene: str, training) -> pd.DataFrame:
         return coef.loc[coef["coef"] != 0, [*_KEY, "coef"]].reset_index(drop=True)
     variants = training.variants(gene)
     if training.haplotype_mode:  # the span's alleles: keep those of the window
-        from baselines.elastic_net import dosage_column_mask
+        from baselines.dosage_columns import dosage_column_mask
 
         variants = variants[dosage_column_mask(variants, training.window(gene), indels=True)]
     return variants[_KEY].reset_index(drop=True)
