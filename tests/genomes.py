@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,16 @@ def random_sequence(
     bases = np.where(lower, np.char.lower(bases), bases)
     bases = np.where(rng.random(n) < n_frac, "N", bases)
     return "".join(bases)
+
+
+def rewrite_vcf(src: Path, dst: Path, edit) -> Path:
+    """A bgzipped, indexed copy of the VCF ``src`` with each line passed through ``edit``
+    (None drops it)."""
+    with gzip.open(src, "rt") as fh:
+        lines = [edit(line.rstrip("\n")) for line in fh]
+    plain = dst.with_suffix("")
+    plain.write_text("".join(f"{x}\n" for x in lines if x is not None))
+    pysam.tabix_compress(str(plain), str(dst), force=True)
+    pysam.tabix_index(str(dst), preset="vcf", force=True)
+    plain.unlink()
+    return dst

@@ -8,7 +8,6 @@ VCFs rewritten here to be on another build, share people, or have none.
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from pathlib import Path
@@ -16,12 +15,12 @@ from pathlib import Path
 import cyvcf2
 import numpy as np
 import pandas as pd
-import pysam
 import pytest
 
 from baselines.run import run_baselines
 from tests.datasets import simulated_dataset
 from tests.fakes import tiny_config
+from tests.genomes import rewrite_vcf
 from variformer import finetune as ft
 from variformer import impute
 from variformer.cli import main as cli
@@ -54,18 +53,6 @@ def _predict(capsys, *args) -> tuple[int, str, str]:
 
 def _long(out: Path) -> pd.DataFrame:
     return pd.read_csv(out / impute.LONG_TSV, sep="\t", dtype={"sample": str, "gene": str})
-
-
-def _rewrite(src: Path, dst: Path, edit) -> Path:
-    """A bgzipped, indexed copy of ``src`` with each line passed through ``edit`` (None drops it)."""
-    with gzip.open(src, "rt") as fh:
-        lines = [edit(line.rstrip("\n")) for line in fh]
-    plain = dst.with_suffix("")
-    plain.write_text("".join(f"{x}\n" for x in lines if x is not None))
-    pysam.tabix_compress(str(plain), str(dst), force=True)
-    pysam.tabix_index(str(dst), preset="vcf", force=True)
-    plain.unlink()
-    return dst
 
 
 def _subset(src: Path, dst: Path, samples: list[str]) -> Path:
@@ -155,7 +142,7 @@ def test_elastic_net_equals_numpy_on_the_vcf_and_coverage_counts_deleted_snvs(
     coef = pd.read_csv(fit / "coefficients.tsv", sep="\t")
     nonzero = coef[coef["coef"] != 0]
     gone = set(nonzero["pos"].iloc[:2])  # two of the model's SNVs deleted from the VCF
-    filtered = _rewrite(
+    filtered = rewrite_vcf(
         trained["vcf"], tmp_path / "filtered.vcf.gz",
         lambda line: None if not line.startswith("#") and int(line.split("\t")[1]) in gone else line,
     )  # fmt: skip
@@ -239,7 +226,7 @@ def _rename(line: str) -> str:
     ids=["positions elsewhere", "REF mismatches", "other contigs"],
 )
 def test_a_vcf_on_another_build_is_refused(trained, tmp_path, capsys, edit, message):
-    vcf = _rewrite(trained["vcf"], tmp_path / "other.vcf.gz", edit)
+    vcf = rewrite_vcf(trained["vcf"], tmp_path / "other.vcf.gz", edit)
     out = tmp_path / "out"
     code, _, err = _predict(capsys, "--baselines", trained["root"] / "BL", "--vcf", vcf,
                             "--out", out)  # fmt: skip
@@ -250,7 +237,7 @@ def test_a_vcf_on_another_build_is_refused(trained, tmp_path, capsys, edit, mess
 
 def test_other_bad_inputs_are_one_line_each(trained, tmp_path, capsys):
     root = trained["root"]
-    sites_only = _rewrite(
+    sites_only = rewrite_vcf(
         trained["vcf"], tmp_path / "sites.vcf.gz",
         lambda line: "\t".join(line.split("\t")[:8]) if not line.startswith("##") else line,
     )  # fmt: skip

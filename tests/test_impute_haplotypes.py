@@ -9,7 +9,6 @@ forward; the allele this test deletes from the VCF; the script an array task run
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
@@ -24,7 +23,13 @@ import torch
 from data_prep.genome import encode, one_hot
 from data_prep.prep import prep_dataset
 from tests.fakes import calibrate_, tiny_config
-from tests.genomes import random_sequence, write_expression_bed, write_fasta, write_vcf
+from tests.genomes import (
+    random_sequence,
+    rewrite_vcf,
+    write_expression_bed,
+    write_fasta,
+    write_vcf,
+)
 from tests.haplotype_cohort import oracle_window
 from variformer import finetune as ft
 from variformer.cli import main as cli
@@ -116,18 +121,6 @@ def _long(out: Path) -> pd.DataFrame:
     return pd.read_csv(out / "predicted_expression_long.tsv", sep="\t", dtype={"sample": str})
 
 
-def _rewrite(src: Path, dst: Path, edit) -> Path:
-    """A bgzipped, indexed copy of ``src``, each line through ``edit`` (None drops it)."""
-    with gzip.open(src, "rt") as fh:
-        lines = [edit(line.rstrip("\n")) for line in fh]
-    plain = dst.with_suffix("")
-    plain.write_text("".join(f"{x}\n" for x in lines if x is not None))
-    pysam.tabix_compress(str(plain), str(dst), force=True)
-    pysam.tabix_index(str(dst), preset="vcf", force=True)
-    plain.unlink()
-    return dst
-
-
 def _window_alleles(dataset: Path) -> pd.DataFrame:
     """The training dataset's applied alleles whose REF overlaps the reference window."""
     v = pd.read_csv(dataset / "variants.tsv", sep="\t", keep_default_na=False)
@@ -186,7 +179,7 @@ def test_a_new_persons_indel_changes_the_prediction_as_bcftools_consensus_says(
     from variformer.model import Variformer
 
     new = cohort["new"]
-    dropped = _rewrite(
+    dropped = rewrite_vcf(
         new, tmp_path / "no_causal.vcf.gz",
         lambda line: None if line.split("\t")[1:2] == [str(CAUSAL)] else line,
     )  # fmt: skip
@@ -218,7 +211,7 @@ def test_an_unphased_vcf_or_an_snv_dataset_is_refused_with_one_line(cohort, tmp_
             return line
         return line.replace("1|0", "1/0", 1)  # Q000's heterozygous call, unphased
 
-    unphased = _rewrite(cohort["new"], tmp_path / "unphased.vcf.gz", unphase)
+    unphased = rewrite_vcf(cohort["new"], tmp_path / "unphased.vcf.gz", unphase)
     out = tmp_path / "out"
     code, err = _predict(capsys, "--runs", cohort["runs"], "--vcf", unphased, "--out", out)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
