@@ -223,6 +223,24 @@ def test_centerbins_wrapped_enformer_fast_equals_plain_loop(wrapped_enformer):
     np.testing.assert_allclose(fast, truth, rtol=0, atol=1e-4 * scale)
 
 
+def test_centerbins_wrapped_enformer_multi_row_edits_equal_plain_forwards(wrapped_enformer):
+    """Pre-trained Enformer's ISM of indels (its split forward) takes the same fast path."""
+    seq = one_hot(1, L, 16)[0]
+    spans = [(0, 40), (L // 2 - 2, 5), (L // 2 + 3, 300), (L - 64, 64)]
+    starts = np.array([s for s, _ in spans])
+    values = [one_hot(1, w, 17 + i)[0] for i, (_, w) in enumerate(spans)]
+    edited = np.repeat(seq[None], len(spans), axis=0)
+    for j, (s, w) in enumerate(spans):
+        edited[j, s : s + w] = values[j]
+    with torch.no_grad():
+        plain = wrapped_enformer(torch.from_numpy(np.concatenate([seq[None], edited])))
+    truth = (plain[1:] - plain[0]).double().numpy()
+    fast = edit_effects(wrapped_enformer, seq, starts, values, batch_size=3, device="cpu")
+    scale = np.abs(truth).max()
+    assert scale > 1e-4
+    np.testing.assert_allclose(fast, truth, rtol=0, atol=1e-4 * scale)
+
+
 def test_larger_model_fast_equals_naive():
     torch.manual_seed(3)
     length = 2048
