@@ -340,3 +340,19 @@ def test_bad_inputs_one_line(cohort, tmp_path, capsys):
         assert len(err) == 1 and message in err[0], err
         assert not out.exists()
     assert read_listed_variants(c["listed_vcf"])[1] == Counter(symbolic=1)
+
+
+def test_alleles_scored_in_chunks_give_the_same_table(cohort, tmp_path, monkeypatch):
+    from variformer.analysis import variant_effects
+
+    whole = _score(cohort, "hap", tmp_path / "whole.tsv", "--background", "P1")
+    monkeypatch.setattr(variant_effects, "CHUNK", 3)
+    chunked = _score(cohort, "hap", tmp_path / "chunked.tsv", "--background", "P1")
+    assert len(whole) == len(chunked) > 3 * 3
+    pd.testing.assert_frame_equal(
+        chunked.drop(columns=["effect_reference", "effect_background"]),
+        whole.drop(columns=["effect_reference", "effect_background"]),
+    )
+    for col in ("effect_reference", "effect_background"):
+        scale = np.abs(whole[col]).max()
+        np.testing.assert_allclose(chunked[col], whole[col], rtol=0, atol=1e-5 * scale)

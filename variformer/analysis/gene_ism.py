@@ -188,8 +188,9 @@ def other_alleles(
     wanted = np.ones(len(var), dtype=bool) if snvs else ~single.to_numpy()
     var = var[wanted & window_alleles(ds, gene, var, seq_len=seq_len)].reset_index(drop=True)
     table = allele_effects(
-        model, ds, gene, var, seq_len=seq_len, options=options, haplotypes=haplotypes
-    )
+        model, ds, gene, var, seq_len=seq_len, options=options, haplotypes=haplotypes,
+        reference=options.background is None,
+    )  # fmt: skip
     score = "effect_reference" if options.background is None else "effect_background"
     table = table.assign(
         gene=gene, fold=int(fold), score=table[score].astype(np.float32),

@@ -66,6 +66,9 @@ __all__ = [
 #: the table's columns
 COLUMNS = VARIANT_EFFECTS.columns
 
+#: alleles scored together: their edited windows (3 x seq_len bytes each) are held in memory
+CHUNK = 256
+
 #: the share of in-window alleles whose REF may disagree with the reference (skipped, counted);
 #: above it the VCF is refused as another build
 MISMATCH_LIMIT = 0.01
@@ -130,6 +133,7 @@ def allele_effects(
     options: EffectOptions = DEFAULT_OPTIONS,
     counts: Counter | None = None,
     haplotypes: bool | None = None,
+    reference: bool = True,
 ) -> pd.DataFrame:
     """Effects of alleles in one gene's window.
 
@@ -153,14 +157,25 @@ def allele_effects(
         ``data.haplotypes``): True, the mean of its predictions of the two haplotype windows;
         False, one prediction of their mean one-hot (both with the allele added to each
         haplotype by bcftools' rule). None: the dataset's mode.
+    reference : bool, default True
+        Also score on the reference (False: ``effect_reference`` NaN, no forwards for it).
 
     Returns
     -------
     pd.DataFrame
         The rows of ``alleles`` that fit, plus ``effect_reference``, ``effect_background``
-        (NaN without a background) and ``background_applied``.
+        (NaN without a background) and ``background_applied``. Alleles are scored
+        :data:`CHUNK` at a time (the edited windows of a chunk are held in memory).
     """
     counts = Counter() if counts is None else counts
+    if len(alleles) > CHUNK:
+        return pd.concat([
+            allele_effects(
+                model, ds, gene, alleles.iloc[i : i + CHUNK], seq_len=seq_len, options=options,
+                counts=counts, haplotypes=haplotypes, reference=reference,
+            )
+            for i in range(0, len(alleles), CHUNK)
+        ], ignore_index=True)  # fmt: skip
     if len(alleles) == 0:
         return alleles.assign(effect_reference=np.float64(0), effect_background=np.float64(0),
                               background_applied="NA").iloc[:0]  # fmt: skip
@@ -180,7 +195,9 @@ def allele_effects(
     keep = np.flatnonzero(fits)
     out = alleles.iloc[keep].reset_index(drop=True)
     base = ds.reference(gene)[start:end]
-    out["effect_reference"] = _effects(model, base, (ONE_HOT[c] for c in codes[keep]), options)
+    out["effect_reference"] = (
+        _effects(model, base, (ONE_HOT[c] for c in codes[keep]), options) if reference else np.nan
+    )
     out["effect_background"] = np.nan
     out["background_applied"] = "NA"
     if options.background is None:
