@@ -54,7 +54,6 @@ def main() -> None:
 
     from variformer.analysis import ism
     from variformer.model import Variformer
-    from variformer.predict import predict
 
     torch.manual_seed(args.seed)
     model = Variformer.from_hparams(
@@ -87,17 +86,7 @@ def main() -> None:
     dev = torch.device(args.device)
     if args.indels:
         return indel_table(model, args, dev, n_params)
-    print(
-        f"# {platform.node()}: {torch.get_num_threads()} torch threads, {platform.processor() or platform.machine()}, "
-        f"torch {torch.__version__}, device {dev}; Variformer dim={args.dim} depth={args.depth} "
-        f"heads={args.heads} ({n_params:.0f}M parameters), {L} bp, {args.snvs} SNVs, fp32",
-        flush=True,
-    )
-
-    t0 = time.perf_counter()
-    predict(model, seq[None], batch_size=1, device=dev)
-    ref_s = time.perf_counter() - t0
-    print(f"reference forward: {ref_s:.1f} s", flush=True)
+    ref_s = header(model, seq, args, dev, n_params, f"{args.snvs} SNVs")
     with torch.no_grad():
         h = model.to(dev).forward_tower(torch.from_numpy(seq[None]).to(dev))
         t0 = time.perf_counter()
@@ -170,6 +159,24 @@ def main() -> None:
     print(f"\nmax |naive score| = {scale:.3g}; reference forward {ref_s:.1f} s")
 
 
+def header(model, seq, args, dev, n_params: float, what: str) -> float:
+    """Print the machine and model line, time one reference forward and return its seconds."""
+    from variformer.predict import predict
+
+    print(
+        f"# {platform.node()}: {torch.get_num_threads()} torch threads, "
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, device {dev}; "
+        f"Variformer dim={args.dim} depth={args.depth} heads={args.heads} "
+        f"({n_params:.0f}M parameters), {len(seq)} bp, {what}, fp32",
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    predict(model, seq[None], batch_size=1, device=dev)
+    ref_s = time.perf_counter() - t0
+    print(f"reference forward: {ref_s:.1f} s", flush=True)
+    return ref_s
+
+
 def reanchored_indels(rng, L: int, distances, per: int):
     """A reference window and, per distance x from the TSS (L // 2), ``per`` deletions at
     x upstream and ``per`` insertions at x downstream (1-30 bp), each window re-anchored at
@@ -196,21 +203,11 @@ def reanchored_indels(rng, L: int, distances, per: int):
 
 def indel_table(model, args, dev, n_params: float) -> None:
     from variformer.analysis.mutagenesis import FAST_SPAN_LIMIT, edit_effects, window_edits
-    from variformer.predict import predict
 
     L = args.seq_len
     distances = [L // 2 - 512, L // 2 - 4096, L // 4, L // 8, 2000, 200]
     base, indels = reanchored_indels(np.random.default_rng(args.seed), L, distances, args.indels)
-    print(
-        f"# {platform.node()}: {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-        f"device {dev}; Variformer dim={args.dim} depth={args.depth} heads={args.heads} "
-        f"({n_params:.0f}M parameters), {L} bp, {len(indels)} indels, fp32",
-        flush=True,
-    )
-    t0 = time.perf_counter()
-    predict(model, base[None], batch_size=1, device=dev)
-    ref_s = time.perf_counter() - t0
-    print(f"reference forward: {ref_s:.1f} s", flush=True)
+    ref_s = header(model, base, args, dev, n_params, f"{len(indels)} indels")
     rows = []
     for x in distances:
         starts, values = window_edits(base, [w for d, w in indels if d == x])
