@@ -84,10 +84,11 @@ def main(args: argparse.Namespace) -> int:
         background=args.background, method=args.method, batch_size=args.batch_size,
         device=args.device, precision=args.precision, force=args.force, progress=args.progress,
     )  # fmt: skip
+    what = "alleles (SNVs, MNPs, indels)" if getattr(ds, "haplotype_mode", False) else "SNVs"
     if args.runs:
         res = im.ism_of_runs(args.runs, ds, args.out, fold=args.fold, genes=genes, options=options)
         print(
-            f"wrote {args.out}: {len(res.table)} SNVs of {res.n_genes} run gene(s) from "
+            f"wrote {args.out}: {len(res.table)} {what} of {res.n_genes} run gene(s) from "
             f"{res.n_runs} run(s)"
         )
         return 0
@@ -97,5 +98,5 @@ def main(args: argparse.Namespace) -> int:
         res = im.ism_of_enformer(
             args.enformer, ds, args.out, track=args.track, genes=genes, options=options
         )
-    print(f"wrote {args.out}: {len(res.table)} SNVs of {res.n_genes} gene(s)")
+    print(f"wrote {args.out}: {len(res.table)} {what} of {res.n_genes} gene(s)")
     return 0
