@@ -105,3 +105,25 @@ def folds_from_args(args: argparse.Namespace) -> list[int] | None:
     if getattr(args, "fold", None) is not None:
         return [args.fold]
     return list(args.folds) if getattr(args, "folds", None) else None
+
+
+def add_scoring_arguments(parser: argparse.ArgumentParser, *, unit: str) -> None:
+    """``--method``, ``--precision``, ``--batch-size``, ``--device``, ``--out``, ``--force`` and
+    progress: how ``ism`` and ``score-variants`` run their forwards (``unit`` per forward)."""
+    parser.add_argument(
+        "--method", choices=["fast", "naive"], default="fast",
+        help="fast (default): recompute only the local layers around each changed stretch "
+        "(an SNV, an MNP, the stretch an indel shifts), exact to float rounding; naive: one "
+        "plain forward per edited window",
+    )  # fmt: skip
+    parser.add_argument(
+        "--precision", choices=["32", "bf16-mixed"], default="32",
+        help="32-bit on every device (default), or bf16 autocast: faster on a GPU, but a "
+        "score is a difference of two close predictions that bf16 can round away; recorded "
+        "in the table's record <out>.json",
+    )  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=16, help=f"{unit} per forward")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: a GPU if there is one)")
+    parser.add_argument("--out", required=True, help="the TSV to write")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out")
+    add_progress_argument(parser)

@@ -19,7 +19,7 @@ from core.errors import InputError
 from variformer.commands._args import (
     add_fold_argument,
     add_gene_arguments,
-    add_progress_argument,
+    add_scoring_arguments,
     add_track_argument,
     genes_from_args,
 )
@@ -43,22 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--background",
         metavar="SAMPLE",
-        help="score ALTs on this person's averaged one-hot instead of the reference",
+        help="score ALTs on this person instead of the reference (an SNV dataset: their "
+        "averaged one-hot; a haplotype dataset: each allele added to their two haplotypes)",
     )
-    parser.add_argument("--method", choices=["fast", "naive"], default="fast")
-    parser.add_argument(
-        "--precision",
-        choices=["32", "bf16-mixed"],
-        default="32",
-        help="32-bit on every device (default), or bf16 autocast: faster on a "
-        "GPU, but a score is a difference of two close predictions that bf16 can round away; "
-        "recorded in the table's record <out>.json",
-    )
-    parser.add_argument("--batch-size", type=int, default=16, help="variants per forward")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: a GPU if there is one)")
-    parser.add_argument("--out", required=True, help="the TSV to write")
-    parser.add_argument("--force", action="store_true", help="replace an existing --out")
-    add_progress_argument(parser)
+    add_scoring_arguments(parser, unit="variants")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from core.errors import InputError
 from variformer.commands._args import (
     add_fold_argument,
     add_gene_arguments,
-    add_progress_argument,
+    add_scoring_arguments,
     genes_from_args,
 )
 
@@ -43,21 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--background", metavar="SAMPLE",
         help="also score each variant on this person's sequence (effect_background)",
     )  # fmt: skip
-    parser.add_argument(
-        "--precision", choices=["32", "bf16-mixed"], default="32",
-        help="32-bit on every device (default), or bf16 autocast (faster on a GPU, but an "
-        "effect is a difference of two close predictions that bf16 can round away)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--method", choices=["fast", "naive"], default="fast",
-        help="fast (default): recompute only the local layers around each changed stretch, "
-        "exact to float rounding; naive: one plain forward per edited window",
-    )  # fmt: skip
-    parser.add_argument("--batch-size", type=int, default=16, help="windows per forward")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: a GPU if there is one)")
-    parser.add_argument("--out", required=True, help="the TSV to write")
-    parser.add_argument("--force", action="store_true", help="replace an existing --out")
-    add_progress_argument(parser)
+    add_scoring_arguments(parser, unit="windows")
 
 
 def main(args: argparse.Namespace) -> int:
