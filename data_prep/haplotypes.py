@@ -217,10 +217,11 @@ def resolve_haplotypes(
     hap_calls = records.haploid[rec_of[order]].T  # (n, V)
     ids = [records.ids[alleles[first[i]][0]] for i in order]
     if hap_calls.any():  # a haploid carrier counts once
-        copies = np.bitwise_count(carriers & (HAP1 | HAP2))
+        copies = (carriers & HAP1 > 0).astype(np.int64) + (carriers & HAP2 > 0)
         ac = np.where(hap_calls, copies > 0, copies).sum(axis=0, dtype=np.int64)
     else:
-        ac = np.bitwise_count(by_row & (HAP1 | HAP2)).sum(axis=1, dtype=np.int64)[order]
+        per_row = np.count_nonzero(by_row & HAP1, axis=1) + np.count_nonzero(by_row & HAP2, axis=1)
+        ac = per_row.astype(np.int64)[order]
     an = (2 * n - hap_calls.sum(axis=0)).astype(np.int64)
     return HaplotypeVariants(
         np.array([keys[i][0] for i in order], dtype=np.int64),

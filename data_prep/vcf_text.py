@@ -22,7 +22,9 @@ which also gives every error message for malformed input. BCF input always uses 
 
 The record semantics (ID ``.`` for none, ALT ``.`` = no ALT, FILTER ``PASS`` or ``.`` = pass)
 are those of cyvcf2, so :func:`data_prep.variants.read_window_variants` gives the same result
-through either reader.
+through either reader. Haplotype mode (:func:`data_prep.haplotype_records.read_haplotype_records`)
+reads every record the index returns for a region (``overlapping=True``, as cyvcf2 does) with
+each call's phase (``phase=True``).
 
 Off switch: the environment variable ``VARIFORMER_VCF_READER=cyvcf2`` makes every window use
 cyvcf2 (``auto``, the default, takes the fast path where it applies). It is read per window.
