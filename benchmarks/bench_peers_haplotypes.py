@@ -9,7 +9,8 @@ Usage::
 The cohort is :func:`benchmarks.bench_haplotypes._cohort` (phased; SNVs, 1-30 bp insertions and
 deletions, MNPs, multi-allelic records; one record every ``spacing`` bp on average). The
 per-tool machinery is :mod:`benchmarks.bench_peers`' (each tool in its own process on one
-thread, imports outside the timings, the same columns); what differs is the end product: a
+thread, imports outside the timings, the same columns; the peers' setup is
+:mod:`benchmarks.peer_tools`, shared with it); what differs is the end product: a
 person's **two** haplotype windows as float32 one-hot, shape (32, 2, L, 4) per batch of 32
 people of one gene.
 
