@@ -45,6 +45,16 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.peer_tools import (  # noqa: E402  (the repository root on the path first)
+    _dir_bytes,
+    gvl_open,
+    gvl_warm_up,
+    gvl_write,
+    pyconsensus_engine,
+)
+
 BATCH = 32
 ONE_CORE = {
     "OMP_NUM_THREADS": "1",
@@ -57,16 +67,6 @@ ONE_CORE = {
 
 
 # ---------------------------------------------------------------- shared by the workers
-def _dir_bytes(*paths) -> int:
-    total = 0
-    for p in map(Path, paths):
-        if p.is_file():
-            total += p.stat().st_size
-        elif p.is_dir():
-            total += sum(q.stat().st_size for q in p.rglob("*") if q.is_file())
-    return total
-
-
 def _peak_rss_mib() -> float:
     """This process's peak resident memory since its exec (MiB).
 
@@ -169,32 +169,16 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
             ds.sequences(genes[gi], batch, out=out)
 
     elif tool == "gvl":
-        import genoray
-        import genvarloader as gvl
-        import polars as pl
-        import pysam.bcftools
+        import genvarloader  # noqa: F401
 
         _, genes, windows, people, cg, cp = _plan(cohort / "prep_dataset")
-        _gvl_warm_up(cohort)
+        tiny = json.loads((cohort / "sim.json").read_text())["tiny"]
+        gvl_warm_up(tiny, chrom=tiny["chrom"], start0=0, norm_fasta=False)
         t0 = time.perf_counter()
-        norm = work / "norm.vcf.gz"
-        pysam.bcftools.norm(
-            "-m", "-", "-Oz", "-o", str(norm), "--write-index=tbi", sim["vcf"], catch_stdout=False
-        )
-        bed = pl.DataFrame(
-            {
-                "chrom": [w.chrom for w in windows],
-                "chromStart": [w.start0 for w in windows],
-                "chromEnd": [w.end0 for w in windows],
-                "name": genes,
-                "strand": ["+"] * len(windows),
-            }
-        )
-        gvl.write(work / "gvl", bed, variants=genoray.VCF(norm, phasing=False), overwrite=True)
+        gvl_write(sim["vcf"], windows, genes, work)  # bcftools norm -m - (bi-allelic records)
         result["preprocess_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        g = gvl.Dataset.open(work / "gvl", reference=sim["fasta"], deterministic=True, rc_neg=False)
-        g = g.with_seqs("haplotypes").with_len(seq_len)
+        g = gvl_open(work, sim["fasta"], seq_len)
         open_s = time.perf_counter() - t0
         result["disk_bytes"] = _dir_bytes(work)  # normalized VCF + its indexes + the dataset
 
@@ -203,18 +187,12 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
             _averaged_one_hot(raw, out)
 
     elif tool == "pyconsensus":
-        from pyconsensus import ConsensusEngine, Task, build_cache
+        from pyconsensus import Task
 
         _, genes, windows, people, cg, cp = _plan(cohort / "prep_dataset")
-        vcf = work / "cohort.vcf.gz"  # a copy, so that its .cvcf cache lands in `work`
-        vcf.write_bytes(Path(sim["vcf"]).read_bytes())
-        Path(str(vcf) + ".tbi").write_bytes(Path(sim["vcf"] + ".tbi").read_bytes())
-        before = _dir_bytes(work)
-        t0 = time.perf_counter()
-        build_cache([str(vcf)], log_level="warn")
-        engine = ConsensusEngine(sim["fasta"], {"v": str(vcf)}, log_level="warn")
-        result["preprocess_s"] = time.perf_counter() - t0
-        result["disk_bytes"] = _dir_bytes(work) - before
+        engine, result["preprocess_s"], result["disk_bytes"] = pyconsensus_engine(
+            sim["vcf"], sim["fasta"], work
+        )
         open_s = 0.0
 
         def make_batch(gi, batch, out):
@@ -284,25 +262,6 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
     np.savez(work / "checked.npz", **checked)
     result["peak_rss_mib"] = _peak_rss_mib()
     return result
-
-
-def _gvl_warm_up(cohort: Path) -> None:
-    """Compile GenVarLoader's numba kernels on a tiny cohort first (its JIT is a one-off)."""
-    import genoray
-    import genvarloader as gvl
-    import polars as pl
-    import pysam.bcftools
-
-    tiny = json.loads((cohort / "sim.json").read_text())["tiny"]
-    with tempfile.TemporaryDirectory() as d:
-        norm = Path(d) / "norm.vcf.gz"
-        pysam.bcftools.norm(
-            "-m", "-", "-Oz", "-o", str(norm), "--write-index=tbi", tiny["vcf"], catch_stdout=False
-        )
-        bed = pl.DataFrame({"chrom": [tiny["chrom"]], "chromStart": [0], "chromEnd": [1024]})
-        gvl.write(Path(d) / "gvl", bed, variants=genoray.VCF(norm, phasing=False))
-        g = gvl.Dataset.open(Path(d) / "gvl", reference=tiny["fasta"], deterministic=True)
-        g.with_seqs("haplotypes").with_len(1024)[0, g.samples[:2]]
 
 
 # ---------------------------------------------------------------- the driver

@@ -9,7 +9,8 @@ Usage::
 The cohort is :func:`benchmarks.bench_haplotypes._cohort` (phased; SNVs, 1-30 bp insertions and
 deletions, MNPs, multi-allelic records; one record every ``spacing`` bp on average). The
 per-tool machinery is :mod:`benchmarks.bench_peers`' (each tool in its own process on one
-thread, imports outside the timings, the same columns); what differs is the end product: a
+thread, imports outside the timings, the same columns; the peers' setup is
+:mod:`benchmarks.peer_tools`, shared with it); what differs is the end product: a
 person's **two** haplotype windows as float32 one-hot, shape (32, 2, L, 4) per batch of 32
 people of one gene.
 
@@ -50,6 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_peers import _dir_bytes, _materialize, _peak_rss_mib, _plan, _run_worker
+from benchmarks.peer_tools import gvl_open, gvl_warm_up, gvl_write, pyconsensus_engine
 
 PAD = 2_000  # pyconsensus-rs: reference bases past end0, so that a haplotype still fills L
 
@@ -75,7 +77,7 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
     result: dict = {"tool": tool}
     if tool == "prep":
         import cyvcf2  # noqa: F401  (imports are outside the timing, for every tool)
-        import pysam
+        import pysam  # noqa: F401
 
         from data_prep import open_dataset
         from data_prep.haplotype_reader import HaplotypeStore
@@ -100,33 +102,16 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
             store.one_hot(gi, np.fromiter((row_of[s] for s in batch), np.int64), out=out)
 
     elif tool == "gvl":
-        import genoray
-        import genvarloader as gvl
-        import polars as pl
-        import pysam.bcftools
+        import genvarloader  # noqa: F401
 
         _, genes, windows, people, cg, cp = _plan(cohort / "prep_dataset")
-        _gvl_warm_up(cohort)
+        gvl_warm_up(sim["tiny"], chrom="chr1", start0=10_000, norm_fasta=True)
         t0 = time.perf_counter()
-        norm = work / "norm.vcf.gz"
-        pysam.bcftools.norm(
-            "-f", sim["fasta"], "-c", "w", "-m", "-", "-a", "-Oz", "-o", str(norm), "--write-index=tbi",
-            sim["vcf"], catch_stdout=False,
-        )  # fmt: skip
-        bed = pl.DataFrame(
-            {
-                "chrom": [w.chrom for w in windows],
-                "chromStart": [w.start0 for w in windows],
-                "chromEnd": [w.end0 for w in windows],
-                "name": genes,
-                "strand": ["+"] * len(windows),
-            }
-        )
-        gvl.write(work / "gvl", bed, variants=genoray.VCF(norm, phasing=False), overwrite=True)
+        # bcftools norm -f REF -c w -m - -a: left-aligned, bi-allelic, atomized records
+        gvl_write(sim["vcf"], windows, genes, work, norm_fasta=sim["fasta"])
         result["preprocess_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        g = gvl.Dataset.open(work / "gvl", reference=sim["fasta"], deterministic=True, rc_neg=False)
-        g = g.with_seqs("haplotypes").with_len(seq_len)
+        g = gvl_open(work, sim["fasta"], seq_len)
         open_s = time.perf_counter() - t0
         result["disk_bytes"] = _dir_bytes(work)  # normalized VCF + its indexes + the dataset
 
@@ -135,18 +120,12 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
             _one_hot(raw, out)
 
     elif tool == "pyconsensus":
-        from pyconsensus import ConsensusEngine, Task, build_cache
+        from pyconsensus import Task
 
         _, genes, windows, people, cg, cp = _plan(cohort / "prep_dataset")
-        vcf = work / "cohort.vcf.gz"  # a copy, so that its .cvcf cache lands in `work`
-        vcf.write_bytes(Path(sim["vcf"]).read_bytes())
-        Path(str(vcf) + ".tbi").write_bytes(Path(sim["vcf"] + ".tbi").read_bytes())
-        before = _dir_bytes(work)
-        t0 = time.perf_counter()
-        build_cache([str(vcf)], log_level="warn")
-        engine = ConsensusEngine(sim["fasta"], {"v": str(vcf)}, log_level="warn")
-        result["preprocess_s"] = time.perf_counter() - t0
-        result["disk_bytes"] = _dir_bytes(work) - before
+        engine, result["preprocess_s"], result["disk_bytes"] = pyconsensus_engine(
+            sim["vcf"], sim["fasta"], work
+        )
         open_s = 0.0
 
         def make_batch(gi, batch, out):
@@ -172,26 +151,6 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
     np.savez(work / "checked.npz", **{k: _codes(v) for k, v in checked.items()})
     result["peak_rss_mib"] = _peak_rss_mib()
     return result
-
-
-def _gvl_warm_up(cohort: Path) -> None:
-    """Compile GenVarLoader's numba kernels on a tiny phased cohort first (a one-off JIT)."""
-    import genoray
-    import genvarloader as gvl
-    import polars as pl
-    import pysam.bcftools
-
-    tiny = json.loads((cohort / "sim.json").read_text())["tiny"]
-    with tempfile.TemporaryDirectory() as d:
-        norm = Path(d) / "norm.vcf.gz"
-        pysam.bcftools.norm(
-            "-f", tiny["fasta"], "-c", "w", "-m", "-", "-a", "-Oz", "-o", str(norm), "--write-index=tbi",
-            tiny["vcf"], catch_stdout=False,
-        )  # fmt: skip
-        bed = pl.DataFrame({"chrom": ["chr1"], "chromStart": [10_000], "chromEnd": [11_024]})
-        gvl.write(Path(d) / "gvl", bed, variants=genoray.VCF(norm, phasing=False))
-        g = gvl.Dataset.open(Path(d) / "gvl", reference=tiny["fasta"], deterministic=True)
-        g.with_seqs("haplotypes").with_len(1024)[0, g.samples[:2]]
 
 
 def common_stretch(ours: np.ndarray, theirs: np.ndarray, *, k: int = 64) -> int:

@@ -13,8 +13,9 @@ sequence is built on demand from those. Layout::
     expression.tsv  optional: genes x samples targets (rows in genes.tsv order)
     splits.tsv      sample, fold<k> (train/tune/test/-), train_rank<k> (nested downsampling order)
 
-A haplotype-mode dataset (``variformer prep --haplotypes``, version 2) adds spans.npy and span
-columns, and carrier codes per haplotype; see :mod:`data_prep.haplotype_reader`.
+A haplotype-mode dataset (``variformer prep --haplotypes``, version 3) adds spans.npy and span
+columns, and keeps carrier codes per haplotype in memory-mapped ``carriers_*.npy`` instead of
+carriers.npz; see :mod:`data_prep.haplotype_dataset` (version 2 datasets are still read).
 
 Written by :func:`data_prep.dataset_writer.write_dataset`; read by :class:`GeneDataset`, whose
 person-major carrier index (:mod:`data_prep.person_index`) builds sequences batch by batch.
@@ -34,12 +35,11 @@ import pandas as pd
 from core.errors import InputError
 from core.manifest import digest_files, digest_value
 from data_prep.genome import ONE_HOT, Window
+from data_prep.haplotype_dataset import HAPLOTYPE_MODE, HAPLOTYPE_VERSIONS, HaplotypeMethods
 from data_prep.person_index import PersonIndex, person_index
 
 FORMAT = "variformer-dataset"
 VERSION = 1
-HAPLOTYPE_VERSION = 2  # version 1 plus spans.npy and the haplotype carrier codes
-HAPLOTYPE_MODE = "haplotypes"
 SPLIT_NAMES = ("train", "tune", "test")
 
 # one-hot rows as single 16-byte items (np.take moves a whole row per base)
@@ -109,7 +109,7 @@ def open_dataset(path) -> GeneDataset:
     return GeneDataset(path)
 
 
-class GeneDataset:
+class GeneDataset(HaplotypeMethods):
     """Per-gene personal-genome sequences, variants, dosages, expression and splits.
 
     Sequences are float32 one-hot with columns A, C, G, T, the average of a person's two
@@ -125,7 +125,7 @@ class GeneDataset:
                 f"{self.path} is not a variformer dataset (no dataset.json); run `variformer prep` first"
             )
         meta = json.loads(meta_path.read_text())
-        known = {VERSION: None, HAPLOTYPE_VERSION: HAPLOTYPE_MODE}
+        known = {VERSION: None, **dict.fromkeys(HAPLOTYPE_VERSIONS, HAPLOTYPE_MODE)}
         version = meta.get("version")
         if (
             meta.get("format") != FORMAT
@@ -152,7 +152,7 @@ class GeneDataset:
         # a missing or truncated file must stop here, not after training has started
         self._checked(self._check_reference, "reference.npy")
         self._checked(self._check_variants, "variants.tsv")
-        self._checked(self._check_carriers, "carriers.npz")
+        self._check_carrier_files()  # carriers.npz, or a haplotype dataset's carriers_*.npy
         self._checked(lambda: self._read_splits(), "splits.tsv")
         if self.haplotype_mode:
             self._checked(self._check_spans, "spans.npy")
@@ -161,7 +161,7 @@ class GeneDataset:
     def fingerprints(self) -> dict[str, str]:
         """Content fingerprints of the dataset's parts (:mod:`core.manifest`), computed once.
 
-        ``windows`` (genes.tsv, reference.npy, variants.tsv, carriers.npz: every person's
+        ``windows`` (genes.tsv, reference.npy, variants.tsv, the carriers: every person's
         sequence), ``samples`` (the people, in order), ``splits`` (splits.tsv), ``targets``
         (expression.tsv), ``config`` (seq_len, folds, engine and prep options) and
         ``dataset`` (all of them). A run, a baseline or an ISM table records these; a later
@@ -175,7 +175,7 @@ class GeneDataset:
                 "targets": digest_files(self.path, ["expression.tsv"]),
                 "windows": digest_files(
                     self.path,
-                    ["genes.tsv", "reference.npy", "variants.tsv", "carriers.npz"]
+                    ["genes.tsv", "reference.npy", "variants.tsv", *self._carrier_files]
                     + (["spans.npy"] if self.haplotype_mode else []),
                 ),
                 "config": digest_value(
@@ -232,11 +232,6 @@ class GeneDataset:
             raise ValueError(f"{len(indptr) - 1} variants, expected {n_variants}")
         if len(sample) != len(code) or int(indptr[-1]) != len(sample):
             raise ValueError("carrier arrays of different lengths")
-
-    def _check_spans(self) -> None:
-        from data_prep.haplotype_reader import load_spans
-
-        self._spans_mm = load_spans(self.path / "spans.npy", self._genes)
 
     def _read_splits(self) -> pd.DataFrame:
         if not hasattr(self, "_splits"):
@@ -339,53 +334,6 @@ class GeneDataset:
         In a haplotype-mode dataset: the mean of :meth:`haplotypes`."""
         return self.sequences(gene, [sample])[0]
 
-    def haplotypes(self, gene: str, sample: str) -> np.ndarray:
-        """A person's two haplotype windows (SNVs, MNPs, indels), float32 one-hot,
-        shape=(2, seq_len, 4): haplotype 1 (first GT allele), haplotype 2; TSS at
-        ``seq_len // 2`` (anchoring: :mod:`data_prep.haplotype_windows`).
-
-        Raises
-        ------
-        InputError
-            The dataset was prepared without ``--haplotypes``.
-        """
-        return ONE_HOT[self._haplotype_codes(gene, [sample])[0]]
-
-    def haplotype_sequences(
-        self, gene: str, samples, *, start: int = 0, end: int | None = None, out=None
-    ) -> np.ndarray:
-        """Several people's two haplotype windows, float32 one-hot, shape=(n, 2, end - start, 4).
-
-        The batched :meth:`haplotypes` (haplotype-mode training and prediction). ``start``,
-        ``end`` and ``out`` are as for :meth:`sequences` (0-based window positions; a centre
-        crop keeps the TSS at ``(end - start) // 2``); ``out`` has shape (n, 2, end - start, 4).
-
-        Raises
-        ------
-        InputError
-            The dataset was prepared without ``--haplotypes``, or the positions lie outside
-            the window.
-        """
-        end = self.seq_len if end is None else end
-        if not 0 <= start < end <= self.seq_len:
-            raise InputError(f"positions [{start}, {end}) are outside the {self.seq_len}-bp window")
-        codes = self._haplotype_codes(gene, samples)[:, :, start:end]
-        if out is None:
-            out = np.empty((*codes.shape, 4), dtype=np.float32)
-        if out.flags.c_contiguous:  # one 16-byte gather per base, straight into the buffer
-            np.take(_ONE_HOT_ROWS, codes, out=out.view(np.complex128).reshape(codes.shape))
-        else:
-            out[...] = ONE_HOT[codes]
-        return out
-
-    def _haplotype_codes(self, gene: str, samples) -> np.ndarray:
-        """Codes of people's haplotype windows, shape=(n, 2, seq_len), uint8."""
-        if not hasattr(self, "_hap_store"):
-            from data_prep.haplotype_reader import HaplotypeStore
-
-            self._hap_store = HaplotypeStore.of(self)  # InputError for an SNV dataset
-        return self._hap_store.codes(self._row(gene), self._sample_rows(samples))
-
     def sequences(
         self,
         gene: str,
@@ -447,11 +395,7 @@ class GeneDataset:
     def dosages(self, gene: str, samples=None) -> np.ndarray:
         """ALT dosage 0/1/2, float32, shape=(n_samples, n_variants), rows in ``samples`` order."""
         g = self._genes.iloc[self._row(gene)]
-        v0, nv = int(g["var_start"]), int(g["n_variants"])
-        indptr, sample, code = self._carriers
-        a, b = indptr[v0], indptr[v0 + nv]
-        dense = np.zeros((len(self.samples), nv), dtype=np.uint8)
-        dense[sample[a:b], np.repeat(np.arange(nv), np.diff(indptr[v0 : v0 + nv + 1]))] = code[a:b]
+        dense = self._carrier_codes.codes(int(g["var_start"]), int(g["n_variants"]))
         c = dense if samples is None else dense[self._sample_rows(samples)]
         return ((c & 1) + ((c >> 1) & 1)).astype(np.float32)
 

@@ -12,7 +12,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from data_prep.dataset import FORMAT, HAPLOTYPE_MODE, HAPLOTYPE_VERSION, VERSION
+from data_prep.dataset import FORMAT, VERSION
+from data_prep.haplotype_dataset import HAPLOTYPE_MODE, HAPLOTYPE_VERSION
 
 __all__ = ["CarrierCSR", "carrier_csr", "write_dataset"]
 
@@ -89,16 +90,23 @@ def write_dataset(
     Parameters
     ----------
     carriers : list of np.ndarray (each shape=(n_samples, V_gene), uint8) or CarrierCSR
-        Per gene, in ``genes`` order; concatenated along variants into the CSR file.
+        Per gene, in ``genes`` order; concatenated along variants into the CSR file (haplotype
+        mode: the ``carriers_*.npy`` of :mod:`data_prep.haplotype_carriers`, each gene dense
+        or already a :class:`~data_prep.haplotype_carriers.PackedCarriers`).
     spans : list of np.ndarray (each shape=(span_len,), uint8), optional
         Haplotype mode: per gene, the reference span codes (``spans.npy``); the dataset is then
-        written as version 2, mode ``haplotypes`` (see :mod:`data_prep.dataset`).
+        written as version 3, mode ``haplotypes`` (see :mod:`data_prep.haplotype_dataset`).
     """
     tmp_dir.mkdir(parents=True, exist_ok=True)
     genes.to_csv(tmp_dir / "genes.tsv", sep="\t", index=False)
     np.save(tmp_dir / "reference.npy", reference)
     variants.to_csv(tmp_dir / "variants.tsv", sep="\t", index=False)
-    _write_carriers(tmp_dir / "carriers.npz", [carrier_csr(c) for c in carriers])
+    if spans is None:
+        _write_carriers(tmp_dir / "carriers.npz", [carrier_csr(c) for c in carriers])
+    else:
+        from data_prep.haplotype_carriers import pack_carriers, write_carriers
+
+        write_carriers(tmp_dir, [pack_carriers(c) for c in carriers], len(samples))
     if expression is not None:
         expression.to_csv(tmp_dir / "expression.tsv", sep="\t", float_format="%.8g")
     splits.to_csv(tmp_dir / "splits.tsv", sep="\t", index=False)

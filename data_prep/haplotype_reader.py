@@ -1,6 +1,6 @@
 """Reading a haplotype-mode dataset: each person's two windows, materialized from sparse edits.
 
-The haplotype-mode dataset (``variformer prep --haplotypes``; ``"version": 2`` and
+The haplotype-mode dataset (``variformer prep --haplotypes``; ``"version": 3`` and
 ``"mode": "haplotypes"`` in dataset.json, so a reader that knows only version 1 refuses it)
 stores each person's two phased haplotypes with SNVs, MNPs and indels as sparse edits::
 
@@ -8,8 +8,10 @@ stores each person's two phased haplotypes with SNVs, MNPs and indels as sparse 
                     around the window that indels may shift into it (data_prep.haplotype_genes)
     spans.npy       uint8 (sum of span_len,): the spans' codes, concatenated in genes.tsv order
     variants.tsv    the same columns; one row per applied (pos, REF, ALT), REF/ALT as in the VCF
-    carriers.npz    the same CSR; code bits 0/1 = applied on haplotype 1/2 (after bcftools'
-                    overlap rule), bits 2/3 = applied there with its first base dropped
+    carriers_*.npy  per allele, code bits 0/1 = applied on haplotype 1/2 (after bcftools'
+                    overlap rule), bits 2/3 = applied there with its first base dropped:
+                    memory-mapped 2-bit rows or CSR (data_prep.haplotype_carriers; version 2
+                    kept them in carriers.npz, still read)
 
 The other files are as in :mod:`data_prep.dataset`; SNV datasets (version 1) are unchanged.
 :class:`data_prep.dataset.GeneDataset` delegates here: per gene, the reference span and the
@@ -56,8 +58,8 @@ class HaplotypeStore:
         spans.npy (memory-mapped is fine).
     variants : pd.DataFrame
         variants.tsv (``pos`` 1-based, ``ref``, ``alt``).
-    carriers : tuple of np.ndarray
-        carriers.npz's ``(indptr, sample, code)``.
+    carriers : data_prep.haplotype_carriers.CarrierStore or CsrCodes
+        The carrier codes: ``carriers.codes(v0, nv)`` -> shape=(n_samples, nv), uint8.
     n_samples, seq_len : int
     """
 
@@ -85,7 +87,7 @@ class HaplotypeStore:
                 f"{ds.path} holds averaged SNV sequences; re-run `variformer prep --haplotypes` "
                 "(phased VCF) for each person's two haplotypes"
             )
-        return cls(ds._genes, ds._spans_mm, ds._variants, ds._carriers,
+        return cls(ds._genes, ds._spans_mm, ds._variants, ds._carrier_codes,
                    n_samples=len(ds.samples), seq_len=ds.seq_len)  # fmt: skip
 
     def _gene_edits(self, row: int) -> GeneEdits:
@@ -97,11 +99,7 @@ class HaplotypeStore:
     def _gene(self, row: int) -> _Gene:
         """A gene's edits, span + ALT codes and dense carrier codes (n_samples, V), cached."""
         g = self.genes.iloc[row]
-        v0, nv = int(g["var_start"]), int(g["n_variants"])
-        indptr, sample, code = self.carriers
-        a, b = indptr[v0], indptr[v0 + nv]
-        dense = np.zeros((self.n_samples, nv), dtype=np.uint8)
-        dense[sample[a:b], np.repeat(np.arange(nv), np.diff(indptr[v0 : v0 + nv + 1]))] = code[a:b]
+        dense = self.carriers.codes(int(g["var_start"]), int(g["n_variants"]))
         s0, slen = int(g["span_start"]), int(g["span_len"])
         edits = self._edits(row)
         source = np.concatenate([self.spans[s0 : s0 + slen], edits.alt_codes])
@@ -124,6 +122,10 @@ class HaplotypeStore:
             applied.reshape(n_hap, nv), dropped.reshape(n_hap, nv), span0=gene.span0,
             span_len=gene.span_len, tss_at=tss_at.reshape(n_hap), fill=fill,
         )  # fmt: skip
+
+    def carrier_codes(self, row: int) -> np.ndarray:
+        """Carrier codes of gene ``row``'s alleles, shape=(n_samples, V), uint8 (cached)."""
+        return self._genes(row).dense
 
     def codes(self, row: int, sample_rows: np.ndarray) -> np.ndarray:
         """Window codes of people ``sample_rows`` in gene ``row``, shape=(n, 2, seq_len), uint8."""

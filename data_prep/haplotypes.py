@@ -38,7 +38,6 @@ against ``pysam.bcftools`` (tests/test_haplotypes_oracle.py):
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from functools import lru_cache
 from typing import NamedTuple
@@ -46,7 +45,8 @@ from typing import NamedTuple
 import numpy as np
 
 from core.errors import InputError
-from data_prep.variants import classify_allele, record_genotypes
+from data_prep.haplotype_records import HaplotypeRecords, read_haplotype_records
+from data_prep.variants import classify_allele
 
 __all__ = [
     "HaplotypeRecords",
@@ -58,37 +58,6 @@ __all__ = [
 
 # carrier code bits: the allele is applied on haplotype 1 / 2; its first base is dropped there
 HAP1, HAP2, DROP1, DROP2 = 1, 2, 4, 8
-
-
-class HaplotypeRecords(NamedTuple):
-    """VCF records of a region, in file order.
-
-    Attributes
-    ----------
-    pos0 : np.ndarray, shape=(R,), int64
-        0-based positions of the first REF base.
-    ids, refs : list of str
-        ``.`` for no ID; REF as in the VCF.
-    alts : list of list of str
-        ALT alleles as in the VCF (empty for ``.``).
-    filter_pass : np.ndarray, shape=(R,), bool
-        FILTER is PASS or ``.``.
-    gt : np.ndarray, shape=(R, n, 2), int16
-        Allele index per haplotype (-1 missing); a haploid call is copied to haplotype 2.
-    has_gt : np.ndarray, shape=(R,), bool
-        Whether the record carries GT (bcftools applies nothing for one that does not).
-    haploid : np.ndarray, shape=(R, n), bool
-        Whether each call is haploid.
-    """
-
-    pos0: np.ndarray
-    ids: list
-    refs: list
-    alts: list
-    filter_pass: np.ndarray
-    gt: np.ndarray
-    has_gt: np.ndarray
-    haploid: np.ndarray
 
 
 class HaplotypeVariants(NamedTuple):
@@ -151,81 +120,6 @@ def _htslib_indel(ref: str, alt: str) -> bool:
     return False
 
 
-def read_haplotype_records(vcf, contig: str, start0: int, end0: int, sample_index: np.ndarray):
-    """Records overlapping ``[start0, end0)``, the region widened until no record sticks out.
-
-    bcftools decides whether an allele applies from the alleles applied before it; a record
-    reaching into the region from the left may itself have been blocked by an earlier one, so
-    the region grows to the leftmost record start until it is stable; it grows right to the
-    last REF end, so that every record starting inside the final region is read. Returns
-    ``(HaplotypeRecords, start0, end0)`` with the final region.
-
-    Raises
-    ------
-    InputError
-        An unphased heterozygous call (see the module docstring).
-    """
-    lo, hi = max(int(start0), 0), int(end0)
-    while True:
-        recs = _fetch(vcf, contig, lo, hi)
-        first = min((r.POS - 1 for r in recs), default=lo)
-        last = max((r.POS - 1 + len(r.REF) for r in recs), default=hi)
-        if first >= lo and last <= hi:
-            break
-        lo, hi = min(lo, first), max(hi, last)
-    n = len(sample_index)
-    n_vcf = len(vcf.samples)
-    identity = n == n_vcf and bool(np.array_equal(sample_index, np.arange(n_vcf)))
-    rows = slice(None) if identity else np.asarray(sample_index)
-    gts, has_gt, haps = [], [], []
-    for rec in recs:
-        called = record_genotypes(rec, rows, n)
-        if called is None:
-            gts.append(np.full((n, 2), -1, np.int16))
-            has_gt.append(False)
-            haps.append(np.zeros(n, bool))
-            continue
-        gt, haploid = called
-        # the phase flag of genotype.array() (cyvcf2's gt_phases misreads ".|0")
-        phased = rec.genotype.array()[rows, -1] > 0
-        unphased = ~phased & ~haploid & (gt[:, 0] != gt[:, 1])
-        if unphased.any():
-            s = int(np.flatnonzero(unphased)[0])
-            name = vcf.samples[int(np.asarray(sample_index)[s])]
-            raise InputError(
-                f"unphased genotype at {contig}:{rec.POS} (sample {name}: "
-                f"{'/'.join('.' if a < 0 else str(a) for a in gt[s])}); --haplotypes needs phased "
-                "genotypes (phase the VCF, e.g. with SHAPEIT or Beagle), or leave out "
-                "--haplotypes for averaged SNVs"
-            )
-        gts.append(gt.astype(np.int16, copy=False))
-        has_gt.append(True)
-        haps.append(haploid)
-    records = HaplotypeRecords(
-        np.array([r.POS - 1 for r in recs], dtype=np.int64),
-        [r.ID or "." for r in recs],
-        [r.REF for r in recs],
-        [list(r.ALT) for r in recs],
-        np.array([r.FILTER is None for r in recs], dtype=bool),
-        np.stack(gts) if gts else np.zeros((0, n, 2), np.int16),
-        np.array(has_gt, dtype=bool),
-        np.stack(haps) if haps else np.zeros((0, n), bool),
-    )
-    return records, lo, hi
-
-
-def _fetch(vcf, contig: str, lo: int, end0: int) -> list:
-    region = f"{contig}:{lo + 1}-{end0}"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # cyvcf2 warns "no intervals found" for empty regions
-            return list(vcf(region))
-    except Exception as err:  # cyvcf2 raises plain Exceptions for parse and index problems
-        raise InputError(
-            f"cannot read {region} from the VCF ({err}); is it bgzipped and indexed (bcftools index)?"
-        ) from None
-
-
 def resolve_haplotypes(
     records: HaplotypeRecords,
     reference: str,
@@ -264,18 +158,133 @@ def resolve_haplotypes(
     counts = Counter() if counts is None else counts
     mismatches = [] if mismatches is None else mismatches
     n = records.gt.shape[1]
-    frz = np.full((n, 2), -1, np.int64)  # bcftools' fa_frz_pos: last reference base claimed
-    prev_ins = np.zeros((n, 2), bool)  # whether the last applied allele was an insertion
+    alleles = _screen(
+        records, reference, ref_start0, contig=contig, missing=missing,
+        ref_mismatch=ref_mismatch, pass_only=pass_only, counts=counts, mismatches=mismatches,
+    )  # fmt: skip
+    if not alleles:
+        return _no_variants(n)
+    # the candidate records (with alleles to apply), and each allele's candidate
+    cand_list, at_list = [], []
+    for r, *_ in alleles:
+        if not cand_list or cand_list[-1] != r:
+            cand_list.append(r)
+        at_list.append(len(cand_list) - 1)
+    cand = np.array(cand_list, dtype=np.int64)
+    at_rec = np.array(at_list, dtype=np.int64)
+    allele = np.fromiter((x[1] for x in alleles), np.int64, len(alleles))
+    width = int(allele.max()) + 1
+    applies = np.zeros((len(cand), width), bool)  # applies[i, a]: allele a of cand[i]
+    applies[at_rec, allele] = True
+    n_alts = np.fromiter((len(records.alts[r]) for r in cand_list), np.int64, len(cand))
+    g = records.gt if len(cand) == len(records.pos0) else records.gt[cand]
+    if len(alleles) == int(n_alts.sum()) and (g.max(axis=(1, 2)) <= n_alts).all():
+        asked = np.maximum(g, 0)  # every ALT of every record applies (the usual case)
+    else:
+        asked = _asked(g, applies)
+    applied, dropped, blocked = _overlap_rule(records, cand, asked, alleles, at_rec, width)
+    if blocked:
+        counts["overlapping_allele"] += blocked
+    # the code of each candidate record per person: bits HAP1/HAP2, DROP1/DROP2
+    code = _pair_bits(applied)  # (C, n): HAP1 | HAP2
+    if dropped is not None:
+        code |= _pair_bits(dropped) << 2  # DROP1 | DROP2
+    if len(at_rec) > len(cand):  # multi-allelic records: each allele keeps its own haplotypes
+        code = code[at_rec]  # (K, n)
+        multi = np.flatnonzero(np.bincount(at_rec)[at_rec] > 1)
+        same = (asked[at_rec[multi]] == allele[multi, None, None]).view(np.uint8)
+        code[multi] &= same[:, :, 0] * np.uint8(HAP1 | DROP1) | same[:, :, 1] * np.uint8(
+            HAP2 | DROP2
+        )
     rows: dict[tuple[int, str, str], int] = {}
-    ids, codes, haploid = [], [], []
+    first: list[int] = []  # per row: the allele (index into ``code``) that made it
+    again: list[tuple[int, int]] = []  # (row, allele): the same allele in a later record
+    pos0 = records.pos0.tolist()
+    for k in np.flatnonzero(code.any(axis=1)).tolist():
+        r, _, ref_u, alt_u = alleles[k]
+        key = (pos0[r] + 1, ref_u, alt_u)
+        row = rows.get(key)
+        if row is None:
+            rows[key] = len(first)
+            first.append(k)
+        else:
+            again.append((row, k))
+    if not rows:
+        return _no_variants(n)
+    by_row = code[first]  # (V, n)
+    for row, k in again:  # one row per allele, haplotypes OR-ed
+        by_row[row] |= code[k]
+    keys = list(rows)
+    order = sorted(range(len(keys)), key=lambda i: keys[i])
+    carriers = np.ascontiguousarray(by_row[order].T)  # (n, V)
+    rec_of = cand[at_rec[first]] if len(at_rec) > len(cand) else cand[first]
+    hap_calls = records.haploid[rec_of[order]].T  # (n, V)
+    ids = [records.ids[alleles[first[i]][0]] for i in order]
+    if hap_calls.any():  # a haploid carrier counts once
+        copies = (carriers & HAP1 > 0).astype(np.int64) + (carriers & HAP2 > 0)
+        ac = np.where(hap_calls, copies > 0, copies).sum(axis=0, dtype=np.int64)
+    else:
+        per_row = np.count_nonzero(by_row & HAP1, axis=1) + np.count_nonzero(by_row & HAP2, axis=1)
+        ac = per_row.astype(np.int64)[order]
+    an = (2 * n - hap_calls.sum(axis=0)).astype(np.int64)
+    return HaplotypeVariants(
+        np.array([keys[i][0] for i in order], dtype=np.int64),
+        ids,
+        [keys[i][1] for i in order],
+        [keys[i][2] for i in order],
+        np.ascontiguousarray(carriers),
+        ac,
+        an,
+    )
+
+
+def _asked(gt: np.ndarray, applies: np.ndarray) -> np.ndarray:
+    """The allele each haplotype carries in each candidate record if it is one to apply, else 0.
+
+    ``gt``: shape=(C, n, 2); ``applies``: bool shape=(C, W), ``applies[i, a]`` for allele ``a``
+    of record ``i``. Returns the same shape and dtype as ``gt``.
+    """
+    width = applies.shape[1]
+    if width > 16:  # many ALTs: one gather instead of a pass per allele
+        g = np.where((gt > 0) & (gt < width), gt, 0)
+        return np.where(applies[np.arange(len(gt))[:, None, None], g], g, 0).astype(gt.dtype)
+    asked = np.zeros_like(gt)
+    for a in range(1, width):
+        rows = applies[:, a]
+        if rows.any():
+            hit = gt == a
+            if not rows.all():
+                hit &= rows[:, None, None]
+            asked = np.where(hit, gt, asked)  # (a boolean-mask assignment is slower)
+    return asked
+
+
+def _pair_bits(pair: np.ndarray) -> np.ndarray:
+    """bool shape=(C, n, 2) -> uint8 (C, n): bit 0 from ``[..., 0]``, bit 1 from ``[..., 1]``."""
+    v = np.ascontiguousarray(pair).view("<u2")[:, :, 0]  # bits 0 and 8
+    return (v | (v >> 7)).astype(np.uint8) & np.uint8(3)
+
+
+def _no_variants(n: int) -> HaplotypeVariants:
+    zero = np.zeros(0, np.int64)
+    return HaplotypeVariants(zero, [], [], [], np.zeros((n, 0), np.uint8), zero, zero.copy())
+
+
+def _screen(
+    records, reference, ref_start0, *, contig, missing, ref_mismatch, pass_only, counts, mismatches
+) -> list[tuple[int, int, str, str]]:
+    """``(record, allele index, REF, ALT)`` (upper case) of every allele that may be applied,
+    in file order; counts the skipped ones and raises the errors in the order met."""
+    out = []
     for r, p in enumerate(records.pos0.tolist()):
         ref, alts = records.refs[r], records.alts[r]
-        rules = [allele_rule(ref, alt) for alt in alts]
-        kinds = [k for k, _ in rules] or ["no_alt"]
+        kinds = [allele_rule(ref, alt)[0] for alt in alts] or ["no_alt"]
+        n_apply = 0
         for k in kinds:
-            if k != "apply":
+            if k == "apply":
+                n_apply += 1
+            else:
                 counts[k] += 1
-        n_apply = kinds.count("apply")
         if not n_apply:
             continue
         if not records.filter_pass[r]:
@@ -284,7 +293,8 @@ def resolve_haplotypes(
                 continue
             counts["applied_not_pass"] += n_apply
         off = p - ref_start0
-        if off < 0 or reference[off : off + len(ref)] != ref.upper():
+        ref_u = ref.upper()
+        if off < 0 or reference[off : off + len(ref)] != ref_u:
             counts["ref_mismatch"] += n_apply
             if ref_mismatch == "error":
                 fasta = reference[max(off, 0) : off + len(ref)] if off >= 0 else "?"
@@ -301,61 +311,71 @@ def resolve_haplotypes(
                 )
             counts["no_genotype"] += n_apply
             continue
-        gt = records.gt[r]
-        if missing == "error" and (gt < 0).any():
-            s = int(np.flatnonzero((gt < 0).any(axis=1))[0])
-            raise InputError(
-                f"missing genotype at {contig}:{p + 1} (sample #{s + 1}); use --missing ref to "
-                "treat missing alleles as reference, as bcftools consensus does"
+        if missing == "error":
+            gt = records.gt[r]
+            if (gt < 0).any():
+                s = int(np.flatnonzero((gt < 0).any(axis=1))[0])
+                raise InputError(
+                    f"missing genotype at {contig}:{p + 1} (sample #{s + 1}); use --missing ref "
+                    "to treat missing alleles as reference, as bcftools consensus does"
+                )
+        out.extend(
+            (r, a, ref_u, alt.upper())
+            for a, (k, alt) in enumerate(zip(kinds, alts), 1)
+            if k == "apply"
+        )
+    return out
+
+
+def _overlap_rule(records, cand, asked, alleles, at_rec, width):
+    """bcftools' overlap rule over the candidate records, per haplotype, in file order.
+
+    Only a record that starts at or before the end of an earlier candidate record's REF can be
+    blocked or have its first base dropped; every other record applies whatever its haplotypes
+    ask for. So the state (``frz``: the last reference base claimed by each haplotype; whether
+    that allele was an insertion) is only followed at those records, and advanced over the
+    stretches between them wholesale (the last allele each haplotype applied there).
+
+    Returns ``(applied, dropped, blocked)``: bool shape=(C, n, 2); bool (C, n, 2) or None when
+    no record overlaps; the number of blocked alleles.
+    """
+    pos = records.pos0[cand]
+    end = pos + np.fromiter((len(records.refs[r]) for r in cand.tolist()), np.int64, len(cand)) - 1
+    applied = asked > 0
+    reach = np.maximum.accumulate(end)
+    overlapping = np.flatnonzero(pos[1:] <= reach[:-1]) + 1
+    if not len(overlapping):
+        return applied, None, 0
+    anchored = np.zeros((len(cand), width), bool)
+    insertion = np.zeros((len(cand), width), bool)
+    for (r, a, ref_u, alt_u), i in zip(alleles, at_rec.tolist()):
+        anchored[i, a] = allele_rule(records.refs[r], records.alts[r][a - 1])[1]
+        insertion[i, a] = len(alt_u) > len(ref_u)
+    n = asked.shape[1]
+    frz = np.full((n, 2), -1, np.int64)
+    prev_ins = np.zeros((n, 2), bool)
+    dropped = np.zeros_like(applied)
+    blocked = 0
+    done = 0  # candidates before this index are accounted for in frz / prev_ins
+    for i in overlapping.tolist():
+        if i > done:  # the stretch [done, i): nothing overlaps, the last applied allele wins
+            stretch = applied[done:i]
+            some = stretch.any(axis=0)
+            last = done + (i - done - 1) - stretch[::-1].argmax(axis=0)  # (n, 2)
+            frz = np.where(some, end[last], frz)
+            hap = np.arange(2)[None, :]
+            prev_ins = np.where(
+                some, insertion[last, asked[last, np.arange(n)[:, None], hap]], prev_ins
             )
-        rlen = len(ref)
-        for a, ((kind, anchored), alt) in enumerate(zip(rules, alts), start=1):
-            if kind != "apply":
-                continue
-            has = gt == a  # (n, 2)
-            if not has.any():
-                continue
-            at_frz = p == frz
-            ok = has & ((p > frz) | (at_frz & anchored & ~prev_ins))
-            blocked = int(np.count_nonzero(has & ~ok))
-            if blocked:
-                counts["overlapping_allele"] += blocked
-            if not ok.any():
-                continue
-            frz[ok] = p + rlen - 1
-            prev_ins[ok] = len(alt) > rlen
-            drop = ok & at_frz
-            code = (
-                ok[:, 0].view(np.uint8) * HAP1
-                | ok[:, 1].view(np.uint8) * HAP2
-                | drop[:, 0].view(np.uint8) * DROP1
-                | drop[:, 1].view(np.uint8) * DROP2
-            ).astype(np.uint8)
-            key = (p + 1, ref.upper(), alt.upper())
-            row = rows.get(key)
-            if row is not None:  # the same allele in a later record: one row, haplotypes OR-ed
-                codes[row] |= code
-                continue
-            rows[key] = len(codes)
-            ids.append(records.ids[r])
-            codes.append(code)
-            haploid.append(records.haploid[r])
-    keys = list(rows)
-    order = sorted(range(len(keys)), key=lambda i: keys[i])
-    if not order:
-        zero = np.zeros(0, np.int64)
-        return HaplotypeVariants(zero, [], [], [], np.zeros((n, 0), np.uint8), zero, zero.copy())
-    carriers = np.stack([codes[i] for i in order], axis=1)
-    hap_calls = np.stack([haploid[i] for i in order], axis=1)  # (n, V)
-    copies = ((carriers & HAP1) > 0).astype(np.int64) + ((carriers & HAP2) > 0)
-    ac = np.where(hap_calls, copies > 0, copies).sum(axis=0).astype(np.int64)
-    an = (2 * n - hap_calls.sum(axis=0)).astype(np.int64)
-    return HaplotypeVariants(
-        np.array([keys[i][0] for i in order], dtype=np.int64),
-        [ids[i] for i in order],
-        [keys[i][1] for i in order],
-        [keys[i][2] for i in order],
-        np.ascontiguousarray(carriers),
-        ac,
-        an,
-    )
+        a = asked[i]
+        has = a > 0
+        p = int(pos[i])
+        at_frz = frz == p
+        ok = has & ((p > frz) | (at_frz & anchored[i][a] & ~prev_ins))
+        blocked += int(np.count_nonzero(has & ~ok))
+        frz[ok] = end[i]
+        prev_ins[ok] = insertion[i][a][ok]
+        applied[i] = ok
+        dropped[i] = ok & at_frz
+        done = i + 1
+    return applied, dropped, blocked

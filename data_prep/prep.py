@@ -22,6 +22,7 @@ from data_prep.cohort import Cohort
 from data_prep.dataset_writer import carrier_csr, write_dataset
 from data_prep.expression import missing_per_gene
 from data_prep.genome import ContigMap, open_fasta
+from data_prep.haplotype_carriers import pack_carriers
 from data_prep.haplotype_genes import gene_haplotype_window
 from data_prep.people import People, select_people
 from data_prep.splits import make_splits
@@ -154,7 +155,9 @@ def prep_dataset(
         else:
             w = gene_window(g, engine=engine, **opts)
         # sparse at once: memory holds the genes' carriers, never all their dense matrices
-        windows.append(w._replace(carriers=carrier_csr(w.carriers)))
+        windows.append(
+            w._replace(carriers=(pack_carriers if haplotypes else carrier_csr)(w.carriers))
+        )
     _raise_on_mismatches(windows, what="alleles" if haplotypes else "SNVs")
     splits = make_splits(
         people.samples,

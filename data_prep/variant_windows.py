@@ -223,14 +223,9 @@ def person_alleles(ds, gene: str, sample: str) -> PersonAlleles:
     from data_prep.haplotype_reader import HaplotypeStore
 
     store = HaplotypeStore.of(ds)  # InputError for an SNV dataset
-    g = store.genes.iloc[ds._row(gene)]
-    v0, nv = int(g["var_start"]), int(g["n_variants"])
-    indptr, sample_rows, code = store.carriers
-    a, b = indptr[v0], indptr[v0 + nv]
-    col = np.repeat(np.arange(nv), np.diff(indptr[v0 : v0 + nv + 1]))
-    mine = np.zeros(nv, dtype=np.uint8)
-    who = sample_rows[a:b] == ds._sample_rows([sample])[0]
-    mine[col[who]] = code[a:b][who]
+    row = ds._row(gene)
+    v0, nv = int(store.genes["var_start"].iat[row]), int(store.genes["n_variants"].iat[row])
+    mine = store.carrier_codes(row)[ds._sample_rows([sample])[0]]
     keep = np.flatnonzero(mine)
     v = store.variants.iloc[v0 : v0 + nv].iloc[keep]
     m = mine[keep]

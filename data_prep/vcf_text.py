@@ -22,7 +22,9 @@ which also gives every error message for malformed input. BCF input always uses 
 
 The record semantics (ID ``.`` for none, ALT ``.`` = no ALT, FILTER ``PASS`` or ``.`` = pass)
 are those of cyvcf2, so :func:`data_prep.variants.read_window_variants` gives the same result
-through either reader.
+through either reader. Haplotype mode (:func:`data_prep.haplotype_records.read_haplotype_records`)
+reads every record the index returns for a region (``overlapping=True``, as cyvcf2 does) with
+each call's phase (``phase=True``).
 
 Off switch: the environment variable ``VARIFORMER_VCF_READER=cyvcf2`` makes every window use
 cyvcf2 (``auto``, the default, takes the fast path where it applies). It is read per window.
@@ -79,6 +81,8 @@ class TextWindow(NamedTuple):
     gt : np.ndarray, shape=(R, n, 2), int8
         Allele indexes of the two GT alleles, -1 for a missing allele, samples already
         selected and ordered by ``sample_index``.
+    phased : np.ndarray, shape=(R, n), bool, or None
+        Whether each call is written phased (``|``); only when asked for (``phase=True``).
     """
 
     pos1: list
@@ -87,6 +91,7 @@ class TextWindow(NamedTuple):
     alts: list
     filter_pass: list
     gt: np.ndarray
+    phased: np.ndarray | None = None
 
 
 class TextVcf:
@@ -139,7 +144,14 @@ class TextVcf:
         self._tbx.close()
 
     def read_window(
-        self, contig: str, start0: int, end0: int, sample_index: np.ndarray | None = None
+        self,
+        contig: str,
+        start0: int,
+        end0: int,
+        sample_index: np.ndarray | None = None,
+        *,
+        overlapping: bool = False,
+        phase: bool = False,
     ) -> TextWindow | None:
         """The records starting in ``[start0, end0)`` (``start0 >= 0``), or None: use cyvcf2.
 
@@ -151,6 +163,11 @@ class TextVcf:
             0-based half-open window.
         sample_index : np.ndarray, shape=(n,), int, optional
             Sample columns to keep, in output order (all, in VCF order, if None).
+        overlapping : bool
+            Also keep the records starting before ``start0`` whose REF reaches into the window
+            (every record the tabix index returns, as ``cyvcf2.VCF(region)`` does).
+        phase : bool
+            Fill :attr:`TextWindow.phased`.
 
         Returns
         -------
@@ -177,20 +194,23 @@ class TextVcf:
                 f"VCF {self.path} is corrupt or truncated: cannot read {region} ({err}); "
                 "re-download it or re-compress it with bgzip"
             ) from None
-        parsed = _parse_columns(lines, start0, end0)
+        parsed = _parse_columns(lines, -1 if overlapping else start0, end0)
         if parsed is None:
             return self._fallback("columns")
         pos1, ids, refs, alts, filter_pass, gt_only, rests = parsed
-        gt = _parse_gt(rests, gt_only, self.n_samples)
-        if gt is None:
+        got = _parse_gt(rests, gt_only, self.n_samples, phase=phase)
+        if got is None:
             return self._fallback("genotypes")
+        gt, phased = got
         if sample_index is not None and not (
             len(sample_index) == self.n_samples
             and np.array_equal(sample_index, np.arange(self.n_samples))
         ):
             gt = np.take(gt, np.asarray(sample_index), axis=1)
+            if phased is not None:
+                phased = np.take(phased, np.asarray(sample_index), axis=1)
         self.windows["fast"] += 1
-        return TextWindow(pos1, ids, refs, alts, filter_pass, gt)
+        return TextWindow(pos1, ids, refs, alts, filter_pass, gt, phased)
 
     def _fallback(self, reason: str) -> None:
         self.windows[f"fallback:{reason}"] += 1
@@ -199,6 +219,8 @@ class TextVcf:
 
 def _parse_columns(lines: list[str], start0: int, end0: int):
     """The fixed columns of the lines starting in the window, or None if one is not simple.
+
+    ``start0 = -1``: every line starting before ``end0`` (tabix returns only overlapping ones).
 
     Returns (pos1, ids, refs, alts, filter_pass, gt_only, rests): ``gt_only[i]`` is whether
     FORMAT is exactly ``GT``; ``rests[i]`` the line's sample columns, tab-separated.
@@ -238,15 +260,17 @@ def _parse_columns(lines: list[str], start0: int, end0: int):
     return pos1, ids, refs, alts, filter_pass, gt_only, rests
 
 
-def _parse_gt(rests: list[str], gt_only: list[bool], n: int) -> np.ndarray | None:
-    """GT allele indexes of every sample of every line, shape=(R, n, 2) int8; None if not simple.
+def _parse_gt(rests: list[str], gt_only: list[bool], n: int, *, phase: bool = False):
+    """``(gt, phased)``, or None if a line is not simple.
 
-    ``rests``: each line's sample columns (``n`` tab-separated fields expected); ``gt_only``:
-    whether each line's FORMAT is exactly ``GT``.
+    ``gt``: GT allele indexes of every sample of every line, shape=(R, n, 2) int8 (-1
+    missing); ``phased``: shape=(R, n) bool, whether the call is written ``a|b`` (None unless
+    ``phase``). ``rests``: each line's sample columns (``n`` tab-separated fields expected);
+    ``gt_only``: whether each line's FORMAT is exactly ``GT``.
     """
     r = len(rests)
     if not r:
-        return np.zeros((0, n, 2), np.int8)
+        return np.zeros((0, n, 2), np.int8), (np.zeros((0, n), bool) if phase else None)
     if all(gt_only) and all(len(s) == 4 * n - 1 for s in rests):
         # every field is 3 characters plus its tab: a fixed stride, an (R, n, 4) view
         buf = np.frombuffer(("\t".join(rests) + "\t").encode("ascii"), np.uint8)
@@ -256,7 +280,9 @@ def _parse_gt(rests: list[str], gt_only: list[bool], n: int) -> np.ndarray | Non
         masked = buf.view("<u4") & _SEP_MASK
         if not ((masked == _PHASED_TAB) | (masked == _UNPHASED_TAB)).all():
             return None
-        alleles = buf.reshape(r, n, 4)[:, :, 0:3:2]
+        fields = buf.reshape(r, n, 4)
+        alleles = fields[:, :, 0:3:2]
+        phased = fields[:, :, 1] == _PIPE if phase else None
     else:
         # variable field lengths (GT:AD:DP ...): find every field's start from the separators
         buf = np.frombuffer("\n".join(rests).encode("ascii"), np.uint8)
@@ -281,15 +307,17 @@ def _parse_gt(rests: list[str], gt_only: list[bool], n: int) -> np.ndarray | Non
         # FORMAT GT: the field is the 3 characters; GT:...: the GT ends at ':' (or the field does)
         if not np.where(exact, length == 3, after == _COLON).all():
             return None
-        phase = buf[starts + 1]
-        if not ((phase == _PIPE) | (phase == _SLASH)).all():
+        separator = buf[starts + 1]
+        pipe = separator == _PIPE
+        if not (pipe | (separator == _SLASH)).all():
             return None
+        phased = pipe.reshape(r, n) if phase else None
         alleles = buf[np.stack([starts, starts + 2], axis=-1)].reshape(r, n, 2)
     # '0'-'9' -> 0-9 and '.' -> -2 (uint8 wrap-around read as int8); '/' -> -1; others: outside
     code = (alleles - np.uint8(48)).view(np.int8)
     if code.max() > 9 or code.min() < -2 or (code == -1).any():
         return None
-    return np.maximum(code, -1, out=code)  # a missing allele '.' -> -1
+    return np.maximum(code, -1, out=code), phased  # a missing allele '.' -> -1
 
 
 class IndexedVcf:

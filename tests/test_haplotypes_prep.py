@@ -47,7 +47,7 @@ def test_prep_haplotypes_equal_bcftools_consensus(tmp_path):
     # symbolic and * alleles are skipped and counted; bcftools sees the VCF without them
     assert summary.skipped["symbolic"] > 0
     ds = open_dataset(tmp_path / "ds").prepare()  # as the training loader does before forking
-    assert json.loads((tmp_path / "ds" / "dataset.json").read_text())["version"] == 2
+    assert json.loads((tmp_path / "ds" / "dataset.json").read_text())["version"] == 3
     length = pysam.FastaFile(str(fasta)).get_reference_length("chr1")
     for gene, (tss1, _) in GENES.items():
         for s in samples:
