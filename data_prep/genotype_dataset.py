@@ -43,6 +43,7 @@ from data_prep.cohort import Cohort
 from data_prep.dataset import GeneDataset
 from data_prep.dataset_writer import carrier_csr, write_dataset
 from data_prep.genome import N_CODE
+from data_prep.haplotype_carriers import pack_carriers
 from data_prep.haplotype_genotypes import span_haplotypes, stored_span
 from data_prep.variants import empty_window_variants, read_window_variants
 from data_prep.windows import variant_table
@@ -188,7 +189,7 @@ def build_genotype_dataset(
         rows.append(dict(row, n_variants=len(wv.pos1)))
         references.append(codes)
         tables.append(variant_table(gene, w.chrom, wv, n_samples=n))
-        carriers.append(carrier_csr(wv.carriers))
+        carriers.append((pack_carriers if haplotypes else carrier_csr)(wv.carriers))
         sites += [(gene, w.chrom, p, r, a) for p, r, a in gene_sites]
     _check_build(vcf, sites, mismatches, counts, ref_mismatch=options.get("ref_mismatch", "error"),
                  what="alleles" if haplotypes else "SNVs")  # fmt: skip

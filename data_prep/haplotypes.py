@@ -161,6 +161,7 @@ def resolve_haplotypes(
     alleles = _screen(
         records, reference, ref_start0, contig=contig, missing=missing,
         ref_mismatch=ref_mismatch, pass_only=pass_only, counts=counts, mismatches=mismatches,
+        sites=sites,
     )  # fmt: skip
     if not alleles:
         return _no_variants(n)
@@ -271,10 +272,21 @@ def _no_variants(n: int) -> HaplotypeVariants:
 
 
 def _screen(
-    records, reference, ref_start0, *, contig, missing, ref_mismatch, pass_only, counts, mismatches
+    records,
+    reference,
+    ref_start0,
+    *,
+    contig,
+    missing,
+    ref_mismatch,
+    pass_only,
+    counts,
+    mismatches,
+    sites=None,
 ) -> list[tuple[int, int, str, str]]:
     """``(record, allele index, REF, ALT)`` (upper case) of every allele that may be applied,
-    in file order; counts the skipped ones and raises the errors in the order met."""
+    in file order; counts the skipped ones and raises the errors in the order met. ``sites``
+    (a list) receives ``(pos1, REF, ALT)`` of each such allele, carried by someone or not."""
     out = []
     for r, p in enumerate(records.pos0.tolist()):
         ref, alts = records.refs[r], records.alts[r]
@@ -301,8 +313,7 @@ def _screen(
                 mismatches.extend([(contig, p + 1, ref, fasta or "-")] * n_apply)
             continue
         if sites is not None:
-            sites.extend((p + 1, ref.upper(), alt.upper()) for (k, _), alt in zip(rules, alts)
-                         if k == "apply")  # fmt: skip
+            sites.extend((p + 1, ref_u, alt.upper()) for k, alt in zip(kinds, alts) if k == "apply")
         if not records.has_gt[r]:
             if missing == "error":
                 raise InputError(
