@@ -160,7 +160,10 @@ def ism_of_enformer(
     _check(ds, genes, options.background, ds.path)
     model = load_enformer_track(weights, track=track)
     source = {"enformer": os.fspath(weights), "track": track}
-    return _write(model, ds, genes, out, fold=-1, seq_len=None, source=source, opt=options)
+    # a person is read as evaluate scores Enformer (predict_people): the mean one-hot
+    return _write(
+        model, ds, genes, out, fold=-1, seq_len=None, source=source, opt=options, haplotypes=False
+    )
 
 
 class RunTasks(NamedTuple):
