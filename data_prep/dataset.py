@@ -369,12 +369,14 @@ class GeneDataset(HaplotypeMethods):
         if n and self.haplotype_mode:  # the mean of the two haplotypes: one gather per base
             codes = self._haplotype_codes(gene, samples)[:, :, start:end]
             pair = codes[:, 0] * np.uint8(5) + codes[:, 1]
-            np.take(_PAIR_ROWS, pair, out=fill.view(np.complex128).reshape(n, length))
+            np.take(_PAIR_ROWS, pair, out=fill.view(np.complex128).reshape(n, length), mode="clip")
         elif n:
             codes = np.ascontiguousarray(self._reference[row, start:end])
             # one 16-byte gather (a whole one-hot row per base) for the first person, then a
             # broadcast copy whose source stays in cache for the others
-            np.take(_ONE_HOT_ROWS, codes, out=fill[0].view(np.complex128).reshape(length))
+            np.take(
+                _ONE_HOT_ROWS, codes, out=fill[0].view(np.complex128).reshape(length), mode="clip"
+            )
             fill[1:] = fill[0]
             self._index.add_alleles_(fill, row, idx, start=start)
         if fill is not out:

@@ -95,19 +95,29 @@ class HaplotypeMethods:
         end = self.seq_len if end is None else end
         if not 0 <= start < end <= self.seq_len:
             raise InputError(f"positions [{start}, {end}) are outside the {self.seq_len}-bp window")
+        if start == 0 and end == self.seq_len and (out is None or out.flags.c_contiguous):
+            rows = self._sample_rows(samples)  # whole windows: one-hot rows written directly
+            return self._haplotype_store.one_hot(self._row(gene), rows, out=out)
         codes = self._haplotype_codes(gene, samples)[:, :, start:end]
         if out is None:
             out = np.empty((*codes.shape, 4), dtype=np.float32)
         if out.flags.c_contiguous:  # one 16-byte gather per base, straight into the buffer
-            np.take(_ONE_HOT_ROWS, codes, out=out.view(np.complex128).reshape(codes.shape))
+            np.take(
+                _ONE_HOT_ROWS, codes, out=out.view(np.complex128).reshape(codes.shape), mode="clip"
+            )
         else:
             out[...] = ONE_HOT[codes]
         return out
 
-    def _haplotype_codes(self, gene: str, samples) -> np.ndarray:
-        """Codes of people's haplotype windows, shape=(n, 2, seq_len), uint8."""
+    @property
+    def _haplotype_store(self):
+        """The :class:`~data_prep.haplotype_reader.HaplotypeStore`, built on first use."""
         if not hasattr(self, "_hap_store"):
             from data_prep.haplotype_reader import HaplotypeStore
 
             self._hap_store = HaplotypeStore.of(self)  # InputError for an SNV dataset
-        return self._hap_store.codes(self._row(gene), self._sample_rows(samples))
+        return self._hap_store
+
+    def _haplotype_codes(self, gene: str, samples) -> np.ndarray:
+        """Codes of people's haplotype windows, shape=(n, 2, seq_len), uint8."""
+        return self._haplotype_store.codes(self._row(gene), self._sample_rows(samples))

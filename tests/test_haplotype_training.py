@@ -144,6 +144,9 @@ def test_haplotype_sequences_batch_and_crop_the_haplotypes(cohort):
     people = ds.samples[:5]
     whole = np.stack([ds.haplotypes(GENE, s) for s in people])  # (5, 2, L, 4)
     np.testing.assert_array_equal(ds.haplotype_sequences(GENE, people), whole)
+    full = np.full((5, 2, SEQ_LEN, 4), np.nan, np.float32)  # whole windows, into a buffer
+    assert ds.haplotype_sequences(GENE, people, out=full) is full
+    np.testing.assert_array_equal(full, whole)
     buf = np.empty((5, 2, 128, 4), np.float32)
     got = ds.haplotype_sequences(GENE, people, start=192, end=320, out=buf)
     assert got is buf
