@@ -49,9 +49,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.peer_tools import (  # noqa: E402  (the repository root on the path first)
     _dir_bytes,
-    gvl_open,
+    gvl_prepared,
     gvl_warm_up,
-    gvl_write,
     pyconsensus_engine,
 )
 
@@ -174,13 +173,10 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
         _, genes, windows, people, cg, cp = _plan(cohort / "prep_dataset")
         tiny = json.loads((cohort / "sim.json").read_text())["tiny"]
         gvl_warm_up(tiny, chrom=tiny["chrom"], start0=0, norm_fasta=False)
-        t0 = time.perf_counter()
-        gvl_write(sim["vcf"], windows, genes, work)  # bcftools norm -m - (bi-allelic records)
-        result["preprocess_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        g = gvl_open(work, sim["fasta"], seq_len)
-        open_s = time.perf_counter() - t0
-        result["disk_bytes"] = _dir_bytes(work)  # normalized VCF + its indexes + the dataset
+        # bcftools norm -m - (bi-allelic records)
+        g, result["preprocess_s"], open_s, result["disk_bytes"] = gvl_prepared(
+            sim["vcf"], sim["fasta"], windows, genes, work, seq_len
+        )
 
         def make_batch(gi, batch, out):
             raw = np.asarray(g[gi, batch]).view(np.uint8).reshape(len(batch), 2, seq_len)

@@ -51,7 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_peers import _dir_bytes, _materialize, _peak_rss_mib, _plan, _run_worker
-from benchmarks.peer_tools import gvl_open, gvl_warm_up, gvl_write, pyconsensus_engine
+from benchmarks.peer_tools import gvl_prepared, gvl_warm_up, pyconsensus_engine
 
 PAD = 2_000  # pyconsensus-rs: reference bases past end0, so that a haplotype still fills L
 
@@ -106,14 +106,10 @@ def _worker(tool: str, cohort: Path, work: Path) -> dict:
 
         _, genes, windows, people, cg, cp = _plan(cohort / "prep_dataset")
         gvl_warm_up(sim["tiny"], chrom="chr1", start0=10_000, norm_fasta=True)
-        t0 = time.perf_counter()
         # bcftools norm -f REF -c w -m - -a: left-aligned, bi-allelic, atomized records
-        gvl_write(sim["vcf"], windows, genes, work, norm_fasta=sim["fasta"])
-        result["preprocess_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        g = gvl_open(work, sim["fasta"], seq_len)
-        open_s = time.perf_counter() - t0
-        result["disk_bytes"] = _dir_bytes(work)  # normalized VCF + its indexes + the dataset
+        g, result["preprocess_s"], open_s, result["disk_bytes"] = gvl_prepared(
+            sim["vcf"], sim["fasta"], windows, genes, work, seq_len, norm_fasta=sim["fasta"]
+        )
 
         def make_batch(gi, batch, out):
             raw = np.asarray(g[gi, batch]).view(np.uint8).reshape(len(batch), 2, seq_len)

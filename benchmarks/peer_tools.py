@@ -65,6 +65,17 @@ def gvl_warm_up(tiny: dict, *, chrom: str, start0: int, norm_fasta: bool) -> Non
         g[0, g.samples[:2]]
 
 
+def gvl_prepared(vcf, fasta, windows, genes, work: Path, seq_len: int, *, norm_fasta=None):
+    """GenVarLoader's preprocessing and opening, timed: ``(dataset, preprocess_s, open_s,
+    disk_bytes)``; disk = the normalized VCF, its indexes and the dataset."""
+    t0 = time.perf_counter()
+    gvl_write(vcf, windows, genes, work, norm_fasta=norm_fasta)
+    preprocess_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    g = gvl_open(work, fasta, seq_len)
+    return g, preprocess_s, time.perf_counter() - t0, _dir_bytes(work)
+
+
 def pyconsensus_engine(vcf, fasta, work: Path):
     """pyconsensus-rs's cache + engine over a copy of ``vcf`` in ``work``: ``(engine, seconds,
     bytes written)`` (the copy itself is neither timed nor counted)."""
